@@ -1,0 +1,33 @@
+# People's entry points; CMake + CTest do the work underneath.
+#   make        build everything into build/ (tests run from this build: ASan + UBSan)
+#   make demo   flash a local Linux node, update it over the network, show the result
+#   make test   every test (unit, integration) under the sanitizers
+#   make bench  benchmarks, from an optimised build without sanitizers (build-bench/)
+BUILD       ?= build
+BENCH_BUILD ?= build-bench
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build demo test bench clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTA_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@./scripts/demo.sh $(BUILD)/bin
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: deps
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DOTA_SANITIZE=OFF >/dev/null
+	@cmake --build $(BENCH_BUILD) -j $(JOBS)
+	@./bench/run.sh $(BENCH_BUILD)/bin
+
+clean:
+	rm -rf $(BUILD) $(BENCH_BUILD)

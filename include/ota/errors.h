@@ -1,0 +1,39 @@
+/*
+ * ota/errors.h - the one error convention of the project.
+ *
+ * int results: 0 (OTA_OK) is success, negative values are OTA_ERR_*. Port functions
+ * that transfer bytes return the positive count instead. OTA_ERR_WOULD_BLOCK is not
+ * a failure: the operation could not finish now, and the core tries again on its next
+ * poll. The mapping to wire response codes is explicit and separate
+ * (ota_protocol_response_for_error() in ota/protocol.h).
+ */
+#ifndef OTA_ERRORS_H
+#define OTA_ERRORS_H
+
+#define OTA_OK 0
+#define OTA_ERR_WOULD_BLOCK (-1)     /**< try again on the next poll */
+#define OTA_ERR_CLOSED (-2)          /**< the peer closed the connection */
+#define OTA_ERR_IO (-3)              /**< network or storage I/O failed */
+#define OTA_ERR_TIMEOUT (-4)         /**< the peer was silent for too long */
+#define OTA_ERR_INVALID_ARG (-5)     /**< a NULL or out-of-range argument */
+#define OTA_ERR_NO_SPACE (-6)        /**< the image does not fit the slot */
+#define OTA_ERR_NO_SLOT (-7)         /**< there is no slot to update */
+#define OTA_ERR_BUSY (-8)            /**< another update is in progress */
+#define OTA_ERR_BAD_MAGIC (-9)       /**< wrong protocol magic */
+#define OTA_ERR_AUTH (-10)           /**< authentication failed */
+#define OTA_ERR_NO_AUTH_METHOD (-11) /**< no auth method both sides support */
+#define OTA_ERR_WRITE (-12)          /**< writing the slot failed */
+#define OTA_ERR_MD5_MISMATCH (-13)   /**< received bytes do not match the announced MD5 */
+#define OTA_ERR_BAD_IMAGE (-14)      /**< the image failed format validation */
+#define OTA_ERR_ACTIVATE (-15)       /**< finishing/activating the slot failed */
+#define OTA_ERR_INFLATE (-16)        /**< the gzip stream is corrupt */
+#define OTA_ERR_PROTOCOL (-17)       /**< the peer broke the protocol */
+#define OTA_ERR_UNSUPPORTED (-18)    /**< a requested feature/type is not supported */
+#define OTA_ERR_CRYPTO (-19)         /**< hashing or random source failed */
+#define OTA_ERR_PREPARE (-20)        /**< the slot could not be prepared (storage busy, ...) */
+
+/** A short English description of an OTA_ERR_* code ("unknown error" for others).
+ *  Never NULL; the string is static. */
+const char *ota_strerror(int err);
+
+#endif /* OTA_ERRORS_H */

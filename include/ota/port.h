@@ -1,0 +1,142 @@
+/*
+ * ota/port.h - everything the portable core needs from the outside world.
+ *
+ * A port (src/port/<os>/) fills one `const ota_port_t` with function pointers and
+ * hands it, together with a `void *user` context, to ota_server_setup(). Every call
+ * receives that `user` pointer back; the core never keeps global state, so several
+ * servers (a fleet of nodes in one test binary) can run side by side.
+ *
+ * Conventions (ota/errors.h): 0 or a positive count on success, negative OTA_ERR_*
+ * on failure. OTA_ERR_WOULD_BLOCK means "cannot finish now, nothing was consumed";
+ * the core retries the same call on its next poll. No function may block for long:
+ * the firmware's main loop runs through ota_server_poll().
+ *
+ * The clock is not part of the port: the firmware passes now_ms to ota_server_poll().
+ */
+#ifndef OTA_PORT_H
+#define OTA_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota/opts.h"
+
+/** Storage for one hash computation; the port casts it to its own context type. */
+typedef struct ota_hash_ctx {
+    union {
+        uint64_t align;
+        void *align_ptr;
+        uint8_t bytes[OTA_CFG_HASH_CTX_SIZE];
+    } u;
+} ota_hash_ctx_t;
+
+typedef enum ota_hash_alg {
+    OTA_HASH_MD5 = 1,   /**< 16-byte digest */
+    OTA_HASH_SHA256 = 2 /**< 32-byte digest */
+} ota_hash_alg_t;
+
+#define OTA_MD5_LEN 16
+#define OTA_SHA256_LEN 32
+
+typedef enum ota_log_level {
+    OTA_LOG_ERROR = 0,
+    OTA_LOG_WARN = 1,
+    OTA_LOG_INFO = 2,
+    OTA_LOG_DEBUG = 3
+} ota_log_level_t;
+
+/** A connection handle of the port (a file descriptor on POSIX, an index elsewhere).
+ *  Negative values are never valid handles. */
+typedef int ota_conn_t;
+
+typedef struct ota_port {
+    /* ---------------- network (the OTA TCP listener) ---------------- */
+
+    /** Accept one pending connection, non-blocking.
+     *  On success store the handle in *conn, write the peer's address as a
+     *  NUL-terminated string into peer (at most peer_len bytes incl. NUL) and return 0.
+     *  \return 0, OTA_ERR_WOULD_BLOCK when nobody is waiting, OTA_ERR_IO. */
+    int (*net_accept)(void *user, ota_conn_t *conn, char *peer, size_t peer_len);
+
+    /** Read up to len bytes, non-blocking.
+     *  \return bytes read (> 0), OTA_ERR_WOULD_BLOCK, OTA_ERR_CLOSED (orderly close by
+     *  the peer), OTA_ERR_IO. */
+    int (*net_recv)(void *user, ota_conn_t conn, uint8_t *buf, size_t len);
+
+    /** Send up to len bytes, non-blocking; a short count is allowed.
+     *  \return bytes sent (> 0), OTA_ERR_WOULD_BLOCK, OTA_ERR_CLOSED, OTA_ERR_IO. */
+    int (*net_send)(void *user, ota_conn_t conn, const uint8_t *buf, size_t len);
+
+    /** Close a connection. Never fails; the handle is invalid afterwards. */
+    void (*net_close)(void *user, ota_conn_t conn);
+
+    /* ---------------- slot storage (the inactive image slot) ---------------- */
+
+    /** Prepare the inactive slot for an image of image_size bytes (the size on the
+     *  wire; with compression the inflated image may be larger, and slot_write
+     *  reports OTA_ERR_NO_SPACE when it outgrows the slot). Nothing the running
+     *  firmware or the boot state depends on may change.
+     *  \return 0, OTA_ERR_NO_SPACE (too big), OTA_ERR_NO_SLOT, OTA_ERR_PREPARE
+     *  (storage busy/failed), OTA_ERR_WOULD_BLOCK (erase still running: call again). */
+    int (*slot_begin)(void *user, uint32_t image_size);
+
+    /** Write len bytes at offset (offsets only grow, without gaps).
+     *  \return 0, OTA_ERR_WOULD_BLOCK (nothing written, call again with the same
+     *  bytes), OTA_ERR_NO_SPACE (beyond the slot), OTA_ERR_WRITE. */
+    int (*slot_write)(void *user, uint32_t offset, const uint8_t *data, size_t len);
+
+    /** All image_size bytes are written: make them durable and validate the image
+     *  format. The slot is still inactive afterwards.
+     *  \return 0, OTA_ERR_BAD_IMAGE (not a bootable image), OTA_ERR_WRITE. */
+    int (*slot_finish)(void *user, uint32_t image_size);
+
+    /** Make the finished slot the one the next boot starts (atomically: after a
+     *  power cut either the old or the new image boots, complete).
+     *  \return 0, OTA_ERR_ACTIVATE. */
+    int (*slot_activate)(void *user);
+
+    /** Forget a begun, unfinished or failed update; the inactive slot may hold
+     *  garbage afterwards but is never activated. Never fails; may be called after
+     *  any of the slot functions above, or twice. */
+    void (*slot_abort)(void *user);
+
+    /* ---------------- system ---------------- */
+
+    /** Restart into the activated image. On a microcontroller this does not return;
+     *  on a hosted port it may return and leave the process soon after. */
+    void (*reboot)(void *user);
+
+    /** Fill buf with len bytes from a cryptographic random source.
+     *  \return 0, OTA_ERR_CRYPTO. */
+    int (*random)(void *user, uint8_t *buf, size_t len);
+
+    /** Emit one log line (no trailing newline). May be NULL: no logging. */
+    void (*log)(void *user, ota_log_level_t level, const char *line);
+
+    /* ---------------- hashing ---------------- */
+
+    /** Start a hash. \return 0, OTA_ERR_CRYPTO, OTA_ERR_UNSUPPORTED. */
+    int (*hash_start)(void *user, ota_hash_ctx_t *ctx, ota_hash_alg_t alg);
+    /** Feed bytes. \return 0, OTA_ERR_CRYPTO. */
+    int (*hash_update)(void *user, ota_hash_ctx_t *ctx, const uint8_t *data, size_t len);
+    /** Write the digest (16 or 32 bytes) to out; the context is spent afterwards.
+     *  \return 0, OTA_ERR_CRYPTO. */
+    int (*hash_finish)(void *user, ota_hash_ctx_t *ctx, uint8_t *out);
+
+    /* ---------------- gzip inflation (optional: all NULL = no compression) ------ */
+
+    /** Start inflating one RFC 1952 gzip stream. \return 0, OTA_ERR_INFLATE. */
+    int (*inflate_begin)(void *user);
+
+    /** Inflate from in[0..in_len) into out[0..out_len). Sets *in_used and
+     *  *out_made, and *done once the gzip trailer has been read and checked.
+     *  \return 0, OTA_ERR_INFLATE (corrupt stream). */
+    int (*inflate_run)(void *user, const uint8_t *in, size_t in_len, size_t *in_used,
+                       uint8_t *out, size_t out_len, size_t *out_made, bool *done);
+
+    /** Release whatever inflate_begin took. Safe to call twice. */
+    void (*inflate_end)(void *user);
+} ota_port_t;
+
+#endif /* OTA_PORT_H */

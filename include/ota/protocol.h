@@ -1,0 +1,80 @@
+/*
+ * ota/protocol.h - the single definition of the native wire protocol
+ * (../shared/PROTOCOL.md section 1), included by the device core and the host tool.
+ * Never restate these numbers anywhere else.
+ */
+#ifndef OTA_PROTOCOL_H
+#define OTA_PROTOCOL_H
+
+#include <stdint.h>
+
+/** Magic the client sends first. */
+#define OTA_MAGIC_LEN 5
+extern const uint8_t ota_protocol_magic[OTA_MAGIC_LEN];
+
+#define OTA_PROTOCOL_VERSION_1 1
+#define OTA_PROTOCOL_VERSION_2 2
+
+/** Version 2: one CHUNK_OK per this many received bytes. */
+#define OTA_CHUNK_SIZE 8192u
+
+/** Feature bits the client announces (step 2). */
+#define OTA_FEATURE_COMPRESSION 0x01u
+#define OTA_FEATURE_SHA256_AUTH 0x02u
+#define OTA_FEATURE_EXTENDED 0x04u
+#define OTA_FEATURE_SALTED_AUTH 0x80u
+
+/** Server flags byte after OTA_RESP_FEATURE_FLAGS. */
+#define OTA_SERVER_FLAG_COMPRESSION 0x01u
+
+/** Update types of the extended protocol (step 4). */
+#define OTA_UPDATE_TYPE_APP 0x00u
+
+/** Nonce / digest lengths on the wire. */
+#define OTA_MD5_HEX_LEN 32
+#define OTA_SHA256_HEX_LEN 64
+
+/** Response codes (device to client). */
+typedef enum ota_response {
+    OTA_RESP_OK = 0x00,
+    OTA_RESP_REQUEST_AUTH_MD5 = 0x01,
+    OTA_RESP_REQUEST_AUTH_SHA256 = 0x02,
+    OTA_RESP_REQUEST_AUTH_SALTED = 0x10,
+    OTA_RESP_HEADER_OK = 0x40,
+    OTA_RESP_AUTH_OK = 0x41,
+    OTA_RESP_UPDATE_PREPARE_OK = 0x42,
+    OTA_RESP_BIN_MD5_OK = 0x43,
+    OTA_RESP_RECEIVE_OK = 0x44,
+    OTA_RESP_UPDATE_END_OK = 0x45,
+    OTA_RESP_SUPPORTS_COMPRESSION = 0x46,
+    OTA_RESP_CHUNK_OK = 0x47,
+    OTA_RESP_FEATURE_FLAGS = 0x48,
+    OTA_RESP_ERROR_MAGIC = 0x80,
+    OTA_RESP_ERROR_UPDATE_PREPARE = 0x81,
+    OTA_RESP_ERROR_AUTH_INVALID = 0x82,
+    OTA_RESP_ERROR_WRITING_FLASH = 0x83,
+    OTA_RESP_ERROR_UPDATE_END = 0x84,
+    OTA_RESP_ERROR_INVALID_BOOTSTRAPPING = 0x85,
+    OTA_RESP_ERROR_WRONG_CURRENT_FLASH_CONFIG = 0x86,
+    OTA_RESP_ERROR_WRONG_NEW_FLASH_CONFIG = 0x87,
+    OTA_RESP_ERROR_ESP8266_NOT_ENOUGH_SPACE = 0x88,
+    OTA_RESP_ERROR_ESP32_NOT_ENOUGH_SPACE = 0x89,
+    OTA_RESP_ERROR_NO_UPDATE_PARTITION = 0x8A,
+    OTA_RESP_ERROR_MD5_MISMATCH = 0x8B,
+    OTA_RESP_ERROR_RP2040_NOT_ENOUGH_SPACE = 0x8C,
+    OTA_RESP_ERROR_SIGNATURE_INVALID = 0x8D,
+    OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE = 0x8E,
+    OTA_RESP_ERROR_BUSY = 0xA0,
+    OTA_RESP_ERROR_UNKNOWN = 0xFF
+} ota_response_t;
+
+/** The response code a device sends for an OTA_ERR_* failure. */
+uint8_t ota_protocol_response_for_error(int err);
+
+/** Symbolic name of a response code ("UPDATE_END_OK"), or NULL for an unknown byte. */
+const char *ota_protocol_response_name(uint8_t code);
+
+/** 1 if the byte is one of the error codes (0x80 and up). */
+#define OTA_RESP_IS_ERROR(code) ((code) >= 0x80u)
+
+#endif /* OTA_PROTOCOL_H */

@@ -1,0 +1,171 @@
+/*
+ * ota/server.h - the device side of the native OTA protocol: a non-blocking,
+ * poll-driven server that accepts firmware over TCP and writes it to the inactive
+ * slot through the port (ota/port.h).
+ *
+ * Lifecycle (the caller owns all memory; the core allocates nothing):
+ *
+ *     static ota_server_t ota;
+ *     ota_server_config_t cfg;
+ *     ota_server_config_default(&cfg);
+ *     cfg.password = "...";                          // optional
+ *     ota_server_init(&ota);
+ *     if (ota_server_setup(&ota, &my_port, my_port_ctx, &cfg) != OTA_OK) ...;
+ *     for (;;) { ota_server_poll(&ota, millis()); other_work(); }
+ *     ota_server_free(&ota);
+ *
+ * The state machine of one session is drawn in docs/design.md.
+ */
+#ifndef OTA_SERVER_H
+#define OTA_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota/errors.h"
+#include "ota/opts.h"
+#include "ota/port.h"
+#include "ota/protocol.h"
+
+/** What the firmware is told about an update (e.g. to pause other work, or show
+ *  progress). */
+typedef enum ota_state {
+    OTA_STATE_STARTED = 0,     /**< a peer took the update lock; slot prepared */
+    OTA_STATE_IN_PROGRESS = 1, /**< bytes arrived (received/total are set) */
+    OTA_STATE_COMPLETED = 2,   /**< image verified and activated; reboot follows */
+    OTA_STATE_ERROR = 3        /**< the update failed (err is set); nothing changed */
+} ota_state_t;
+
+typedef void (*ota_state_cb_t)(void *arg, ota_state_t state, uint32_t received,
+                               uint32_t total, int err);
+
+/** Runtime settings; start from ota_server_config_default(). The strings are
+ *  borrowed: they must outlive the server. */
+typedef struct ota_server_config {
+    /** Protocol version announced in the handshake: 2 (chunk acks, default) or 1. */
+    uint8_t version;
+    /** Plain password for the challenge methods, or NULL / "" for no password. */
+    const char *password;
+    /** With a password: offer SHA-256 challenge auth (default true). */
+    bool allow_sha256;
+    /** With a password: offer MD5 challenge auth (default false: MD5 is weak; switch it
+     *  on only for uploaders that know nothing else). */
+    bool allow_md5;
+    /** Accept gzip uploads when the port can inflate (default true). */
+    bool compression;
+    /** Inactivity limits (default 20 s / 105 s, PROTOCOL.md "Timeouts"). */
+    uint32_t handshake_timeout_ms;
+    uint32_t data_timeout_ms;
+    /** After UPDATE_END_OK, wait this long for the client's final ack before
+     *  rebooting anyway (default 2000 ms). */
+    uint32_t final_ack_timeout_ms;
+    /** Optional progress callback and its argument. */
+    ota_state_cb_t on_state;
+    void *on_state_arg;
+} ota_server_config_t;
+
+/* Internal: the step a session is at (see docs/design.md). */
+typedef enum ota_session_step {
+    OTA_STEP_FREE = 0,
+    OTA_STEP_MAGIC,
+    OTA_STEP_FEATURES,
+    OTA_STEP_AUTH_REPLY,
+    OTA_STEP_UPDATE_TYPE,
+    OTA_STEP_SIZE,
+    OTA_STEP_PREPARE,
+    OTA_STEP_MD5,
+    OTA_STEP_DATA,
+    OTA_STEP_FINISH,
+    OTA_STEP_FINAL_ACK,
+    OTA_STEP_CLOSING
+} ota_session_step_t;
+
+/** Longest handshake message a session buffers (SHA-256 cnonce + response). */
+#define OTA_SESSION_RX_MAX (2 * OTA_SHA256_HEX_LEN)
+/** Longest burst of handshake bytes a session queues for sending. */
+#define OTA_SESSION_TX_MAX (1 + OTA_SHA256_HEX_LEN + 8)
+
+/** One connection in the handshake pool. Treat as opaque. */
+typedef struct ota_session {
+    ota_conn_t conn;
+    uint8_t step;          /* ota_session_step_t */
+    uint8_t features;      /* client feature byte */
+    uint8_t auth_method;   /* response code of the challenge sent, 0 if none */
+    bool close_after_send; /* close once tx is drained */
+    int close_err;         /* why it closes (for the log), 0 if clean */
+    uint32_t last_rx_ms;   /* time of the last byte received */
+    uint32_t opened_ms;
+    uint16_t rx_len;       /* bytes in rx */
+    uint16_t rx_need;      /* bytes the current step waits for */
+    uint8_t tx_len, tx_off;
+    uint8_t rx[OTA_SESSION_RX_MAX];
+    uint8_t tx[OTA_SESSION_TX_MAX];
+    char nonce[OTA_SHA256_HEX_LEN]; /* challenge sent (hex, not NUL-terminated) */
+    char peer[OTA_CFG_PEER_MAX];
+} ota_session_t;
+
+/** The single update in progress (whoever holds the update lock). Treat as opaque. */
+typedef struct ota_update {
+    int session;          /* index in sessions[], -1 when nobody holds the lock */
+    uint32_t size;        /* bytes announced on the wire */
+    uint32_t received;    /* bytes received so far */
+    uint32_t acked;       /* v2: chunk acks sent * 8192 */
+    uint32_t pending_acks;/* acks still to send */
+    uint32_t written;     /* bytes written to the slot (inflated when compressed) */
+    uint32_t data_len;    /* bytes of data[] not yet written */
+    uint32_t data_off;
+    uint32_t reported;    /* received at the last progress callback */
+    bool compressed;
+    bool inflating;       /* inflate_begin was called */
+    bool inflate_done;
+    bool slot_open;       /* slot_begin succeeded */
+    uint8_t md5[OTA_MD5_LEN];
+    ota_hash_ctx_t md5_ctx;
+    uint8_t data[OTA_CFG_DATA_BUF_SIZE];
+#if OTA_CFG_ENABLE_COMPRESSION
+    uint32_t out_len, out_off;
+    uint8_t out[OTA_CFG_INFLATE_BUF_SIZE];
+#endif
+} ota_update_t;
+
+typedef struct ota_server {
+    const ota_port_t *port;
+    void *user;
+    ota_server_config_t cfg;
+    uint32_t now_ms;
+    bool reboot_pending;
+    ota_session_t sessions[OTA_CFG_MAX_SESSIONS];
+    ota_update_t update;
+} ota_server_t;
+
+/** Fill cfg with the defaults listed in ota_server_config_t. cfg must not be NULL. */
+void ota_server_config_default(ota_server_config_t *cfg);
+
+/** Zero the server; call once before setup. Never fails. */
+void ota_server_init(ota_server_t *srv);
+
+/** Bind the server to a port and a configuration (copied; its strings are
+ *  borrowed). \return 0; OTA_ERR_INVALID_ARG for a NULL argument, a port missing
+ *  a required function, a version other than 1 or 2, or a password set with no
+ *  auth method allowed. */
+int ota_server_setup(ota_server_t *srv, const ota_port_t *port, void *user,
+                     const ota_server_config_t *cfg);
+
+/** Do all the work that can be done now without waiting: accept connections,
+ *  advance every session, move up to OTA_CFG_POLL_BUDGET firmware bytes, enforce
+ *  timeouts. now_ms is any free-running millisecond clock (wraparound is fine).
+ *  Never blocks. \return 0, or OTA_ERR_INVALID_ARG if the server is not set up. */
+int ota_server_poll(ota_server_t *srv, uint32_t now_ms);
+
+/** true while a peer holds the update lock. */
+bool ota_server_update_in_progress(const ota_server_t *srv);
+
+/** true while any connection is open (the firmware may poll more often then). */
+bool ota_server_active(const ota_server_t *srv);
+
+/** Close every connection and abort an unfinished update. Safe on an initialised
+ *  or already freed server; frees nothing it did not allocate (it allocates nothing). */
+void ota_server_free(ota_server_t *srv);
+
+#endif /* OTA_SERVER_H */

@@ -1,0 +1,49 @@
+/*
+ * ota/util.h - small freestanding helpers of the core: hex, big-endian integers,
+ * constant-time comparison, wiping secrets, wraparound-safe time, log formatting.
+ */
+#ifndef OTA_UTIL_H
+#define OTA_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Write 2*len lowercase hex characters of in[0..len) to out (no NUL). */
+void ota_hex_encode(const uint8_t *in, size_t len, char *out);
+
+/** Decode 2*len hex characters (either case) into out[0..len).
+ *  \return 0, or -1 on a non-hex character (out is then unspecified). */
+int ota_hex_decode(const char *in, size_t len, uint8_t *out);
+
+/** Compare len bytes in time independent of their contents. true when equal. */
+bool ota_ct_equal(const void *a, const void *b, size_t len);
+
+/** Overwrite len bytes with zeros in a way the compiler does not remove. */
+void ota_wipe(void *p, size_t len);
+
+uint32_t ota_be32_get(const uint8_t *p);
+void ota_be32_put(uint8_t *p, uint32_t v);
+
+/** Milliseconds from `since` to `now` on a free-running 32-bit clock (wraps). */
+static inline uint32_t ota_elapsed_ms(uint32_t now, uint32_t since)
+{
+    return (uint32_t)(now - since);
+}
+
+/** A bounded string builder for log lines (the core has no stdio/stdarg):
+ *  appends never overflow, the text is always NUL-terminated, excess is cut. */
+typedef struct ota_strbuf {
+    char *buf;
+    size_t cap;
+    size_t len;
+} ota_strbuf_t;
+
+void ota_sb_init(ota_strbuf_t *sb, char *buf, size_t cap);
+void ota_sb_str(ota_strbuf_t *sb, const char *s);
+void ota_sb_u32(ota_strbuf_t *sb, uint32_t v);
+void ota_sb_i32(ota_strbuf_t *sb, int32_t v);
+/** Append "0x" and two hex digits. */
+void ota_sb_hex8(ota_strbuf_t *sb, uint8_t v);
+
+#endif /* OTA_UTIL_H */

@@ -1,0 +1,34 @@
+/*
+ * errors.c - ota_strerror(): one English phrase per OTA_ERR_* code.
+ */
+#include "ota/errors.h"
+
+#include <stddef.h>
+
+const char *ota_strerror(int err)
+{
+    switch (err) {
+    case OTA_OK: return "success";
+    case OTA_ERR_WOULD_BLOCK: return "operation would block";
+    case OTA_ERR_CLOSED: return "connection closed by peer";
+    case OTA_ERR_IO: return "I/O error";
+    case OTA_ERR_TIMEOUT: return "peer timed out";
+    case OTA_ERR_INVALID_ARG: return "invalid argument";
+    case OTA_ERR_NO_SPACE: return "image does not fit the slot";
+    case OTA_ERR_NO_SLOT: return "no update slot";
+    case OTA_ERR_BUSY: return "another update is in progress";
+    case OTA_ERR_BAD_MAGIC: return "bad protocol magic";
+    case OTA_ERR_AUTH: return "authentication failed";
+    case OTA_ERR_NO_AUTH_METHOD: return "no authentication method in common";
+    case OTA_ERR_WRITE: return "writing the slot failed";
+    case OTA_ERR_MD5_MISMATCH: return "MD5 of received image does not match";
+    case OTA_ERR_BAD_IMAGE: return "image failed format validation";
+    case OTA_ERR_ACTIVATE: return "activating the image failed";
+    case OTA_ERR_INFLATE: return "corrupt gzip stream";
+    case OTA_ERR_PROTOCOL: return "protocol violation";
+    case OTA_ERR_UNSUPPORTED: return "unsupported request";
+    case OTA_ERR_CRYPTO: return "hash or random source failed";
+    case OTA_ERR_PREPARE: return "could not prepare the update slot";
+    default: return "unknown error";
+    }
+}

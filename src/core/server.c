@@ -1,0 +1,2 @@
+/* server.c - written next */
+#include "ota/server.h"
