@@ -1,0 +1,15 @@
+/*
+ * ota_posix_opts.h - compile-time options of the core for the POSIX port
+ * (passed to every user of the core as OTA_CFG_USER_FILE by the build, so the
+ * core and the firmware agree on struct sizes). A Linux node has memory to spare:
+ * bigger buffers mean fewer system calls per megabyte.
+ */
+#ifndef OTA_POSIX_OPTS_H
+#define OTA_POSIX_OPTS_H
+
+#define OTA_CFG_MAX_SESSIONS 4
+#define OTA_CFG_DATA_BUF_SIZE (32u * 1024u)
+#define OTA_CFG_INFLATE_BUF_SIZE (32u * 1024u)
+#define OTA_CFG_POLL_BUDGET (1024u * 1024u)
+
+#endif /* OTA_POSIX_OPTS_H */
