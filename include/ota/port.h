@@ -116,7 +116,9 @@ typedef struct ota_port {
 
     /* ---------------- hashing ---------------- */
 
-    /** Start a hash. \return 0, OTA_ERR_CRYPTO, OTA_ERR_UNSUPPORTED. */
+    /** Start a hash. A started hash may be abandoned without hash_finish (a failed
+     *  update), so it must hold no resource outside *ctx.
+     *  \return 0, OTA_ERR_CRYPTO, OTA_ERR_UNSUPPORTED. */
     int (*hash_start)(void *user, ota_hash_ctx_t *ctx, ota_hash_alg_t alg);
     /** Feed bytes. \return 0, OTA_ERR_CRYPTO. */
     int (*hash_update)(void *user, ota_hash_ctx_t *ctx, const uint8_t *data, size_t len);

@@ -116,6 +116,7 @@ typedef struct ota_update {
     uint32_t data_len;    /* bytes of data[] not yet written */
     uint32_t data_off;
     uint32_t reported;    /* received at the last progress callback */
+    bool decided;         /* raw or gzip is known (first two bytes seen) */
     bool compressed;
     bool inflating;       /* inflate_begin was called */
     bool inflate_done;
@@ -134,7 +135,9 @@ typedef struct ota_server {
     void *user;
     ota_server_config_t cfg;
     uint32_t now_ms;
-    bool reboot_pending;
+    bool activated;        /* a new image is active: refuse further updates */
+    bool reboot_pending;   /* the updater is done with us: reboot */
+    bool reboot_requested; /* port->reboot() was called */
     ota_session_t sessions[OTA_CFG_MAX_SESSIONS];
     ota_update_t update;
 } ota_server_t;

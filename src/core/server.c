@@ -1,2 +1,863 @@
-/* server.c - written next */
+/*
+ * server.c - the device side of the native OTA protocol (PROTOCOL.md section 1).
+ *
+ * A pool of sessions runs the handshake side by side; the first one to
+ * authenticate (or, with no password, to announce its size) takes the single
+ * update lock and streams the image into the inactive slot. Everything is driven
+ * by ota_server_poll(): no call waits for the peer, the clock comes from the
+ * caller, and every buffer lives in ota_server_t. The steps, the lock and the
+ * timeouts are drawn in docs/design.md.
+ */
 #include "ota/server.h"
+
+#include <string.h>
+
+#include "ota/auth.h"
+#include "ota/util.h"
+
+#define NO_SESSION (-1)
+#define ACCEPTS_PER_POLL 16
+#define ACK_BURST 64
+
+/* ------------------------------------------------------------------ logging */
+
+static void log_line(const ota_server_t *s, ota_log_level_t lvl, const ota_strbuf_t *sb)
+{
+    if (s->port->log != NULL)
+        s->port->log(s->user, lvl, sb->buf);
+}
+
+/* "<peer>: <msg>[: <strerror(err)>]" */
+static void log_peer(const ota_server_t *s, ota_log_level_t lvl, const ota_session_t *ss,
+                     const char *msg, int err)
+{
+    char line[OTA_CFG_LOG_LINE_MAX];
+    ota_strbuf_t sb;
+    ota_sb_init(&sb, line, sizeof line);
+    ota_sb_str(&sb, ss->peer);
+    ota_sb_str(&sb, ": ");
+    ota_sb_str(&sb, msg);
+    if (err != OTA_OK) {
+        ota_sb_str(&sb, ": ");
+        ota_sb_str(&sb, ota_strerror(err));
+    }
+    log_line(s, lvl, &sb);
+}
+
+static const char *step_name(uint8_t step)
+{
+    switch (step) {
+    case OTA_STEP_MAGIC: return "magic";
+    case OTA_STEP_FEATURES: return "features";
+    case OTA_STEP_AUTH_REPLY: return "authentication";
+    case OTA_STEP_UPDATE_TYPE: return "update type";
+    case OTA_STEP_SIZE: return "size";
+    case OTA_STEP_PREPARE: return "prepare";
+    case OTA_STEP_MD5: return "md5";
+    case OTA_STEP_DATA: return "data";
+    case OTA_STEP_FINISH: return "finish";
+    case OTA_STEP_FINAL_ACK: return "final ack";
+    case OTA_STEP_CLOSING: return "closing";
+    default: return "?";
+    }
+}
+
+/* ------------------------------------------------------------ configuration */
+
+void ota_server_config_default(ota_server_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->version = OTA_PROTOCOL_VERSION_2;
+    cfg->password = NULL;
+    cfg->allow_sha256 = true;
+    cfg->allow_md5 = false;
+    cfg->compression = true;
+    cfg->handshake_timeout_ms = OTA_CFG_HANDSHAKE_TIMEOUT_MS;
+    cfg->data_timeout_ms = OTA_CFG_DATA_TIMEOUT_MS;
+    cfg->final_ack_timeout_ms = 2000u;
+}
+
+static bool has_password(const ota_server_t *s)
+{
+    return s->cfg.password != NULL && s->cfg.password[0] != '\0';
+}
+
+static bool accepts_gzip(const ota_server_t *s)
+{
+#if OTA_CFG_ENABLE_COMPRESSION
+    return s->cfg.compression && s->port->inflate_begin != NULL;
+#else
+    (void)s;
+    return false;
+#endif
+}
+
+void ota_server_init(ota_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    memset(srv, 0, sizeof *srv);
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
+        srv->sessions[i].conn = -1;
+    srv->update.session = NO_SESSION;
+}
+
+int ota_server_setup(ota_server_t *srv, const ota_port_t *port, void *user,
+                     const ota_server_config_t *cfg)
+{
+    if (srv == NULL || port == NULL || cfg == NULL)
+        return OTA_ERR_INVALID_ARG;
+    if (port->net_accept == NULL || port->net_recv == NULL || port->net_send == NULL ||
+        port->net_close == NULL || port->slot_begin == NULL || port->slot_write == NULL ||
+        port->slot_finish == NULL || port->slot_activate == NULL || port->slot_abort == NULL ||
+        port->reboot == NULL || port->random == NULL || port->hash_start == NULL ||
+        port->hash_update == NULL || port->hash_finish == NULL)
+        return OTA_ERR_INVALID_ARG;
+    /* inflation is all or nothing */
+    if ((port->inflate_begin == NULL) != (port->inflate_run == NULL) ||
+        (port->inflate_begin == NULL) != (port->inflate_end == NULL))
+        return OTA_ERR_INVALID_ARG;
+    if (cfg->version != OTA_PROTOCOL_VERSION_1 && cfg->version != OTA_PROTOCOL_VERSION_2)
+        return OTA_ERR_INVALID_ARG;
+    if (cfg->password != NULL && cfg->password[0] != '\0') {
+#if OTA_CFG_ENABLE_LEGACY_AUTH
+        if (!cfg->allow_sha256 && !cfg->allow_md5)
+            return OTA_ERR_INVALID_ARG;
+#else
+        return OTA_ERR_INVALID_ARG;
+#endif
+    }
+    ota_server_init(srv);
+    srv->port = port;
+    srv->user = user;
+    srv->cfg = *cfg;
+    return OTA_OK;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static void notify(ota_server_t *s, ota_state_t st, int err)
+{
+    if (s->cfg.on_state != NULL)
+        s->cfg.on_state(s->cfg.on_state_arg, st, s->update.received, s->update.size, err);
+}
+
+static void queue(ota_session_t *ss, const uint8_t *bytes, size_t n)
+{
+    /* Callers never queue more than OTA_SESSION_TX_MAX in one step; the pool of
+     * handshake replies is sized for the longest (feature reply + challenge). */
+    if ((size_t)ss->tx_len + n > sizeof ss->tx)
+        n = sizeof ss->tx - ss->tx_len;
+    memcpy(ss->tx + ss->tx_len, bytes, n);
+    ss->tx_len = (uint8_t)(ss->tx_len + n);
+}
+
+static void queue1(ota_session_t *ss, uint8_t b)
+{
+    queue(ss, &b, 1);
+}
+
+static void expect(ota_session_t *ss, uint8_t step, uint16_t need)
+{
+    ss->step = step;
+    ss->rx_len = 0;
+    ss->rx_need = need;
+}
+
+/* Abort the update this session holds (if any): the slot is discarded, the
+ * running image and the boot state are untouched. */
+static void release_update(ota_server_t *s, int idx, int err)
+{
+    ota_update_t *u = &s->update;
+    if (u->session != idx)
+        return;
+#if OTA_CFG_ENABLE_COMPRESSION
+    if (u->inflating)
+        s->port->inflate_end(s->user);
+#endif
+    if (u->slot_open)
+        s->port->slot_abort(s->user);
+    bool started = u->slot_open;
+    u->inflating = false;
+    u->slot_open = false;
+    u->session = NO_SESSION;
+    ota_wipe(&u->md5_ctx, sizeof u->md5_ctx);
+    if (started)
+        notify(s, OTA_STATE_ERROR, err);
+}
+
+static void close_session(ota_server_t *s, int idx, int err)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    if (ss->step == OTA_STEP_FREE)
+        return;
+    release_update(s, idx, err == OTA_OK ? OTA_ERR_CLOSED : err);
+    s->port->net_close(s->user, ss->conn);
+    ota_wipe(ss, sizeof *ss);
+    ss->conn = -1;
+    ss->step = OTA_STEP_FREE;
+}
+
+/* Answer an error code, then close once it is sent. */
+static void fail(ota_server_t *s, int idx, int err, const char *what)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    log_peer(s, OTA_LOG_WARN, ss, what, err);
+    release_update(s, idx, err);
+    queue1(ss, ota_protocol_response_for_error(err));
+    ss->close_after_send = true;
+    ss->close_err = err;
+    ss->step = OTA_STEP_CLOSING;
+}
+
+/* Take the update lock for this session; false (after answering BUSY) if another
+ * peer holds it. */
+static bool take_lock(ota_server_t *s, int idx)
+{
+    ota_update_t *u = &s->update;
+    if (u->session != NO_SESSION || s->reboot_pending) {
+        ota_session_t *ss = &s->sessions[idx];
+        log_peer(s, OTA_LOG_WARN, ss, "refused, another update is in progress", OTA_OK);
+        queue1(ss, OTA_RESP_ERROR_BUSY);
+        ss->close_after_send = true;
+        ss->step = OTA_STEP_CLOSING;
+        return false;
+    }
+    memset(u, 0, sizeof *u);
+    u->session = idx;
+    return true;
+}
+
+/* Send pending chunk acks first, then queued handshake bytes. */
+static int flush(ota_server_t *s, int idx)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    ota_update_t *u = &s->update;
+    if (u->session == idx) {
+        while (u->pending_acks > 0) {
+            uint8_t acks[ACK_BURST];
+            size_t n = u->pending_acks < ACK_BURST ? u->pending_acks : ACK_BURST;
+            memset(acks, OTA_RESP_CHUNK_OK, n);
+            int rc = s->port->net_send(s->user, ss->conn, acks, n);
+            if (rc < 0)
+                return rc;
+            u->pending_acks -= (uint32_t)rc;
+            if ((size_t)rc < n)
+                return OTA_ERR_WOULD_BLOCK;
+        }
+    }
+    while (ss->tx_off < ss->tx_len) {
+        int rc = s->port->net_send(s->user, ss->conn, ss->tx + ss->tx_off,
+                                   (size_t)(ss->tx_len - ss->tx_off));
+        if (rc < 0)
+            return rc;
+        ss->tx_off = (uint8_t)(ss->tx_off + rc);
+    }
+    ss->tx_off = ss->tx_len = 0;
+    return OTA_OK;
+}
+
+/* --------------------------------------------------------------- handshake */
+
+static void begin_auth(ota_server_t *s, int idx)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    bool ext = (ss->features & OTA_FEATURE_EXTENDED) != 0;
+    if (!has_password(s)) {
+        queue1(ss, OTA_RESP_AUTH_OK);
+        expect(ss, ext ? OTA_STEP_UPDATE_TYPE : OTA_STEP_SIZE, ext ? 1 : 4);
+        return;
+    }
+    uint8_t method = 0;
+    if ((ss->features & OTA_FEATURE_SHA256_AUTH) && s->cfg.allow_sha256)
+        method = OTA_RESP_REQUEST_AUTH_SHA256;
+    else if (s->cfg.allow_md5)
+        method = OTA_RESP_REQUEST_AUTH_MD5;
+    if (method == 0) {
+        fail(s, idx, OTA_ERR_NO_AUTH_METHOD,
+             (ss->features & OTA_FEATURE_SHA256_AUTH)
+                 ? "auth refused: the client offers no method this node allows"
+                 : "auth refused: the client knows only MD5, which this node does not allow");
+        return;
+    }
+    size_t hex = ota_auth_hex_len(method);
+    if (ota_auth_random_hex(s->port, s->user, ss->nonce, hex) != OTA_OK) {
+        fail(s, idx, OTA_ERR_CRYPTO, "no random nonce");
+        return;
+    }
+    ss->auth_method = method;
+    queue1(ss, method);
+    queue(ss, (const uint8_t *)ss->nonce, hex);
+    expect(ss, OTA_STEP_AUTH_REPLY, (uint16_t)(2 * hex));
+}
+
+static void check_auth(ota_server_t *s, int idx)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    size_t hex = ota_auth_hex_len(ss->auth_method);
+    char expected[OTA_SHA256_HEX_LEN];
+    const char *cnonce = (const char *)ss->rx;
+    const char *answer = (const char *)ss->rx + hex;
+    int rc = ota_auth_challenge_response(s->port, s->user, ss->auth_method, s->cfg.password,
+                                         ss->nonce, cnonce, expected);
+    bool ok = rc == OTA_OK && ota_ct_equal(expected, answer, hex);
+    ota_wipe(expected, sizeof expected);
+    ota_wipe(ss->nonce, sizeof ss->nonce);
+    if (!ok) {
+        fail(s, idx, rc == OTA_OK ? OTA_ERR_AUTH : rc,
+             ss->auth_method == OTA_RESP_REQUEST_AUTH_MD5 ? "MD5 authentication failed"
+                                                          : "SHA-256 authentication failed");
+        return;
+    }
+    if (!take_lock(s, idx))
+        return;
+    log_peer(s, OTA_LOG_INFO, ss, "authenticated", OTA_OK);
+    queue1(ss, OTA_RESP_AUTH_OK);
+    bool ext = (ss->features & OTA_FEATURE_EXTENDED) != 0;
+    expect(ss, ext ? OTA_STEP_UPDATE_TYPE : OTA_STEP_SIZE, ext ? 1 : 4);
+}
+
+static void prepare(ota_server_t *s, int idx)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    ota_update_t *u = &s->update;
+    int rc = s->port->slot_begin(s->user, u->size);
+    if (rc == OTA_ERR_WOULD_BLOCK)
+        return;
+    if (rc != OTA_OK) {
+        fail(s, idx, rc, "cannot prepare the update slot");
+        return;
+    }
+    u->slot_open = true;
+    if (s->port->hash_start(s->user, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK) {
+        fail(s, idx, OTA_ERR_CRYPTO, "cannot start MD5");
+        return;
+    }
+    {
+        char line[OTA_CFG_LOG_LINE_MAX];
+        ota_strbuf_t sb;
+        ota_sb_init(&sb, line, sizeof line);
+        ota_sb_str(&sb, ss->peer);
+        ota_sb_str(&sb, ": update started, ");
+        ota_sb_u32(&sb, u->size);
+        ota_sb_str(&sb, " bytes");
+        log_line(s, OTA_LOG_INFO, &sb);
+    }
+    notify(s, OTA_STATE_STARTED, OTA_OK);
+    queue1(ss, OTA_RESP_UPDATE_PREPARE_OK);
+    expect(ss, OTA_STEP_MD5, OTA_MD5_HEX_LEN);
+}
+
+/* A complete message of rx_need bytes is in rx: act on it. */
+static void on_message(ota_server_t *s, int idx)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    switch (ss->step) {
+    case OTA_STEP_MAGIC:
+        if (!ota_ct_equal(ss->rx, ota_protocol_magic, OTA_MAGIC_LEN)) {
+            fail(s, idx, OTA_ERR_BAD_MAGIC, "wrong magic bytes");
+            return;
+        }
+        queue1(ss, OTA_RESP_OK);
+        queue1(ss, s->cfg.version);
+        expect(ss, OTA_STEP_FEATURES, 1);
+        return;
+
+    case OTA_STEP_FEATURES:
+        ss->features = ss->rx[0];
+        if (ss->features & OTA_FEATURE_EXTENDED) {
+            queue1(ss, OTA_RESP_FEATURE_FLAGS);
+            queue1(ss, accepts_gzip(s) ? OTA_SERVER_FLAG_COMPRESSION : 0);
+        } else if ((ss->features & OTA_FEATURE_COMPRESSION) && accepts_gzip(s)) {
+            queue1(ss, OTA_RESP_SUPPORTS_COMPRESSION);
+        } else {
+            queue1(ss, OTA_RESP_HEADER_OK);
+        }
+        begin_auth(s, idx);
+        return;
+
+    case OTA_STEP_AUTH_REPLY:
+        check_auth(s, idx);
+        return;
+
+    case OTA_STEP_UPDATE_TYPE:
+        if (ss->rx[0] != OTA_UPDATE_TYPE_APP) {
+            fail(s, idx, OTA_ERR_UNSUPPORTED, "unsupported update type requested");
+            return;
+        }
+        expect(ss, OTA_STEP_SIZE, 4);
+        return;
+
+    case OTA_STEP_SIZE: {
+        uint32_t size = ota_be32_get(ss->rx);
+        if (!has_password(s) && !take_lock(s, idx))
+            return;
+        if (size == 0) {
+            fail(s, idx, OTA_ERR_PREPARE, "announced an empty image");
+            return;
+        }
+        s->update.size = size;
+        expect(ss, OTA_STEP_PREPARE, 0);
+        prepare(s, idx);
+        return;
+    }
+
+    case OTA_STEP_MD5:
+        if (ota_hex_decode((const char *)ss->rx, OTA_MD5_LEN, s->update.md5) != 0) {
+            fail(s, idx, OTA_ERR_PROTOCOL, "announced MD5 is not hex");
+            return;
+        }
+        queue1(ss, OTA_RESP_BIN_MD5_OK);
+        expect(ss, OTA_STEP_DATA, 0);
+        return;
+
+    case OTA_STEP_FINAL_ACK:
+        log_peer(s, OTA_LOG_INFO, ss, "final ack received, rebooting", OTA_OK);
+        s->reboot_pending = true;
+        ss->close_after_send = true;
+        ss->step = OTA_STEP_CLOSING;
+        return;
+
+    default:
+        return;
+    }
+}
+
+/* -------------------------------------------------------------- data phase */
+
+/* Write what is buffered (inflating it first when the upload is gzip). */
+static int write_pending(ota_server_t *s)
+{
+    ota_update_t *u = &s->update;
+    if (!u->compressed) {
+        if (u->data_len == 0)
+            return OTA_OK;
+        int rc = s->port->slot_write(s->user, u->written, u->data + u->data_off, u->data_len);
+        if (rc != OTA_OK)
+            return rc;
+        u->written += u->data_len;
+        u->data_off = u->data_len = 0;
+        return OTA_OK;
+    }
+#if OTA_CFG_ENABLE_COMPRESSION
+    for (;;) {
+        if (u->out_len > 0) {
+            int rc = s->port->slot_write(s->user, u->written, u->out + u->out_off, u->out_len);
+            if (rc != OTA_OK)
+                return rc;
+            u->written += u->out_len;
+            bool was_full = u->out_off + u->out_len == sizeof u->out;
+            u->out_off = u->out_len = 0;
+            /* a full output buffer may leave more output inside the inflater */
+            if (was_full && !u->inflate_done && u->data_len == 0) {
+                size_t used = 0, made = 0;
+                bool done = false;
+                int irc = s->port->inflate_run(s->user, u->data, 0, &used, u->out,
+                                               sizeof u->out, &made, &done);
+                if (irc != OTA_OK)
+                    return OTA_ERR_INFLATE;
+                u->out_len = (uint32_t)made;
+                u->inflate_done = done;
+                continue;
+            }
+        }
+        if (u->data_len == 0)
+            return OTA_OK;
+        if (u->inflate_done)
+            return OTA_ERR_INFLATE; /* bytes after the end of the gzip stream */
+        size_t used = 0, made = 0;
+        bool done = false;
+        int rc = s->port->inflate_run(s->user, u->data + u->data_off, u->data_len, &used,
+                                      u->out, sizeof u->out, &made, &done);
+        if (rc != OTA_OK || used > u->data_len || made > sizeof u->out ||
+            (used == 0 && made == 0 && !done))
+            return OTA_ERR_INFLATE;
+        u->data_off += (uint32_t)used;
+        u->data_len -= (uint32_t)used;
+        if (u->data_len == 0)
+            u->data_off = 0;
+        u->out_len = (uint32_t)made;
+        u->inflate_done = done;
+    }
+#else
+    return OTA_ERR_INFLATE;
+#endif
+}
+
+/* After bytes are written: the version-2 ack rule of PROTOCOL.md step 7. */
+static void count_acks(ota_server_t *s)
+{
+    ota_update_t *u = &s->update;
+    if (s->cfg.version != OTA_PROTOCOL_VERSION_2)
+        return;
+    while (u->acked + OTA_CHUNK_SIZE <= u->received ||
+           (u->received == u->size && u->acked < u->size)) {
+        u->pending_acks++;
+        u->acked += OTA_CHUNK_SIZE;
+    }
+}
+
+static void report_progress(ota_server_t *s)
+{
+    ota_update_t *u = &s->update;
+    uint32_t step = u->size / 100u;
+    if (step < OTA_CHUNK_SIZE)
+        step = OTA_CHUNK_SIZE;
+    if (u->received - u->reported >= step || u->received == u->size) {
+        u->reported = u->received;
+        notify(s, OTA_STATE_IN_PROGRESS, OTA_OK);
+    }
+}
+
+static bool gzip_negotiated(const ota_server_t *s, const ota_session_t *ss)
+{
+    return (ss->features & OTA_FEATURE_COMPRESSION) && accepts_gzip(s);
+}
+
+/* Read firmware bytes, hash them, write them (inflated when gzip), count acks.
+ * Returns when the socket has nothing more, the slot would block, the poll budget
+ * is spent, or every byte is in (step becomes FINISH). */
+static void data_phase(ota_server_t *s, int idx)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    ota_update_t *u = &s->update;
+    uint32_t budget = OTA_CFG_POLL_BUDGET;
+    for (;;) {
+        if (u->decided) {
+            int rc = write_pending(s);
+            if (rc == OTA_ERR_WOULD_BLOCK)
+                return;
+            if (rc != OTA_OK) {
+                fail(s, idx, rc, rc == OTA_ERR_INFLATE ? "corrupt gzip upload"
+                                                       : "writing the image failed");
+                return;
+            }
+            count_acks(s);
+            if (u->received == u->size) {
+                ss->step = OTA_STEP_FINISH;
+                return;
+            }
+        }
+        if (budget == 0)
+            return;
+        uint32_t want = u->size - u->received;
+        uint32_t room = (uint32_t)sizeof u->data - u->data_len;
+        if (want > room)
+            want = room;
+        if (want > budget)
+            want = budget;
+        int n = s->port->net_recv(s->user, ss->conn, u->data + u->data_len, want);
+        if (n == OTA_ERR_WOULD_BLOCK)
+            return;
+        if (n <= 0) {
+            char line[OTA_CFG_LOG_LINE_MAX];
+            ota_strbuf_t sb;
+            ota_sb_init(&sb, line, sizeof line);
+            ota_sb_str(&sb, "connection lost after ");
+            ota_sb_u32(&sb, u->received);
+            ota_sb_str(&sb, " of ");
+            ota_sb_u32(&sb, u->size);
+            ota_sb_str(&sb, " bytes; update abandoned");
+            log_peer(s, OTA_LOG_WARN, ss, line, OTA_OK);
+            close_session(s, idx, n == 0 ? OTA_ERR_CLOSED : n);
+            return;
+        }
+        ss->last_rx_ms = s->now_ms;
+        if (s->port->hash_update(s->user, &u->md5_ctx, u->data + u->data_len, (size_t)n) !=
+            OTA_OK) {
+            fail(s, idx, OTA_ERR_CRYPTO, "MD5 update failed");
+            return;
+        }
+        u->data_len += (uint32_t)n;
+        u->received += (uint32_t)n;
+        budget -= (uint32_t)n;
+        report_progress(s);
+        /* gzip or raw is told by the first two bytes (RFC 1952 magic 1f 8b) */
+        if (!u->decided && (u->data_len >= 2 || u->received == u->size)) {
+            u->decided = true;
+            if (gzip_negotiated(s, ss) && u->data_len >= 2 && u->data[0] == 0x1f &&
+                u->data[1] == 0x8b) {
+#if OTA_CFG_ENABLE_COMPRESSION
+                if (s->port->inflate_begin(s->user) != OTA_OK) {
+                    fail(s, idx, OTA_ERR_INFLATE, "cannot start inflating");
+                    return;
+                }
+                u->compressed = true;
+                u->inflating = true;
+#endif
+            }
+        }
+    }
+}
+
+/* Every byte is in: answer RECEIVE_OK, verify, activate, answer UPDATE_END_OK. */
+static void finish(ota_server_t *s, int idx)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    ota_update_t *u = &s->update;
+    uint8_t digest[OTA_MD5_LEN];
+    queue1(ss, OTA_RESP_RECEIVE_OK);
+    if (s->port->hash_finish(s->user, &u->md5_ctx, digest) != OTA_OK) {
+        fail(s, idx, OTA_ERR_CRYPTO, "MD5 finish failed");
+        return;
+    }
+    if (!ota_ct_equal(digest, u->md5, OTA_MD5_LEN)) {
+        fail(s, idx, OTA_ERR_MD5_MISMATCH, "received image does not match the announced MD5");
+        return;
+    }
+#if OTA_CFG_ENABLE_COMPRESSION
+    if (u->compressed) {
+        if (!u->inflate_done) {
+            fail(s, idx, OTA_ERR_INFLATE, "gzip stream ended early");
+            return;
+        }
+        s->port->inflate_end(s->user);
+        u->inflating = false;
+    }
+#endif
+    int rc = s->port->slot_finish(s->user, u->written);
+    if (rc != OTA_OK) {
+        fail(s, idx, rc == OTA_ERR_BAD_IMAGE ? rc : OTA_ERR_WRITE, "image rejected");
+        return;
+    }
+    rc = s->port->slot_activate(s->user);
+    if (rc != OTA_OK) {
+        fail(s, idx, OTA_ERR_ACTIVATE, "cannot activate the new image");
+        return;
+    }
+    u->slot_open = false; /* activated: nothing to abort any more */
+    s->activated = true;
+    {
+        char line[OTA_CFG_LOG_LINE_MAX];
+        ota_strbuf_t sb;
+        ota_sb_init(&sb, line, sizeof line);
+        ota_sb_str(&sb, ss->peer);
+        ota_sb_str(&sb, ": update complete, ");
+        ota_sb_u32(&sb, u->written);
+        ota_sb_str(&sb, u->compressed ? " bytes (inflated from " : " bytes (");
+        ota_sb_u32(&sb, u->size);
+        ota_sb_str(&sb, u->compressed ? " gzip bytes), activated" : " on the wire), activated");
+        log_line(s, OTA_LOG_INFO, &sb);
+    }
+    notify(s, OTA_STATE_COMPLETED, OTA_OK);
+    queue1(ss, OTA_RESP_UPDATE_END_OK);
+    expect(ss, OTA_STEP_FINAL_ACK, 1);
+}
+
+/* ----------------------------------------------------------------- sessions */
+
+static void run_session(ota_server_t *s, int idx)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    /* Each pass either finishes a step or returns; the bound only guards against
+     * a port that reports progress without making any. */
+    for (int pass = 0; pass < 32 && ss->step != OTA_STEP_FREE; pass++) {
+        int rc = flush(s, idx);
+        if (rc == OTA_ERR_WOULD_BLOCK)
+            return;
+        if (rc < 0) {
+            if (ss->step == OTA_STEP_FINAL_ACK)
+                s->reboot_pending = true;
+            else if (!ss->close_after_send)
+                log_peer(s, OTA_LOG_WARN, ss, "connection lost while answering", rc);
+            close_session(s, idx, rc);
+            return;
+        }
+        if (ss->close_after_send) {
+            close_session(s, idx, ss->close_err);
+            return;
+        }
+        switch (ss->step) {
+        case OTA_STEP_PREPARE:
+            prepare(s, idx);
+            if (ss->step == OTA_STEP_PREPARE)
+                return;
+            continue;
+        case OTA_STEP_DATA:
+            data_phase(s, idx);
+            if (ss->step == OTA_STEP_DATA) {
+                rc = flush(s, idx); /* chunk acks */
+                if (rc < 0 && rc != OTA_ERR_WOULD_BLOCK) {
+                    log_peer(s, OTA_LOG_WARN, ss, "connection lost during upload", rc);
+                    close_session(s, idx, rc);
+                }
+                return;
+            }
+            continue;
+        case OTA_STEP_FINISH:
+            finish(s, idx);
+            continue;
+        default:
+            break;
+        }
+        int n = s->port->net_recv(s->user, ss->conn, ss->rx + ss->rx_len,
+                                  (size_t)(ss->rx_need - ss->rx_len));
+        if (n == OTA_ERR_WOULD_BLOCK)
+            return;
+        if (n <= 0) {
+            if (ss->step == OTA_STEP_FINAL_ACK) {
+                log_peer(s, OTA_LOG_INFO, ss, "closed without final ack, rebooting", OTA_OK);
+                s->reboot_pending = true;
+            } else {
+                char line[OTA_CFG_LOG_LINE_MAX];
+                ota_strbuf_t sb;
+                ota_sb_init(&sb, line, sizeof line);
+                ota_sb_str(&sb, "connection closed during ");
+                ota_sb_str(&sb, step_name(ss->step));
+                /* a bare connect-and-close (port probe) is not worth a warning */
+                log_peer(s, (ss->step == OTA_STEP_MAGIC && ss->rx_len == 0) ? OTA_LOG_DEBUG
+                                                                            : OTA_LOG_WARN,
+                         ss, line, OTA_OK);
+            }
+            close_session(s, idx, n == 0 ? OTA_ERR_CLOSED : n);
+            return;
+        }
+        ss->last_rx_ms = s->now_ms;
+        ss->rx_len = (uint16_t)(ss->rx_len + n);
+        if (ss->rx_len == ss->rx_need)
+            on_message(s, idx);
+    }
+}
+
+static int free_or_idlest_session(ota_server_t *s)
+{
+    int idlest = NO_SESSION;
+    uint32_t idlest_age = 0;
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++) {
+        const ota_session_t *ss = &s->sessions[i];
+        if (ss->step == OTA_STEP_FREE)
+            return i;
+        if (s->update.session == i)
+            continue;
+        uint32_t age = ota_elapsed_ms(s->now_ms, ss->last_rx_ms);
+        if (idlest == NO_SESSION || age > idlest_age) {
+            idlest = i;
+            idlest_age = age;
+        }
+    }
+    if (idlest != NO_SESSION) {
+        log_peer(s, OTA_LOG_WARN, &s->sessions[idlest],
+                 "handshake pool full, dropping this idlest connection", OTA_OK);
+        close_session(s, idlest, OTA_ERR_BUSY);
+    }
+    return idlest;
+}
+
+static void accept_new(ota_server_t *s)
+{
+    for (int k = 0; k < ACCEPTS_PER_POLL; k++) {
+        ota_conn_t conn = -1;
+        char peer[OTA_CFG_PEER_MAX];
+        peer[0] = '\0';
+        if (s->port->net_accept(s->user, &conn, peer, sizeof peer) != OTA_OK)
+            return;
+        peer[sizeof peer - 1] = '\0';
+        if (s->update.session != NO_SESSION || s->activated) {
+            /* One update at a time: tell the newcomer at once, leave the update be. */
+            uint8_t busy = OTA_RESP_ERROR_BUSY;
+            (void)s->port->net_send(s->user, conn, &busy, 1);
+            s->port->net_close(s->user, conn);
+            char line[OTA_CFG_LOG_LINE_MAX];
+            ota_strbuf_t sb;
+            ota_sb_init(&sb, line, sizeof line);
+            ota_sb_str(&sb, peer);
+            ota_sb_str(&sb, ": refused, an update is in progress");
+            log_line(s, OTA_LOG_WARN, &sb);
+            continue;
+        }
+        int idx = free_or_idlest_session(s);
+        if (idx == NO_SESSION) { /* cannot happen: without a lock holder all are evictable */
+            s->port->net_close(s->user, conn);
+            continue;
+        }
+        ota_session_t *ss = &s->sessions[idx];
+        memset(ss, 0, sizeof *ss);
+        ss->conn = conn;
+        memcpy(ss->peer, peer, sizeof ss->peer);
+        ss->opened_ms = ss->last_rx_ms = s->now_ms;
+        expect(ss, OTA_STEP_MAGIC, OTA_MAGIC_LEN);
+        log_peer(s, OTA_LOG_DEBUG, ss, "connected", OTA_OK);
+    }
+}
+
+static uint32_t step_timeout(const ota_server_t *s, uint8_t step)
+{
+    switch (step) {
+    case OTA_STEP_PREPARE:
+    case OTA_STEP_MD5:
+    case OTA_STEP_DATA:
+    case OTA_STEP_FINISH: return s->cfg.data_timeout_ms;
+    case OTA_STEP_FINAL_ACK: return s->cfg.final_ack_timeout_ms;
+    default: return s->cfg.handshake_timeout_ms;
+    }
+}
+
+static void check_timeouts(ota_server_t *s)
+{
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++) {
+        ota_session_t *ss = &s->sessions[i];
+        if (ss->step == OTA_STEP_FREE)
+            continue;
+        if (ota_elapsed_ms(s->now_ms, ss->last_rx_ms) < step_timeout(s, ss->step))
+            continue;
+        if (ss->step == OTA_STEP_FINAL_ACK) {
+            log_peer(s, OTA_LOG_INFO, ss, "no final ack, rebooting anyway", OTA_OK);
+            s->reboot_pending = true;
+            close_session(s, i, OTA_OK);
+            continue;
+        }
+        char line[OTA_CFG_LOG_LINE_MAX];
+        ota_strbuf_t sb;
+        ota_sb_init(&sb, line, sizeof line);
+        ota_sb_str(&sb, "silent for ");
+        ota_sb_u32(&sb, ota_elapsed_ms(s->now_ms, ss->last_rx_ms));
+        ota_sb_str(&sb, " ms during ");
+        ota_sb_str(&sb, step_name(ss->step));
+        ota_sb_str(&sb, ", closing");
+        log_peer(s, OTA_LOG_WARN, ss, line, OTA_OK);
+        close_session(s, i, OTA_ERR_TIMEOUT);
+    }
+}
+
+/* --------------------------------------------------------------- public API */
+
+int ota_server_poll(ota_server_t *srv, uint32_t now_ms)
+{
+    if (srv == NULL || srv->port == NULL)
+        return OTA_ERR_INVALID_ARG;
+    srv->now_ms = now_ms;
+    accept_new(srv);
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
+        if (srv->sessions[i].step != OTA_STEP_FREE)
+            run_session(srv, i);
+    check_timeouts(srv);
+    if (srv->reboot_pending && !srv->reboot_requested) {
+        srv->reboot_requested = true;
+        srv->port->reboot(srv->user);
+    }
+    return OTA_OK;
+}
+
+bool ota_server_update_in_progress(const ota_server_t *srv)
+{
+    return srv != NULL && (srv->update.session != NO_SESSION || srv->activated);
+}
+
+bool ota_server_active(const ota_server_t *srv)
+{
+    if (srv == NULL)
+        return false;
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
+        if (srv->sessions[i].step != OTA_STEP_FREE)
+            return true;
+    return false;
+}
+
+void ota_server_free(ota_server_t *srv)
+{
+    if (srv == NULL || srv->port == NULL)
+        return;
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
+        close_session(srv, i, OTA_ERR_CLOSED);
+    srv->port = NULL;
+}
