@@ -1,0 +1,292 @@
+/*
+ * fake_port.c - the in-memory port of the unit tests (see fake_port.h).
+ */
+#include "fake_port.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "ota/errors.h"
+#include "ota_posix.h"
+
+static fake_port_t *fp_of(void *user)
+{
+    return (fake_port_t *)user;
+}
+
+/* ---------------- network ---------------- */
+
+static int f_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_len)
+{
+    fake_port_t *fp = fp_of(user);
+    for (int i = 0; i < FAKE_MAX_CONNS; i++) {
+        fake_conn_t *c = &fp->conns[i];
+        if (c->pending) {
+            c->pending = false;
+            c->used = true;
+            *conn = i;
+            snprintf(peer, peer_len, "%s", c->peer);
+            return OTA_OK;
+        }
+    }
+    return OTA_ERR_WOULD_BLOCK;
+}
+
+static int f_recv(void *user, ota_conn_t conn, uint8_t *buf, size_t len)
+{
+    fake_conn_t *c = &fp_of(user)->conns[conn];
+    if (c->device_closed)
+        return OTA_ERR_IO;
+    size_t avail = c->in_len - c->in_off;
+    if (avail == 0)
+        return c->peer_closed ? OTA_ERR_CLOSED : OTA_ERR_WOULD_BLOCK;
+    if (len > avail)
+        len = avail;
+    if (c->recv_limit && len > c->recv_limit)
+        len = c->recv_limit;
+    memcpy(buf, c->in + c->in_off, len);
+    c->in_off += len;
+    return (int)len;
+}
+
+static int f_send(void *user, ota_conn_t conn, const uint8_t *buf, size_t len)
+{
+    fake_conn_t *c = &fp_of(user)->conns[conn];
+    if (c->device_closed)
+        return OTA_ERR_IO;
+    if (c->peer_closed)
+        return OTA_ERR_CLOSED;
+    if (c->send_blocked)
+        return OTA_ERR_WOULD_BLOCK;
+    if (c->send_limit && len > c->send_limit)
+        len = c->send_limit;
+    if (c->out_len + len > FAKE_BUF_MAX)
+        return OTA_ERR_WOULD_BLOCK;
+    memcpy(c->out + c->out_len, buf, len);
+    c->out_len += len;
+    return (int)len;
+}
+
+static void f_close(void *user, ota_conn_t conn)
+{
+    fp_of(user)->conns[conn].device_closed = true;
+}
+
+/* ---------------- slot ---------------- */
+
+static int f_slot_begin(void *user, uint32_t size)
+{
+    fake_port_t *fp = fp_of(user);
+    fp->begin_calls++;
+    if (fp->fail_begin)
+        return fp->fail_begin;
+    if (size > fp->slot_capacity)
+        return OTA_ERR_NO_SPACE;
+    memset(fp->slot, 0xEE, fp->slot_capacity);
+    fp->slot_high = 0;
+    fp->slot_open = true;
+    return OTA_OK;
+}
+
+static int f_slot_write(void *user, uint32_t off, const uint8_t *data, size_t len)
+{
+    fake_port_t *fp = fp_of(user);
+    if (!fp->slot_open)
+        return OTA_ERR_WRITE;
+    if (fp->write_would_block_every_other) {
+        fp->last_write_blocked = !fp->last_write_blocked;
+        if (fp->last_write_blocked)
+            return OTA_ERR_WOULD_BLOCK;
+    }
+    fp->write_calls++;
+    if (fp->fail_write_at && fp->write_calls == fp->fail_write_at)
+        return OTA_ERR_WRITE;
+    if (off != fp->slot_high)
+        return OTA_ERR_WRITE; /* offsets grow without gaps */
+    if ((size_t)off + len > fp->slot_capacity)
+        return OTA_ERR_NO_SPACE;
+    memcpy(fp->slot + off, data, len);
+    fp->slot_high = off + len;
+    return OTA_OK;
+}
+
+static int f_slot_finish(void *user, uint32_t size)
+{
+    fake_port_t *fp = fp_of(user);
+    fp->finish_calls++;
+    fp->finished_size = size;
+    if (size != fp->slot_high)
+        return OTA_ERR_WRITE;
+    return fp->fail_finish;
+}
+
+static int f_slot_activate(void *user)
+{
+    fake_port_t *fp = fp_of(user);
+    fp->activate_calls++;
+    if (fp->fail_activate)
+        return fp->fail_activate;
+    fp->activated = true;
+    fp->slot_open = false;
+    return OTA_OK;
+}
+
+static void f_slot_abort(void *user)
+{
+    fake_port_t *fp = fp_of(user);
+    fp->abort_calls++;
+    fp->slot_open = false;
+}
+
+/* ---------------- system ---------------- */
+
+static void f_reboot(void *user)
+{
+    fp_of(user)->reboots++;
+}
+
+static int f_random(void *user, uint8_t *buf, size_t len)
+{
+    fake_port_t *fp = fp_of(user);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = fp->random_counter++;
+    return OTA_OK;
+}
+
+static void f_log(void *user, ota_log_level_t level, const char *line)
+{
+    fake_port_t *fp = fp_of(user);
+    snprintf(fp->last_log, sizeof fp->last_log, "%s", line);
+    fp->log_lines++;
+    if (fp->verbose)
+        fprintf(stderr, "  [%d][ota] %s\n", (int)level, line);
+}
+
+/* ---------------- inflate (zlib, gzip wrapper) ---------------- */
+
+static int f_inflate_begin(void *user)
+{
+    fake_port_t *fp = fp_of(user);
+    z_stream *z = calloc(1, sizeof *z);
+    if (z == NULL || inflateInit2(z, 15 + 16) != Z_OK) {
+        free(z);
+        return OTA_ERR_INFLATE;
+    }
+    fp->zstream = z;
+    return OTA_OK;
+}
+
+static int f_inflate_run(void *user, const uint8_t *in, size_t in_len, size_t *in_used,
+                         uint8_t *out, size_t out_len, size_t *out_made, bool *done)
+{
+    z_stream *z = fp_of(user)->zstream;
+    z->next_in = (Bytef *)(uintptr_t)in;
+    z->avail_in = (uInt)in_len;
+    z->next_out = out;
+    z->avail_out = (uInt)out_len;
+    int rc = inflate(z, Z_NO_FLUSH);
+    *in_used = in_len - z->avail_in;
+    *out_made = out_len - z->avail_out;
+    *done = rc == Z_STREAM_END;
+    if (rc == Z_OK || rc == Z_STREAM_END || (rc == Z_BUF_ERROR && (*in_used || *out_made)))
+        return OTA_OK;
+    if (rc == Z_BUF_ERROR && in_len == 0)
+        return OTA_OK;
+    return OTA_ERR_INFLATE;
+}
+
+static void f_inflate_end(void *user)
+{
+    fake_port_t *fp = fp_of(user);
+    if (fp->zstream) {
+        inflateEnd(fp->zstream);
+        free(fp->zstream);
+        fp->zstream = NULL;
+    }
+}
+
+#define FAKE_COMMON                                                                        \
+    .net_accept = f_accept, .net_recv = f_recv, .net_send = f_send, .net_close = f_close,  \
+    .slot_begin = f_slot_begin, .slot_write = f_slot_write, .slot_finish = f_slot_finish,  \
+    .slot_activate = f_slot_activate, .slot_abort = f_slot_abort, .reboot = f_reboot,      \
+    .random = f_random, .log = f_log, .hash_start = ota_posix_hash_start,                  \
+    .hash_update = ota_posix_hash_update, .hash_finish = ota_posix_hash_finish
+
+const ota_port_t fake_port_ops = {
+    FAKE_COMMON,
+    .inflate_begin = f_inflate_begin,
+    .inflate_run = f_inflate_run,
+    .inflate_end = f_inflate_end,
+};
+
+const ota_port_t fake_port_ops_no_inflate = {FAKE_COMMON};
+
+void fake_init(fake_port_t *fp, size_t slot_capacity)
+{
+    memset(fp, 0, sizeof *fp);
+    fp->slot = malloc(slot_capacity ? slot_capacity : 1);
+    fp->slot_capacity = slot_capacity;
+    fp->verbose = getenv("OTA_TEST_VERBOSE") != NULL;
+}
+
+void fake_free(fake_port_t *fp)
+{
+    for (int i = 0; i < FAKE_MAX_CONNS; i++) {
+        free(fp->conns[i].in);
+        free(fp->conns[i].out);
+    }
+    f_inflate_end(fp);
+    free(fp->slot);
+    memset(fp, 0, sizeof *fp);
+}
+
+int fake_connect(fake_port_t *fp)
+{
+    for (int i = 0; i < FAKE_MAX_CONNS; i++) {
+        fake_conn_t *c = &fp->conns[i];
+        if (!c->used && !c->pending) {
+            free(c->in);
+            free(c->out);
+            memset(c, 0, sizeof *c);
+            c->in = malloc(FAKE_BUF_MAX);
+            c->out = malloc(FAKE_BUF_MAX);
+            c->pending = true;
+            snprintf(c->peer, sizeof c->peer, "10.0.0.%u:%u", (unsigned)(i + 1) & 0xffu, 40000u + (unsigned)i);
+            return i;
+        }
+    }
+    abort();
+}
+
+void fake_send(fake_port_t *fp, int c, const void *data, size_t len)
+{
+    fake_conn_t *fc = &fp->conns[c];
+    if (fc->in_len + len > FAKE_BUF_MAX)
+        abort();
+    memcpy(fc->in + fc->in_len, data, len);
+    fc->in_len += len;
+}
+
+size_t fake_unread(const fake_port_t *fp, int c)
+{
+    return fp->conns[c].out_len - fp->conns[c].out_read;
+}
+
+size_t fake_read(fake_port_t *fp, int c, uint8_t *buf, size_t len)
+{
+    fake_conn_t *fc = &fp->conns[c];
+    size_t n = fc->out_len - fc->out_read;
+    if (n > len)
+        n = len;
+    memcpy(buf, fc->out + fc->out_read, n);
+    fc->out_read += n;
+    return n;
+}
+
+void fake_hangup(fake_port_t *fp, int c)
+{
+    fp->conns[c].peer_closed = true;
+}

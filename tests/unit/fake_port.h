@@ -1,0 +1,81 @@
+/*
+ * fake_port.h - an in-memory port for unit tests of the core: scripted
+ * connections (the test writes what the client sends and reads what the device
+ * answered), a RAM slot with injectable faults, deterministic random bytes,
+ * mbedTLS hashing and zlib inflation. The clock is whatever the test passes to
+ * ota_server_poll().
+ */
+#ifndef OTA_TESTS_UNIT_FAKE_PORT_H
+#define OTA_TESTS_UNIT_FAKE_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota/port.h"
+
+#define FAKE_MAX_CONNS 16
+#define FAKE_BUF_MAX (1u << 20)
+
+typedef struct fake_conn {
+    bool used;          /* handed out by accept */
+    bool pending;       /* waiting in the accept queue */
+    bool device_closed; /* the device called net_close */
+    bool peer_closed;   /* the client hung up: recv returns CLOSED once drained */
+    uint8_t *in;        /* client -> device */
+    size_t in_len, in_off;
+    uint8_t *out;       /* device -> client */
+    size_t out_len, out_read;
+    size_t recv_limit;  /* most bytes one net_recv hands out (0: no limit) */
+    size_t send_limit;  /* most bytes one net_send takes (0: no limit) */
+    bool send_blocked;  /* net_send answers WOULD_BLOCK */
+    char peer[32];
+} fake_conn_t;
+
+typedef struct fake_port {
+    fake_conn_t conns[FAKE_MAX_CONNS];
+    /* slot */
+    uint8_t *slot;
+    size_t slot_capacity;
+    size_t slot_high;      /* highest byte written + 1 */
+    int begin_calls, write_calls, finish_calls, activate_calls, abort_calls;
+    bool slot_open;
+    bool activated;
+    uint32_t finished_size;
+    int fail_begin;        /* error slot_begin returns (0: none) */
+    int fail_write_at;     /* 1-based write call that fails with OTA_ERR_WRITE (0: none) */
+    int fail_finish;       /* error slot_finish returns (0: none) */
+    int fail_activate;     /* error slot_activate returns (0: none) */
+    bool write_would_block_every_other; /* alternate WOULD_BLOCK / OK */
+    bool last_write_blocked;
+    /* system */
+    int reboots;
+    uint8_t random_counter;
+    bool verbose;          /* print log lines */
+    char last_log[256];
+    int log_lines;
+    /* inflate */
+    void *zstream;
+    bool inflate_supported;
+} fake_port_t;
+
+/** The port struct wired to the fake functions (inflate members set). */
+extern const ota_port_t fake_port_ops;
+/** The same without inflation (a port that cannot decompress). */
+extern const ota_port_t fake_port_ops_no_inflate;
+
+void fake_init(fake_port_t *fp, size_t slot_capacity);
+void fake_free(fake_port_t *fp);
+
+/** Queue a new client connection; returns its index. */
+int fake_connect(fake_port_t *fp);
+/** Append bytes the client sends. */
+void fake_send(fake_port_t *fp, int c, const void *data, size_t len);
+/** Bytes the device sent that the test has not read yet. */
+size_t fake_unread(const fake_port_t *fp, int c);
+/** Read up to len device bytes; returns the count. */
+size_t fake_read(fake_port_t *fp, int c, uint8_t *buf, size_t len);
+/** The client hangs up. */
+void fake_hangup(fake_port_t *fp, int c);
+
+#endif /* OTA_TESTS_UNIT_FAKE_PORT_H */

@@ -1,0 +1,936 @@
+/*
+ * test_server.c - unit tests of the native protocol state machine (src/core/server.c)
+ * against the in-memory fake port: every step byte by byte and in random splits,
+ * each error path and its response code, the version-2 ack rule, the update lock,
+ * the handshake pool, timeouts, compression, and that a failure never activates.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <mbedtls/md5.h>
+#include <mbedtls/sha256.h>
+#include <zlib.h>
+
+#include "fake_port.h"
+#include "ota/auth.h"
+#include "ota/protocol.h"
+#include "ota/server.h"
+#include "ota/util.h"
+
+static ota_server_t srv;
+static fake_port_t fp;
+static uint32_t now_ms;
+
+#define SLOT_CAP (512u * 1024u)
+
+/* ------------------------------------------------------------ harness */
+
+static void setup_server(const ota_port_t *ops, const ota_server_config_t *cfg_in)
+{
+    ota_server_config_t cfg;
+    if (cfg_in)
+        cfg = *cfg_in;
+    else
+        ota_server_config_default(&cfg);
+    fake_init(&fp, SLOT_CAP);
+    ota_server_init(&srv);
+    assert_int_equal(ota_server_setup(&srv, ops, &fp, &cfg), OTA_OK);
+    now_ms = 1000;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ota_server_free(&srv);
+    fake_free(&fp);
+    return 0;
+}
+
+static void pump(int n)
+{
+    for (int i = 0; i < n; i++) {
+        now_ms += 1;
+        assert_int_equal(ota_server_poll(&srv, now_ms), OTA_OK);
+    }
+}
+
+static void expect_bytes(int c, const uint8_t *want, size_t n)
+{
+    uint8_t got[128];
+    assert_true(n <= sizeof got);
+    assert_int_equal(fake_read(&fp, c, got, n), n);
+    assert_memory_equal(got, want, n);
+}
+
+static void expect_byte(int c, uint8_t b)
+{
+    expect_bytes(c, &b, 1);
+}
+
+static void md5_hex(const uint8_t *d, size_t n, char out[OTA_MD5_HEX_LEN])
+{
+    uint8_t dig[16];
+    mbedtls_md5_ret(d, n, dig);
+    ota_hex_encode(dig, 16, out);
+}
+
+static uint8_t *pattern(size_t n, unsigned seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    srand(seed);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(rand() >> 7);
+    return p;
+}
+
+/* Connect and send magic + features; checks the version and feature answers. */
+static int open_session(uint8_t features, uint8_t version)
+{
+    int c = fake_connect(&fp);
+    fake_send(&fp, c, ota_protocol_magic, OTA_MAGIC_LEN);
+    fake_send(&fp, c, &features, 1);
+    pump(2);
+    uint8_t hello[2] = {OTA_RESP_OK, version};
+    expect_bytes(c, hello, 2);
+    if (features & OTA_FEATURE_EXTENDED) {
+        expect_byte(c, OTA_RESP_FEATURE_FLAGS);
+        expect_byte(c, OTA_SERVER_FLAG_COMPRESSION);
+    } else if (features & OTA_FEATURE_COMPRESSION) {
+        expect_byte(c, OTA_RESP_SUPPORTS_COMPRESSION);
+    } else {
+        expect_byte(c, OTA_RESP_HEADER_OK);
+    }
+    return c;
+}
+
+/* Answer the challenge the device sent (method byte + nonce are unread). */
+static void answer_challenge(int c, uint8_t method, const char *password)
+{
+    expect_byte(c, method);
+    size_t hex = ota_auth_hex_len(method);
+    char nonce[64], cnonce[64], resp[64];
+    assert_int_equal(fake_read(&fp, c, (uint8_t *)nonce, hex), hex);
+    memset(cnonce, 'c', hex);
+    assert_int_equal(ota_auth_challenge_response(&fake_port_ops, NULL, method, password, nonce,
+                                                 cnonce, resp),
+                     OTA_OK);
+    fake_send(&fp, c, cnonce, hex);
+    fake_send(&fp, c, resp, hex);
+    pump(2);
+}
+
+static void send_size_md5(int c, uint32_t size, const char *md5hex)
+{
+    uint8_t be[4];
+    ota_be32_put(be, size);
+    fake_send(&fp, c, be, 4);
+    pump(2);
+    expect_byte(c, OTA_RESP_UPDATE_PREPARE_OK);
+    fake_send(&fp, c, md5hex, OTA_MD5_HEX_LEN);
+    pump(2);
+    expect_byte(c, OTA_RESP_BIN_MD5_OK);
+}
+
+/* Stream the payload in pieces of random size (1..max_piece), polling between. */
+static void stream(int c, const uint8_t *d, size_t n, size_t max_piece, unsigned seed)
+{
+    srand(seed);
+    size_t off = 0;
+    while (off < n) {
+        size_t piece = max_piece <= 1 ? 1 : 1 + (size_t)rand() % max_piece;
+        if (piece > n - off)
+            piece = n - off;
+        fake_send(&fp, c, d + off, piece);
+        off += piece;
+        pump(1);
+    }
+    pump(3);
+}
+
+static size_t count_and_skip_acks(int c)
+{
+    size_t acks = 0;
+    uint8_t b;
+    while (fake_unread(&fp, c) > 0) {
+        fake_conn_t *fc = &fp.conns[c];
+        if (fc->out[fc->out_read] != OTA_RESP_CHUNK_OK)
+            break;
+        fake_read(&fp, c, &b, 1);
+        acks++;
+    }
+    return acks;
+}
+
+/* A full no-password upload of d[0..n), returning the number of chunk acks. */
+static size_t full_upload(int c, const uint8_t *d, size_t n, size_t max_piece)
+{
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)n, md5);
+    stream(c, d, n, max_piece, (unsigned)n);
+    size_t acks = count_and_skip_acks(c);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    return acks;
+}
+
+static void final_ack(int c)
+{
+    uint8_t z = 0;
+    fake_send(&fp, c, &z, 1);
+    pump(2);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.reboots, 1);
+}
+
+static void assert_nothing_activated(void)
+{
+    assert_int_equal(fp.activate_calls, 0);
+    assert_false(fp.activated);
+    assert_int_equal(fp.reboots, 0);
+    assert_false(ota_server_update_in_progress(&srv));
+}
+
+/* ------------------------------------------------------------ happy paths */
+
+static void test_upload_v2_no_password(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    size_t n = 3 * OTA_CHUNK_SIZE + 100;
+    uint8_t *d = pattern(n, 1);
+    int c = open_session(0, 2);
+    assert_int_equal(full_upload(c, d, n, 5000), 4);
+    assert_int_equal(fp.activate_calls, 1);
+    assert_memory_equal(fp.slot, d, n);
+    assert_int_equal(fp.finished_size, n);
+    assert_int_equal(fp.reboots, 0); /* not before the final ack */
+    final_ack(c);
+    free(d);
+}
+
+static void test_upload_byte_by_byte(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    size_t n = OTA_CHUNK_SIZE + 7;
+    uint8_t *d = pattern(n, 2);
+    int c = fake_connect(&fp);
+    uint8_t feat = OTA_FEATURE_EXTENDED;
+    /* handshake one byte per poll */
+    for (int i = 0; i < OTA_MAGIC_LEN; i++) {
+        fake_send(&fp, c, &ota_protocol_magic[i], 1);
+        pump(1);
+        assert_int_equal(fake_unread(&fp, c), i == OTA_MAGIC_LEN - 1 ? 2 : 0);
+    }
+    fake_send(&fp, c, &feat, 1);
+    pump(1);
+    uint8_t want[] = {0x00, 0x02, OTA_RESP_FEATURE_FLAGS, OTA_SERVER_FLAG_COMPRESSION,
+                      OTA_RESP_AUTH_OK};
+    expect_bytes(c, want, sizeof want);
+    uint8_t type = OTA_UPDATE_TYPE_APP;
+    fake_send(&fp, c, &type, 1);
+    uint8_t be[4];
+    ota_be32_put(be, (uint32_t)n);
+    for (int i = 0; i < 4; i++) {
+        fake_send(&fp, c, &be[i], 1);
+        pump(1);
+    }
+    expect_byte(c, OTA_RESP_UPDATE_PREPARE_OK);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    for (int i = 0; i < OTA_MD5_HEX_LEN; i++) {
+        fake_send(&fp, c, &md5[i], 1);
+        pump(1);
+    }
+    expect_byte(c, OTA_RESP_BIN_MD5_OK);
+    stream(c, d, n, 1, 3);
+    assert_int_equal(count_and_skip_acks(c), 2);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
+}
+
+static void test_random_splits_and_ack_rule(void **state)
+{
+    (void)state;
+    /* sizes around chunk multiples, each uploaded with random pieces */
+    const size_t sizes[] = {1, 100, OTA_CHUNK_SIZE - 1, OTA_CHUNK_SIZE, OTA_CHUNK_SIZE + 1,
+                            2 * OTA_CHUNK_SIZE, 5 * OTA_CHUNK_SIZE + 4095, 70001};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (unsigned seed = 0; seed < 4; seed++) {
+            setup_server(&fake_port_ops, NULL);
+            size_t n = sizes[k];
+            uint8_t *d = pattern(n, seed + 10);
+            int c = open_session(0, 2);
+            size_t max_piece = seed == 0 ? 1 : (seed == 1 ? 13 : (seed == 2 ? 9000 : 40000));
+            size_t acks = full_upload(c, d, n, max_piece);
+            /* the rule of PROTOCOL.md step 7: one ack per started 8192-byte block */
+            assert_int_equal(acks, (n + OTA_CHUNK_SIZE - 1) / OTA_CHUNK_SIZE);
+            assert_memory_equal(fp.slot, d, n);
+            final_ack(c);
+            free(d);
+            teardown(NULL);
+        }
+    }
+}
+
+static void test_upload_v1_sends_no_acks(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.version = 1;
+    setup_server(&fake_port_ops, &cfg);
+    size_t n = 4 * OTA_CHUNK_SIZE;
+    uint8_t *d = pattern(n, 4);
+    int c = open_session(0, 1);
+    assert_int_equal(full_upload(c, d, n, 3000), 0);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
+}
+
+static void test_slot_and_network_would_block(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    fp.write_would_block_every_other = true;
+    size_t n = 3 * OTA_CHUNK_SIZE + 1;
+    uint8_t *d = pattern(n, 5);
+    int c = open_session(0, 2);
+    fp.conns[c].send_limit = 1; /* the device can send one byte per call */
+    assert_int_equal(full_upload(c, d, n, 6000), 4);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
+}
+
+static void test_peer_not_reading_acks_does_not_stall_upload(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    size_t n = 6 * OTA_CHUNK_SIZE;
+    uint8_t *d = pattern(n, 6);
+    int c = open_session(0, 2);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)n, md5);
+    fp.conns[c].send_blocked = true; /* acks pile up on the device */
+    stream(c, d, n, 10000, 7);
+    assert_int_equal(fake_unread(&fp, c), 0);
+    fp.conns[c].send_blocked = false;
+    pump(2);
+    assert_int_equal(count_and_skip_acks(c), 6);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
+}
+
+/* ------------------------------------------------------------ auth */
+
+static void test_sha256_auth_ok_and_upload(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.password = "VERYSECURE";
+    setup_server(&fake_port_ops, &cfg);
+    int c = open_session(OTA_FEATURE_SHA256_AUTH | OTA_FEATURE_EXTENDED, 2);
+    assert_false(ota_server_update_in_progress(&srv)); /* no lock before auth */
+    answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "VERYSECURE");
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    assert_true(ota_server_update_in_progress(&srv)); /* lock after auth */
+    uint8_t type = 0;
+    fake_send(&fp, c, &type, 1);
+    size_t n = 1000;
+    uint8_t *d = pattern(n, 8);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    send_size_md5(c, (uint32_t)n, md5);
+    stream(c, d, n, 300, 1);
+    assert_int_equal(count_and_skip_acks(c), 1);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    final_ack(c);
+    free(d);
+}
+
+static void test_sha256_wrong_password(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.password = "VERYSECURE";
+    setup_server(&fake_port_ops, &cfg);
+    int c = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "wrong");
+    expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.begin_calls, 0);
+    assert_nothing_activated();
+    assert_non_null(strstr(fp.last_log, "10.0.0.1")); /* the peer is named */
+}
+
+static void test_md5_only_client(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.password = "pw";
+    /* MD5 not allowed: a client without the SHA-256 bit has no method in common */
+    setup_server(&fake_port_ops, &cfg);
+    int c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+    assert_non_null(strstr(fp.last_log, "MD5"));
+    teardown(NULL);
+
+    cfg.allow_md5 = true;
+    setup_server(&fake_port_ops, &cfg);
+    c = open_session(0, 2);
+    answer_challenge(c, OTA_RESP_REQUEST_AUTH_MD5, "pw");
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    /* and a client that has SHA-256 still gets SHA-256 */
+    teardown(NULL);
+    setup_server(&fake_port_ops, &cfg);
+    c = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "pw");
+    expect_byte(c, OTA_RESP_AUTH_OK);
+}
+
+static void test_nonces_differ(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.password = "pw";
+    setup_server(&fake_port_ops, &cfg);
+    char n1[64], n2[64];
+    int c1 = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    expect_byte(c1, OTA_RESP_REQUEST_AUTH_SHA256);
+    fake_read(&fp, c1, (uint8_t *)n1, 64);
+    int c2 = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    expect_byte(c2, OTA_RESP_REQUEST_AUTH_SHA256);
+    fake_read(&fp, c2, (uint8_t *)n2, 64);
+    assert_memory_not_equal(n1, n2, 64);
+}
+
+static void test_setup_rejects_bad_config(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    fake_init(&fp, 16);
+    ota_server_init(&srv);
+    cfg.version = 3;
+    assert_int_equal(ota_server_setup(&srv, &fake_port_ops, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    ota_server_config_default(&cfg);
+    cfg.password = "x";
+    cfg.allow_sha256 = false;
+    cfg.allow_md5 = false;
+    assert_int_equal(ota_server_setup(&srv, &fake_port_ops, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    ota_port_t broken = fake_port_ops;
+    broken.slot_write = NULL;
+    ota_server_config_default(&cfg);
+    assert_int_equal(ota_server_setup(&srv, &broken, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    broken = fake_port_ops;
+    broken.inflate_end = NULL;
+    assert_int_equal(ota_server_setup(&srv, &broken, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_server_setup(NULL, &fake_port_ops, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_server_poll(&srv, 0), OTA_ERR_INVALID_ARG); /* never set up */
+}
+
+/* ------------------------------------------------------------ error paths */
+
+static void test_wrong_magic(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    int c = fake_connect(&fp);
+    fake_send(&fp, c, "GET /", 5);
+    pump(2);
+    expect_byte(c, OTA_RESP_ERROR_MAGIC);
+    assert_int_equal(fake_unread(&fp, c), 0);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.begin_calls, 0);
+}
+
+static void test_unsupported_update_type(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    int c = open_session(OTA_FEATURE_EXTENDED, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    uint8_t type = 0x01;
+    fake_send(&fp, c, &type, 1);
+    pump(2);
+    expect_byte(c, OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.begin_calls, 0);
+}
+
+static void send_size_expect(int c, uint32_t size, uint8_t code)
+{
+    uint8_t be[4];
+    ota_be32_put(be, size);
+    fake_send(&fp, c, be, 4);
+    pump(2);
+    expect_byte(c, code);
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+}
+
+static void test_size_too_big_and_prepare_errors(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    int c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_expect(c, SLOT_CAP + 1, OTA_RESP_ERROR_UPDATE_PREPARE);
+    assert_false(ota_server_update_in_progress(&srv)); /* the lock is free again */
+
+    c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_expect(c, 0, OTA_RESP_ERROR_UPDATE_PREPARE);
+
+    fp.fail_begin = OTA_ERR_NO_SLOT;
+    c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_expect(c, 10, OTA_RESP_ERROR_NO_UPDATE_PARTITION);
+    assert_nothing_activated();
+}
+
+static void test_md5_mismatch(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    size_t n = 20000;
+    uint8_t *d = pattern(n, 9);
+    int c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)n, "0123456789abcdef0123456789abcdef");
+    stream(c, d, n, 7000, 1);
+    assert_int_equal(count_and_skip_acks(c), 3);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_ERROR_MD5_MISMATCH);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.abort_calls, 1);
+    assert_nothing_activated();
+    free(d);
+}
+
+static void upload_expecting_failure(uint8_t code)
+{
+    size_t n = 3 * OTA_CHUNK_SIZE;
+    uint8_t *d = pattern(n, 11);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    int c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)n, md5);
+    stream(c, d, n, 5000, 2);
+    count_and_skip_acks(c);
+    if (code != OTA_RESP_ERROR_WRITING_FLASH)
+        expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, code);
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+    assert_true(fp.abort_calls >= 1);
+    free(d);
+}
+
+static void test_write_failure(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    fp.fail_write_at = 2;
+    upload_expecting_failure(OTA_RESP_ERROR_WRITING_FLASH);
+    assert_nothing_activated();
+}
+
+static void test_bad_image_format(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    fp.fail_finish = OTA_ERR_BAD_IMAGE;
+    upload_expecting_failure(OTA_RESP_ERROR_MAGIC);
+    assert_nothing_activated();
+}
+
+static void test_activate_failure(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    fp.fail_activate = OTA_ERR_ACTIVATE;
+    upload_expecting_failure(OTA_RESP_ERROR_UPDATE_END);
+    assert_false(fp.activated);
+    assert_int_equal(fp.reboots, 0);
+}
+
+static void test_disconnect_mid_transfer_then_next_upload(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    size_t n = 50000;
+    uint8_t *d = pattern(n, 12);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    int c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)n, md5);
+    stream(c, d, n / 2, 4000, 3);
+    assert_true(ota_server_update_in_progress(&srv));
+    fake_hangup(&fp, c);
+    pump(2);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.abort_calls, 1);
+    assert_nothing_activated();
+    /* the node takes the next upload */
+    c = open_session(0, 2);
+    full_upload(c, d, n, 9000);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
+}
+
+static void test_corrupt_gzip(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    /* gzip magic followed by garbage */
+    size_t n = 5000;
+    uint8_t *d = pattern(n, 13);
+    d[0] = 0x1f;
+    d[1] = 0x8b;
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    int c = open_session(OTA_FEATURE_COMPRESSION, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)n, md5);
+    stream(c, d, n, 5000, 4);
+    count_and_skip_acks(c);
+    expect_byte(c, OTA_RESP_ERROR_WRITING_FLASH);
+    assert_nothing_activated();
+    free(d);
+}
+
+/* ------------------------------------------------------------ compression */
+
+static size_t gzip(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    return len;
+}
+
+static void test_gzip_upload_inflates(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    /* very compressible: a 300 KiB image shrinks to a few KiB, so one input
+     * buffer inflates into many full output buffers */
+    size_t n = 300 * 1024;
+    uint8_t *img = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        img[i] = (uint8_t)((i / 1000) & 0xff);
+    uint8_t *gz = malloc(n);
+    size_t gz_len = gzip(img, n, gz, n);
+    assert_true(gz_len < n / 10);
+    int c = open_session(OTA_FEATURE_COMPRESSION, 2);
+    size_t acks = full_upload(c, gz, gz_len, 777);
+    assert_int_equal(acks, (gz_len + OTA_CHUNK_SIZE - 1) / OTA_CHUNK_SIZE);
+    assert_int_equal(fp.finished_size, n);
+    assert_memory_equal(fp.slot, img, n);
+    final_ack(c);
+    free(img);
+    free(gz);
+}
+
+static void test_gzip_inflated_too_big(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    size_t n = SLOT_CAP + 4096; /* the gzip is small, what it inflates to is not */
+    uint8_t *img = calloc(1, n);
+    uint8_t *gz = malloc(n);
+    size_t gz_len = gzip(img, n, gz, n);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(gz, gz_len, md5);
+    int c = open_session(OTA_FEATURE_COMPRESSION, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)gz_len, md5);
+    stream(c, gz, gz_len, 4000, 1);
+    count_and_skip_acks(c);
+    expect_byte(c, OTA_RESP_ERROR_UPDATE_PREPARE);
+    assert_nothing_activated();
+    free(img);
+    free(gz);
+}
+
+static void test_no_inflate_port_announces_no_compression(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops_no_inflate, NULL);
+    int c = fake_connect(&fp);
+    uint8_t feat = OTA_FEATURE_COMPRESSION | OTA_FEATURE_EXTENDED;
+    fake_send(&fp, c, ota_protocol_magic, OTA_MAGIC_LEN);
+    fake_send(&fp, c, &feat, 1);
+    pump(2);
+    uint8_t want[] = {0x00, 0x02, OTA_RESP_FEATURE_FLAGS, 0x00, OTA_RESP_AUTH_OK};
+    expect_bytes(c, want, sizeof want);
+    teardown(NULL);
+    setup_server(&fake_port_ops_no_inflate, NULL);
+    c = fake_connect(&fp);
+    feat = OTA_FEATURE_COMPRESSION;
+    fake_send(&fp, c, ota_protocol_magic, OTA_MAGIC_LEN);
+    fake_send(&fp, c, &feat, 1);
+    pump(2);
+    uint8_t want2[] = {0x00, 0x02, OTA_RESP_HEADER_OK, OTA_RESP_AUTH_OK};
+    expect_bytes(c, want2, sizeof want2);
+}
+
+/* ------------------------------------------------------------ lock, pool, timeouts */
+
+static void test_second_uploader_gets_busy(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    size_t n = 40000;
+    uint8_t *d = pattern(n, 14);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    int a = open_session(0, 2);
+    expect_byte(a, OTA_RESP_AUTH_OK);
+    send_size_md5(a, (uint32_t)n, md5);
+    stream(a, d, 10000, 5000, 5);
+    int b = fake_connect(&fp);
+    pump(1);
+    expect_byte(b, OTA_RESP_ERROR_BUSY); /* at once, before it said anything */
+    assert_true(fp.conns[b].device_closed);
+    stream(a, d + 10000, n - 10000, 5000, 6);
+    count_and_skip_acks(a);
+    expect_byte(a, OTA_RESP_RECEIVE_OK);
+    expect_byte(a, OTA_RESP_UPDATE_END_OK);
+    assert_memory_equal(fp.slot, d, n);
+    /* after activation, until the reboot, newcomers are still refused */
+    b = fake_connect(&fp);
+    pump(1);
+    expect_byte(b, OTA_RESP_ERROR_BUSY);
+    final_ack(a);
+    free(d);
+}
+
+static void test_authenticating_peers_do_not_hold_the_lock(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.password = "pw";
+    setup_server(&fake_port_ops, &cfg);
+    /* a peer that got a challenge and does not answer (yet) */
+    int idle = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    expect_byte(idle, OTA_RESP_REQUEST_AUTH_SHA256);
+    char nonce[64], cnonce[64], resp[64];
+    fake_read(&fp, idle, (uint8_t *)nonce, 64);
+    assert_false(ota_server_update_in_progress(&srv));
+    /* a legitimate uploader goes through at once */
+    int c = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "pw");
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    assert_true(ota_server_update_in_progress(&srv));
+    /* when the slow one answers correctly after all, the lock is taken: busy */
+    memset(cnonce, 'd', 64);
+    assert_int_equal(ota_auth_challenge_response(&fake_port_ops, NULL,
+                                                 OTA_RESP_REQUEST_AUTH_SHA256, "pw", nonce,
+                                                 cnonce, resp),
+                     OTA_OK);
+    fake_send(&fp, idle, cnonce, 64);
+    fake_send(&fp, idle, resp, 64);
+    pump(2);
+    expect_byte(idle, OTA_RESP_ERROR_BUSY);
+    assert_true(fp.conns[idle].device_closed);
+    assert_false(fp.conns[c].device_closed);
+}
+
+static void test_full_pool_drops_idlest(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    int idle[OTA_CFG_MAX_SESSIONS];
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++) {
+        idle[i] = fake_connect(&fp); /* connect and say nothing (port scanners) */
+        pump(5);
+    }
+    size_t n = 9000;
+    uint8_t *d = pattern(n, 15);
+    int c = open_session(0, 2);
+    assert_true(fp.conns[idle[0]].device_closed); /* the oldest idle one went */
+    assert_false(fp.conns[idle[OTA_CFG_MAX_SESSIONS - 1]].device_closed);
+    full_upload(c, d, n, 3000);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
+}
+
+static void test_handshake_timeout(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.handshake_timeout_ms = 500;
+    setup_server(&fake_port_ops, &cfg);
+    int c = fake_connect(&fp);
+    fake_send(&fp, c, ota_protocol_magic, 3);
+    pump(1);
+    now_ms += 400;
+    pump(1);
+    assert_false(fp.conns[c].device_closed);
+    /* a byte resets the clock: slow but alive peers are not cut off */
+    fake_send(&fp, c, ota_protocol_magic + 3, 1);
+    pump(1);
+    now_ms += 400;
+    pump(1);
+    assert_false(fp.conns[c].device_closed);
+    now_ms += 200;
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+    assert_non_null(strstr(fp.last_log, "magic"));
+}
+
+static void test_data_timeout_frees_the_lock(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.data_timeout_ms = 1000;
+    setup_server(&fake_port_ops, &cfg);
+    size_t n = 30000;
+    uint8_t *d = pattern(n, 16);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    int c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)n, md5);
+    stream(c, d, 12000, 5000, 7);
+    now_ms += 900; /* silent, but within the limit */
+    pump(1);
+    assert_true(ota_server_update_in_progress(&srv));
+    now_ms += 200;
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+    assert_false(ota_server_update_in_progress(&srv));
+    assert_int_equal(fp.abort_calls, 1);
+    assert_nothing_activated();
+    c = open_session(0, 2);
+    full_upload(c, d, n, 5000);
+    final_ack(c);
+    free(d);
+}
+
+static void test_reboot_without_final_ack(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    uint8_t d[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    int c = open_session(0, 2);
+    full_upload(c, d, sizeof d, 10);
+    assert_int_equal(fp.reboots, 0);
+    now_ms += srv.cfg.final_ack_timeout_ms + 1;
+    pump(1);
+    assert_int_equal(fp.reboots, 1);
+    assert_true(fp.conns[c].device_closed);
+    pump(5);
+    assert_int_equal(fp.reboots, 1); /* once */
+}
+
+static void test_clock_wraparound(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.handshake_timeout_ms = 100;
+    setup_server(&fake_port_ops, &cfg);
+    now_ms = UINT32_MAX - 20;
+    int c = fake_connect(&fp);
+    pump(1);
+    now_ms += 50; /* wraps past zero */
+    pump(1);
+    assert_false(fp.conns[c].device_closed);
+    now_ms += 60;
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+}
+
+static void test_free_aborts_running_update(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    int c = open_session(0, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, 100, "0123456789abcdef0123456789abcdef");
+    ota_server_free(&srv);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.abort_calls, 1);
+    ota_server_free(&srv); /* twice is fine */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_upload_v2_no_password, teardown),
+        cmocka_unit_test_teardown(test_upload_byte_by_byte, teardown),
+        cmocka_unit_test(test_random_splits_and_ack_rule),
+        cmocka_unit_test_teardown(test_upload_v1_sends_no_acks, teardown),
+        cmocka_unit_test_teardown(test_slot_and_network_would_block, teardown),
+        cmocka_unit_test_teardown(test_peer_not_reading_acks_does_not_stall_upload, teardown),
+        cmocka_unit_test_teardown(test_sha256_auth_ok_and_upload, teardown),
+        cmocka_unit_test_teardown(test_sha256_wrong_password, teardown),
+        cmocka_unit_test_teardown(test_md5_only_client, teardown),
+        cmocka_unit_test_teardown(test_nonces_differ, teardown),
+        cmocka_unit_test_teardown(test_setup_rejects_bad_config, teardown),
+        cmocka_unit_test_teardown(test_wrong_magic, teardown),
+        cmocka_unit_test_teardown(test_unsupported_update_type, teardown),
+        cmocka_unit_test_teardown(test_size_too_big_and_prepare_errors, teardown),
+        cmocka_unit_test_teardown(test_md5_mismatch, teardown),
+        cmocka_unit_test_teardown(test_write_failure, teardown),
+        cmocka_unit_test_teardown(test_bad_image_format, teardown),
+        cmocka_unit_test_teardown(test_activate_failure, teardown),
+        cmocka_unit_test_teardown(test_disconnect_mid_transfer_then_next_upload, teardown),
+        cmocka_unit_test_teardown(test_corrupt_gzip, teardown),
+        cmocka_unit_test_teardown(test_gzip_upload_inflates, teardown),
+        cmocka_unit_test_teardown(test_gzip_inflated_too_big, teardown),
+        cmocka_unit_test_teardown(test_no_inflate_port_announces_no_compression, teardown),
+        cmocka_unit_test_teardown(test_second_uploader_gets_busy, teardown),
+        cmocka_unit_test_teardown(test_authenticating_peers_do_not_hold_the_lock, teardown),
+        cmocka_unit_test_teardown(test_full_pool_drops_idlest, teardown),
+        cmocka_unit_test_teardown(test_handshake_timeout, teardown),
+        cmocka_unit_test_teardown(test_data_timeout_frees_the_lock, teardown),
+        cmocka_unit_test_teardown(test_reboot_without_final_ack, teardown),
+        cmocka_unit_test_teardown(test_clock_wraparound, teardown),
+        cmocka_unit_test_teardown(test_free_aborts_running_update, teardown),
+    };
+    return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}
