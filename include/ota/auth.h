@@ -31,4 +31,67 @@ int ota_auth_challenge_response(const ota_port_t *port, void *user, uint8_t meth
  *  (not NUL-terminated). \return 0, OTA_ERR_CRYPTO. */
 int ota_auth_random_hex(const ota_port_t *port, void *user, char *out, size_t hex_len);
 
+/* ------------------------------------------------------------------------
+ * Salted auth (PROTOCOL.md 1.3, method byte 0x10): SCRAM-SHA-256 in binary framing.
+ * The device keeps only the verifier (salt, iterations, StoredKey, ServerKey), which
+ * does not let anyone authenticate; the uploader derives SaltedPassword with PBKDF2
+ * (outside the core: it is the one expensive step) and checks the device's
+ * ServerSignature before sending any firmware.
+ * ------------------------------------------------------------------------ */
+
+#define OTA_SALT_LEN 16
+#define OTA_SALTED_NONCE_LEN 32
+#define OTA_SALTED_KEY_LEN 32
+#define OTA_SALTED_MIN_ITERATIONS 4096u
+/** Label that opens every AuthMessage. */
+#define OTA_SALTED_LABEL "ota-salted-auth-v1"
+#define OTA_SALTED_LABEL_LEN 18
+/** "10" + salt + iterations + server nonce, as the device sends it. */
+#define OTA_SALTED_CHALLENGE_LEN (1 + OTA_SALT_LEN + 4 + OTA_SALTED_NONCE_LEN)
+/** client nonce + ClientProof, as the client answers. */
+#define OTA_SALTED_REPLY_LEN (OTA_SALTED_NONCE_LEN + OTA_SALTED_KEY_LEN)
+#define OTA_SALTED_AUTH_MESSAGE_LEN                                                        \
+    (OTA_SALTED_LABEL_LEN + 2 * OTA_SALTED_NONCE_LEN + OTA_SALT_LEN + 4)
+/** Longest verifier text: "SCRAM-SHA-256$" 4294967295 ":" b64(16) "$" b64(32) ":" b64(32). */
+#define OTA_VERIFIER_TEXT_MAX 140
+
+typedef struct ota_verifier {
+    uint32_t iterations;
+    uint8_t salt[OTA_SALT_LEN];
+    uint8_t stored_key[OTA_SALTED_KEY_LEN];
+    uint8_t server_key[OTA_SALTED_KEY_LEN];
+} ota_verifier_t;
+
+/** Parse "SCRAM-SHA-256$<iterations>:<b64 salt>$<b64 StoredKey>:<b64 ServerKey>"
+ *  (PostgreSQL's text form; the salt must be 16 bytes, the keys 32, iterations
+ *  >= OTA_SALTED_MIN_ITERATIONS). \return 0, OTA_ERR_INVALID_ARG. */
+int ota_verifier_parse(const char *text, ota_verifier_t *out);
+
+/** Write the text form of v into out (NUL-terminated; cap >= OTA_VERIFIER_TEXT_MAX).
+ *  \return the length, or 0 if cap is too small. */
+size_t ota_verifier_format(const ota_verifier_t *v, char *out, size_t cap);
+
+/** From SaltedPassword (PBKDF2-HMAC-SHA256 of the password) derive the verifier's keys
+ *  and, if client_key is not NULL, the ClientKey. \return 0, OTA_ERR_CRYPTO. */
+int ota_salted_keys(const ota_port_t *port, void *user, const uint8_t *salted_password,
+                    uint8_t *client_key, uint8_t *stored_key, uint8_t *server_key);
+
+/** AuthMessage = label ‖ server nonce ‖ client nonce ‖ salt ‖ iterations (big-endian)
+ *  into out (OTA_SALTED_AUTH_MESSAGE_LEN bytes). */
+void ota_salted_auth_message(const uint8_t *server_nonce, const uint8_t *client_nonce,
+                             const uint8_t *salt, uint32_t iterations, uint8_t *out);
+
+/** Client: ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage), and the
+ *  ServerSignature = HMAC(ServerKey, AuthMessage) the device must answer with.
+ *  \return 0, OTA_ERR_CRYPTO. */
+int ota_salted_client_proof(const ota_port_t *port, void *user, const uint8_t *salted_password,
+                            const uint8_t *auth_message, uint8_t *proof,
+                            uint8_t *expected_server_signature);
+
+/** Device: check a ClientProof against the verifier in constant time and, on
+ *  success, write the ServerSignature. \return 0, OTA_ERR_AUTH, OTA_ERR_CRYPTO. */
+int ota_salted_verify(const ota_port_t *port, void *user, const ota_verifier_t *v,
+                      const uint8_t *auth_message, const uint8_t *proof,
+                      uint8_t *server_signature);
+
 #endif /* OTA_AUTH_H */

@@ -126,6 +126,12 @@ typedef struct ota_port {
      *  \return 0, OTA_ERR_CRYPTO. */
     int (*hash_finish)(void *user, ota_hash_ctx_t *ctx, uint8_t *out);
 
+    /** HMAC-SHA256 of msg under key into out (32 bytes). Needed only when the
+     *  server holds a salted verifier (may be NULL otherwise).
+     *  \return 0, OTA_ERR_CRYPTO. */
+    int (*hmac_sha256)(void *user, const uint8_t *key, size_t key_len, const uint8_t *msg,
+                       size_t msg_len, uint8_t *out);
+
     /* ---------------- gzip inflation (optional: all NULL = no compression) ------ */
 
     /** Start inflating one RFC 1952 gzip stream. \return 0, OTA_ERR_INFLATE. */

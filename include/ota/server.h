@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ota/auth.h"
 #include "ota/errors.h"
 #include "ota/opts.h"
 #include "ota/port.h"
@@ -45,13 +46,26 @@ typedef void (*ota_state_cb_t)(void *arg, ota_state_t state, uint32_t received,
 typedef struct ota_server_config {
     /** Protocol version announced in the handshake: 2 (chunk acks, default) or 1. */
     uint8_t version;
-    /** Plain password for the challenge methods, or NULL / "" for no password. */
+    /** Salted verifier (the text `ota hash-password` prints), or NULL. The recommended
+     *  way to set a password: the device keeps nothing that lets anyone authenticate,
+     *  and the uploader checks the device knows it. Needs port->hmac_sha256. */
+    const char *verifier;
+    /** Plain password for the legacy challenge methods (SHA-256, MD5), or NULL / "".
+     *  Only for uploaders that do not speak the salted method (stock ESPHome): it puts
+     *  the password itself in the firmware. */
     const char *password;
     /** With a password: offer SHA-256 challenge auth (default true). */
     bool allow_sha256;
     /** With a password: offer MD5 challenge auth (default false: MD5 is weak; switch it
      *  on only for uploaders that know nothing else). */
     bool allow_md5;
+    /** Brute-force back-off: after auth_backoff_free failed authentications in a row
+     *  (from anyone), each new attempt waits auth_backoff_base_ms, doubling per further
+     *  failure up to auth_backoff_max_ms, before it gets its challenge. A success resets
+     *  it. Defaults 3, 1000 ms, 30000 ms; auth_backoff_base_ms = 0 turns it off. */
+    uint8_t auth_backoff_free;
+    uint32_t auth_backoff_base_ms;
+    uint32_t auth_backoff_max_ms;
     /** Accept gzip uploads when the port can inflate (default true). */
     bool compression;
     /** Inactivity limits (default 20 s / 105 s, PROTOCOL.md "Timeouts"). */
@@ -70,6 +84,7 @@ typedef enum ota_session_step {
     OTA_STEP_FREE = 0,
     OTA_STEP_MAGIC,
     OTA_STEP_FEATURES,
+    OTA_STEP_AUTH_WAIT,
     OTA_STEP_AUTH_REPLY,
     OTA_STEP_UPDATE_TYPE,
     OTA_STEP_SIZE,
@@ -83,8 +98,9 @@ typedef enum ota_session_step {
 
 /** Longest handshake message a session buffers (SHA-256 cnonce + response). */
 #define OTA_SESSION_RX_MAX (2 * OTA_SHA256_HEX_LEN)
-/** Longest burst of handshake bytes a session queues for sending. */
-#define OTA_SESSION_TX_MAX (1 + OTA_SHA256_HEX_LEN + 8)
+/** Longest burst of handshake bytes a session queues for sending (feature reply +
+ *  the longest challenge). */
+#define OTA_SESSION_TX_MAX (2 + 1 + OTA_SHA256_HEX_LEN + 6)
 
 /** One connection in the handshake pool. Treat as opaque. */
 typedef struct ota_session {
@@ -101,7 +117,8 @@ typedef struct ota_session {
     uint8_t tx_len, tx_off;
     uint8_t rx[OTA_SESSION_RX_MAX];
     uint8_t tx[OTA_SESSION_TX_MAX];
-    char nonce[OTA_SHA256_HEX_LEN]; /* challenge sent (hex, not NUL-terminated) */
+    /* challenge sent: hex for the legacy methods, raw bytes for the salted one */
+    char nonce[OTA_SHA256_HEX_LEN];
     char peer[OTA_CFG_PEER_MAX];
 } ota_session_t;
 
@@ -134,6 +151,11 @@ typedef struct ota_server {
     const ota_port_t *port;
     void *user;
     ota_server_config_t cfg;
+    ota_verifier_t verifier; /* parsed cfg.verifier, wiped by ota_server_free */
+    bool has_verifier;
+    uint32_t auth_failures;  /* failed authentications in a row */
+    uint32_t backoff_start_ms;
+    uint32_t backoff_ms;     /* attempts wait until backoff_start_ms + backoff_ms */
     uint32_t now_ms;
     bool activated;        /* a new image is active: refuse further updates */
     bool reboot_pending;   /* the updater is done with us: reboot */
@@ -149,9 +171,10 @@ void ota_server_config_default(ota_server_config_t *cfg);
 void ota_server_init(ota_server_t *srv);
 
 /** Bind the server to a port and a configuration (copied; its strings are
- *  borrowed). \return 0; OTA_ERR_INVALID_ARG for a NULL argument, a port missing
- *  a required function, a version other than 1 or 2, or a password set with no
- *  auth method allowed. */
+ *  borrowed; the verifier is parsed here). \return 0; OTA_ERR_INVALID_ARG for a NULL
+ *  argument, a port missing a required function, a version other than 1 or 2, a
+ *  password set with no legacy method allowed, or a verifier that does not parse (or
+ *  with no port->hmac_sha256). */
 int ota_server_setup(ota_server_t *srv, const ota_port_t *port, void *user,
                      const ota_server_config_t *cfg);
 

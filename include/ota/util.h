@@ -31,6 +31,14 @@ static inline uint32_t ota_elapsed_ms(uint32_t now, uint32_t since)
     return (uint32_t)(now - since);
 }
 
+/** Standard base64 (RFC 4648, with padding) of in[0..len) into out, NUL-terminated.
+ *  \return the text length, or 0 if cap is too small (needs 4*ceil(len/3)+1). */
+size_t ota_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
+
+/** Decode exactly in_len characters of standard padded base64 into out (at most cap
+ *  bytes). \return the decoded length, or -1 on bad input or a too small cap. */
+int ota_base64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap);
+
 /** A bounded string builder for log lines (the core has no stdio/stdarg):
  *  appends never overflow, the text is always NUL-terminated, excess is cut. */
 typedef struct ota_strbuf {

@@ -15,6 +15,11 @@
 #include "ota/auth.h"
 #include "ota/util.h"
 
+_Static_assert(2 + OTA_SALTED_CHALLENGE_LEN <= OTA_SESSION_TX_MAX, "tx too small for salted");
+_Static_assert(1 + OTA_SALTED_KEY_LEN <= OTA_SESSION_TX_MAX, "tx too small for AUTH_OK + sig");
+_Static_assert(OTA_SALTED_REPLY_LEN <= OTA_SESSION_RX_MAX, "rx too small for salted reply");
+_Static_assert(OTA_SALTED_NONCE_LEN <= OTA_SHA256_HEX_LEN, "nonce storage too small");
+
 #define NO_SESSION (-1)
 #define ACCEPTS_PER_POLL 16
 #define ACK_BURST 64
@@ -49,6 +54,7 @@ static const char *step_name(uint8_t step)
     switch (step) {
     case OTA_STEP_MAGIC: return "magic";
     case OTA_STEP_FEATURES: return "features";
+    case OTA_STEP_AUTH_WAIT: return "auth back-off";
     case OTA_STEP_AUTH_REPLY: return "authentication";
     case OTA_STEP_UPDATE_TYPE: return "update type";
     case OTA_STEP_SIZE: return "size";
@@ -72,6 +78,9 @@ void ota_server_config_default(ota_server_config_t *cfg)
     cfg->allow_sha256 = true;
     cfg->allow_md5 = false;
     cfg->compression = true;
+    cfg->auth_backoff_free = 3;
+    cfg->auth_backoff_base_ms = 1000u;
+    cfg->auth_backoff_max_ms = 30000u;
     cfg->handshake_timeout_ms = OTA_CFG_HANDSHAKE_TIMEOUT_MS;
     cfg->data_timeout_ms = OTA_CFG_DATA_TIMEOUT_MS;
     cfg->final_ack_timeout_ms = 2000u;
@@ -80,6 +89,11 @@ void ota_server_config_default(ota_server_config_t *cfg)
 static bool has_password(const ota_server_t *s)
 {
     return s->cfg.password != NULL && s->cfg.password[0] != '\0';
+}
+
+static bool auth_required(const ota_server_t *s)
+{
+    return has_password(s) || s->has_verifier;
 }
 
 static bool accepts_gzip(const ota_server_t *s)
@@ -127,10 +141,22 @@ int ota_server_setup(ota_server_t *srv, const ota_port_t *port, void *user,
         return OTA_ERR_INVALID_ARG;
 #endif
     }
+    ota_verifier_t v;
+    bool has_verifier = false;
+    if (cfg->verifier != NULL && cfg->verifier[0] != '\0') {
+        if (port->hmac_sha256 == NULL || ota_verifier_parse(cfg->verifier, &v) != OTA_OK)
+            return OTA_ERR_INVALID_ARG;
+        has_verifier = true;
+    }
     ota_server_init(srv);
     srv->port = port;
     srv->user = user;
     srv->cfg = *cfg;
+    if (has_verifier) {
+        srv->verifier = v;
+        srv->has_verifier = true;
+        ota_wipe(&v, sizeof v);
+    }
     return OTA_OK;
 }
 
@@ -148,6 +174,8 @@ static void queue(ota_session_t *ss, const uint8_t *bytes, size_t n)
      * handshake replies is sized for the longest (feature reply + challenge). */
     if ((size_t)ss->tx_len + n > sizeof ss->tx)
         n = sizeof ss->tx - ss->tx_len;
+    if (n == 0)
+        return;
     memcpy(ss->tx + ss->tx_len, bytes, n);
     ss->tx_len = (uint8_t)(ss->tx_len + n);
 }
@@ -259,25 +287,110 @@ static int flush(ota_server_t *s, int idx)
 
 /* --------------------------------------------------------------- handshake */
 
+/* ------------------------------------------------------------ brute force */
+
+static bool backoff_active(const ota_server_t *s)
+{
+    return s->backoff_ms > 0 && ota_elapsed_ms(s->now_ms, s->backoff_start_ms) < s->backoff_ms;
+}
+
+static void auth_failed(ota_server_t *s, const ota_session_t *ss)
+{
+    s->auth_failures++;
+    if (s->cfg.auth_backoff_base_ms == 0 || s->auth_failures <= s->cfg.auth_backoff_free)
+        return;
+    uint32_t extra = s->auth_failures - s->cfg.auth_backoff_free - 1u;
+    uint32_t delay = s->cfg.auth_backoff_base_ms;
+    while (extra-- > 0 && delay < s->cfg.auth_backoff_max_ms)
+        delay = delay > UINT32_MAX / 2 ? UINT32_MAX : delay * 2u;
+    if (delay > s->cfg.auth_backoff_max_ms)
+        delay = s->cfg.auth_backoff_max_ms;
+    s->backoff_start_ms = s->now_ms;
+    s->backoff_ms = delay;
+    char line[OTA_CFG_LOG_LINE_MAX];
+    ota_strbuf_t sb;
+    ota_sb_init(&sb, line, sizeof line);
+    ota_sb_u32(&sb, s->auth_failures);
+    ota_sb_str(&sb, " failed authentications in a row; next attempt waits ");
+    ota_sb_u32(&sb, delay);
+    ota_sb_str(&sb, " ms");
+    log_peer(s, OTA_LOG_WARN, ss, line, OTA_OK);
+}
+
+/* --------------------------------------------------------------- handshake */
+
+static void after_auth_ok(ota_server_t *s, int idx, const uint8_t *extra, size_t extra_len)
+{
+    ota_session_t *ss = &s->sessions[idx];
+    s->auth_failures = 0;
+    s->backoff_ms = 0;
+    if (!take_lock(s, idx))
+        return;
+    log_peer(s, OTA_LOG_INFO, ss, "authenticated", OTA_OK);
+    queue1(ss, OTA_RESP_AUTH_OK);
+    queue(ss, extra, extra_len);
+    bool ext = (ss->features & OTA_FEATURE_EXTENDED) != 0;
+    expect(ss, ext ? OTA_STEP_UPDATE_TYPE : OTA_STEP_SIZE, ext ? 1 : 4);
+}
+
+static uint8_t pick_method(const ota_server_t *s, uint8_t features)
+{
+    if (s->has_verifier && (features & OTA_FEATURE_SALTED_AUTH))
+        return OTA_RESP_REQUEST_AUTH_SALTED;
+#if OTA_CFG_ENABLE_LEGACY_AUTH
+    if (has_password(s)) {
+        if ((features & OTA_FEATURE_SHA256_AUTH) && s->cfg.allow_sha256)
+            return OTA_RESP_REQUEST_AUTH_SHA256;
+        if (s->cfg.allow_md5)
+            return OTA_RESP_REQUEST_AUTH_MD5;
+    }
+#endif
+    return 0;
+}
+
+static const char *no_method_reason(const ota_server_t *s, uint8_t features)
+{
+    if (!has_password(s))
+        return "auth refused: the client does not speak salted auth and this node keeps "
+               "no legacy password (a stock uploader? see the legacy auth option)";
+    if (features & OTA_FEATURE_SHA256_AUTH)
+        return "auth refused: the client offers no method this node allows";
+    return "auth refused: the client knows only MD5, which this node does not allow";
+}
+
 static void begin_auth(ota_server_t *s, int idx)
 {
     ota_session_t *ss = &s->sessions[idx];
     bool ext = (ss->features & OTA_FEATURE_EXTENDED) != 0;
-    if (!has_password(s)) {
+    if (!auth_required(s)) {
         queue1(ss, OTA_RESP_AUTH_OK);
         expect(ss, ext ? OTA_STEP_UPDATE_TYPE : OTA_STEP_SIZE, ext ? 1 : 4);
         return;
     }
-    uint8_t method = 0;
-    if ((ss->features & OTA_FEATURE_SHA256_AUTH) && s->cfg.allow_sha256)
-        method = OTA_RESP_REQUEST_AUTH_SHA256;
-    else if (s->cfg.allow_md5)
-        method = OTA_RESP_REQUEST_AUTH_MD5;
+    if (backoff_active(s)) {
+        if (ss->step != OTA_STEP_AUTH_WAIT)
+            log_peer(s, OTA_LOG_INFO, ss, "auth delayed by the brute-force back-off", OTA_OK);
+        ss->step = OTA_STEP_AUTH_WAIT;
+        return;
+    }
+    uint8_t method = pick_method(s, ss->features);
     if (method == 0) {
-        fail(s, idx, OTA_ERR_NO_AUTH_METHOD,
-             (ss->features & OTA_FEATURE_SHA256_AUTH)
-                 ? "auth refused: the client offers no method this node allows"
-                 : "auth refused: the client knows only MD5, which this node does not allow");
+        fail(s, idx, OTA_ERR_NO_AUTH_METHOD, no_method_reason(s, ss->features));
+        return;
+    }
+    ss->auth_method = method;
+    queue1(ss, method);
+    if (method == OTA_RESP_REQUEST_AUTH_SALTED) {
+        uint8_t it[4];
+        if (s->port->random(s->user, (uint8_t *)ss->nonce, OTA_SALTED_NONCE_LEN) != OTA_OK) {
+            fail(s, idx, OTA_ERR_CRYPTO, "no random nonce");
+            return;
+        }
+        ota_be32_put(it, s->verifier.iterations);
+        queue(ss, s->verifier.salt, OTA_SALT_LEN);
+        queue(ss, it, sizeof it);
+        queue(ss, (const uint8_t *)ss->nonce, OTA_SALTED_NONCE_LEN);
+        expect(ss, OTA_STEP_AUTH_REPLY, OTA_SALTED_REPLY_LEN);
         return;
     }
     size_t hex = ota_auth_hex_len(method);
@@ -285,8 +398,6 @@ static void begin_auth(ota_server_t *s, int idx)
         fail(s, idx, OTA_ERR_CRYPTO, "no random nonce");
         return;
     }
-    ss->auth_method = method;
-    queue1(ss, method);
     queue(ss, (const uint8_t *)ss->nonce, hex);
     expect(ss, OTA_STEP_AUTH_REPLY, (uint16_t)(2 * hex));
 }
@@ -294,27 +405,44 @@ static void begin_auth(ota_server_t *s, int idx)
 static void check_auth(ota_server_t *s, int idx)
 {
     ota_session_t *ss = &s->sessions[idx];
-    size_t hex = ota_auth_hex_len(ss->auth_method);
-    char expected[OTA_SHA256_HEX_LEN];
-    const char *cnonce = (const char *)ss->rx;
-    const char *answer = (const char *)ss->rx + hex;
-    int rc = ota_auth_challenge_response(s->port, s->user, ss->auth_method, s->cfg.password,
+    int rc;
+    const char *what;
+    if (ss->auth_method == OTA_RESP_REQUEST_AUTH_SALTED) {
+        uint8_t msg[OTA_SALTED_AUTH_MESSAGE_LEN];
+        uint8_t sig[OTA_SALTED_KEY_LEN];
+        ota_salted_auth_message((const uint8_t *)ss->nonce, ss->rx, s->verifier.salt,
+                                s->verifier.iterations, msg);
+        rc = ota_salted_verify(s->port, s->user, &s->verifier, msg,
+                               ss->rx + OTA_SALTED_NONCE_LEN, sig);
+        ota_wipe(ss->nonce, sizeof ss->nonce);
+        if (rc == OTA_OK) {
+            after_auth_ok(s, idx, sig, sizeof sig);
+            ota_wipe(sig, sizeof sig);
+            return;
+        }
+        what = "salted authentication failed (wrong password)";
+    } else {
+        size_t hex = ota_auth_hex_len(ss->auth_method);
+        char expected[OTA_SHA256_HEX_LEN];
+        const char *cnonce = (const char *)ss->rx;
+        const char *answer = (const char *)ss->rx + hex;
+        rc = ota_auth_challenge_response(s->port, s->user, ss->auth_method, s->cfg.password,
                                          ss->nonce, cnonce, expected);
-    bool ok = rc == OTA_OK && ota_ct_equal(expected, answer, hex);
-    ota_wipe(expected, sizeof expected);
-    ota_wipe(ss->nonce, sizeof ss->nonce);
-    if (!ok) {
-        fail(s, idx, rc == OTA_OK ? OTA_ERR_AUTH : rc,
-             ss->auth_method == OTA_RESP_REQUEST_AUTH_MD5 ? "MD5 authentication failed"
-                                                          : "SHA-256 authentication failed");
-        return;
+        if (rc == OTA_OK && !ota_ct_equal(expected, answer, hex))
+            rc = OTA_ERR_AUTH;
+        ota_wipe(expected, sizeof expected);
+        ota_wipe(ss->nonce, sizeof ss->nonce);
+        if (rc == OTA_OK) {
+            after_auth_ok(s, idx, NULL, 0);
+            return;
+        }
+        what = ss->auth_method == OTA_RESP_REQUEST_AUTH_MD5
+                   ? "MD5 authentication failed (wrong password)"
+                   : "SHA-256 authentication failed (wrong password)";
     }
-    if (!take_lock(s, idx))
-        return;
-    log_peer(s, OTA_LOG_INFO, ss, "authenticated", OTA_OK);
-    queue1(ss, OTA_RESP_AUTH_OK);
-    bool ext = (ss->features & OTA_FEATURE_EXTENDED) != 0;
-    expect(ss, ext ? OTA_STEP_UPDATE_TYPE : OTA_STEP_SIZE, ext ? 1 : 4);
+    fail(s, idx, rc, what);
+    if (rc == OTA_ERR_AUTH)
+        auth_failed(s, ss);
 }
 
 static void prepare(ota_server_t *s, int idx)
@@ -390,7 +518,8 @@ static void on_message(ota_server_t *s, int idx)
 
     case OTA_STEP_SIZE: {
         uint32_t size = ota_be32_get(ss->rx);
-        if (!has_password(s) && !take_lock(s, idx))
+        /* without auth the lock is taken here; after auth this session holds it */
+        if (s->update.session != idx && !take_lock(s, idx))
             return;
         if (size == 0) {
             fail(s, idx, OTA_ERR_PREPARE, "announced an empty image");
@@ -668,6 +797,12 @@ static void run_session(ota_server_t *s, int idx)
             return;
         }
         switch (ss->step) {
+        case OTA_STEP_AUTH_WAIT:
+            if (backoff_active(s))
+                return;
+            ss->last_rx_ms = s->now_ms; /* the wait was ours, not the peer's */
+            begin_auth(s, idx);
+            continue;
         case OTA_STEP_PREPARE:
             prepare(s, idx);
             if (ss->step == OTA_STEP_PREPARE)
@@ -796,7 +931,7 @@ static void check_timeouts(ota_server_t *s)
 {
     for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++) {
         ota_session_t *ss = &s->sessions[i];
-        if (ss->step == OTA_STEP_FREE)
+        if (ss->step == OTA_STEP_FREE || ss->step == OTA_STEP_AUTH_WAIT)
             continue;
         if (ota_elapsed_ms(s->now_ms, ss->last_rx_ms) < step_timeout(s, ss->step))
             continue;
@@ -859,5 +994,7 @@ void ota_server_free(ota_server_t *srv)
         return;
     for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
         close_session(srv, i, OTA_ERR_CLOSED);
+    ota_wipe(&srv->verifier, sizeof srv->verifier);
+    srv->has_verifier = false;
     srv->port = NULL;
 }

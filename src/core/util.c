@@ -69,6 +69,84 @@ void ota_be32_put(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+static const char b64dig[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t ota_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap)
+{
+    size_t need = 4 * ((len + 2) / 3) + 1;
+    if (cap < need)
+        return 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = b64dig[(v >> 18) & 63];
+        out[o++] = b64dig[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? b64dig[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? b64dig[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int ota_base64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap)
+{
+    if (in_len % 4 != 0)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < in_len; i += 4) {
+        bool last = i + 4 == in_len;
+        int pad = 0;
+        uint32_t v = 0;
+        for (size_t k = 0; k < 4; k++) {
+            char c = in[i + k];
+            int d;
+            if (c == '=' && last && k >= 2) {
+                /* padding only at the very end, and nothing but padding after it */
+                if (k == 2 && in[i + 3] != '=')
+                    return -1;
+                pad++;
+                d = 0;
+            } else {
+                if (pad)
+                    return -1;
+                d = b64val(c);
+                if (d < 0)
+                    return -1;
+            }
+            v = (v << 6) | (uint32_t)d;
+        }
+        size_t n = 3 - (size_t)pad;
+        if (o + n > cap)
+            return -1;
+        out[o++] = (uint8_t)(v >> 16);
+        if (n > 1)
+            out[o++] = (uint8_t)(v >> 8);
+        if (n > 2)
+            out[o++] = (uint8_t)v;
+    }
+    return (int)o;
+}
+
 void ota_sb_init(ota_strbuf_t *sb, char *buf, size_t cap)
 {
     sb->buf = buf;

@@ -213,7 +213,8 @@ static void f_inflate_end(void *user)
     .slot_begin = f_slot_begin, .slot_write = f_slot_write, .slot_finish = f_slot_finish,  \
     .slot_activate = f_slot_activate, .slot_abort = f_slot_abort, .reboot = f_reboot,      \
     .random = f_random, .log = f_log, .hash_start = ota_posix_hash_start,                  \
-    .hash_update = ota_posix_hash_update, .hash_finish = ota_posix_hash_finish
+    .hash_update = ota_posix_hash_update, .hash_finish = ota_posix_hash_finish,             \
+    .hmac_sha256 = ota_posix_hmac_sha256
 
 const ota_port_t fake_port_ops = {
     FAKE_COMMON,
@@ -243,22 +244,31 @@ void fake_free(fake_port_t *fp)
     memset(fp, 0, sizeof *fp);
 }
 
+static int free_conn(fake_port_t *fp)
+{
+    for (int i = 0; i < FAKE_MAX_CONNS; i++)
+        if (!fp->conns[i].used && !fp->conns[i].pending)
+            return i;
+    /* all used once: recycle one the device has closed */
+    for (int i = 0; i < FAKE_MAX_CONNS; i++)
+        if (fp->conns[i].device_closed)
+            return i;
+    abort();
+}
+
 int fake_connect(fake_port_t *fp)
 {
-    for (int i = 0; i < FAKE_MAX_CONNS; i++) {
-        fake_conn_t *c = &fp->conns[i];
-        if (!c->used && !c->pending) {
-            free(c->in);
-            free(c->out);
-            memset(c, 0, sizeof *c);
-            c->in = malloc(FAKE_BUF_MAX);
-            c->out = malloc(FAKE_BUF_MAX);
-            c->pending = true;
-            snprintf(c->peer, sizeof c->peer, "10.0.0.%u:%u", (unsigned)(i + 1) & 0xffu, 40000u + (unsigned)i);
-            return i;
-        }
-    }
-    abort();
+    int i = free_conn(fp);
+    fake_conn_t *c = &fp->conns[i];
+    free(c->in);
+    free(c->out);
+    memset(c, 0, sizeof *c);
+    c->in = malloc(FAKE_BUF_MAX);
+    c->out = malloc(FAKE_BUF_MAX);
+    c->pending = true;
+    snprintf(c->peer, sizeof c->peer, "10.0.0.%u:%u", (unsigned)(i + 1) & 0xffu,
+             40000u + (unsigned)i);
+    return i;
 }
 
 void fake_send(fake_port_t *fp, int c, const void *data, size_t len)

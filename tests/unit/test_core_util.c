@@ -1,8 +1,8 @@
 /*
  * test_core_util.c - unit tests of the core's helpers (hex, big-endian,
  * constant-time compare, string builder), the error-to-response mapping and the
- * legacy challenge computations, the latter against known answers computed
- * outside this code (Python's hashlib).
+ * challenge computations (legacy and salted), the latter against known answers
+ * computed outside this code (Python's hashlib, hmac and base64).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,6 +125,121 @@ static void test_challenge_known_answers(void **state)
     assert_int_equal(ota_auth_hex_len(0x41), 0);
 }
 
+/* ---- salted auth: known answers from Python (hashlib.pbkdf2_hmac, hmac, base64)
+ * for password VERYSECURE, salt 00..0f, 4096 iterations, server nonce 20..3f,
+ * client nonce 40..5f. */
+static const char kat_verifier[] = "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=";
+static const uint8_t kat_salted_password[32] = {0x81, 0xc2, 0x5b, 0x84, 0xff, 0xe2, 0x64, 0xe6, 0x6a, 0xff, 0xb6, 0x03, 0xa3, 0xdc, 0x03, 0x75, 0xaf, 0xe9, 0xbf, 0xc1, 0xa7, 0x00, 0xe6, 0x5f, 0xbc, 0x21, 0xaa, 0x9c, 0x45, 0x96, 0xfb, 0x4f};
+static const uint8_t kat_stored[32] = {0xda, 0xe2, 0x02, 0x46, 0xc8, 0x19, 0xdd, 0x36, 0xcf, 0x44, 0xe3, 0x22, 0xf7, 0x08, 0xc0, 0xcf, 0x24, 0x35, 0xd6, 0x9f, 0xd7, 0xa1, 0x72, 0x98, 0x67, 0xb4, 0x29, 0x4e, 0x04, 0x5b, 0xb7, 0x32};
+static const uint8_t kat_server[32] = {0x5b, 0x6c, 0x4d, 0xac, 0x68, 0xf3, 0x0e, 0x61, 0x47, 0xc7, 0xd8, 0x55, 0xe5, 0x0d, 0x29, 0x82, 0xcd, 0x5d, 0x2c, 0x4f, 0x0a, 0xfa, 0x49, 0x61, 0x7f, 0x6f, 0xba, 0xd4, 0xed, 0xd9, 0x16, 0x48};
+static const uint8_t kat_proof[32] = {0xeb, 0x6c, 0xff, 0x81, 0x2c, 0xff, 0x49, 0x7e, 0x6e, 0x46, 0xf2, 0x46, 0xcf, 0xc0, 0x7c, 0xe9, 0x56, 0x48, 0x2d, 0x58, 0xe1, 0x20, 0x45, 0x19, 0x75, 0xdf, 0x0c, 0xb9, 0x53, 0xfe, 0x3c, 0x3c};
+static const uint8_t kat_sig[32] = {0x5e, 0x0a, 0x0d, 0x82, 0x0a, 0x3a, 0x83, 0x1f, 0xb9, 0xc7, 0x87, 0xca, 0x8b, 0x6f, 0x34, 0x1b, 0x6b, 0x54, 0x30, 0x11, 0xf8, 0x9b, 0xf1, 0xea, 0x18, 0x9a, 0xe3, 0x49, 0xea, 0x44, 0x3b, 0x59};
+
+static void kat_nonces(uint8_t *salt, uint8_t *sn, uint8_t *cn)
+{
+    for (int i = 0; i < 16; i++)
+        salt[i] = (uint8_t)i;
+    for (int i = 0; i < 32; i++) {
+        sn[i] = (uint8_t)(32 + i);
+        cn[i] = (uint8_t)(64 + i);
+    }
+}
+
+static void test_verifier_parse_and_format(void **state)
+{
+    (void)state;
+    ota_verifier_t v;
+    assert_int_equal(ota_verifier_parse(kat_verifier, &v), OTA_OK);
+    assert_int_equal(v.iterations, 4096);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(v.salt[i], i);
+    assert_memory_equal(v.stored_key, kat_stored, 32);
+    assert_memory_equal(v.server_key, kat_server, 32);
+    char text[OTA_VERIFIER_TEXT_MAX];
+    assert_int_equal(ota_verifier_format(&v, text, sizeof text), strlen(kat_verifier));
+    assert_string_equal(text, kat_verifier);
+    assert_int_equal(ota_verifier_format(&v, text, 10), 0);
+}
+
+static void test_verifier_rejects_malformed(void **state)
+{
+    (void)state;
+    ota_verifier_t v;
+    const char *bad[] = {
+        "",
+        "VERYSECURE",
+        "SCRAM-SHA-1$4096:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=",
+        "SCRAM-SHA-256$4095:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=",
+        "SCRAM-SHA-256$99999999999:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=",
+        "SCRAM-SHA-256$40x6:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=",
+        "SCRAM-SHA-256$4096:AAECAwQFBgcICQoL$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=",
+        "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=",
+        "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=x",
+        "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRb!zI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=",
+        "SCRAM-SHA-256$:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(ota_verifier_parse(bad[i], &v), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_verifier_parse(NULL, &v), OTA_ERR_INVALID_ARG);
+}
+
+static void test_base64(void **state)
+{
+    (void)state;
+    char out[16];
+    uint8_t back[8];
+    assert_int_equal(ota_base64_encode((const uint8_t *)"f", 1, out, sizeof out), 4);
+    assert_string_equal(out, "Zg==");
+    assert_int_equal(ota_base64_encode((const uint8_t *)"foob", 4, out, sizeof out), 8);
+    assert_string_equal(out, "Zm9vYg==");
+    assert_int_equal(ota_base64_encode((const uint8_t *)"foo", 3, out, 4), 0);
+    assert_int_equal(ota_base64_decode("Zm9vYmFy", 8, back, sizeof back), 6);
+    assert_memory_equal(back, "foobar", 6);
+    assert_int_equal(ota_base64_decode("Zm9vYg==", 8, back, sizeof back), 4);
+    assert_int_equal(ota_base64_decode("Zm9vY===", 8, back, sizeof back), -1);
+    assert_int_equal(ota_base64_decode("Zg==Zm9v", 8, back, sizeof back), -1);
+    assert_int_equal(ota_base64_decode("Zm9", 3, back, sizeof back), -1);
+    assert_int_equal(ota_base64_decode("Zm9vYmFy", 8, back, 5), -1);
+}
+
+static void test_salted_known_answers(void **state)
+{
+    (void)state;
+    uint8_t salt[16], sn[32], cn[32];
+    kat_nonces(salt, sn, cn);
+    uint8_t stored[32], server[32];
+    assert_int_equal(ota_salted_keys(&fake_port_ops, NULL, kat_salted_password, NULL, stored,
+                                     server),
+                     OTA_OK);
+    assert_memory_equal(stored, kat_stored, 32);
+    assert_memory_equal(server, kat_server, 32);
+
+    uint8_t msg[OTA_SALTED_AUTH_MESSAGE_LEN];
+    ota_salted_auth_message(sn, cn, salt, 4096, msg);
+    assert_memory_equal(msg, "ota-salted-auth-v1", 18);
+    uint8_t proof[32], sig[32];
+    assert_int_equal(ota_salted_client_proof(&fake_port_ops, NULL, kat_salted_password, msg,
+                                             proof, sig),
+                     OTA_OK);
+    assert_memory_equal(proof, kat_proof, 32);
+    assert_memory_equal(sig, kat_sig, 32);
+
+    ota_verifier_t v;
+    assert_int_equal(ota_verifier_parse(kat_verifier, &v), OTA_OK);
+    uint8_t dev_sig[32];
+    assert_int_equal(ota_salted_verify(&fake_port_ops, NULL, &v, msg, kat_proof, dev_sig),
+                     OTA_OK);
+    assert_memory_equal(dev_sig, kat_sig, 32);
+    uint8_t tampered[32];
+    memcpy(tampered, kat_proof, 32);
+    tampered[31] ^= 1;
+    assert_int_equal(ota_salted_verify(&fake_port_ops, NULL, &v, msg, tampered, dev_sig),
+                     OTA_ERR_AUTH);
+    /* the verifier alone does not authenticate: StoredKey as a proof fails */
+    assert_int_equal(ota_salted_verify(&fake_port_ops, NULL, &v, msg, v.stored_key, dev_sig),
+                     OTA_ERR_AUTH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +248,10 @@ int main(void)
         cmocka_unit_test(test_strbuf_truncates_safely),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_challenge_known_answers),
+        cmocka_unit_test(test_verifier_parse_and_format),
+        cmocka_unit_test(test_verifier_rejects_malformed),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_salted_known_answers),
     };
     return cmocka_run_group_tests_name("core_util", tests, NULL, NULL);
 }

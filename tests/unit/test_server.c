@@ -897,6 +897,214 @@ static void test_free_aborts_running_update(void **state)
     ota_server_free(&srv); /* twice is fine */
 }
 
+/* ------------------------------------------------------------ salted auth */
+
+/* Verifier and SaltedPassword of "VERYSECURE" (salt 00..0f, 4096 iterations),
+ * computed with Python's hashlib; see test_core_util.c for the full vectors. */
+static const char kat_verifier[] = "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$2uICRsgZ3TbPROMi9wjAzyQ11p/XoXKYZ7QpTgRbtzI=:W2xNrGjzDmFHx9hV5Q0pgs1dLE8K+klhf2+61O3ZFkg=";
+static const uint8_t kat_salted_password[32] = {0x81, 0xc2, 0x5b, 0x84, 0xff, 0xe2, 0x64, 0xe6, 0x6a, 0xff, 0xb6, 0x03, 0xa3, 0xdc, 0x03, 0x75, 0xaf, 0xe9, 0xbf, 0xc1, 0xa7, 0x00, 0xe6, 0x5f, 0xbc, 0x21, 0xaa, 0x9c, 0x45, 0x96, 0xfb, 0x4f};
+
+/* Read the salted challenge and answer it with the given SaltedPassword; returns
+ * the ServerSignature the device must send if the password is right. */
+static void answer_salted(int c, const uint8_t *salted_password, uint8_t *expected_sig)
+{
+    expect_byte(c, OTA_RESP_REQUEST_AUTH_SALTED);
+    uint8_t salt[16], it[4], sn[32], cn[32], msg[OTA_SALTED_AUTH_MESSAGE_LEN], proof[32];
+    assert_int_equal(fake_read(&fp, c, salt, 16), 16);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(salt[i], i);
+    assert_int_equal(fake_read(&fp, c, it, 4), 4);
+    assert_int_equal(ota_be32_get(it), 4096);
+    assert_int_equal(fake_read(&fp, c, sn, 32), 32);
+    memset(cn, 0x5a, sizeof cn);
+    ota_salted_auth_message(sn, cn, salt, 4096, msg);
+    assert_int_equal(ota_salted_client_proof(&fake_port_ops, NULL, salted_password, msg, proof,
+                                             expected_sig),
+                     OTA_OK);
+    fake_send(&fp, c, cn, 32);
+    fake_send(&fp, c, proof, 32);
+    pump(2);
+}
+
+static ota_server_config_t salted_cfg(void)
+{
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.verifier = kat_verifier;
+    return cfg;
+}
+
+#define ALL_AUTH (OTA_FEATURE_SALTED_AUTH | OTA_FEATURE_SHA256_AUTH | OTA_FEATURE_EXTENDED)
+
+static void test_salted_auth_and_upload(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    setup_server(&fake_port_ops, &cfg);
+    int c = open_session(ALL_AUTH, 2);
+    uint8_t sig[32], got[32];
+    answer_salted(c, kat_salted_password, sig);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    assert_int_equal(fake_read(&fp, c, got, 32), 32);
+    assert_memory_equal(got, sig, 32); /* the device proves it holds the verifier */
+    uint8_t type = 0;
+    fake_send(&fp, c, &type, 1);
+    size_t n = 20000;
+    uint8_t *d = pattern(n, 30);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    send_size_md5(c, (uint32_t)n, md5);
+    stream(c, d, n, 4000, 1);
+    assert_int_equal(count_and_skip_acks(c), 3);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
+}
+
+static void test_salted_wrong_password(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    setup_server(&fake_port_ops, &cfg);
+    int c = open_session(ALL_AUTH, 2);
+    uint8_t wrong[32] = {0}, sig[32];
+    answer_salted(c, wrong, sig);
+    expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+    assert_int_equal(fake_unread(&fp, c), 0); /* no signature for a wrong proof */
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+    assert_non_null(strstr(fp.last_log, "10.0.0.1"));
+    assert_non_null(strstr(fp.last_log, "salted"));
+    assert_nothing_activated();
+}
+
+static void test_verifier_only_node_refuses_legacy_clients(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    setup_server(&fake_port_ops, &cfg);
+    /* a stock uploader: SHA-256 and compression, no salted bit */
+    int c = open_session(OTA_FEATURE_SHA256_AUTH | OTA_FEATURE_COMPRESSION, 2);
+    expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+    pump(1);
+    assert_true(fp.conns[c].device_closed);
+    assert_non_null(strstr(fp.last_log, "salted"));
+    c = open_session(0, 2); /* an MD5-only one */
+    expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+}
+
+static void test_method_preference_salted_sha256_md5(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    cfg.password = "VERYSECURE"; /* legacy methods switched on as well */
+    cfg.allow_md5 = true;
+    setup_server(&fake_port_ops, &cfg);
+    uint8_t sig[32];
+    int c = open_session(ALL_AUTH, 2);
+    answer_salted(c, kat_salted_password, sig);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    teardown(NULL);
+    setup_server(&fake_port_ops, &cfg);
+    c = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "VERYSECURE");
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    teardown(NULL);
+    setup_server(&fake_port_ops, &cfg);
+    c = open_session(0, 2);
+    answer_challenge(c, OTA_RESP_REQUEST_AUTH_MD5, "VERYSECURE");
+    expect_byte(c, OTA_RESP_AUTH_OK);
+}
+
+static void test_bad_verifier_rejected_at_setup(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.verifier = "VERYSECURE"; /* a password where a verifier belongs */
+    fake_init(&fp, 16);
+    ota_server_init(&srv);
+    assert_int_equal(ota_server_setup(&srv, &fake_port_ops, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    ota_port_t no_hmac = fake_port_ops;
+    no_hmac.hmac_sha256 = NULL;
+    cfg.verifier = kat_verifier;
+    assert_int_equal(ota_server_setup(&srv, &no_hmac, &fp, &cfg), OTA_ERR_INVALID_ARG);
+}
+
+/* Open a session and wait for its challenge, answering wrongly. */
+static void fail_once(void)
+{
+    uint8_t wrong[32] = {1}, sig[32];
+    int c = open_session(ALL_AUTH, 2);
+    answer_salted(c, wrong, sig);
+    expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+    pump(1);
+}
+
+static void test_brute_force_backoff(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    cfg.auth_backoff_free = 2;
+    cfg.auth_backoff_base_ms = 1000;
+    cfg.auth_backoff_max_ms = 3000;
+    cfg.handshake_timeout_ms = 500; /* the wait must not count against the peer */
+    setup_server(&fake_port_ops, &cfg);
+    fail_once();
+    fail_once(); /* two free failures: no delay yet */
+    int c = open_session(ALL_AUTH, 2);
+    assert_int_equal(fake_unread(&fp, c), 1 + 16 + 4 + 32);
+    uint8_t wrong[32] = {1}, sig[32], got[32];
+    answer_salted(c, wrong, sig); /* third failure: back-off 1000 ms */
+    expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+    assert_non_null(strstr(fp.last_log, "waits 1000 ms"));
+
+    c = open_session(ALL_AUTH, 2);
+    now_ms += 900;
+    pump(1);
+    assert_int_equal(fake_unread(&fp, c), 0); /* no challenge yet */
+    assert_false(fp.conns[c].device_closed);  /* and no timeout either */
+    now_ms += 200;
+    pump(1);
+    answer_salted(c, wrong, sig); /* fourth failure: doubles to 2000 ms */
+    expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+    assert_non_null(strstr(fp.last_log, "waits 2000 ms"));
+    c = open_session(ALL_AUTH, 2);
+    now_ms += 1500;
+    pump(1);
+    assert_int_equal(fake_unread(&fp, c), 0);
+    now_ms += 600;
+    pump(1);
+    /* the right password still works after the back-off, and resets it */
+    answer_salted(c, kat_salted_password, sig);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    assert_int_equal(fake_read(&fp, c, got, 32), 32);
+    assert_memory_equal(got, sig, 32);
+    assert_int_equal(srv.auth_failures, 0);
+}
+
+static void test_backoff_is_bounded(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    cfg.auth_backoff_free = 0;
+    cfg.auth_backoff_base_ms = 100;
+    cfg.auth_backoff_max_ms = 400;
+    setup_server(&fake_port_ops, &cfg);
+    for (int i = 0; i < 40; i++) {
+        int c = open_session(ALL_AUTH, 2);
+        now_ms += 400; /* never more than the bound */
+        pump(1);
+        uint8_t wrong[32] = {2}, sig[32];
+        answer_salted(c, wrong, sig);
+        expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+        pump(1);
+    }
+    assert_int_equal(srv.backoff_ms, 400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -931,6 +1139,13 @@ int main(void)
         cmocka_unit_test_teardown(test_reboot_without_final_ack, teardown),
         cmocka_unit_test_teardown(test_clock_wraparound, teardown),
         cmocka_unit_test_teardown(test_free_aborts_running_update, teardown),
+        cmocka_unit_test_teardown(test_salted_auth_and_upload, teardown),
+        cmocka_unit_test_teardown(test_salted_wrong_password, teardown),
+        cmocka_unit_test_teardown(test_verifier_only_node_refuses_legacy_clients, teardown),
+        cmocka_unit_test_teardown(test_method_preference_salted_sha256_md5, teardown),
+        cmocka_unit_test_teardown(test_bad_verifier_rejected_at_setup, teardown),
+        cmocka_unit_test_teardown(test_brute_force_backoff, teardown),
+        cmocka_unit_test_teardown(test_backoff_is_bounded, teardown),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -1,14 +1,16 @@
 /*
  * crypto_mbedtls.c - the hashing and random functions of the POSIX port:
- * MD5 and SHA-256 from mbedTLS (what ESP-IDF ships), random bytes from the
- * kernel's CSPRNG (getrandom).
+ * MD5, SHA-256, HMAC-SHA256 and PBKDF2 from mbedTLS (what ESP-IDF ships),
+ * random bytes from the kernel's CSPRNG (getrandom).
  */
 #include "ota_posix.h"
 
 #include <errno.h>
 #include <sys/random.h>
 
+#include <mbedtls/md.h>
 #include <mbedtls/md5.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/sha256.h>
 
 #include "ota/errors.h"
@@ -83,8 +85,30 @@ int ota_posix_random(void *user, uint8_t *buf, size_t len)
     return OTA_OK;
 }
 
+int ota_posix_hmac_sha256(void *user, const uint8_t *key, size_t key_len, const uint8_t *msg,
+                          size_t msg_len, uint8_t *out)
+{
+    (void)user;
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    return mbedtls_md_hmac(md, key, key_len, msg, msg_len, out) == 0 ? OTA_OK : OTA_ERR_CRYPTO;
+}
+
+int ota_posix_pbkdf2_sha256(const char *password, size_t password_len, const uint8_t *salt,
+                            size_t salt_len, uint32_t iterations, uint8_t *out, size_t out_len)
+{
+    mbedtls_md_context_t md;
+    mbedtls_md_init(&md);
+    int rc = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
+    if (rc == 0)
+        rc = mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)password, password_len, salt,
+                                       salt_len, iterations, (uint32_t)out_len, out);
+    mbedtls_md_free(&md);
+    return rc == 0 ? OTA_OK : OTA_ERR_CRYPTO;
+}
+
 void ota_posix_crypto_fill(ota_port_t *port)
 {
+    port->hmac_sha256 = ota_posix_hmac_sha256;
     port->hash_start = ota_posix_hash_start;
     port->hash_update = ota_posix_hash_update;
     port->hash_finish = ota_posix_hash_finish;
