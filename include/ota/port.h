@@ -46,6 +46,16 @@ typedef enum ota_log_level {
     OTA_LOG_DEBUG = 3
 } ota_log_level_t;
 
+/** What the core keeps across reboots (safe mode, rollback): RTC memory or NVS on a
+ *  microcontroller, the boot-state file on Linux. The port may keep more (which slot
+ *  is active, which one is confirmed); the core only needs these. */
+typedef struct ota_boot_record {
+    uint32_t boot_attempts;  /**< boots in a row that have not proven themselves */
+    bool pending;            /**< the active image came from an update, unconfirmed */
+    bool safe_mode_request;  /**< manual entry: the next boot is a safe-mode boot */
+    bool safe_mode;          /**< the current boot runs in safe mode */
+} ota_boot_record_t;
+
 /** A connection handle of the port (a file descriptor on POSIX, an index elsewhere).
  *  Negative values are never valid handles. */
 typedef int ota_conn_t;
@@ -113,6 +123,17 @@ typedef struct ota_port {
 
     /** Emit one log line (no trailing newline). May be NULL: no logging. */
     void (*log)(void *user, ota_log_level_t level, const char *line);
+
+    /* ---------------- boot state (optional: needed by ota/safe_mode.h) ---------- */
+
+    /** Read the boot record. A missing or corrupt record is not an error for the
+     *  firmware: fill *rec with zeros and return 0 (the port logs it).
+     *  \return 0, OTA_ERR_IO (storage unreadable). */
+    int (*boot_load)(void *user, ota_boot_record_t *rec);
+
+    /** Write the boot record atomically and durably (after a power cut either the
+     *  old or the new record is read back, never a mix). \return 0, OTA_ERR_IO. */
+    int (*boot_store)(void *user, const ota_boot_record_t *rec);
 
     /* ---------------- hashing ---------------- */
 

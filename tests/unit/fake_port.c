@@ -165,6 +165,24 @@ static void f_log(void *user, ota_log_level_t level, const char *line)
         fprintf(stderr, "  [%d][ota] %s\n", (int)level, line);
 }
 
+/* ---------------- boot record ---------------- */
+
+static int f_boot_load(void *user, ota_boot_record_t *rec)
+{
+    *rec = fp_of(user)->boot;
+    return OTA_OK;
+}
+
+static int f_boot_store(void *user, const ota_boot_record_t *rec)
+{
+    fake_port_t *fp = fp_of(user);
+    if (fp->boot_store_fails)
+        return OTA_ERR_IO;
+    fp->boot = *rec;
+    fp->boot_stores++;
+    return OTA_OK;
+}
+
 /* ---------------- inflate (zlib, gzip wrapper) ---------------- */
 
 static int f_inflate_begin(void *user)
@@ -212,7 +230,8 @@ static void f_inflate_end(void *user)
     .net_accept = f_accept, .net_recv = f_recv, .net_send = f_send, .net_close = f_close,  \
     .slot_begin = f_slot_begin, .slot_write = f_slot_write, .slot_finish = f_slot_finish,  \
     .slot_activate = f_slot_activate, .slot_abort = f_slot_abort, .reboot = f_reboot,      \
-    .random = f_random, .log = f_log, .hash_start = ota_posix_hash_start,                  \
+    .random = f_random, .log = f_log, .boot_load = f_boot_load, .boot_store = f_boot_store,   \
+    .hash_start = ota_posix_hash_start,                  \
     .hash_update = ota_posix_hash_update, .hash_finish = ota_posix_hash_finish,             \
     .hmac_sha256 = ota_posix_hmac_sha256
 

@@ -54,6 +54,10 @@ typedef struct fake_port {
     bool verbose;          /* print log lines */
     char last_log[256];
     int log_lines;
+    /* boot record */
+    ota_boot_record_t boot;
+    int boot_stores;
+    bool boot_store_fails;
     /* inflate */
     void *zstream;
     bool inflate_supported;

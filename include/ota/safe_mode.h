@@ -1,0 +1,67 @@
+/*
+ * ota/safe_mode.h - boot-loop detection, safe mode and image confirmation.
+ *
+ * A firmware calls ota_safe_mode_boot() first thing at boot, before any other
+ * component starts. It counts the boot in the persistent boot record (through the
+ * port's boot_load/boot_store) and says whether this boot must be a safe-mode boot:
+ * only logging, network and OTA, so that a fixed firmware can still be uploaded.
+ * ota_safe_mode_poll() from the main loop then
+ *   - after boot_is_good_after without a crash: resets the counter and confirms a
+ *     freshly updated image (the bootloader rolls back unconfirmed images that keep
+ *     failing);
+ *   - in safe mode, after reboot_timeout without an update: reboots normally once.
+ * The decision rules are tabulated in docs/design.md ("Safe mode").
+ */
+#ifndef OTA_SAFE_MODE_H
+#define OTA_SAFE_MODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ota/port.h"
+
+typedef struct ota_safe_mode_config {
+    /** false: never enter safe mode on boot loops (counting and confirmation go on,
+     *  the bootloader's rollback needs them; a manual request is still honoured). */
+    bool enabled;
+    /** Boots in a row without proving themselves before safe mode (default 10). */
+    uint32_t num_attempts;
+    /** Running this long proves a boot good (default 60 s). */
+    uint32_t boot_is_good_after_ms;
+    /** In safe mode, reboot normally once after this long without an update
+     *  (default 5 min; 0 = stay in safe mode). */
+    uint32_t reboot_timeout_ms;
+} ota_safe_mode_config_t;
+
+typedef struct ota_safe_mode {
+    const ota_port_t *port;
+    void *user;
+    ota_safe_mode_config_t cfg;
+    uint32_t boot_ms;
+    bool safe;
+    bool confirmed;
+    bool reboot_requested;
+} ota_safe_mode_t;
+
+void ota_safe_mode_config_default(ota_safe_mode_config_t *cfg);
+
+/** Count this boot and decide. *safe (not NULL) is set to true when this boot must
+ *  run in safe mode. port needs boot_load, boot_store and reboot.
+ *  \return 0; OTA_ERR_INVALID_ARG (NULL, missing port functions, num_attempts 0);
+ *  OTA_ERR_IO when the record cannot be written (the firmware should still boot:
+ *  *safe is then false and the module does nothing more). */
+int ota_safe_mode_boot(ota_safe_mode_t *sm, const ota_port_t *port, void *user,
+                       const ota_safe_mode_config_t *cfg, uint32_t now_ms, bool *safe);
+
+/** From the main loop; never blocks. While update_in_progress (pass
+ *  ota_server_update_in_progress()), the safe-mode reboot timeout waits. */
+void ota_safe_mode_poll(ota_safe_mode_t *sm, uint32_t now_ms, bool update_in_progress);
+
+/** The firmware declares itself good before boot_is_good_after (e.g. after its own
+ *  self-test). Ignored in safe mode. \return 0, OTA_ERR_IO. */
+int ota_safe_mode_mark_good(ota_safe_mode_t *sm);
+
+/** true when this boot runs in safe mode. */
+bool ota_safe_mode_active(const ota_safe_mode_t *sm);
+
+#endif /* OTA_SAFE_MODE_H */
