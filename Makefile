@@ -3,11 +3,12 @@
 #   make demo   flash a local Linux node, update it over the network, show the result
 #   make test   every test (unit, integration) under the sanitizers
 #   make bench  benchmarks, from an optimised build without sanitizers (build-bench/)
+#   make footprint  code size and RAM of the core cross-compiled for ESP8266 and Cortex-M4
 BUILD       ?= build
 BENCH_BUILD ?= build-bench
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test bench clean
+.PHONY: all deps build demo test bench footprint clean
 
 all: build
 
@@ -29,5 +30,9 @@ bench: deps
 	@cmake --build $(BENCH_BUILD) -j $(JOBS)
 	@./bench/run.sh $(BENCH_BUILD)/bin
 
+footprint:
+	@./scripts/deps.sh footprint
+	@./scripts/footprint.sh build-footprint
+
 clean:
-	rm -rf $(BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(BENCH_BUILD) build-footprint

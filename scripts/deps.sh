@@ -1,9 +1,16 @@
 #!/bin/sh
-# Installs the Debian packages the build, the tests and the benchmarks need.
+# Installs the Debian packages the build, the tests and the benchmarks need
+# (`scripts/deps.sh footprint` adds the cross compilers of `make footprint`).
 # Run as root it installs what is missing with apt-get; otherwise it names the
 # missing packages and the command to install them, and fails.
 set -eu
 PKGS="cmake make gcc pkg-config python3 libmbedtls-dev zlib1g-dev libyaml-dev libcmocka-dev valgrind iproute2"
+for extra in "$@"; do
+  case "$extra" in
+    footprint) PKGS="$PKGS gcc-xtensa-lx106 binutils-xtensa-lx106 gcc-arm-none-eabi libnewlib-arm-none-eabi" ;;
+    *) echo "deps: unknown profile '$extra' (known: footprint)" >&2; exit 2 ;;
+  esac
+done
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
