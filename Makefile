@@ -3,12 +3,13 @@
 #   make demo   flash a local Linux node, update it over the network, show the result
 #   make test   every test (unit, integration) under the sanitizers
 #   make bench  benchmarks, from an optimised build without sanitizers (build-bench/)
+#   make fuzz   libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 #   make footprint  code size and RAM of the core cross-compiled for ESP8266 and Cortex-M4
 BUILD       ?= build
 BENCH_BUILD ?= build-bench
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test bench footprint clean
+.PHONY: all deps build demo test bench fuzz footprint clean
 
 all: build
 
@@ -30,9 +31,12 @@ bench: deps
 	@cmake --build $(BENCH_BUILD) -j $(JOBS)
 	@./bench/run.sh $(BENCH_BUILD)/bin
 
+fuzz: deps
+	@./scripts/fuzz.sh
+
 footprint:
 	@./scripts/deps.sh footprint
 	@./scripts/footprint.sh build-footprint
 
 clean:
-	rm -rf $(BUILD) $(BENCH_BUILD) build-footprint
+	rm -rf $(BUILD) $(BENCH_BUILD) build-footprint build-fuzz

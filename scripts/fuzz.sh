@@ -1,0 +1,22 @@
+#!/bin/sh
+# make fuzz: builds every fuzz target with clang's libFuzzer + ASan + UBSan and
+# fuzzes each for FUZZ_SECONDS (default 60) starting from its checked-in corpus.
+# New interesting inputs go to build-fuzz/corpus-<target>; a crash leaves its input
+# in build-fuzz/ (add it to tests/fuzz/corpus/<target>/ as a regression test).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=$root/build-fuzz
+secs=${FUZZ_SECONDS:-60}
+mkdir -p "$out"
+command -v clang >/dev/null || { echo "fuzz: clang not found (apt-get install clang)" >&2; exit 1; }
+for target in server; do
+  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
+    -I"$root/include" -I"$root/tests/unit" -I"$root/src/port/posix" \
+    -DOTA_CFG_USER_FILE="\"$root/src/port/posix/ota_posix_opts.h\"" \
+    "$root/tests/fuzz/fuzz_$target.c" "$root/tests/unit/fake_port.c" "$root"/src/core/*.c \
+    "$root/src/port/posix/crypto_mbedtls.c" -lmbedcrypto -lz -o "$out/fuzz_$target"
+  mkdir -p "$out/corpus-$target"
+  echo "fuzz: $target for $secs s"
+  (cd "$out" && "./fuzz_$target" -max_total_time="$secs" -max_len=20000 -print_final_stats=1 \
+      "corpus-$target" "$root/tests/fuzz/corpus/$target" 2>&1 | tail -n 6)
+done
