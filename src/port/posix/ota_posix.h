@@ -1,8 +1,8 @@
 /*
  * ota_posix.h - the POSIX (Linux) port of the OTA core.
  *
- * crypto_mbedtls.c: hashing + random (used by the node and by the host tool).
- * The node-side parts (network, slots, boot state, inflate) are declared below them.
+ * crypto_mbedtls.c: hashing, HMAC, PBKDF2, random (used by the node and the host tool).
+ * The node side (network, slots, boot state, inflate) is declared below them.
  */
 #ifndef OTA_PORT_POSIX_OTA_POSIX_H
 #define OTA_PORT_POSIX_OTA_POSIX_H
@@ -27,5 +27,83 @@ int ota_posix_pbkdf2_sha256(const char *password, size_t password_len, const uin
 /** Set the hash_*, hmac_sha256 and random members of *port to the functions above
  *  (they ignore their user argument). */
 void ota_posix_crypto_fill(ota_port_t *port);
+
+
+/* ======================================================================
+ * The node side of the POSIX port: a firmware process (demo-node) run by
+ * ota-boot from a slot in a state directory.
+ *   net.c          non-blocking TCP listener and connections
+ *   slots.c        the inactive slot file: begin/write/finish/activate/abort
+ *   bootstate.c    the boot state file (shared with ota-boot)
+ *   inflate_zlib.c gzip inflation
+ *   port.c         the ota_port_t, logging, boot record hooks, wait, clock
+ * ====================================================================== */
+
+/** Exit status of a firmware that asks ota-boot to boot again (after an update). */
+#define OTA_POSIX_EXIT_REBOOT 42
+
+#define OTA_POSIX_MAX_CONNS 64
+
+typedef struct ota_posix_options {
+    const char *state_dir; /**< the node's state directory (slots + boot state) */
+    const char *bind_addr; /**< IPv4/IPv6 address to listen on, e.g. "0.0.0.0", "::1" */
+    uint16_t port;         /**< OTA TCP port */
+    uint64_t slot_size;    /**< capacity of each slot in bytes */
+} ota_posix_options_t;
+
+typedef struct ota_posix {
+    ota_port_t port; /* filled by ota_posix_init: pass &ctx->port and ctx to the core */
+    char state_dir[4096];
+    char active;   /* slot this process runs from */
+    char inactive; /* slot an update writes */
+    uint64_t slot_size;
+    int listen_fd;
+    int conns[OTA_POSIX_MAX_CONNS];
+    int tmp_fd;            /* the inactive slot's temp file while an update runs */
+    char tmp_path[4200];
+    bool finished;         /* slot_finish passed */
+    bool reboot;           /* port->reboot() was called */
+    void *zstream;         /* z_stream while inflating */
+    char bound[80];        /* "addr:port" actually bound */
+} ota_posix_t;
+
+/** Open the listener and read the boot state. The active slot is $OTA_BOOT_SLOT when
+ *  set (ota-boot sets it), else the boot state's. On failure err says what to do.
+ *  \return 0, -1. */
+int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err, size_t err_cap);
+
+/** Close everything (connections, listener, an unfinished slot file). Safe twice. */
+void ota_posix_free(ota_posix_t *ctx);
+
+/** Sleep until the listener or a connection is readable, or timeout_ms passes
+ *  (the main loop's idle wait). \return 0. */
+int ota_posix_wait(ota_posix_t *ctx, int timeout_ms);
+
+/** true once the core asked for a reboot (exit with OTA_POSIX_EXIT_REBOOT). */
+bool ota_posix_reboot_requested(const ota_posix_t *ctx);
+
+/** A monotonic millisecond clock for ota_server_poll(). */
+uint32_t ota_posix_now_ms(void);
+
+/** Print one log line "[L][tag] text" to stdout (line-buffered). */
+void ota_posix_log(ota_log_level_t level, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* the port functions, for tests that want to call them directly */
+int ota_posix_net_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_len);
+int ota_posix_net_recv(void *user, ota_conn_t conn, uint8_t *buf, size_t len);
+int ota_posix_net_send(void *user, ota_conn_t conn, const uint8_t *buf, size_t len);
+void ota_posix_net_close(void *user, ota_conn_t conn);
+int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
+                         size_t err_cap);
+int ota_posix_slot_begin(void *user, uint32_t size);
+int ota_posix_slot_write(void *user, uint32_t offset, const uint8_t *data, size_t len);
+int ota_posix_slot_finish(void *user, uint32_t size);
+int ota_posix_slot_activate(void *user);
+void ota_posix_slot_abort(void *user);
+int ota_posix_inflate_begin(void *user);
+int ota_posix_inflate_run(void *user, const uint8_t *in, size_t in_len, size_t *in_used,
+                          uint8_t *out, size_t out_len, size_t *out_made, bool *done);
+void ota_posix_inflate_end(void *user);
 
 #endif /* OTA_PORT_POSIX_OTA_POSIX_H */

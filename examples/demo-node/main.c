@@ -1,0 +1,286 @@
+/*
+ * demo-node - an example firmware for a Linux node: the OTA component plus one
+ * small demo component that logs a heartbeat. Run it under ota-boot:
+ *
+ *   ota-boot flash --state DIR build/bin/demo-node
+ *   ota-boot run --state DIR -- --port 3232
+ *
+ * Boot order, as a microcontroller firmware would do it: safe-mode check first
+ * (it counts the boot), then logging, network and OTA, then the other components,
+ * which a safe-mode boot leaves off.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/sha256.h>
+
+#include "ota/safe_mode.h"
+#include "ota/server.h"
+#include "ota_posix.h"
+
+/* Compiled-in settings, as a firmware built from examples/demo-node/node.yaml has. */
+#define DEMO_DEFAULT_PORT 3232
+#define DEMO_DEFAULT_PASSWORD "VERYSECURE"
+
+static volatile sig_atomic_t stop = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static const char usage_text[] =
+    "usage: demo-node [options]\n"
+    "\n"
+    "An example OTA firmware for a Linux node: the OTA component plus a heartbeat.\n"
+    "Run it under 'ota-boot run --state DIR -- [options]'.\n"
+    "\n"
+    "OTA:\n"
+    "  --port N                  OTA port (default 3232)\n"
+    "  --bind ADDR               address to listen on (default 0.0.0.0)\n"
+    "  --password P              require this password (legacy SHA-256 challenge)\n"
+    "  --no-password             accept uploads without a password\n"
+    "                            (default: the compiled-in password)\n"
+    "  --allow-md5               also offer the MD5 challenge (old uploaders)\n"
+    "  --protocol-version 1|2    protocol version announced (default 2)\n"
+    "  --no-compression          refuse gzip uploads\n"
+    "  --handshake-timeout-ms N  silence allowed during the handshake (default 20000)\n"
+    "  --data-timeout-ms N       silence allowed during the upload (default 105000)\n"
+    "  --slot-size BYTES         capacity of each slot (default 67108864)\n"
+    "  --state DIR               state directory (default: $OTA_STATE_DIR, set by ota-boot)\n"
+    "safe mode:\n"
+    "  --no-safe-mode            never enter safe mode on boot loops\n"
+    "  --safe-mode-attempts N    failed boots before safe mode (default 10)\n"
+    "  --boot-is-good-after-ms N running this long proves a boot (default 60000)\n"
+    "  --safe-mode-reboot-timeout-ms N  leave safe mode by rebooting after this long\n"
+    "                            without an update (default 300000)\n"
+    "demo component:\n"
+    "  --heartbeat-ms N          heartbeat period (default 1000)\n"
+    "  --crash-if-exists FILE    crash during set-up while FILE exists (for tests)\n"
+    "  --help                    this text\n";
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "demo-node: %s%s%s\nRun 'demo-node --help' for usage.\n", msg,
+            arg ? ": " : "", arg ? arg : "");
+    return 2;
+}
+
+static bool parse_u32(const char *s, unsigned long max, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0 || v > max)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+static void log_image(char slot)
+{
+    unsigned char buf[65536], dig[32];
+    char hex[65] = "unknown";
+    FILE *f = fopen("/proc/self/exe", "rb");
+    if (f != NULL) {
+        mbedtls_sha256_context c;
+        mbedtls_sha256_init(&c);
+        mbedtls_sha256_starts_ret(&c, 0);
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+            mbedtls_sha256_update_ret(&c, buf, n);
+        fclose(f);
+        mbedtls_sha256_finish_ret(&c, dig);
+        mbedtls_sha256_free(&c);
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+    }
+    ota_posix_log(OTA_LOG_INFO, "demo", "booted slot=%c image sha256=%s", slot, hex);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.password = DEMO_DEFAULT_PASSWORD;
+    ota_safe_mode_config_t smc;
+    ota_safe_mode_config_default(&smc);
+    ota_posix_options_t po = {
+        .state_dir = getenv("OTA_STATE_DIR"),
+        .bind_addr = "0.0.0.0",
+        .port = DEMO_DEFAULT_PORT,
+        .slot_size = 64ull * 1024 * 1024,
+    };
+    uint32_t heartbeat_ms = 1000, v;
+    const char *crash_file = NULL;
+
+    enum { O_PORT = 256, O_BIND, O_PASSWORD, O_NO_PASSWORD, O_MD5, O_VERSION, O_NO_COMP,
+           O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
+           O_CRASH, O_HELP };
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, O_PORT},
+        {"bind", required_argument, NULL, O_BIND},
+        {"password", required_argument, NULL, O_PASSWORD},
+        {"no-password", no_argument, NULL, O_NO_PASSWORD},
+        {"allow-md5", no_argument, NULL, O_MD5},
+        {"protocol-version", required_argument, NULL, O_VERSION},
+        {"no-compression", no_argument, NULL, O_NO_COMP},
+        {"handshake-timeout-ms", required_argument, NULL, O_HS_TO},
+        {"data-timeout-ms", required_argument, NULL, O_DATA_TO},
+        {"slot-size", required_argument, NULL, O_SLOT},
+        {"state", required_argument, NULL, O_STATE},
+        {"no-safe-mode", no_argument, NULL, O_NO_SAFE},
+        {"safe-mode-attempts", required_argument, NULL, O_SAFE_N},
+        {"boot-is-good-after-ms", required_argument, NULL, O_GOOD},
+        {"safe-mode-reboot-timeout-ms", required_argument, NULL, O_SAFE_TO},
+        {"heartbeat-ms", required_argument, NULL, O_HB},
+        {"crash-if-exists", required_argument, NULL, O_CRASH},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_PORT:
+            if (!parse_u32(optarg, 65535, &v) || v == 0)
+                return usage_error("--port takes a number from 1 to 65535", optarg);
+            po.port = (uint16_t)v;
+            break;
+        case O_BIND: po.bind_addr = optarg; break;
+        case O_PASSWORD:
+            if (optarg[0] == '\0')
+                return usage_error("--password is empty (use --no-password)", NULL);
+            cfg.password = optarg;
+            break;
+        case O_NO_PASSWORD: cfg.password = NULL; break;
+        case O_MD5: cfg.allow_md5 = true; break;
+        case O_VERSION:
+            if (!parse_u32(optarg, 2, &v) || v < 1)
+                return usage_error("--protocol-version takes 1 or 2", optarg);
+            cfg.version = (uint8_t)v;
+            break;
+        case O_NO_COMP: cfg.compression = false; break;
+        case O_HS_TO:
+        case O_DATA_TO:
+            if (!parse_u32(optarg, 3600000, &v) || v < 100)
+                return usage_error("timeouts take milliseconds from 100 to 3600000", optarg);
+            *(c == O_HS_TO ? &cfg.handshake_timeout_ms : &cfg.data_timeout_ms) = v;
+            break;
+        case O_SLOT: {
+            char *end;
+            unsigned long long s = strtoull(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || s < 1024 || s > 0xFFFFFFFFull)
+                return usage_error("--slot-size takes bytes from 1024 to 4294967295", optarg);
+            po.slot_size = s;
+            break;
+        }
+        case O_STATE: po.state_dir = optarg; break;
+        case O_NO_SAFE: smc.enabled = false; break;
+        case O_SAFE_N:
+            if (!parse_u32(optarg, 1000, &v) || v < 1)
+                return usage_error("--safe-mode-attempts takes 1 to 1000", optarg);
+            smc.num_attempts = v;
+            break;
+        case O_GOOD:
+        case O_SAFE_TO:
+            if (!parse_u32(optarg, 86400000, &v))
+                return usage_error("takes milliseconds", optarg);
+            *(c == O_GOOD ? &smc.boot_is_good_after_ms : &smc.reboot_timeout_ms) = v;
+            break;
+        case O_HB:
+            if (!parse_u32(optarg, 3600000, &v) || v < 10)
+                return usage_error("--heartbeat-ms takes 10 to 3600000", optarg);
+            heartbeat_ms = v;
+            break;
+        case O_CRASH: crash_file = optarg; break;
+        case O_HELP: fputs(usage_text, stdout); return 0;
+        default: return usage_error("unknown option", NULL);
+        }
+    }
+    if (optind != argc)
+        return usage_error("unexpected argument", argv[optind]);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    /* 1. network + OTA port (the listener opens here), then the safe-mode check */
+    static ota_posix_t posix;
+    char err[512];
+    if (ota_posix_init(&posix, &po, err, sizeof err) != 0) {
+        ota_posix_log(OTA_LOG_ERROR, "ota", "%s", err);
+        return 1;
+    }
+    uint32_t now = ota_posix_now_ms();
+    static ota_safe_mode_t sm;
+    bool safe = false;
+    ota_safe_mode_boot(&sm, &posix.port, &posix, &smc, now, &safe);
+    log_image(posix.active);
+
+    static ota_server_t srv;
+    ota_server_init(&srv);
+    if (ota_server_setup(&srv, &posix.port, &posix, &cfg) != OTA_OK) {
+        ota_posix_log(OTA_LOG_ERROR, "ota", "invalid OTA configuration");
+        ota_posix_free(&posix);
+        return 1;
+    }
+    ota_posix_log(OTA_LOG_INFO, "ota", "listening on %s (version %u, %s)", posix.bound,
+                  (unsigned)cfg.version,
+                  cfg.password ? (cfg.allow_md5 ? "password, SHA-256 or MD5" : "password, SHA-256")
+                               : "no password");
+
+    /* 2. the other components: not in safe mode */
+    bool demo_on = !safe;
+    if (safe) {
+        ota_posix_log(OTA_LOG_WARN, "demo", "safe mode: the demo component stays off");
+    } else if (crash_file != NULL && access(crash_file, F_OK) == 0) {
+        ota_posix_log(OTA_LOG_ERROR, "demo", "%s exists: crashing during set-up", crash_file);
+        fflush(stdout);
+        abort();
+    }
+
+    uint64_t loops = 0, tick = 0;
+    uint32_t next_beat = now + heartbeat_ms;
+    while (!stop) {
+        now = ota_posix_now_ms();
+        ota_server_poll(&srv, now);
+        ota_safe_mode_poll(&sm, now, ota_server_update_in_progress(&srv));
+        if (ota_posix_reboot_requested(&posix))
+            break;
+        if (demo_on && (int32_t)(now - next_beat) >= 0) {
+            tick++;
+            ota_posix_log(OTA_LOG_INFO, "demo", "heartbeat tick=%llu loops=%llu",
+                          (unsigned long long)tick, (unsigned long long)loops);
+            next_beat += heartbeat_ms;
+            if ((int32_t)(now - next_beat) >= 0)
+                next_beat = now + heartbeat_ms;
+        }
+        loops++;
+        int wait = (int)(demo_on ? (int32_t)(next_beat - now) : 1000);
+        if (wait < 0)
+            wait = 0;
+        if (ota_server_active(&srv) && wait > 5)
+            wait = 5;
+        ota_posix_wait(&posix, wait);
+    }
+    bool reboot = ota_posix_reboot_requested(&posix);
+    ota_server_free(&srv);
+    ota_posix_free(&posix);
+    if (reboot) {
+        ota_posix_log(OTA_LOG_INFO, "demo", "rebooting into the new image");
+        return OTA_POSIX_EXIT_REBOOT;
+    }
+    ota_posix_log(OTA_LOG_INFO, "demo", "stopped");
+    return 0;
+}

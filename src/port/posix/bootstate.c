@@ -1,0 +1,270 @@
+/*
+ * bootstate.c - reading and atomically writing the boot state file
+ * (see bootstate.h and docs/boot-state.md).
+ */
+#include "bootstate.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#define STATE_FILE "boot.state"
+#define STATE_PREV "boot.state.prev"
+#define STATE_TMP "boot.state.tmp"
+#define HEADER "ota-boot-state 1\n"
+
+void ota_bootstate_default(ota_bootstate_t *st)
+{
+    memset(st, 0, sizeof *st);
+    st->active = 'a';
+    st->confirmed = 'a';
+}
+
+int ota_bootstate_slot_path(const char *dir, char slot, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/slot_%c.bin", dir, slot);
+    return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+static size_t render(const ota_bootstate_t *st, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap,
+                     HEADER "active=%c\nconfirmed=%c\npending=%d\nboot_attempts=%u\n"
+                            "safe_mode_request=%d\nsafe_mode=%d\n",
+                     st->active, st->confirmed, st->pending ? 1 : 0, st->boot_attempts,
+                     st->safe_mode_request ? 1 : 0, st->safe_mode ? 1 : 0);
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    uLong crc = crc32(0L, (const Bytef *)buf, (uInt)n);
+    int m = snprintf(buf + n, cap - (size_t)n, "crc32=%08lx\n", (unsigned long)crc);
+    if (m < 0 || (size_t)(n + m) >= cap)
+        return 0;
+    return (size_t)(n + m);
+}
+
+static bool parse_flag(const char *v, bool *out)
+{
+    if (strcmp(v, "0") == 0 || strcmp(v, "1") == 0) {
+        *out = v[0] == '1';
+        return true;
+    }
+    return false;
+}
+
+/* Parse one file's text; false (with why) when anything is off. */
+static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char **why)
+{
+    const char *crc_line = NULL;
+    for (size_t i = 0; i + 6 <= len; i++)
+        if ((i == 0 || text[i - 1] == '\n') && memcmp(text + i, "crc32=", 6) == 0)
+            crc_line = text + i;
+    if (len < sizeof HEADER - 1 || memcmp(text, HEADER, sizeof HEADER - 1) != 0) {
+        *why = "unknown format";
+        return false;
+    }
+    if (crc_line == NULL) {
+        *why = "truncated (no checksum)";
+        return false;
+    }
+    size_t body = (size_t)(crc_line - text);
+    char *end;
+    unsigned long want = strtoul(crc_line + 6, &end, 16);
+    if (end != crc_line + 14 || *end != '\n' || (size_t)(end + 1 - text) != len) {
+        *why = "malformed checksum line";
+        return false;
+    }
+    if (crc32(0L, (const Bytef *)text, (uInt)body) != want) {
+        *why = "checksum mismatch";
+        return false;
+    }
+    ota_bootstate_t s;
+    ota_bootstate_default(&s);
+    int seen = 0;
+    char line[128];
+    const char *p = text + sizeof HEADER - 1;
+    while (p < crc_line) {
+        const char *nl = memchr(p, '\n', (size_t)(crc_line - p));
+        if (nl == NULL || (size_t)(nl - p) >= sizeof line) {
+            *why = "malformed line";
+            return false;
+        }
+        memcpy(line, p, (size_t)(nl - p));
+        line[nl - p] = '\0';
+        p = nl + 1;
+        char *eq = strchr(line, '=');
+        if (eq == NULL) {
+            *why = "malformed line";
+            return false;
+        }
+        *eq = '\0';
+        const char *k = line, *v = eq + 1;
+        bool ok = true;
+        if (strcmp(k, "active") == 0 || strcmp(k, "confirmed") == 0) {
+            ok = (v[0] == 'a' || v[0] == 'b') && v[1] == '\0';
+            if (ok)
+                *(k[0] == 'a' ? &s.active : &s.confirmed) = v[0];
+        } else if (strcmp(k, "pending") == 0) {
+            ok = parse_flag(v, &s.pending);
+        } else if (strcmp(k, "boot_attempts") == 0) {
+            unsigned long n = strtoul(v, &end, 10);
+            ok = *v != '\0' && *end == '\0' && n <= 1000000ul;
+            s.boot_attempts = (uint32_t)n;
+        } else if (strcmp(k, "safe_mode_request") == 0) {
+            ok = parse_flag(v, &s.safe_mode_request);
+        } else if (strcmp(k, "safe_mode") == 0) {
+            ok = parse_flag(v, &s.safe_mode);
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            *why = "bad value";
+            return false;
+        }
+        seen++;
+    }
+    if (seen != 6) {
+        *why = "fields missing";
+        return false;
+    }
+    *st = s;
+    return true;
+}
+
+static bool load_file(const char *path, ota_bootstate_t *st, const char **why)
+{
+    char buf[512];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        *why = errno == ENOENT ? "missing" : "unreadable";
+        return false;
+    }
+    size_t n = fread(buf, 1, sizeof buf, f);
+    bool too_big = n == sizeof buf;
+    fclose(f);
+    if (too_big) {
+        *why = "too large";
+        return false;
+    }
+    return parse(buf, n, st, why);
+}
+
+int ota_bootstate_load(const char *dir, ota_bootstate_t *st, char *why, size_t why_cap)
+{
+    char path[4096];
+    const char *w1 = "", *w2 = "";
+    snprintf(path, sizeof path, "%s/" STATE_FILE, dir);
+    if (load_file(path, st, &w1))
+        return 0;
+    snprintf(path, sizeof path, "%s/" STATE_PREV, dir);
+    if (load_file(path, st, &w2)) {
+        snprintf(why, why_cap, "boot.state %s; using the previous boot state (slot %c)", w1,
+                 st->active);
+        return 1;
+    }
+    ota_bootstate_default(st);
+    char slot[4096];
+    ota_bootstate_slot_path(dir, 'a', slot, sizeof slot);
+    if (!ota_bootstate_image_ok(slot)) {
+        ota_bootstate_slot_path(dir, 'b', slot, sizeof slot);
+        if (ota_bootstate_image_ok(slot))
+            st->active = st->confirmed = 'b';
+    }
+    snprintf(why, why_cap, "boot.state %s and no usable previous state; booting slot %c", w1,
+             st->active);
+    return 1;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int ota_bootstate_store(const char *dir, const ota_bootstate_t *st)
+{
+    char buf[512], tmp[4096], cur[4096], prev[4096];
+    size_t n = render(st, buf, sizeof buf);
+    if (n == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s/" STATE_TMP, dir);
+    snprintf(cur, sizeof cur, "%s/" STATE_FILE, dir);
+    snprintf(prev, sizeof prev, "%s/" STATE_PREV, dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            errno = e;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    /* keep the current generation as the fallback, then switch atomically */
+    unlink(prev);
+    if (link(cur, prev) != 0 && errno != ENOENT) {
+        /* not fatal: the fallback is only a second line of defence */
+    }
+    if (rename(tmp, cur) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return fsync_dir(dir);
+}
+
+bool ota_bootstate_image_ok(const char *path)
+{
+    static Elf64_Ehdr self;
+    static bool have_self = false;
+    if (!have_self) {
+        int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return false;
+        ssize_t n = read(fd, &self, sizeof self);
+        close(fd);
+        if (n < (ssize_t)EI_NIDENT + 20)
+            return false;
+        have_self = true;
+    }
+    Elf64_Ehdr h;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, &h, sizeof h);
+    close(fd);
+    if (n < (ssize_t)EI_NIDENT + 20 || memcmp(h.e_ident, ELFMAG, SELFMAG) != 0)
+        return false;
+    if (h.e_ident[EI_CLASS] != self.e_ident[EI_CLASS] ||
+        h.e_ident[EI_DATA] != self.e_ident[EI_DATA])
+        return false;
+    /* e_type and e_machine sit at the same offsets in 32- and 64-bit headers */
+    return (h.e_type == ET_EXEC || h.e_type == ET_DYN) && h.e_machine == self.e_machine;
+}

@@ -1,0 +1,152 @@
+/*
+ * net.c - the OTA TCP listener of the POSIX port: non-blocking accept, recv and
+ * send with the return codes of ota/port.h, and the set of open connections that
+ * ota_posix_wait() sleeps on.
+ */
+#include "ota_posix.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ota/errors.h"
+
+int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
+                         size_t err_cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        len = sizeof *v6;
+    } else {
+        snprintf(err, err_cap, "'%s' is not an IPv4 or IPv6 address", addr);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, err_cap, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 16) != 0) {
+        int e = errno;
+        close(fd);
+        snprintf(err, err_cap, "cannot listen on %s port %u: %s%s", addr, (unsigned)port,
+                 strerror(e),
+                 e == EADDRINUSE ? " (another node or program uses this port: pick another "
+                                   "with --port)"
+                                 : "");
+        return -1;
+    }
+    ctx->listen_fd = fd;
+    snprintf(ctx->bound, sizeof ctx->bound, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", addr,
+             (unsigned)port);
+    return 0;
+}
+
+static void track(ota_posix_t *ctx, int fd, bool add)
+{
+    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++) {
+        if (add && ctx->conns[i] < 0) {
+            ctx->conns[i] = fd;
+            return;
+        }
+        if (!add && ctx->conns[i] == fd) {
+            ctx->conns[i] = -1;
+            return;
+        }
+    }
+}
+
+int ota_posix_net_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_len)
+{
+    ota_posix_t *ctx = user;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(ctx->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                errno == ECONNABORTED)
+                   ? OTA_ERR_WOULD_BLOCK
+                   : OTA_ERR_IO;
+    bool room = false;
+    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
+        room |= ctx->conns[i] < 0;
+    if (!room) { /* more sockets than the core could ever hold: refuse */
+        close(fd);
+        return OTA_ERR_WOULD_BLOCK;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+        snprintf(peer, peer_len, "%s:%u", host, port);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+        snprintf(peer, peer_len, "[%s]:%u", host, port);
+    }
+    track(ctx, fd, true);
+    *conn = fd;
+    return OTA_OK;
+}
+
+int ota_posix_net_recv(void *user, ota_conn_t conn, uint8_t *buf, size_t len)
+{
+    (void)user;
+    for (;;) {
+        ssize_t n = recv(conn, buf, len, 0);
+        if (n > 0)
+            return (int)n;
+        if (n == 0)
+            return OTA_ERR_CLOSED;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return OTA_ERR_WOULD_BLOCK;
+        return errno == ECONNRESET ? OTA_ERR_CLOSED : OTA_ERR_IO;
+    }
+}
+
+int ota_posix_net_send(void *user, ota_conn_t conn, const uint8_t *buf, size_t len)
+{
+    (void)user;
+    for (;;) {
+        ssize_t n = send(conn, buf, len, MSG_NOSIGNAL);
+        if (n > 0)
+            return (int)n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return OTA_ERR_WOULD_BLOCK;
+        return (n < 0 && (errno == EPIPE || errno == ECONNRESET)) ? OTA_ERR_CLOSED : OTA_ERR_IO;
+    }
+}
+
+void ota_posix_net_close(void *user, ota_conn_t conn)
+{
+    ota_posix_t *ctx = user;
+    track(ctx, conn, false);
+    close(conn);
+}

@@ -1,0 +1,173 @@
+/*
+ * port.c - assembles the POSIX port: the ota_port_t of a node process, its
+ * logging, the boot record hooks over the boot state file, the reboot request,
+ * the idle wait of the main loop and the clock.
+ */
+#include "ota_posix.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bootstate.h"
+#include "ota/errors.h"
+
+static const char level_char[] = {'E', 'W', 'I', 'D'};
+
+void ota_posix_log(ota_log_level_t level, const char *tag, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    printf("[%c][%s] %s\n", level_char[(unsigned)level & 3u], tag, line);
+    fflush(stdout);
+}
+
+static void port_log(void *user, ota_log_level_t level, const char *line)
+{
+    (void)user;
+    ota_posix_log(level, "ota", "%s", line);
+}
+
+static void port_reboot(void *user)
+{
+    ((ota_posix_t *)user)->reboot = true;
+}
+
+static int port_boot_load(void *user, ota_boot_record_t *rec)
+{
+    ota_posix_t *ctx = user;
+    ota_bootstate_t st;
+    char why[300];
+    if (ota_bootstate_load(ctx->state_dir, &st, why, sizeof why) != 0)
+        ota_posix_log(OTA_LOG_WARN, "boot", "%s", why);
+    rec->boot_attempts = st.boot_attempts;
+    rec->pending = st.pending;
+    rec->safe_mode_request = st.safe_mode_request;
+    rec->safe_mode = st.safe_mode;
+    return OTA_OK;
+}
+
+static int port_boot_store(void *user, const ota_boot_record_t *rec)
+{
+    ota_posix_t *ctx = user;
+    ota_bootstate_t st;
+    char why[300];
+    ota_bootstate_load(ctx->state_dir, &st, why, sizeof why);
+    if (st.pending && !rec->pending)
+        st.confirmed = st.active; /* the image proved itself */
+    st.boot_attempts = rec->boot_attempts;
+    st.pending = rec->pending;
+    st.safe_mode_request = rec->safe_mode_request;
+    st.safe_mode = rec->safe_mode;
+    return ota_bootstate_store(ctx->state_dir, &st) == 0 ? OTA_OK : OTA_ERR_IO;
+}
+
+int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err, size_t err_cap)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->listen_fd = -1;
+    ctx->tmp_fd = -1;
+    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
+        ctx->conns[i] = -1;
+    struct stat st;
+    if (opts->state_dir == NULL || opts->state_dir[0] == '\0') {
+        snprintf(err, err_cap, "no state directory: run the firmware under 'ota-boot run "
+                               "--state DIR' or pass --state DIR");
+        return -1;
+    }
+    if (stat(opts->state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, err_cap, "state directory %s does not exist: create it with 'ota-boot "
+                               "flash --state %s IMAGE'", opts->state_dir, opts->state_dir);
+        return -1;
+    }
+    if (realpath(opts->state_dir, ctx->state_dir) == NULL) {
+        snprintf(err, err_cap, "state directory %s: %s", opts->state_dir, strerror(errno));
+        return -1;
+    }
+    const char *env = getenv("OTA_BOOT_SLOT");
+    if (env != NULL && (env[0] == 'a' || env[0] == 'b') && env[1] == '\0') {
+        ctx->active = env[0];
+    } else {
+        ota_bootstate_t bs;
+        char why[300];
+        if (ota_bootstate_load(ctx->state_dir, &bs, why, sizeof why) != 0)
+            ota_posix_log(OTA_LOG_WARN, "boot", "%s", why);
+        ctx->active = bs.active;
+    }
+    ctx->inactive = ctx->active == 'a' ? 'b' : 'a';
+    ctx->slot_size = opts->slot_size;
+    if (ota_posix_net_listen(ctx, opts->bind_addr ? opts->bind_addr : "0.0.0.0", opts->port, err,
+                             err_cap) != 0)
+        return -1;
+
+    ota_port_t *p = &ctx->port;
+    p->net_accept = ota_posix_net_accept;
+    p->net_recv = ota_posix_net_recv;
+    p->net_send = ota_posix_net_send;
+    p->net_close = ota_posix_net_close;
+    p->slot_begin = ota_posix_slot_begin;
+    p->slot_write = ota_posix_slot_write;
+    p->slot_finish = ota_posix_slot_finish;
+    p->slot_activate = ota_posix_slot_activate;
+    p->slot_abort = ota_posix_slot_abort;
+    p->reboot = port_reboot;
+    p->log = port_log;
+    p->boot_load = port_boot_load;
+    p->boot_store = port_boot_store;
+    p->inflate_begin = ota_posix_inflate_begin;
+    p->inflate_run = ota_posix_inflate_run;
+    p->inflate_end = ota_posix_inflate_end;
+    ota_posix_crypto_fill(p);
+    return 0;
+}
+
+void ota_posix_free(ota_posix_t *ctx)
+{
+    ota_posix_slot_abort(ctx);
+    ota_posix_inflate_end(ctx);
+    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++) {
+        if (ctx->conns[i] >= 0) {
+            close(ctx->conns[i]);
+            ctx->conns[i] = -1;
+        }
+    }
+    if (ctx->listen_fd >= 0) {
+        close(ctx->listen_fd);
+        ctx->listen_fd = -1;
+    }
+}
+
+int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
+{
+    struct pollfd fds[OTA_POSIX_MAX_CONNS + 1];
+    nfds_t n = 0;
+    if (ctx->listen_fd >= 0)
+        fds[n++] = (struct pollfd){.fd = ctx->listen_fd, .events = POLLIN};
+    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
+        if (ctx->conns[i] >= 0)
+            fds[n++] = (struct pollfd){.fd = ctx->conns[i], .events = POLLIN};
+    if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
+        return -1;
+    return 0;
+}
+
+bool ota_posix_reboot_requested(const ota_posix_t *ctx)
+{
+    return ctx->reboot;
+}
+
+uint32_t ota_posix_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}

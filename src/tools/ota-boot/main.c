@@ -1,0 +1,498 @@
+/*
+ * ota-boot - the bootloader of a Linux node. A state directory holds slot A, slot B
+ * and the boot state (src/port/posix/bootstate.h); ota-boot installs an image
+ * ("serial flash"), shows the state, and runs the node: it boots the active slot,
+ * boots again when the firmware asks to after an update, restarts a firmware that
+ * exits or crashes, and rolls an unconfirmed image back to the confirmed one when
+ * it keeps failing.
+ *
+ *   ota-boot flash --state DIR IMAGE
+ *   ota-boot run --state DIR [--rollback-after N] [--restart-delay-ms MS] [-- ARGS...]
+ *   ota-boot status --state DIR
+ *   ota-boot safe-mode --state DIR
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/sha256.h>
+
+#include "bootstate.h"
+#include "ota_posix.h"
+
+#define EXIT_USAGE 2
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("[ota-boot] ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static const char usage_text[] =
+    "usage: ota-boot COMMAND --state DIR [options]\n"
+    "\n"
+    "The bootloader of a Linux OTA node: slot A, slot B and the boot state live in DIR.\n"
+    "\n"
+    "commands:\n"
+    "  flash --state DIR IMAGE   install IMAGE into slot A, make it active, reset the boot\n"
+    "                            state (the 'serial flash' of a new node; creates DIR)\n"
+    "  run --state DIR [-- ARGS] boot the active slot with ARGS; boot the new slot after\n"
+    "                            an update, restart the firmware if it exits or crashes,\n"
+    "                            roll back an unconfirmed image that keeps failing;\n"
+    "                            Ctrl-C / SIGTERM stops the firmware and exits 0\n"
+    "      --rollback-after N    failed boots of an unconfirmed image before rolling\n"
+    "                            back to the confirmed slot (default 3)\n"
+    "      --restart-delay-ms MS first delay before restarting a failed firmware\n"
+    "                            (default 1000, doubling to 10x while it keeps failing)\n"
+    "  status --state DIR        print the boot state as one JSON object\n"
+    "  safe-mode --state DIR     make the next boot a safe-mode boot\n"
+    "\n"
+    "Run 'ota-boot COMMAND --help' for one command.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ota-boot: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\nRun 'ota-boot --help' for usage.\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static int sha256_file(const char *path, char hex[65], long long *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -1;
+    mbedtls_sha256_context c;
+    mbedtls_sha256_init(&c);
+    mbedtls_sha256_starts_ret(&c, 0);
+    unsigned char buf[65536], dig[32];
+    size_t n;
+    long long total = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        mbedtls_sha256_update_ret(&c, buf, n);
+        total += (long long)n;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    mbedtls_sha256_finish_ret(&c, dig);
+    mbedtls_sha256_free(&c);
+    if (bad)
+        return -1;
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+    if (size)
+        *size = total;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ flash */
+
+static int copy_file(const char *src, const char *dst_tmp)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open(dst_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    char buf[65536];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -1;
+            break;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                rc = -1;
+                break;
+            }
+            off += w;
+        }
+        if (rc)
+            break;
+    }
+    if (rc == 0 && (fchmod(out, 0755) != 0 || fsync(out) != 0))
+        rc = -1;
+    int e = errno;
+    close(in);
+    close(out);
+    errno = e;
+    return rc;
+}
+
+static int cmd_flash(const char *dir, const char *image)
+{
+    if (!ota_bootstate_image_ok(image)) {
+        fprintf(stderr, "ota-boot: %s is not an executable for this machine (an ELF binary "
+                        "such as build/bin/demo-node)\n", image);
+        return 1;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "ota-boot: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char slot[4096], tmp[4200];
+    ota_bootstate_slot_path(dir, 'a', slot, sizeof slot);
+    snprintf(tmp, sizeof tmp, "%s.tmp", slot);
+    if (copy_file(image, tmp) != 0 || rename(tmp, slot) != 0) {
+        fprintf(stderr, "ota-boot: cannot install %s into %s: %s\n", image, slot,
+                strerror(errno));
+        unlink(tmp);
+        return 1;
+    }
+    ota_bootstate_t st;
+    ota_bootstate_default(&st);
+    if (ota_bootstate_store(dir, &st) != 0) {
+        fprintf(stderr, "ota-boot: cannot write the boot state in %s: %s\n", dir,
+                strerror(errno));
+        return 1;
+    }
+    char hex[65];
+    long long size = 0;
+    sha256_file(slot, hex, &size);
+    printf("flashed %s into slot a of %s (%lld bytes, sha256 %s); slot a is active\n", image,
+           dir, size, hex);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- status */
+
+static void json_slot(const char *dir, char slot, bool last)
+{
+    char path[4096], hex[65];
+    long long size = 0;
+    ota_bootstate_slot_path(dir, slot, path, sizeof path);
+    if (sha256_file(path, hex, &size) == 0)
+        printf("    \"%c\": {\"present\": true, \"size\": %lld, \"sha256\": \"%s\", "
+               "\"bootable\": %s}%s\n",
+               slot, size, hex, ota_bootstate_image_ok(path) ? "true" : "false", last ? "" : ",");
+    else
+        printf("    \"%c\": {\"present\": false}%s\n", slot, last ? "" : ",");
+}
+
+static int cmd_status(const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "ota-boot: %s is not a node state directory (create one with "
+                        "'ota-boot flash --state %s IMAGE')\n", dir, dir);
+        return 1;
+    }
+    ota_bootstate_t st;
+    char why[300] = "";
+    int fallback = ota_bootstate_load(dir, &st, why, sizeof why);
+    char path[4096], hex[65] = "";
+    ota_bootstate_slot_path(dir, st.active, path, sizeof path);
+    bool have = sha256_file(path, hex, NULL) == 0;
+    printf("{\n");
+    printf("  \"active_slot\": \"%c\",\n", st.active);
+    if (have)
+        printf("  \"active_sha256\": \"%s\",\n", hex);
+    else
+        printf("  \"active_sha256\": null,\n");
+    printf("  \"confirmed_slot\": \"%c\",\n", st.confirmed);
+    printf("  \"pending\": %s,\n", st.pending ? "true" : "false");
+    printf("  \"boot_attempts\": %u,\n", st.boot_attempts);
+    printf("  \"safe_mode\": %s,\n", st.safe_mode ? "true" : "false");
+    printf("  \"safe_mode_request\": %s,\n", st.safe_mode_request ? "true" : "false");
+    printf("  \"state_file\": \"%s\",\n", fallback ? "fallback" : "ok");
+    printf("  \"slots\": {\n");
+    json_slot(dir, 'a', false);
+    json_slot(dir, 'b', true);
+    printf("  }\n}\n");
+    if (fallback)
+        say("%s", why);
+    return 0;
+}
+
+static int cmd_safe_mode(const char *dir)
+{
+    ota_bootstate_t st;
+    char why[300];
+    if (ota_bootstate_load(dir, &st, why, sizeof why) != 0)
+        say("%s", why);
+    st.safe_mode_request = true;
+    if (ota_bootstate_store(dir, &st) != 0) {
+        fprintf(stderr, "ota-boot: cannot write the boot state in %s: %s\n", dir,
+                strerror(errno));
+        return 1;
+    }
+    printf("the next boot of %s is a safe-mode boot\n", dir);
+    return 0;
+}
+
+/* -------------------------------------------------------------------- run */
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Sleep ms, returning early when a stop signal arrives. */
+static void nap(unsigned ms)
+{
+    uint64_t end = now_ms() + ms;
+    while (!stop_signal && now_ms() < end) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Decide the slot of this boot (fallback, rollback); returns 'a'/'b' or 0. */
+static char choose_slot(const char *dir, unsigned rollback_after)
+{
+    ota_bootstate_t st;
+    char why[300];
+    bool changed = false;
+    if (ota_bootstate_load(dir, &st, why, sizeof why) != 0) {
+        say("%s", why);
+        changed = true; /* rewrite a valid state */
+    }
+    if (st.pending && st.boot_attempts >= rollback_after && st.confirmed != st.active) {
+        say("slot %c failed %u boots without confirming itself: rolling back to slot %c",
+            st.active, st.boot_attempts, st.confirmed);
+        st.active = st.confirmed;
+        st.pending = false;
+        st.boot_attempts = 0;
+        changed = true;
+    }
+    char path[4096];
+    ota_bootstate_slot_path(dir, st.active, path, sizeof path);
+    if (!ota_bootstate_image_ok(path)) {
+        char other = st.active == 'a' ? 'b' : 'a';
+        ota_bootstate_slot_path(dir, other, path, sizeof path);
+        if (!ota_bootstate_image_ok(path)) {
+            say("no bootable image in %s (slot a and slot b are missing or not executable); "
+                "flash one with 'ota-boot flash --state %s IMAGE'", dir, dir);
+            return 0;
+        }
+        say("slot %c holds no bootable image; booting slot %c", st.active, other);
+        st.active = st.confirmed = other;
+        st.pending = false;
+        changed = true;
+    }
+    if (changed && ota_bootstate_store(dir, &st) != 0)
+        say("cannot write the boot state: %s (booting anyway)", strerror(errno));
+    return st.active;
+}
+
+static int cmd_run(const char *dir, unsigned rollback_after, unsigned restart_delay_ms,
+                   char **args, int nargs)
+{
+    char abs_dir[4096];
+    if (realpath(dir, abs_dir) == NULL) {
+        fprintf(stderr, "ota-boot: state directory %s: %s (create it with 'ota-boot flash "
+                        "--state %s IMAGE')\n", dir, strerror(errno), dir);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    unsigned delay = restart_delay_ms;
+    while (!stop_signal) {
+        char slot = choose_slot(abs_dir, rollback_after);
+        if (slot == 0)
+            return 1;
+        char path[4096];
+        ota_bootstate_slot_path(abs_dir, slot, path, sizeof path);
+        char slot_env[2] = {slot, '\0'};
+        say("booting slot %c (%s)", slot, path);
+        fflush(NULL);
+        uint64_t started = now_ms();
+        pid_t pid = fork();
+        if (pid < 0) {
+            say("fork: %s", strerror(errno));
+            return 1;
+        }
+        if (pid == 0) {
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
+            signal(SIGHUP, SIG_DFL);
+            setenv("OTA_STATE_DIR", abs_dir, 1);
+            setenv("OTA_BOOT_SLOT", slot_env, 1);
+            char **argv = calloc((size_t)nargs + 2, sizeof *argv);
+            if (argv == NULL)
+                _exit(127);
+            argv[0] = path;
+            for (int i = 0; i < nargs; i++)
+                argv[i + 1] = args[i];
+            execv(path, argv);
+            fprintf(stderr, "[ota-boot] cannot execute %s: %s\n", path, strerror(errno));
+            _exit(127);
+        }
+        int status = 0;
+        bool signalled = false;
+        uint64_t kill_at = 0;
+        for (;;) {
+            pid_t r = waitpid(pid, &status, WNOHANG);
+            if (r == pid)
+                break;
+            if (r < 0 && errno != EINTR) {
+                say("waitpid: %s", strerror(errno));
+                return 1;
+            }
+            if (stop_signal && !signalled) {
+                kill(pid, SIGTERM);
+                signalled = true;
+                kill_at = now_ms() + 5000;
+            }
+            if (signalled && now_ms() >= kill_at) {
+                say("firmware did not stop within 5 s; killing it");
+                kill(pid, SIGKILL);
+                kill_at = UINT64_MAX;
+            }
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (stop_signal) {
+            say("stopped");
+            return 0;
+        }
+        if (WIFEXITED(status) && WEXITSTATUS(status) == OTA_POSIX_EXIT_REBOOT) {
+            say("firmware requested a reboot");
+            delay = restart_delay_ms;
+            continue;
+        }
+        if (WIFEXITED(status))
+            say("firmware exited with status %d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+            say("firmware crashed (signal %d, %s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        if (now_ms() - started > 10000)
+            delay = restart_delay_ms; /* it had been running fine */
+        say("restarting in %u ms", delay);
+        nap(delay);
+        if (delay < restart_delay_ms * 10)
+            delay *= 2;
+        if (delay > restart_delay_ms * 10)
+            delay = restart_delay_ms * 10;
+    }
+    say("stopped");
+    return 0;
+}
+
+/* ------------------------------------------------------------------- main */
+
+static const char *cmd_help(const char *cmd)
+{
+    if (strcmp(cmd, "flash") == 0)
+        return "usage: ota-boot flash --state DIR IMAGE\n"
+               "Install IMAGE (an executable for this machine) into slot A of DIR, make it\n"
+               "active and reset the boot state. Creates DIR if needed.\n";
+    if (strcmp(cmd, "run") == 0)
+        return "usage: ota-boot run --state DIR [--rollback-after N] [--restart-delay-ms MS]"
+               " [-- ARGS...]\n"
+               "Boot the active slot of DIR with ARGS (the firmware gets OTA_STATE_DIR and\n"
+               "OTA_BOOT_SLOT in its environment). Exit status 42 from the firmware boots\n"
+               "again (into the new slot after an update); any other exit or crash restarts\n"
+               "it after a delay. An unconfirmed image that fails N boots (default 3) is\n"
+               "rolled back to the confirmed slot. Ctrl-C or SIGTERM stops the firmware and\n"
+               "exits 0.\n";
+    if (strcmp(cmd, "status") == 0)
+        return "usage: ota-boot status --state DIR\n"
+               "Print the boot state of DIR as JSON: active_slot, active_sha256,\n"
+               "confirmed_slot, pending, boot_attempts, safe_mode, safe_mode_request,\n"
+               "state_file (ok or fallback) and per-slot size and sha256.\n";
+    if (strcmp(cmd, "safe-mode") == 0)
+        return "usage: ota-boot safe-mode --state DIR\n"
+               "Make the next boot of the node a safe-mode boot (only logging, network and\n"
+               "OTA run), e.g. to upload a fix to a firmware that misbehaves.\n";
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    const char *cmd = argv[1];
+    if (cmd_help(cmd) == NULL)
+        return usage_error("unknown command '%s'", cmd);
+
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'},
+        {"rollback-after", required_argument, NULL, 'r'},
+        {"restart-delay-ms", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL;
+    unsigned rollback_after = 3, restart_delay = 1000;
+    bool is_run = strcmp(cmd, "run") == 0;
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 's': dir = optarg; break;
+        case 'r':
+        case 'd': {
+            if (!is_run)
+                return usage_error("--%s is an option of 'run'",
+                                   c == 'r' ? "rollback-after" : "restart-delay-ms");
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 3600000ul)
+                return usage_error("'%s' is not a valid number", optarg);
+            *(c == 'r' ? &rollback_after : &restart_delay) = (unsigned)v;
+            break;
+        }
+        case 'h': fputs(cmd_help(cmd), stdout); return 0;
+        default: return usage_error("bad option for '%s'", cmd);
+        }
+    }
+    if (dir == NULL)
+        return usage_error("'%s' needs --state DIR", cmd);
+    if (strcmp(cmd, "flash") == 0) {
+        if (optind != argc - 1)
+            return usage_error("'flash' needs exactly one IMAGE");
+        return cmd_flash(dir, argv[optind]);
+    }
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "safe-mode") == 0) {
+        if (optind != argc)
+            return usage_error("unexpected argument '%s'", argv[optind]);
+        return cmd[1] == 't' ? cmd_status(dir) : cmd_safe_mode(dir);
+    }
+    return cmd_run(dir, rollback_after, restart_delay, argv + optind, argc - optind);
+}
