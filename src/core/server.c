@@ -420,7 +420,7 @@ static void check_auth(ota_server_t *s, int idx)
             ota_wipe(sig, sizeof sig);
             return;
         }
-        what = "salted authentication failed (wrong password)";
+        what = "wrong password (salted method)";
     } else {
         size_t hex = ota_auth_hex_len(ss->auth_method);
         char expected[OTA_SHA256_HEX_LEN];
@@ -437,8 +437,8 @@ static void check_auth(ota_server_t *s, int idx)
             return;
         }
         what = ss->auth_method == OTA_RESP_REQUEST_AUTH_MD5
-                   ? "MD5 authentication failed (wrong password)"
-                   : "SHA-256 authentication failed (wrong password)";
+                   ? "wrong password (MD5 method)"
+                   : "wrong password (SHA-256 method)";
     }
     fail(s, idx, rc, what);
     if (rc == OTA_ERR_AUTH)

@@ -1,0 +1,478 @@
+/*
+ * client.c - one upload over the native OTA protocol (see client.h). Blocking
+ * socket calls bounded by poll() timeouts; the data phase keeps bytes in flight
+ * and counts the device's chunk acks as they come, instead of waiting for each.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <mbedtls/md5.h>
+
+#include "gzip.h"
+#include "ota/auth.h"
+#include "ota/protocol.h"
+#include "ota/util.h"
+#include "ota_posix.h"
+
+typedef struct session {
+    int fd;
+    int timeout_ms;
+    ota_client_result_t *res;
+    ota_port_t crypto; /* hashing for ota_auth_* */
+} session_t;
+
+/* ------------------------------------------------------------ socket I/O */
+
+static int fail(session_t *s, ota_failure_t f, int exit_code)
+{
+    s->res->failure = f;
+    return exit_code;
+}
+
+/* Wait for events; 0 on ready, -1 on timeout. */
+static int wait_for(session_t *s, short events)
+{
+    struct pollfd p = {.fd = s->fd, .events = events};
+    for (;;) {
+        int n = poll(&p, 1, s->timeout_ms);
+        if (n > 0)
+            return 0;
+        if (n == 0)
+            return -1;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+/* Read exactly n bytes. 0, or an exit code with the failure set. */
+static int read_exact(session_t *s, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        if (wait_for(s, POLLIN) != 0)
+            return fail(s, OTA_FAIL_TIMEOUT, OTA_EXIT_NETWORK);
+        ssize_t r = recv(s->fd, buf + got, n - got, 0);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r < 0)
+            snprintf(s->res->detail, sizeof s->res->detail, "%s", strerror(errno));
+        return fail(s, OTA_FAIL_CLOSED, OTA_EXIT_NETWORK);
+    }
+    return 0;
+}
+
+static int write_all(session_t *s, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    while (n > 0) {
+        if (wait_for(s, POLLOUT) != 0)
+            return fail(s, OTA_FAIL_TIMEOUT, OTA_EXIT_NETWORK);
+        ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (w < 0)
+            snprintf(s->res->detail, sizeof s->res->detail, "%s", strerror(errno));
+        return fail(s, OTA_FAIL_CLOSED, OTA_EXIT_NETWORK);
+    }
+    return 0;
+}
+
+/* A response byte that is not the one expected: classify it. */
+static int unexpected(session_t *s, uint8_t code)
+{
+    s->res->device_code = code;
+    if (code == OTA_RESP_ERROR_AUTH_INVALID)
+        return fail(s, OTA_FAIL_DEVICE, OTA_EXIT_AUTH);
+    if (OTA_RESP_IS_ERROR(code))
+        return fail(s, OTA_FAIL_DEVICE, OTA_EXIT_DEVICE);
+    return fail(s, OTA_FAIL_UNEXPECTED, OTA_EXIT_DEVICE);
+}
+
+static int expect_code(session_t *s, uint8_t want)
+{
+    uint8_t b;
+    int rc = read_exact(s, &b, 1);
+    if (rc)
+        return rc;
+    return b == want ? 0 : unexpected(s, b);
+}
+
+/* ------------------------------------------------------------ connect */
+
+static int connect_to(session_t *s, const ota_client_options_t *o)
+{
+    ota_client_result_t *res = s->res;
+    res->phase = OTA_PHASE_RESOLVE;
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)o->port);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int g = getaddrinfo(o->host, port, &hints, &ai);
+    if (g != 0) {
+        snprintf(res->detail, sizeof res->detail, "%s", gai_strerror(g));
+        return fail(s, OTA_FAIL_RESOLVE, OTA_EXIT_NETWORK);
+    }
+    res->phase = OTA_PHASE_CONNECT;
+    ota_failure_t last = OTA_FAIL_UNREACHABLE;
+    int connect_ms = (int)(o->timeout_s < 10 ? o->timeout_s : 10) * 1000;
+    for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        a->ai_protocol);
+        if (fd < 0)
+            continue;
+        char host[INET6_ADDRSTRLEN] = "?";
+        if (a->ai_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)a->ai_addr)->sin_addr, host, sizeof host);
+        else
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, host,
+                      sizeof host);
+        snprintf(res->address, sizeof res->address,
+                 a->ai_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, (unsigned)o->port);
+        int rc = connect(fd, a->ai_addr, a->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int n;
+            do {
+                n = poll(&p, 1, connect_ms);
+            } while (n < 0 && errno == EINTR);
+            if (n == 0) {
+                close(fd);
+                last = OTA_FAIL_TIMEOUT;
+                continue;
+            }
+            int err = 0;
+            socklen_t el = sizeof err;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            errno = err;
+            rc = err == 0 ? 0 : -1;
+        }
+        if (rc != 0) {
+            last = errno == ECONNREFUSED ? OTA_FAIL_REFUSED : OTA_FAIL_UNREACHABLE;
+            snprintf(res->detail, sizeof res->detail, "%s", strerror(errno));
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        s->fd = fd;
+        freeaddrinfo(ai);
+        return 0;
+    }
+    freeaddrinfo(ai);
+    return fail(s, last, OTA_EXIT_NETWORK);
+}
+
+/* ------------------------------------------------------------ auth */
+
+static int auth_salted(session_t *s, const ota_client_options_t *o)
+{
+    uint8_t ch[OTA_SALT_LEN + 4 + OTA_SALTED_NONCE_LEN];
+    int rc = read_exact(s, ch, sizeof ch);
+    if (rc)
+        return rc;
+    const uint8_t *salt = ch, *snonce = ch + OTA_SALT_LEN + 4;
+    uint32_t iterations = ota_be32_get(ch + OTA_SALT_LEN);
+    if (iterations < OTA_SALTED_MIN_ITERATIONS || iterations > 10000000u) {
+        s->res->device_code = OTA_RESP_REQUEST_AUTH_SALTED;
+        return fail(s, OTA_FAIL_UNEXPECTED, OTA_EXIT_AUTH);
+    }
+    uint8_t sp[OTA_SALTED_KEY_LEN], cnonce[OTA_SALTED_NONCE_LEN];
+    uint8_t msg[OTA_SALTED_AUTH_MESSAGE_LEN], reply[OTA_SALTED_REPLY_LEN];
+    uint8_t want_sig[OTA_SALTED_KEY_LEN], sig[OTA_SALTED_KEY_LEN];
+    if (ota_posix_pbkdf2_sha256(o->password, strlen(o->password), salt, OTA_SALT_LEN,
+                                iterations, sp, sizeof sp) != 0 ||
+        ota_posix_random(NULL, cnonce, sizeof cnonce) != 0)
+        return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
+    ota_salted_auth_message(snonce, cnonce, salt, iterations, msg);
+    memcpy(reply, cnonce, sizeof cnonce);
+    if (ota_salted_client_proof(&s->crypto, NULL, sp, msg, reply + OTA_SALTED_NONCE_LEN,
+                                want_sig) != 0) {
+        ota_wipe(sp, sizeof sp);
+        return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
+    }
+    ota_wipe(sp, sizeof sp);
+    rc = write_all(s, reply, sizeof reply);
+    if (rc == 0)
+        rc = expect_code(s, OTA_RESP_AUTH_OK);
+    if (rc == 0)
+        rc = read_exact(s, sig, sizeof sig);
+    if (rc == 0 && !ota_ct_equal(sig, want_sig, sizeof sig))
+        rc = fail(s, OTA_FAIL_IMPOSTOR, OTA_EXIT_AUTH);
+    ota_wipe(want_sig, sizeof want_sig);
+    return rc;
+}
+
+static int auth_challenge(session_t *s, const ota_client_options_t *o, uint8_t method)
+{
+    size_t hex = ota_auth_hex_len(method);
+    char nonce[OTA_SHA256_HEX_LEN], reply[2 * OTA_SHA256_HEX_LEN];
+    int rc = read_exact(s, (uint8_t *)nonce, hex);
+    if (rc)
+        return rc;
+    if (ota_auth_random_hex(&s->crypto, NULL, reply, hex) != 0 ||
+        ota_auth_challenge_response(&s->crypto, NULL, method, o->password, nonce, reply,
+                                    reply + hex) != 0)
+        return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
+    rc = write_all(s, reply, 2 * hex);
+    ota_wipe(reply, sizeof reply);
+    return rc ? rc : expect_code(s, OTA_RESP_AUTH_OK);
+}
+
+static bool method_allowed(ota_auth_mode_t mode, uint8_t method)
+{
+    switch (mode) {
+    case OTA_AUTH_AUTO: return true;
+    case OTA_AUTH_SALTED: return method == OTA_RESP_REQUEST_AUTH_SALTED;
+    case OTA_AUTH_SHA256: return method == OTA_RESP_REQUEST_AUTH_SHA256;
+    case OTA_AUTH_MD5: return method == OTA_RESP_REQUEST_AUTH_MD5;
+    }
+    return false;
+}
+
+static int authenticate(session_t *s, const ota_client_options_t *o)
+{
+    s->res->phase = OTA_PHASE_AUTH;
+    uint8_t method;
+    int rc = read_exact(s, &method, 1);
+    if (rc)
+        return rc;
+    if (method == OTA_RESP_AUTH_OK)
+        return 0;
+    if (method != OTA_RESP_REQUEST_AUTH_SALTED && method != OTA_RESP_REQUEST_AUTH_SHA256 &&
+        method != OTA_RESP_REQUEST_AUTH_MD5)
+        return unexpected(s, method);
+    s->res->auth_method = method;
+    if (o->password == NULL)
+        return fail(s, OTA_FAIL_NEED_PASSWORD, OTA_EXIT_AUTH);
+    if (!method_allowed(o->auth, method)) {
+        s->res->device_code = method;
+        return fail(s, OTA_FAIL_AUTH_METHOD, OTA_EXIT_AUTH);
+    }
+    if (method == OTA_RESP_REQUEST_AUTH_SALTED)
+        return auth_salted(s, o);
+    return auth_challenge(s, o, method);
+}
+
+/* ------------------------------------------------------------ data */
+
+#define STREAM_VERIFIED (-1) /* RECEIVE_OK and UPDATE_END_OK arrived in one read */
+
+/* Stream the payload with data in flight, counting chunk acks; returns 0 once the
+ * device answered RECEIVE_OK, STREAM_VERIFIED, or an exit code. */
+static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn progress,
+                  void *arg)
+{
+    ota_client_result_t *res = s->res;
+    res->phase = OTA_PHASE_UPLOAD;
+    size_t acks = 0;
+    bool v2 = res->version == OTA_PROTOCOL_VERSION_2;
+    size_t last_report = (size_t)-1;
+    for (;;) {
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        if (res->sent < len)
+            p.events |= POLLOUT;
+        int n = poll(&p, 1, s->timeout_ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return fail(s, OTA_FAIL_TIMEOUT, OTA_EXIT_NETWORK);
+        if (p.revents & POLLIN) {
+            uint8_t buf[512];
+            ssize_t r = recv(s->fd, buf, sizeof buf, 0);
+            if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+                if (r < 0)
+                    snprintf(res->detail, sizeof res->detail, "%s", strerror(errno));
+                return fail(s, OTA_FAIL_CLOSED, OTA_EXIT_NETWORK);
+            }
+            for (ssize_t i = 0; i < r; i++) {
+                if (buf[i] == OTA_RESP_CHUNK_OK) {
+                    acks++;
+                    continue;
+                }
+                if (buf[i] == OTA_RESP_RECEIVE_OK && res->sent == len) {
+                    res->acked = len;
+                    if (progress)
+                        progress(arg, len, len);
+                    /* whatever followed in this read belongs to the verification */
+                    if (i + 1 < r) {
+                        res->phase = OTA_PHASE_VERIFY;
+                        return buf[i + 1] == OTA_RESP_UPDATE_END_OK ? STREAM_VERIFIED
+                                                                     : unexpected(s, buf[i + 1]);
+                    }
+                    return 0;
+                }
+                return unexpected(s, buf[i]);
+            }
+        }
+        if ((p.revents & POLLOUT) && res->sent < len) {
+            size_t chunk = len - res->sent;
+            if (chunk > 65536)
+                chunk = 65536;
+            ssize_t w = send(s->fd, data + res->sent, chunk, MSG_NOSIGNAL);
+            if (w < 0 && errno != EINTR && errno != EAGAIN) {
+                snprintf(res->detail, sizeof res->detail, "%s", strerror(errno));
+                /* the device may have said why before closing: look for it */
+                uint8_t why;
+                if (recv(s->fd, &why, 1, MSG_DONTWAIT) == 1 && why != OTA_RESP_CHUNK_OK)
+                    return unexpected(s, why);
+                return fail(s, OTA_FAIL_CLOSED, OTA_EXIT_NETWORK);
+            }
+            if (w > 0)
+                res->sent += (size_t)w;
+        }
+        size_t done = v2 ? (acks * OTA_CHUNK_SIZE < len ? acks * OTA_CHUNK_SIZE : len)
+                         : res->sent;
+        res->acked = v2 ? done : 0;
+        if (progress && done != last_report) {
+            progress(arg, done, len);
+            last_report = done;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the session */
+
+static int run(session_t *s, const ota_client_options_t *o, const uint8_t *image, size_t len,
+               ota_progress_fn progress, void *arg)
+{
+    ota_client_result_t *res = s->res;
+    int rc = connect_to(s, o);
+    if (rc)
+        return rc;
+
+    res->phase = OTA_PHASE_HANDSHAKE;
+    uint8_t hello[2];
+    if ((rc = write_all(s, ota_protocol_magic, OTA_MAGIC_LEN)) != 0 ||
+        (rc = read_exact(s, hello, 1)) != 0)
+        return rc;
+    if (hello[0] != OTA_RESP_OK)
+        return unexpected(s, hello[0]); /* 0x80 wrong magic, 0xA0 busy, ... */
+    if ((rc = read_exact(s, hello + 1, 1)) != 0)
+        return rc;
+    if (hello[1] != OTA_PROTOCOL_VERSION_1 && hello[1] != OTA_PROTOCOL_VERSION_2) {
+        res->device_code = hello[1];
+        return fail(s, OTA_FAIL_UNEXPECTED, OTA_EXIT_DEVICE);
+    }
+    res->version = hello[1];
+
+    uint8_t features = OTA_FEATURE_EXTENDED;
+    if (o->compress)
+        features |= OTA_FEATURE_COMPRESSION;
+    if (o->auth == OTA_AUTH_AUTO || o->auth == OTA_AUTH_SALTED)
+        features |= OTA_FEATURE_SALTED_AUTH;
+    if (o->auth == OTA_AUTH_AUTO || o->auth == OTA_AUTH_SHA256)
+        features |= OTA_FEATURE_SHA256_AUTH;
+    if ((rc = write_all(s, &features, 1)) != 0)
+        return rc;
+    uint8_t answer;
+    if ((rc = read_exact(s, &answer, 1)) != 0)
+        return rc;
+    bool extended = false, gzip_ok = false;
+    if (answer == OTA_RESP_FEATURE_FLAGS) {
+        uint8_t flags;
+        if ((rc = read_exact(s, &flags, 1)) != 0)
+            return rc;
+        extended = true;
+        gzip_ok = (flags & OTA_SERVER_FLAG_COMPRESSION) != 0;
+    } else if (answer == OTA_RESP_SUPPORTS_COMPRESSION) {
+        gzip_ok = true;
+    } else if (answer != OTA_RESP_HEADER_OK) {
+        return unexpected(s, answer);
+    }
+
+    if ((rc = authenticate(s, o)) != 0)
+        return rc;
+    if (extended) {
+        uint8_t type = OTA_UPDATE_TYPE_APP;
+        if ((rc = write_all(s, &type, 1)) != 0)
+            return rc;
+    }
+
+    /* the payload: gzip only when the device takes it and it is smaller */
+    const uint8_t *payload = image;
+    size_t plen = len;
+    uint8_t *gz = NULL;
+    if (o->compress && gzip_ok) {
+        size_t gz_len = 0;
+        gz = ota_gzip(image, len, &gz_len);
+        if (gz != NULL && gz_len < len) {
+            payload = gz;
+            plen = gz_len;
+            res->compressed = true;
+        }
+    }
+    res->wire_size = plen;
+    if (plen > UINT32_MAX) {
+        free(gz);
+        return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INPUT);
+    }
+    res->phase = OTA_PHASE_PREPARE;
+    uint8_t size_be[4];
+    ota_be32_put(size_be, (uint32_t)plen);
+    uint8_t digest[16];
+    char md5hex[OTA_MD5_HEX_LEN];
+    mbedtls_md5_ret(payload, plen, digest);
+    ota_hex_encode(digest, sizeof digest, md5hex);
+    if ((rc = write_all(s, size_be, 4)) == 0 &&
+        (rc = expect_code(s, OTA_RESP_UPDATE_PREPARE_OK)) == 0 &&
+        (rc = write_all(s, md5hex, sizeof md5hex)) == 0 &&
+        (rc = expect_code(s, OTA_RESP_BIN_MD5_OK)) == 0)
+        rc = stream(s, payload, plen, progress, arg);
+    free(gz);
+    if (rc > 0)
+        return rc;
+    res->phase = OTA_PHASE_VERIFY;
+    if (rc == 0 && (rc = expect_code(s, OTA_RESP_UPDATE_END_OK)) != 0)
+        return rc;
+    uint8_t ack = OTA_RESP_OK;
+    (void)write_all(s, &ack, 1); /* the device reboots with or without it */
+    res->phase = OTA_PHASE_DONE;
+    return OTA_EXIT_OK;
+}
+
+int ota_client_upload(const ota_client_options_t *opts, const uint8_t *image, size_t len,
+                      ota_progress_fn progress, void *progress_arg, ota_client_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    session_t s;
+    memset(&s, 0, sizeof s);
+    s.fd = -1;
+    s.res = res;
+    s.timeout_ms = (int)opts->timeout_s * 1000;
+    ota_posix_crypto_fill(&s.crypto);
+    int rc = run(&s, opts, image, len, progress, progress_arg);
+    if (s.fd >= 0)
+        close(s.fd);
+    return rc;
+}
+
+bool ota_client_retriable(const ota_client_result_t *res)
+{
+    if (res->phase > OTA_PHASE_CONNECT)
+        return false;
+    return res->failure == OTA_FAIL_RESOLVE || res->failure == OTA_FAIL_REFUSED ||
+           res->failure == OTA_FAIL_UNREACHABLE || res->failure == OTA_FAIL_TIMEOUT;
+}

@@ -1,0 +1,94 @@
+/*
+ * client.h - the uploader's side of the native OTA protocol (PROTOCOL.md 1):
+ * connect, handshake, auth (salted, SHA-256, MD5), size/MD5, streaming with data in
+ * flight, verification. It prints nothing itself: progress goes through a callback,
+ * the outcome comes back as an ota_client_result_t that messages.c turns into words.
+ */
+#ifndef OTA_TOOLS_OTA_CLIENT_H
+#define OTA_TOOLS_OTA_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* exit codes of the `ota` tool (documented in the README and `ota --help`) */
+enum {
+    OTA_EXIT_OK = 0,
+    OTA_EXIT_INTERNAL = 1,
+    OTA_EXIT_USAGE = 2,
+    OTA_EXIT_NETWORK = 3,
+    OTA_EXIT_AUTH = 4,
+    OTA_EXIT_DEVICE = 5,
+    OTA_EXIT_INPUT = 6,
+};
+
+typedef enum ota_auth_mode {
+    OTA_AUTH_AUTO = 0, /* whatever the device offers, strongest first */
+    OTA_AUTH_SALTED,   /* only the salted method */
+    OTA_AUTH_SHA256,   /* only the SHA-256 challenge */
+    OTA_AUTH_MD5       /* only the MD5 challenge */
+} ota_auth_mode_t;
+
+/* where the session was when it ended */
+typedef enum ota_phase {
+    OTA_PHASE_RESOLVE = 0,
+    OTA_PHASE_CONNECT,
+    OTA_PHASE_HANDSHAKE,
+    OTA_PHASE_AUTH,
+    OTA_PHASE_PREPARE,
+    OTA_PHASE_UPLOAD,
+    OTA_PHASE_VERIFY,
+    OTA_PHASE_DONE
+} ota_phase_t;
+
+typedef enum ota_failure {
+    OTA_FAIL_NONE = 0,
+    OTA_FAIL_RESOLVE,        /* host does not resolve (detail: resolver text) */
+    OTA_FAIL_REFUSED,        /* connection refused */
+    OTA_FAIL_UNREACHABLE,    /* no route / network unreachable / other connect error */
+    OTA_FAIL_TIMEOUT,        /* the device went silent in `phase` */
+    OTA_FAIL_CLOSED,         /* the device closed the connection in `phase` */
+    OTA_FAIL_DEVICE,         /* the device answered an error code (device_code) */
+    OTA_FAIL_UNEXPECTED,     /* the device answered something off-protocol (device_code) */
+    OTA_FAIL_NEED_PASSWORD,  /* the device wants a password and none was given */
+    OTA_FAIL_AUTH_METHOD,    /* the device offers a method --auth excludes (device_code) */
+    OTA_FAIL_IMPOSTOR,       /* the device's salted signature did not verify */
+    OTA_FAIL_INTERNAL        /* out of memory, crypto failure, ... */
+} ota_failure_t;
+
+typedef struct ota_client_options {
+    const char *host;
+    uint16_t port;
+    const char *password;  /* NULL: none */
+    ota_auth_mode_t auth;
+    bool compress;         /* gzip when the device accepts it and it helps */
+    unsigned timeout_s;    /* per-phase inactivity limit */
+} ota_client_options_t;
+
+typedef struct ota_client_result {
+    ota_failure_t failure;
+    ota_phase_t phase;
+    uint8_t device_code;   /* the response byte behind DEVICE / UNEXPECTED / AUTH_METHOD */
+    uint8_t version;       /* protocol version the device announced */
+    uint8_t auth_method;   /* method used (response code), 0 = none */
+    bool compressed;       /* the upload was gzip */
+    size_t wire_size;      /* bytes on the wire */
+    size_t sent;           /* bytes of the image sent before the end */
+    size_t acked;          /* bytes acknowledged by the device (v2) */
+    char address[80];      /* the address connected to */
+    char detail[160];      /* resolver or socket error text */
+} ota_client_result_t;
+
+/* progress: done of total bytes (acknowledged on v2, sent on v1) */
+typedef void (*ota_progress_fn)(void *arg, size_t done, size_t total);
+
+/** One upload attempt of image[0..len). Returns the tool's exit code and fills
+ *  *res. Connection failures before the handshake are reported as
+ *  OTA_FAIL_RESOLVE/REFUSED/UNREACHABLE/TIMEOUT in OTA_PHASE_CONNECT (retriable). */
+int ota_client_upload(const ota_client_options_t *opts, const uint8_t *image, size_t len,
+                      ota_progress_fn progress, void *progress_arg, ota_client_result_t *res);
+
+/** true for failures worth retrying (the connection never got going). */
+bool ota_client_retriable(const ota_client_result_t *res);
+
+#endif /* OTA_TOOLS_OTA_CLIENT_H */

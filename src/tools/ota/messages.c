@@ -1,0 +1,194 @@
+/*
+ * messages.c - the uploader's words for every way an upload can fail.
+ */
+#include "messages.h"
+
+#include <string.h>
+
+#include "ota/protocol.h"
+
+void ota_device_code_message(uint8_t code, const char **m, const char **h)
+{
+    *h = NULL;
+    switch (code) {
+    case OTA_RESP_ERROR_MAGIC:
+        *m = "the device rejected the image: wrong magic bytes or not a valid firmware image";
+        *h = "check that the file is a firmware built for this device (not a .elf/.map or a "
+             "build for another board); its running firmware is unchanged";
+        break;
+    case OTA_RESP_ERROR_UPDATE_PREPARE:
+        *m = "the device could not prepare its update slot: the image is too big for the slot, "
+             "or its storage is busy";
+        *h = "make the firmware smaller (or use a larger partition layout), or retry in a moment";
+        break;
+    case OTA_RESP_ERROR_AUTH_INVALID:
+        *m = "authentication failed: wrong password, or no authentication method in common";
+        *h = "check the password (--password, --password-file or OTA_PASSWORD); the device's "
+             "log says which it was";
+        break;
+    case OTA_RESP_ERROR_WRITING_FLASH:
+        *m = "the device failed to write the image to its flash (or the compressed stream was "
+             "corrupt)";
+        *h = "retry; if it keeps failing the flash may be worn out, or try --no-compress";
+        break;
+    case OTA_RESP_ERROR_UPDATE_END:
+        *m = "the device could not finish and activate the new image";
+        *h = "the old firmware keeps running; retry the upload, and check the device's log";
+        break;
+    case OTA_RESP_ERROR_INVALID_BOOTSTRAPPING:
+        *m = "the ESP8266 has not been reset since it was flashed over serial, so it cannot "
+             "apply an OTA update";
+        *h = "power-cycle the device once (unplug it, or press its reset button), then upload "
+             "again";
+        break;
+    case OTA_RESP_ERROR_WRONG_CURRENT_FLASH_CONFIG:
+        *m = "the firmware running on the device was built for a different flash size than "
+             "the chip has";
+        *h = "flash a firmware with the right flash size over serial once; OTA works after that";
+        break;
+    case OTA_RESP_ERROR_WRONG_NEW_FLASH_CONFIG:
+        *m = "the new image is built for a flash size this device does not have";
+        *h = "build the firmware for the board's real flash size";
+        break;
+    case OTA_RESP_ERROR_ESP8266_NOT_ENOUGH_SPACE:
+        *m = "the ESP8266 has no room for the new image beside the running one";
+        *h = "make the firmware smaller, or upload a minimal firmware first and then the full one";
+        break;
+    case OTA_RESP_ERROR_ESP32_NOT_ENOUGH_SPACE:
+        *m = "the ESP32's update partition is too small for this image";
+        *h = "make the firmware smaller or use a partition table with larger app partitions "
+             "(needs one serial flash)";
+        break;
+    case OTA_RESP_ERROR_NO_UPDATE_PARTITION:
+        *m = "the device has no partition or slot to write an update to";
+        *h = "flash a partition layout with two app slots over serial once";
+        break;
+    case OTA_RESP_ERROR_MD5_MISMATCH:
+        *m = "the image the device received does not match its MD5: it was corrupted on the way";
+        *h = "retry the upload; the device kept its old firmware";
+        break;
+    case OTA_RESP_ERROR_RP2040_NOT_ENOUGH_SPACE:
+        *m = "the RP2040 does not have enough space for this image";
+        *h = "make the firmware smaller";
+        break;
+    case OTA_RESP_ERROR_SIGNATURE_INVALID:
+        *m = "the device refused the image: its signature did not verify";
+        *h = "sign the firmware with the key the device trusts";
+        break;
+    case OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE:
+        *m = "the device does not support this kind of update";
+        *h = "update the device's firmware to a version that supports it";
+        break;
+    case OTA_RESP_ERROR_BUSY:
+        *m = "the device is busy with another update";
+        *h = "wait for the other upload to finish (or time out), then try again";
+        break;
+    case OTA_RESP_ERROR_UNKNOWN:
+        *m = "the device reported an unknown error";
+        *h = "check the device's log, then retry";
+        break;
+    default:
+        *m = "the device answered an error code this uploader does not know";
+        *h = "check the device's log; a newer uploader may know the code";
+        break;
+    }
+}
+
+const char *ota_phase_name(ota_phase_t phase)
+{
+    switch (phase) {
+    case OTA_PHASE_RESOLVE: return "name resolution";
+    case OTA_PHASE_CONNECT: return "connect";
+    case OTA_PHASE_HANDSHAKE: return "handshake";
+    case OTA_PHASE_AUTH: return "authentication";
+    case OTA_PHASE_PREPARE: return "preparation";
+    case OTA_PHASE_UPLOAD: return "upload";
+    case OTA_PHASE_VERIFY: return "verification";
+    case OTA_PHASE_DONE: return "done";
+    }
+    return "?";
+}
+
+static const char *method_name(uint8_t m)
+{
+    switch (m) {
+    case OTA_RESP_REQUEST_AUTH_SALTED: return "salted";
+    case OTA_RESP_REQUEST_AUTH_SHA256: return "SHA-256";
+    case OTA_RESP_REQUEST_AUTH_MD5: return "MD5";
+    default: return "an unknown";
+    }
+}
+
+void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_client_result_t *r)
+{
+    const char *m = NULL, *h = NULL;
+    const char *phase = ota_phase_name(r->phase);
+    const char *where = r->address[0] ? r->address : o->host;
+    switch (r->failure) {
+    case OTA_FAIL_RESOLVE:
+        fprintf(out, "error: host '%s' does not resolve (%s)\n", o->host, r->detail);
+        fprintf(out, "hint: use the node's IP address (--device 192.168.1.50), or set a manual "
+                     "IP on the node; '.local' names need mDNS on this machine\n");
+        return;
+    case OTA_FAIL_REFUSED:
+        fprintf(out, "error: %s refused the connection\n", where);
+        fprintf(out, "hint: check that OTA is enabled on the node and that --port %u is its OTA "
+                     "port (3232 for ESP32, 8266 for ESP8266)\n", (unsigned)o->port);
+        return;
+    case OTA_FAIL_UNREACHABLE:
+        fprintf(out, "error: cannot connect to %s: %s\n", where, r->detail);
+        fprintf(out, "hint: check that the node is powered and on this network\n");
+        return;
+    case OTA_FAIL_TIMEOUT:
+        fprintf(out, "error: timed out during %s with %s (no answer for %u s)\n", phase, where,
+                o->timeout_s);
+        if (r->phase <= OTA_PHASE_CONNECT)
+            fprintf(out, "hint: check the address and that the node is online\n");
+        else
+            fprintf(out, "hint: the link may be very slow or the node stalled; retry, or raise "
+                         "--timeout\n");
+        if (r->phase == OTA_PHASE_UPLOAD)
+            fprintf(out, "note: %zu of %zu bytes were sent; the node keeps its old firmware\n",
+                    r->sent, r->wire_size);
+        return;
+    case OTA_FAIL_CLOSED:
+        fprintf(out, "error: %s closed the connection during %s%s%s\n", where, phase,
+                r->detail[0] ? ": " : "", r->detail);
+        if (r->phase == OTA_PHASE_UPLOAD)
+            fprintf(out, "note: %zu of %zu bytes were sent; the node keeps its old firmware\n",
+                    r->sent, r->wire_size);
+        fprintf(out, "hint: the node may have rebooted or dropped off the network; retry\n");
+        return;
+    case OTA_FAIL_DEVICE:
+        ota_device_code_message(r->device_code, &m, &h);
+        fprintf(out, "error: %s (device code 0x%02X, during %s)\n", m, r->device_code, phase);
+        if (h)
+            fprintf(out, "hint: %s\n", h);
+        return;
+    case OTA_FAIL_UNEXPECTED:
+        fprintf(out, "error: %s answered 0x%02X during %s, which is not a valid answer there\n",
+                where, r->device_code, phase);
+        fprintf(out, "hint: is this an OTA port of an ESPHome-compatible node? check --port\n");
+        return;
+    case OTA_FAIL_NEED_PASSWORD:
+        fprintf(out, "error: the device requires a password\n");
+        fprintf(out, "hint: pass it with --password, --password-file FILE or the OTA_PASSWORD "
+                     "environment variable\n");
+        return;
+    case OTA_FAIL_AUTH_METHOD:
+        fprintf(out, "error: the device asked for %s authentication, which --auth excludes\n",
+                method_name(r->device_code));
+        fprintf(out, "hint: drop --auth to let the uploader use what the device offers\n");
+        return;
+    case OTA_FAIL_IMPOSTOR:
+        fprintf(out, "error: the device at %s could not prove it knows the password (its salted "
+                     "signature is wrong); no firmware was sent\n", where);
+        fprintf(out, "hint: this may not be your node (an impostor), or it was set up with "
+                     "another password; check the address\n");
+        return;
+    case OTA_FAIL_INTERNAL:
+    case OTA_FAIL_NONE:
+        fprintf(out, "error: internal error during %s\n", phase);
+        return;
+    }
+}

@@ -1,0 +1,23 @@
+/*
+ * messages.h - what the uploader tells a person when an upload fails: one message
+ * (what happened) and one hint (what to do) per device response code and per
+ * network failure.
+ */
+#ifndef OTA_TOOLS_OTA_MESSAGES_H
+#define OTA_TOOLS_OTA_MESSAGES_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client.h"
+
+/** Message and hint for a device error code; hint may be NULL. Never NULL message. */
+void ota_device_code_message(uint8_t code, const char **message, const char **hint);
+
+/** Print "error: ..." and "hint: ..." lines for a failed upload to out. */
+void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_client_result_t *r);
+
+/** "connect", "handshake", ... for a phase. */
+const char *ota_phase_name(ota_phase_t phase);
+
+#endif /* OTA_TOOLS_OTA_MESSAGES_H */
