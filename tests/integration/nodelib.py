@@ -1,0 +1,250 @@
+"""Helpers of the end-to-end tests: real Linux nodes (ota-boot running demo-node)
+on loopback ports, the ota tool, and a raw protocol client written from
+../shared/PROTOCOL.md independently of the C code, for the hostile and broken
+cases the real uploader never produces.
+
+Every node runs in its own process group with its own temp state directory and is
+stopped (SIGTERM, then SIGKILL of the whole group) by a cleanup registered on the
+test case, whether the test passed or not.
+"""
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("OTA_BIN_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin")
+OTA = os.path.join(BIN, "ota")
+OTA_BOOT = os.path.join(BIN, "ota-boot")
+DEMO_NODE = os.path.join(BIN, "demo-node")
+
+MAGIC = bytes([0x6C, 0x26, 0xF7, 0x5C, 0x45])
+CHUNK = 8192
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_image(tc, extra=200000, seed=1, fill=None):
+    """A new firmware: demo-node with bytes appended (random unless fill is given),
+    so it runs like the original but has another sha256. Removed after the test."""
+    d = tempfile.mkdtemp(prefix="ota-img-")
+    tc.addCleanup(shutil.rmtree, d, True)
+    path = os.path.join(d, "firmware-%d.bin" % seed)
+    shutil.copyfile(DEMO_NODE, path)
+    with open(path, "ab") as f:
+        if fill is None:
+            f.write(hashlib.shake_256(b"seed%d" % seed).digest(extra))
+        else:
+            f.write(bytes([fill]) * extra)
+    os.chmod(path, 0o755)
+    return path
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def run_ota(*args, timeout=180, env=None):
+    """Run the ota tool; returns (exit code, stdout, stderr)."""
+    e = dict(os.environ)
+    e.pop("OTA_PASSWORD", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([OTA] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout, env=e, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+class Node:
+    """A Linux node: ota-boot run + demo-node on 127.0.0.1:<free port>."""
+
+    def __init__(self, tc, *flags, boot_flags=(), port=None, image=None):
+        self.tc = tc
+        self.dir = tempfile.mkdtemp(prefix="ota-node-")
+        self.port = port or free_port()
+        self.flags = list(flags)
+        subprocess.run([OTA_BOOT, "flash", "--state", self.dir, image or DEMO_NODE],
+                       check=True, capture_output=True)
+        self.log_path = os.path.join(self.dir, "node.log")
+        self.log_file = open(self.log_path, "ab")
+        cmd = [OTA_BOOT, "run", "--state", self.dir] + list(boot_flags) + [
+            "--", "--bind", "127.0.0.1", "--port", str(self.port)] + self.flags
+        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        tc.addCleanup(self.cleanup)
+        self.wait_listening(1)
+
+    # -- logs -----------------------------------------------------------------
+    def log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def count(self, pattern):
+        return len(re.findall(pattern, self.log()))
+
+    def wait_for(self, predicate, timeout, what):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if predicate():
+            return
+        self.tc.fail("timed out after %.0f s waiting for %s; node log:\n%s"
+                     % (timeout, what, self.log()[-6000:]))
+
+    def wait_listening(self, n, timeout=30):
+        self.wait_for(lambda: self.count(r"\[I\]\[ota\] listening on") >= n, timeout,
+                      "listening line #%d" % n)
+
+    def heartbeats(self):
+        """[(tick, loops)] of the heartbeat lines so far."""
+        return [(int(a), int(b)) for a, b in
+                re.findall(r"heartbeat tick=(\d+) loops=(\d+)", self.log())]
+
+    # -- state ----------------------------------------------------------------
+    def status(self):
+        out = subprocess.run([OTA_BOOT, "status", "--state", self.dir], check=True,
+                             capture_output=True, text=True).stdout
+        return json.loads(out)
+
+    def upload(self, image, *args, timeout=180):
+        return run_ota("upload", "--device", "127.0.0.1", "--port", self.port, *args, image,
+                       timeout=timeout)
+
+    def assert_runs(self, image, boots):
+        """The node booted `boots` times and runs image now."""
+        self.wait_listening(boots)
+        st = self.status()
+        self.tc.assertEqual(st["active_sha256"], sha256_file(image), self.log()[-3000:])
+        self.tc.assertIn("booted slot=%s image sha256=%s" % (st["active_slot"],
+                                                             sha256_file(image)), self.log())
+        return st
+
+    # -- teardown -------------------------------------------------------------
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        try:  # anything left in the group (the firmware) goes too
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    def cleanup(self):
+        self.stop()
+        self.log_file.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RawClient:
+    """The native protocol from the spec, byte by byte, for tests."""
+
+    def __init__(self, port, timeout=15):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+    def close(self):
+        self.s.close()
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def read(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("closed after %r" % buf)
+            buf += chunk
+        return buf
+
+    def byte(self):
+        return self.read(1)[0]
+
+    def is_closed(self, timeout=5):
+        """True when the device closed the connection (EOF or reset) within timeout;
+        bytes still in flight before the close (acks, an error code) are skipped."""
+        self.s.settimeout(timeout)
+        try:
+            while self.s.recv(4096):
+                pass
+            return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def hello(self, features=0x00):
+        """Magic + features; returns (version, features answer bytes)."""
+        self.send(MAGIC)
+        ok, version = self.read(2)
+        assert ok == 0x00, "handshake answered 0x%02x" % ok
+        self.send(bytes([features]))
+        answer = self.read(1)
+        if answer[0] == 0x48:
+            answer += self.read(1)
+        return version, answer
+
+    def auth_legacy(self, method, password):
+        """Answer a 0x01/0x02 challenge (the method byte is already read)."""
+        n = 64 if method == 0x02 else 32
+        h = hashlib.sha256 if method == 0x02 else hashlib.md5
+        nonce = self.read(n).decode()
+        cnonce = os.urandom(n // 2).hex()
+        self.send(cnonce.encode() + h((password + nonce + cnonce).encode()).hexdigest().encode())
+        return self.byte()
+
+    def prepare(self, payload, md5=None):
+        """Size + MD5; returns the two answers."""
+        self.send(len(payload).to_bytes(4, "big"))
+        a = self.byte()
+        if a != 0x42:
+            return a, None
+        self.send((md5 or hashlib.md5(payload).hexdigest()).encode())
+        return a, self.byte()
+
+    def finish(self):
+        """After the payload: skip chunk acks, return (acks, RECEIVE answer, END answer)."""
+        acks = 0
+        while True:
+            b = self.byte()
+            if b != 0x47:
+                break
+            acks += 1
+        end = self.byte() if b == 0x44 else None
+        return acks, b, end
+
+
+def gzip_bytes(data):
+    return gzip.compress(data, 6)

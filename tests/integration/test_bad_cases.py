@@ -1,0 +1,183 @@
+"""Every bad case leaves the old image running and the node able to take the next
+upload: wrong password, wrong magic, MD5 mismatch, too big, not an executable, a
+peer that disconnects or stalls mid-transfer, a second uploader, idle connections.
+And the node's main loop never blocks on a slow peer."""
+import hashlib
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nodelib import (DEMO_NODE, MAGIC, Node, RawClient, make_image, read_bytes,  # noqa: E402
+                     sha256_file)
+
+ORIGINAL = None
+
+
+def original():
+    global ORIGINAL
+    if ORIGINAL is None:
+        ORIGINAL = sha256_file(DEMO_NODE)
+    return ORIGINAL
+
+
+class BadCaseTest(unittest.TestCase):
+    def assert_unchanged_then_upload_works(self, node, *upload_args):
+        st = node.status()
+        self.assertEqual(st["active_slot"], "a")
+        self.assertEqual(st["active_sha256"], original())
+        self.assertFalse(st["pending"])
+        self.assertEqual(node.count(r"booted slot="), 1, node.log())  # never rebooted
+        img = make_image(self, seed=99)
+        rc, _, err = node.upload(img, *upload_args)
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+
+    def test_wrong_password(self):
+        node = Node(self)
+        img = make_image(self, seed=1)
+        rc, out, err = node.upload(img, "--password", "wrong")
+        self.assertEqual(rc, 4)
+        self.assertIn("authentication failed", err)
+        self.assertIn("hint:", err)
+        self.assertIn("127.0.0.1", node.log())  # the failure is logged with the peer
+        self.assert_unchanged_then_upload_works(node, "--password", "VERYSECURE")
+
+    def test_wrong_magic(self):
+        node = Node(self, "--no-password")
+        c = RawClient(node.port)
+        self.addCleanup(c.close)
+        c.send(b"GET / HTTP/1.1\r\n\r\n")
+        self.assertEqual(c.byte(), 0x80)
+        self.assertTrue(c.is_closed())
+        self.assert_unchanged_then_upload_works(node)
+
+    def test_md5_mismatch(self):
+        node = Node(self, "--no-password")
+        payload = read_bytes(make_image(self, seed=2))
+        c = RawClient(node.port)
+        self.addCleanup(c.close)
+        c.hello(0x00)
+        self.assertEqual(c.byte(), 0x41)
+        self.assertEqual(c.prepare(payload, md5="0" * 32), (0x42, 0x43))
+        c.send(payload)
+        acks, received, end = c.finish()
+        self.assertEqual(acks, (len(payload) + 8191) // 8192)
+        self.assertEqual((received, end), (0x44, 0x8B))
+        self.assertTrue(c.is_closed())
+        self.assert_unchanged_then_upload_works(node)
+
+    def test_image_larger_than_slot(self):
+        node = Node(self, "--no-password", "--slot-size", "200000")
+        img = make_image(self, seed=3)
+        rc, out, err = node.upload(img, "--no-compress")
+        self.assertEqual(rc, 5, err)
+        self.assertIn("0x81", err)
+        self.assertIn("too big", err)
+        # compressed, the wire size fits but the inflated image does not
+        rc, out, err = node.upload(img)
+        self.assertEqual(rc, 5, err)
+        st = node.status()
+        self.assertEqual((st["active_slot"], st["active_sha256"]), ("a", original()))
+        self.assertFalse(st["slots"]["b"]["present"])  # nothing left in the other slot
+
+    def test_not_an_executable(self):
+        node = Node(self, "--no-password")
+        junk = os.path.join(node.dir, "..", os.path.basename(node.dir) + "-junk.bin")
+        with open(junk, "wb") as f:
+            f.write(hashlib.shake_256(b"junk").digest(60000))
+        self.addCleanup(os.unlink, junk)
+        rc, out, err = node.upload(junk)
+        self.assertEqual(rc, 5, err)
+        self.assertIn("0x80", err)
+        self.assert_unchanged_then_upload_works(node)
+
+    def test_disconnect_mid_transfer(self):
+        node = Node(self, "--no-password")
+        payload = read_bytes(make_image(self, seed=4))
+        c = RawClient(node.port)
+        c.hello(0x00)
+        self.assertEqual(c.byte(), 0x41)
+        self.assertEqual(c.prepare(payload), (0x42, 0x43))
+        c.send(payload[: len(payload) // 2])
+        c.close()
+        node.wait_for(lambda: "connection lost after" in node.log(), 10, "abandoned update")
+        self.assert_unchanged_then_upload_works(node)
+
+    def test_stalled_peer_times_out_and_frees_the_node(self):
+        node = Node(self, "--no-password", "--data-timeout-ms", "1500",
+                    "--handshake-timeout-ms", "1500")
+        payload = read_bytes(make_image(self, seed=5))
+        c = RawClient(node.port)
+        self.addCleanup(c.close)
+        c.hello(0x00)
+        self.assertEqual(c.byte(), 0x41)
+        self.assertEqual(c.prepare(payload), (0x42, 0x43))
+        c.send(payload[:100000])  # ... and then nothing, with the socket open
+        node.wait_for(lambda: "silent for" in node.log(), 15, "the data timeout")
+        self.assertTrue(c.is_closed())
+        self.assert_unchanged_then_upload_works(node)
+
+    def test_second_uploader_gets_busy_and_first_succeeds(self):
+        node = Node(self, "--no-password")
+        img = make_image(self, seed=6)
+        payload = read_bytes(img)
+        a = RawClient(node.port)
+        self.addCleanup(a.close)
+        a.hello(0x00)
+        self.assertEqual(a.byte(), 0x41)
+        self.assertEqual(a.prepare(payload), (0x42, 0x43))  # a holds the update lock now
+        a.send(payload[:200000])
+        b = RawClient(node.port, timeout=5)
+        self.addCleanup(b.close)
+        self.assertEqual(b.byte(), 0xA0)  # told at once, before saying anything
+        self.assertTrue(b.is_closed())
+        rc, _, err = node.upload(make_image(self, seed=7))  # the tool says "busy" too
+        self.assertEqual(rc, 5)
+        self.assertIn("busy", err)
+        a.send(payload[200000:])
+        acks, received, end = a.finish()
+        self.assertEqual((received, end), (0x44, 0x45))
+        a.send(b"\x00")
+        node.assert_runs(img, 2)
+
+    def test_idle_connections_do_not_lock_out_an_uploader(self):
+        # a long handshake timeout: the upload must not wait for idle peers to time out
+        node = Node(self, "--handshake-timeout-ms", "120000")
+        idle = [RawClient(node.port) for _ in range(6)]  # more than the handshake pool
+        for c in idle:
+            self.addCleanup(c.close)
+        half = RawClient(node.port)  # one that got its challenge and never answers
+        self.addCleanup(half.close)
+        half.hello(0x02)
+        self.assertEqual(half.byte(), 0x02)
+        img = make_image(self, seed=8)
+        rc, _, err = node.upload(img, "--password", "VERYSECURE", "--timeout", "20")
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+
+    def test_main_loop_keeps_running_with_slow_peers(self):
+        node = Node(self, "--no-password", "--heartbeat-ms", "100")
+        node.wait_for(lambda: len(node.heartbeats()) >= 2, 10, "heartbeats")
+        before = node.heartbeats()[-1]
+        slow = RawClient(node.port)
+        self.addCleanup(slow.close)
+        for b in MAGIC:  # dribble the handshake, one byte every 300 ms
+            slow.send(bytes([b]))
+            time.sleep(0.3)
+        slow.send(b"\x00")
+        self.assertEqual(slow.read(3), b"\x00\x02\x40")
+        self.assertEqual(slow.byte(), 0x41)
+        payload = read_bytes(make_image(self, seed=9))
+        self.assertEqual(slow.prepare(payload), (0x42, 0x43))
+        slow.send(payload[:50000])
+        time.sleep(1.5)  # stalled mid-data, holding the update lock
+        after = node.heartbeats()[-1]
+        # about 30 heartbeats fit in those ~3 s; a loop blocked on the peer logs none
+        self.assertGreaterEqual(after[0] - before[0], 10, node.log()[-2000:])
+        self.assertGreater(after[1], before[1])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,99 @@
+"""End to end: real uploads with the ota tool to a Linux node, and the node boots
+the new image (ota-boot status shows its sha256, the slot flips) and answers again."""
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nodelib import DEMO_NODE, Node, RawClient, make_image, sha256_file  # noqa: E402
+
+
+class UploadTest(unittest.TestCase):
+    def test_compiled_in_password_gzip_v2_then_second_upload(self):
+        node = Node(self)  # demo-node's compiled-in settings: password VERYSECURE
+        self.assertEqual(node.status()["active_slot"], "a")
+        img = make_image(self, seed=1)
+        rc, out, err = node.upload(img, "--password", "VERYSECURE")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith("OK: %d bytes uploaded" % os.path.getsize(img)), out)
+        self.assertIn("gzip", out)  # the ELF part compresses, so gzip was used
+        self.assertIn("progress: 100%", err)  # plain progress lines: stderr is no terminal
+        st = node.assert_runs(img, 2)
+        self.assertEqual(st["active_slot"], "b")
+        self.assertTrue(st["pending"])
+        # and it takes the next upload, back into slot a
+        img2 = make_image(self, seed=2)
+        rc, out, err = node.upload(img2, "--password", "VERYSECURE")
+        self.assertEqual(rc, 0, err)
+        st = node.assert_runs(img2, 3)
+        self.assertEqual(st["active_slot"], "a")
+
+    def test_no_password_without_compression(self):
+        node = Node(self, "--no-password")
+        img = make_image(self, seed=3)
+        rc, out, err = node.upload(img, "--no-compress")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("gzip", out)
+        node.assert_runs(img, 2)
+
+    def test_password_from_flag_env_and_file(self):
+        node = Node(self, "--password", "hunter2 with spaces")
+        img = make_image(self, seed=4)
+        rc, _, err = node.upload(img, "--password", "hunter2 with spaces")
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+        img2 = make_image(self, seed=5)
+        with tempfile.NamedTemporaryFile("w", suffix=".pw", delete=False) as f:
+            f.write("hunter2 with spaces\n")
+        self.addCleanup(os.unlink, f.name)
+        rc, _, err = node.upload(img2, "--password-file", f.name)
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img2, 3)
+        img3 = make_image(self, seed=6)
+        from nodelib import run_ota
+        rc, _, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port, img3,
+                             env={"OTA_PASSWORD": "hunter2 with spaces"})
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img3, 4)
+
+    def test_protocol_version_1(self):
+        node = Node(self, "--no-password", "--protocol-version", "1")
+        img = make_image(self, seed=7)
+        rc, out, err = node.upload(img)
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+        img2 = make_image(self, seed=8)
+        rc, out, err = node.upload(img2, "--no-compress")
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img2, 3)
+
+    def test_md5_challenge_when_allowed(self):
+        node = Node(self, "--password", "pw", "--allow-md5")
+        img = make_image(self, seed=9)
+        rc, _, err = node.upload(img, "--password", "pw", "--auth", "md5")
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+        # a raw client that knows only MD5 (no SHA-256 feature bit) gets the MD5 challenge
+        c = RawClient(node.port)
+        self.addCleanup(c.close)
+        c.hello(0x00)
+        self.assertEqual(c.byte(), 0x01)
+        self.assertEqual(c.auth_legacy(0x01, "pw"), 0x41)
+
+    def test_md5_refused_when_not_allowed(self):
+        node = Node(self, "--password", "pw")
+        c = RawClient(node.port)
+        self.addCleanup(c.close)
+        c.hello(0x00)  # MD5-only client
+        self.assertEqual(c.byte(), 0x82)
+        self.assertTrue(c.is_closed())
+        self.assertIn("knows only MD5", node.log())
+        img = make_image(self, seed=10)
+        rc, _, err = node.upload(img, "--password", "pw", "--auth", "md5")
+        self.assertEqual(rc, 4, err)
+        self.assertEqual(node.status()["active_sha256"], sha256_file(DEMO_NODE))
+
+
+if __name__ == "__main__":
+    unittest.main()
