@@ -25,9 +25,13 @@
 #include "ota/server.h"
 #include "ota_posix.h"
 
-/* Compiled-in settings, as a firmware built from examples/demo-node/node.yaml has. */
+/* Compiled-in settings. The OTA password (VERYSECURE in the docs) is compiled in
+ * only as its salted verifier, made with `echo VERYSECURE | ota hash-password`:
+ * nobody can read the password, or anything that authenticates, out of this binary. */
 #define DEMO_DEFAULT_PORT 3232
-#define DEMO_DEFAULT_PASSWORD "VERYSECURE"
+#define DEMO_DEFAULT_VERIFIER                                                              \
+    "SCRAM-SHA-256$10000:5j+9DcrTGJwty4hpE9KzEQ==$w1hHrhK6iIvbXYT262H2pp2nihi0ubNgrgRIVDgXU2w=" \
+    ":Mekrc2D8id8oHocebseSNNi3RcQz4uZSjYkzTAJKdGg="
 
 static volatile sig_atomic_t stop = 0;
 
@@ -46,10 +50,16 @@ static const char usage_text[] =
     "OTA:\n"
     "  --port N                  OTA port (default 3232)\n"
     "  --bind ADDR               address to listen on (default 0.0.0.0)\n"
-    "  --password P              require this password (legacy SHA-256 challenge)\n"
+    "  --verifier V              require the password of this salted verifier (the\n"
+    "                            output of 'ota hash-password'; default: the\n"
+    "                            compiled-in verifier)\n"
+    "  --password P              legacy: also accept P over the SHA-256 challenge, for\n"
+    "                            stock uploaders (puts the plain password in memory)\n"
+    "  --allow-md5               legacy: also offer the MD5 challenge (with --password)\n"
     "  --no-password             accept uploads without a password\n"
-    "                            (default: the compiled-in password)\n"
-    "  --allow-md5               also offer the MD5 challenge (old uploaders)\n"
+    "  --auth-backoff-free N     failed logins in a row before back-off (default 3)\n"
+    "  --auth-backoff-base-ms N  first back-off, doubling per failure (default 1000)\n"
+    "  --auth-backoff-max-ms N   longest back-off (default 30000)\n"
     "  --protocol-version 1|2    protocol version announced (default 2)\n"
     "  --no-compression          refuse gzip uploads\n"
     "  --handshake-timeout-ms N  silence allowed during the handshake (default 20000)\n"
@@ -111,7 +121,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
-    cfg.password = DEMO_DEFAULT_PASSWORD;
+    cfg.verifier = DEMO_DEFAULT_VERIFIER;
     ota_safe_mode_config_t smc;
     ota_safe_mode_config_default(&smc);
     ota_posix_options_t po = {
@@ -123,13 +133,19 @@ int main(int argc, char **argv)
     uint32_t heartbeat_ms = 1000, v;
     const char *crash_file = NULL;
 
-    enum { O_PORT = 256, O_BIND, O_PASSWORD, O_NO_PASSWORD, O_MD5, O_VERSION, O_NO_COMP,
+    bool verifier_set = false;
+    enum { O_PORT = 256, O_BIND, O_VERIFIER, O_PASSWORD, O_NO_PASSWORD, O_MD5, O_BO_FREE,
+           O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
            O_CRASH, O_HELP };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
+        {"verifier", required_argument, NULL, O_VERIFIER},
         {"password", required_argument, NULL, O_PASSWORD},
+        {"auth-backoff-free", required_argument, NULL, O_BO_FREE},
+        {"auth-backoff-base-ms", required_argument, NULL, O_BO_BASE},
+        {"auth-backoff-max-ms", required_argument, NULL, O_BO_MAX},
         {"no-password", no_argument, NULL, O_NO_PASSWORD},
         {"allow-md5", no_argument, NULL, O_MD5},
         {"protocol-version", required_argument, NULL, O_VERSION},
@@ -156,12 +172,30 @@ int main(int argc, char **argv)
             po.port = (uint16_t)v;
             break;
         case O_BIND: po.bind_addr = optarg; break;
+        case O_VERIFIER:
+            cfg.verifier = optarg;
+            verifier_set = true;
+            break;
         case O_PASSWORD:
             if (optarg[0] == '\0')
                 return usage_error("--password is empty (use --no-password)", NULL);
             cfg.password = optarg;
             break;
-        case O_NO_PASSWORD: cfg.password = NULL; break;
+        case O_NO_PASSWORD:
+            cfg.password = NULL;
+            cfg.verifier = NULL;
+            break;
+        case O_BO_FREE:
+            if (!parse_u32(optarg, 255, &v))
+                return usage_error("--auth-backoff-free takes 0 to 255", optarg);
+            cfg.auth_backoff_free = (uint8_t)v;
+            break;
+        case O_BO_BASE:
+        case O_BO_MAX:
+            if (!parse_u32(optarg, 3600000, &v))
+                return usage_error("back-off times take milliseconds", optarg);
+            *(c == O_BO_BASE ? &cfg.auth_backoff_base_ms : &cfg.auth_backoff_max_ms) = v;
+            break;
         case O_MD5: cfg.allow_md5 = true; break;
         case O_VERSION:
             if (!parse_u32(optarg, 2, &v) || v < 1)
@@ -208,6 +242,11 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         return usage_error("unexpected argument", argv[optind]);
+    if (cfg.password != NULL && !verifier_set)
+        cfg.verifier = NULL; /* a run-time password replaces the compiled-in one */
+    if (cfg.allow_md5 && cfg.password == NULL)
+        return usage_error("--allow-md5 needs --password (MD5 works only with a plain "
+                           "password)", NULL);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -231,14 +270,18 @@ int main(int argc, char **argv)
     static ota_server_t srv;
     ota_server_init(&srv);
     if (ota_server_setup(&srv, &posix.port, &posix, &cfg) != OTA_OK) {
-        ota_posix_log(OTA_LOG_ERROR, "ota", "invalid OTA configuration");
+        ota_posix_log(OTA_LOG_ERROR, "ota", "invalid OTA configuration%s",
+                      verifier_set ? ": --verifier is not a verifier printed by 'ota "
+                                     "hash-password'" : "");
         ota_posix_free(&posix);
         return 1;
     }
-    ota_posix_log(OTA_LOG_INFO, "ota", "listening on %s (version %u, %s)", posix.bound,
-                  (unsigned)cfg.version,
-                  cfg.password ? (cfg.allow_md5 ? "password, SHA-256 or MD5" : "password, SHA-256")
-                               : "no password");
+    char auth[96];
+    snprintf(auth, sizeof auth, "%s%s%s%s", cfg.verifier ? "salted" : "",
+             cfg.verifier && cfg.password ? " + " : "",
+             cfg.password ? "legacy SHA-256" : "", cfg.password && cfg.allow_md5 ? "/MD5" : "");
+    ota_posix_log(OTA_LOG_INFO, "ota", "listening on %s (version %u, auth: %s)", posix.bound,
+                  (unsigned)cfg.version, auth[0] ? auth : "none, no password");
 
     /* 2. the other components: not in safe mode */
     bool demo_on = !safe;

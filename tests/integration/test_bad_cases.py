@@ -150,8 +150,8 @@ class BadCaseTest(unittest.TestCase):
             self.addCleanup(c.close)
         half = RawClient(node.port)  # one that got its challenge and never answers
         self.addCleanup(half.close)
-        half.hello(0x02)
-        self.assertEqual(half.byte(), 0x02)
+        half.hello(0x86)  # salted + SHA-256 + extended
+        self.assertEqual(half.byte(), 0x10)
         img = make_image(self, seed=8)
         rc, _, err = node.upload(img, "--password", "VERYSECURE", "--timeout", "20")
         self.assertEqual(rc, 0, err)

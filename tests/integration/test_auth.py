@@ -1,0 +1,143 @@
+"""Passwords nobody can pull out of a firmware: the salted method end to end, the
+uploader refusing an impostor, the legacy methods only where switched on, and the
+brute-force back-off."""
+import hashlib
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nodelib import (DEMO_NODE, MAGIC, Node, RawClient, make_image, run_ota,  # noqa: E402
+                     sha256_file)
+
+
+class SaltedAuthTest(unittest.TestCase):
+    def test_binary_holds_no_plain_password(self):
+        with open(DEMO_NODE, "rb") as f:
+            data = f.read()
+        self.assertNotIn(b"VERYSECURE", data)
+        self.assertIn(b"SCRAM-SHA-256$", data)  # only the verifier
+
+    def test_salted_upload_right_and_wrong_password(self):
+        node = Node(self)  # compiled-in verifier of VERYSECURE
+        self.assertIn("auth: salted", node.log())
+        img = make_image(self, seed=1)
+        rc, out, err = node.upload(img, "--password", "wrong", "--auth", "salted")
+        self.assertEqual(rc, 4)
+        self.assertIn("authentication failed", err)
+        self.assertIn("wrong password (salted method)", node.log())
+        self.assertEqual(node.status()["active_sha256"], sha256_file(DEMO_NODE))
+        rc, out, err = node.upload(img, "--password", "VERYSECURE", "--auth", "salted")
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+
+    def test_verifier_from_the_command_line(self):
+        p = run_ota("hash-password", "--iterations", "4096")  # no stdin: fails cleanly
+        self.assertEqual(p[0], 6)
+        import subprocess
+        from nodelib import OTA
+        v = subprocess.run([OTA, "hash-password", "--iterations", "4096"], input="s3cret\n",
+                           capture_output=True, text=True, check=True).stdout.strip()
+        node = Node(self, "--verifier", v)
+        img = make_image(self, seed=2)
+        rc, _, err = node.upload(img, "--password", "s3cret")
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+
+    def test_uploader_refuses_an_impostor(self):
+        """A fake device that offers the salted method but cannot prove it knows the
+        verifier: the uploader must stop before sending one firmware byte."""
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+        got_after_proof = []
+
+        def impostor():
+            c, _ = srv.accept()
+            c.settimeout(20)
+            with c:
+                def read(n):
+                    b = b""
+                    while len(b) < n:
+                        chunk = c.recv(n - len(b))
+                        if not chunk:
+                            raise ConnectionError
+                        b += chunk
+                    return b
+                assert read(5) == MAGIC
+                c.sendall(b"\x00\x02")
+                read(1)
+                c.sendall(b"\x48\x01")
+                c.sendall(b"\x10" + os.urandom(16) + (4096).to_bytes(4, "big") + os.urandom(32))
+                read(64)  # client nonce + proof
+                c.sendall(b"\x41" + os.urandom(32))  # a signature it cannot know
+                rest = b""
+                try:
+                    while True:
+                        chunk = c.recv(65536)
+                        if not chunk:
+                            break
+                        rest += chunk
+                except OSError:
+                    pass
+                got_after_proof.append(rest)
+
+        t = threading.Thread(target=impostor, daemon=True)
+        t.start()
+        img = make_image(self, seed=3)
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port",
+                               srv.getsockname()[1], "--password", "VERYSECURE", img)
+        t.join(30)
+        self.assertEqual(rc, 4, err)
+        self.assertIn("could not prove it knows the password", err)
+        self.assertEqual(got_after_proof, [b""])  # not a single byte after the proof
+
+    def test_legacy_methods_only_with_a_plain_password(self):
+        # verifier only (the default): stock-style clients get 0x82
+        node = Node(self)
+        img = make_image(self, seed=4)
+        rc, _, err = node.upload(img, "--password", "VERYSECURE", "--auth", "sha256")
+        self.assertEqual(rc, 4)
+        c = RawClient(node.port)
+        self.addCleanup(c.close)
+        c.hello(0x00)  # MD5-only
+        self.assertEqual(c.byte(), 0x82)
+        self.assertIn("does not speak salted auth", node.log())
+        # a plain password with the legacy methods switched on: both succeed
+        legacy = Node(self, "--password", "VERYSECURE", "--allow-md5")
+        rc, _, err = legacy.upload(img, "--password", "VERYSECURE", "--auth", "sha256")
+        self.assertEqual(rc, 0, err)
+        legacy.assert_runs(img, 2)
+        img2 = make_image(self, seed=5)
+        rc, _, err = legacy.upload(img2, "--password", "VERYSECURE", "--auth", "md5")
+        self.assertEqual(rc, 0, err)
+        legacy.assert_runs(img2, 3)
+
+    def test_brute_force_back_off(self):
+        node = Node(self, "--auth-backoff-free", "2", "--auth-backoff-base-ms", "1500",
+                    "--heartbeat-ms", "100")
+        img = make_image(self, seed=6)
+        for _ in range(3):
+            rc, _, _ = node.upload(img, "--password", "guess")
+            self.assertEqual(rc, 4)
+        self.assertIn("3 failed authentications in a row; next attempt waits 1500 ms",
+                      node.log())
+        ticks_before = node.heartbeats()[-1][0]
+        t0 = time.monotonic()
+        rc, _, err = node.upload(img, "--password", "VERYSECURE")
+        waited = time.monotonic() - t0
+        self.assertEqual(rc, 0, err)  # the right password still works after the back-off
+        self.assertIn("auth delayed by the brute-force back-off", node.log())
+        self.assertGreaterEqual(waited, 1.0)  # it did wait (a lower bound only)
+        node.assert_runs(img, 2)
+        lines = node.log().split("booted slot=b")[0]
+        ticks = [int(t) for t in __import__("re").findall(r"heartbeat tick=(\d+)", lines)]
+        self.assertGreaterEqual(ticks[-1] - ticks_before, 5)  # the loop kept running
+
+
+if __name__ == "__main__":
+    unittest.main()
