@@ -24,6 +24,7 @@ BIN = os.environ.get("OTA_BIN_DIR") or os.path.join(
 OTA = os.path.join(BIN, "ota")
 OTA_BOOT = os.path.join(BIN, "ota-boot")
 DEMO_NODE = os.path.join(BIN, "demo-node")
+CRASHER = os.path.join(BIN, "ota-test-crasher")
 
 MAGIC = bytes([0x6C, 0x26, 0xF7, 0x5C, 0x45])
 CHUNK = 8192
@@ -87,12 +88,35 @@ class Node:
                        check=True, capture_output=True)
         self.log_path = os.path.join(self.dir, "node.log")
         self.log_file = open(self.log_path, "ab")
-        cmd = [OTA_BOOT, "run", "--state", self.dir] + list(boot_flags) + [
+        self.boot_flags = list(boot_flags)
+        tc.addCleanup(self.cleanup)
+        self.start()
+        self.wait_listening(1)
+
+    def start(self):
+        cmd = [OTA_BOOT, "run", "--state", self.dir] + self.boot_flags + [
             "--", "--bind", "127.0.0.1", "--port", str(self.port)] + self.flags
         self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
-        tc.addCleanup(self.cleanup)
-        self.wait_listening(1)
+
+    def kill(self):
+        """Power cut: SIGKILL the bootloader and the firmware at once."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+
+    def kill_firmware(self):
+        """The firmware dies (SIGKILL); ota-boot restarts it."""
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                             text=True).stdout.split()
+        for pid in out:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return len(out)
 
     # -- logs -----------------------------------------------------------------
     def log(self):

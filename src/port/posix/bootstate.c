@@ -35,9 +35,10 @@ int ota_bootstate_slot_path(const char *dir, char slot, char *out, size_t cap)
 static size_t render(const ota_bootstate_t *st, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap,
-                     HEADER "active=%c\nconfirmed=%c\npending=%d\nboot_attempts=%u\n"
-                            "safe_mode_request=%d\nsafe_mode=%d\n",
-                     st->active, st->confirmed, st->pending ? 1 : 0, st->boot_attempts,
+                     HEADER "active=%c\nconfirmed=%c\npending=%d\npending_boots=%u\n"
+                            "boot_attempts=%u\nsafe_mode_request=%d\nsafe_mode=%d\n",
+                     st->active, st->confirmed, st->pending ? 1 : 0, st->pending_boots,
+                     st->boot_attempts,
                      st->safe_mode_request ? 1 : 0, st->safe_mode ? 1 : 0);
     if (n < 0 || (size_t)n >= cap)
         return 0;
@@ -111,10 +112,10 @@ static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char 
                 *(k[0] == 'a' ? &s.active : &s.confirmed) = v[0];
         } else if (strcmp(k, "pending") == 0) {
             ok = parse_flag(v, &s.pending);
-        } else if (strcmp(k, "boot_attempts") == 0) {
+        } else if (strcmp(k, "boot_attempts") == 0 || strcmp(k, "pending_boots") == 0) {
             unsigned long n = strtoul(v, &end, 10);
             ok = *v != '\0' && *end == '\0' && n <= 1000000ul;
-            s.boot_attempts = (uint32_t)n;
+            *(k[0] == 'b' ? &s.boot_attempts : &s.pending_boots) = (uint32_t)n;
         } else if (strcmp(k, "safe_mode_request") == 0) {
             ok = parse_flag(v, &s.safe_mode_request);
         } else if (strcmp(k, "safe_mode") == 0) {
@@ -128,7 +129,7 @@ static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char 
         }
         seen++;
     }
-    if (seen != 6) {
+    if (seen != 7) {
         *why = "fields missing";
         return false;
     }

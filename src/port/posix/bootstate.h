@@ -17,6 +17,7 @@ typedef struct ota_bootstate {
     char active;            /* 'a' or 'b': the slot the next boot starts */
     char confirmed;         /* 'a' or 'b': the last slot that proved itself */
     bool pending;           /* active came from an update and is not confirmed yet */
+    uint32_t pending_boots; /* boots ota-boot started of the pending image (rollback) */
     uint32_t boot_attempts; /* boots in a row that have not proven themselves */
     bool safe_mode_request; /* the next boot is a safe-mode boot */
     bool safe_mode;         /* the current boot runs in safe mode */

@@ -120,6 +120,7 @@ int ota_posix_slot_activate(void *user)
         st.confirmed = ctx->active; /* the image we run has proven itself */
     st.active = ctx->inactive;
     st.pending = true;
+    st.pending_boots = 0;
     st.boot_attempts = 0;
     st.safe_mode = false;
     st.safe_mode_request = false;

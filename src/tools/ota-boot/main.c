@@ -221,6 +221,7 @@ static int cmd_status(const char *dir)
         printf("  \"active_sha256\": null,\n");
     printf("  \"confirmed_slot\": \"%c\",\n", st.confirmed);
     printf("  \"pending\": %s,\n", st.pending ? "true" : "false");
+    printf("  \"pending_boots\": %u,\n", st.pending_boots);
     printf("  \"boot_attempts\": %u,\n", st.boot_attempts);
     printf("  \"safe_mode\": %s,\n", st.safe_mode ? "true" : "false");
     printf("  \"safe_mode_request\": %s,\n", st.safe_mode_request ? "true" : "false");
@@ -286,11 +287,12 @@ static char choose_slot(const char *dir, unsigned rollback_after)
         say("%s", why);
         changed = true; /* rewrite a valid state */
     }
-    if (st.pending && st.boot_attempts >= rollback_after && st.confirmed != st.active) {
-        say("slot %c failed %u boots without confirming itself: rolling back to slot %c",
-            st.active, st.boot_attempts, st.confirmed);
+    if (st.pending && st.pending_boots >= rollback_after && st.confirmed != st.active) {
+        say("slot %c was booted %u times without confirming itself: rolling back to slot %c",
+            st.active, st.pending_boots, st.confirmed);
         st.active = st.confirmed;
         st.pending = false;
+        st.pending_boots = 0;
         st.boot_attempts = 0;
         changed = true;
     }
@@ -307,6 +309,12 @@ static char choose_slot(const char *dir, unsigned rollback_after)
         say("slot %c holds no bootable image; booting slot %c", st.active, other);
         st.active = st.confirmed = other;
         st.pending = false;
+        changed = true;
+    }
+    if (st.pending) {
+        /* counted here, not by the image: one that crashes before it runs a line of
+         * code is rolled back all the same */
+        st.pending_boots++;
         changed = true;
     }
     if (changed && ota_bootstate_store(dir, &st) != 0)
@@ -426,9 +434,9 @@ static const char *cmd_help(const char *cmd)
                "Boot the active slot of DIR with ARGS (the firmware gets OTA_STATE_DIR and\n"
                "OTA_BOOT_SLOT in its environment). Exit status 42 from the firmware boots\n"
                "again (into the new slot after an update); any other exit or crash restarts\n"
-               "it after a delay. An unconfirmed image that fails N boots (default 3) is\n"
-               "rolled back to the confirmed slot. Ctrl-C or SIGTERM stops the firmware and\n"
-               "exits 0.\n";
+               "it after a delay. An unconfirmed image booted N times (default 3) without\n"
+               "confirming itself is rolled back to the confirmed slot. Ctrl-C or SIGTERM\n"
+               "stops the firmware and exits 0.\n";
     if (strcmp(cmd, "status") == 0)
         return "usage: ota-boot status --state DIR\n"
                "Print the boot state of DIR as JSON: active_slot, active_sha256,\n"
