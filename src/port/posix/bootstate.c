@@ -181,7 +181,7 @@ int ota_bootstate_load(const char *dir, ota_bootstate_t *st, char *why, size_t w
     return 1;
 }
 
-static int fsync_dir(const char *dir)
+int ota_bootstate_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -238,7 +238,7 @@ int ota_bootstate_store(const char *dir, const ota_bootstate_t *st)
         errno = e;
         return -1;
     }
-    return fsync_dir(dir);
+    return ota_bootstate_fsync_dir(dir);
 }
 
 bool ota_bootstate_image_ok(const char *path)

@@ -37,6 +37,9 @@ int ota_bootstate_load(const char *dir, ota_bootstate_t *st, char *why, size_t w
 /** Write the boot state atomically and durably. \return 0, -1 with errno set. */
 int ota_bootstate_store(const char *dir, const ota_bootstate_t *st);
 
+/** fsync a directory (makes a rename in it durable). \return 0, -1 with errno set. */
+int ota_bootstate_fsync_dir(const char *dir);
+
 /** true if path is an ELF executable this machine can run (class, byte order and
  *  machine of the running process). */
 bool ota_bootstate_image_ok(const char *path);

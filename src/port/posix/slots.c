@@ -83,16 +83,6 @@ int ota_posix_slot_finish(void *user, uint32_t size)
     return OTA_OK;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int ota_posix_slot_activate(void *user)
 {
     ota_posix_t *ctx = user;
@@ -105,7 +95,7 @@ int ota_posix_slot_activate(void *user)
     close(ctx->tmp_fd);
     ctx->tmp_fd = -1;
     /* 1. the image file: the inactive slot now holds the new image, complete */
-    if (rename(ctx->tmp_path, slot) != 0 || fsync_dir(ctx->state_dir) != 0) {
+    if (rename(ctx->tmp_path, slot) != 0 || ota_bootstate_fsync_dir(ctx->state_dir) != 0) {
         ota_posix_log(OTA_LOG_ERROR, "ota", "installing %s: %s", slot, strerror(errno));
         unlink(ctx->tmp_path);
         ctx->tmp_path[0] = '\0';
