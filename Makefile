@@ -3,13 +3,14 @@
 #   make demo   flash a local Linux node, update it over the network, show the result
 #   make test   every test (unit, integration) under the sanitizers
 #   make bench  benchmarks, from an optimised build without sanitizers (build-bench/)
+#   make valgrind  unit tests, fuzz corpus and a node taking an upload under valgrind
 #   make fuzz   libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 #   make footprint  code size and RAM of the core cross-compiled for ESP8266 and Cortex-M4
 BUILD       ?= build
 BENCH_BUILD ?= build-bench
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test bench fuzz footprint clean
+.PHONY: all deps build demo test bench valgrind fuzz footprint clean
 
 all: build
 
@@ -31,6 +32,11 @@ bench: deps
 	@cmake --build $(BENCH_BUILD) -j $(JOBS)
 	@./bench/run.sh $(BENCH_BUILD)/bin
 
+valgrind: deps
+	@cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DOTA_SANITIZE=OFF >/dev/null
+	@cmake --build build-valgrind -j $(JOBS)
+	@./scripts/valgrind.sh build-valgrind
+
 fuzz: deps
 	@./scripts/fuzz.sh
 
@@ -39,4 +45,4 @@ footprint:
 	@./scripts/footprint.sh build-footprint
 
 clean:
-	rm -rf $(BUILD) $(BENCH_BUILD) build-footprint build-fuzz
+	rm -rf $(BUILD) $(BENCH_BUILD) build-valgrind build-footprint build-fuzz
