@@ -1,5 +1,13 @@
 #!/bin/sh
-# make bench: the benchmarks, run from an optimised build without sanitizers.
+# make bench: every benchmark, from an optimised build without sanitizers. Each
+# prints figures measured side by side in the same run, and their ratio.
 set -eu
 bin=${1:-build-bench/bin}
-exec python3 "$(dirname "$0")/bench_upload.py" "$bin"
+here=$(dirname "$0")
+python3 "$here/bench_upload.py" "$bin"
+echo
+python3 "$here/bench_latency.py" "$bin"
+echo
+python3 "$here/bench_fleet.py" "$bin"
+echo
+python3 "$here/bench_callgrind.py" "$bin"

@@ -6,7 +6,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodelib import DEMO_NODE, Node, RawClient, make_image, sha256_file  # noqa: E402
+from nodelib import DEMO_NODE, Node, RawClient, free_port, make_image, sha256_file  # noqa: E402
 
 
 class UploadTest(unittest.TestCase):
@@ -93,6 +93,27 @@ class UploadTest(unittest.TestCase):
         rc, _, err = node.upload(img, "--password", "pw", "--auth", "md5")
         self.assertEqual(rc, 4, err)
         self.assertEqual(node.status()["active_sha256"], sha256_file(DEMO_NODE))
+
+    def test_many_nodes_at_once_with_summary(self):
+        nodes = [Node(self, "--no-password") for _ in range(3)]
+        img = make_image(self, seed=11)
+        dead = free_port()  # nobody listens there
+        with tempfile.NamedTemporaryFile("w", suffix=".hosts", delete=False) as f:
+            f.write("# the fleet\n127.0.0.1:%d\n\n[::1]:%d   # IPv6 loopback, refused\n"
+                    % (nodes[2].port, dead))
+        self.addCleanup(os.unlink, f.name)
+        from nodelib import run_ota
+        rc, out, err = run_ota("upload", "-j", "4", "--device", "127.0.0.1:%d" % nodes[0].port,
+                               "--device", "localhost:%d" % nodes[1].port,
+                               "--devices-file", f.name, img)
+        self.assertEqual(rc, 3, out + err)  # one node failed: its exit code
+        self.assertIn("NODE", out)
+        self.assertIn("3 of 4 nodes updated", out)
+        self.assertEqual(out.count(" OK "), 3, out)
+        self.assertIn("::1:%d" % dead, out)
+        self.assertIn("connection refused", out)
+        for n in nodes:
+            n.assert_runs(img, 2)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +43,15 @@ static const char main_usage[] =
     "error (including busy), 6 the firmware file is missing, unreadable or empty.\n";
 
 static const char upload_usage[] =
-    "usage: ota upload --device HOST [options] FIRMWARE\n"
+    "usage: ota upload --device HOST [--device HOST ...] [options] FIRMWARE\n"
     "\n"
     "Send FIRMWARE to the node at HOST over the native OTA protocol (ESPHome-compatible).\n"
     "\n"
-    "  --device HOST        the node's IP address or host name\n"
+    "  --device HOST        the node's IP address or host name, optionally HOST:PORT\n"
+    "                       ([v6addr]:PORT); repeat it to update several nodes\n"
+    "  --devices-file F     more nodes, one HOST[:PORT] per line (# comments)\n"
+    "  -j, --jobs N         with several nodes: how many upload at once (default 8);\n"
+    "                       a summary table with each node's result and time follows\n"
     "  --port N             its OTA port (default 3232; ESP8266 nodes use 8266)\n"
     "  --password P         the OTA password (also: --password-file, $OTA_PASSWORD)\n"
     "  --password-file F    read the password from the first line of F\n"
@@ -138,12 +143,180 @@ static uint8_t *read_file(const char *path, size_t *len, int *err)
 
 /* ------------------------------------------------------------ upload */
 
+/* ------------------------------------------------------------ many nodes */
+
+#define MAX_DEVICES 1024
+
+typedef struct fleet_job {
+    char host[256];
+    uint16_t port;
+    int rc;
+    double secs;
+    ota_client_result_t res;
+} fleet_job_t;
+
+typedef struct fleet {
+    fleet_job_t *jobs;
+    int count;
+    int next, done;
+    pthread_mutex_t lock;
+    ota_client_options_t base;
+    const uint8_t *image;
+    size_t len;
+    bool quiet;
+} fleet_t;
+
+/* "host", "host:port", "[v6]:port", "v6" -> host and port (default_port if absent). */
+static bool split_device(const char *spec, uint16_t default_port, char *host, size_t cap,
+                         uint16_t *port)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *end = spec + strlen(spec);
+    *port = default_port;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL)
+            return false;
+        if (close[1] == ':')
+            colon = close + 1;
+        else if (close[1] != '\0')
+            return false;
+        else
+            colon = NULL;
+        end = close;
+        spec++;
+    } else if (colon != NULL && strchr(spec, ':') != colon) {
+        colon = NULL; /* a bare IPv6 address */
+    }
+    if (colon != NULL) {
+        unsigned long v;
+        if (!parse_uint(colon + 1, 1, 65535, &v))
+            return false;
+        *port = (uint16_t)v;
+        if (end > colon)
+            end = colon;
+    }
+    size_t n = (size_t)(end - spec);
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(host, spec, n);
+    host[n] = '\0';
+    return true;
+}
+
+static void *fleet_worker(void *arg)
+{
+    fleet_t *f = arg;
+    for (;;) {
+        pthread_mutex_lock(&f->lock);
+        int i = f->next < f->count ? f->next++ : -1;
+        pthread_mutex_unlock(&f->lock);
+        if (i < 0)
+            return NULL;
+        fleet_job_t *j = &f->jobs[i];
+        ota_client_options_t o = f->base;
+        o.host = j->host;
+        o.port = j->port;
+        double t0 = ota_now_s();
+        j->rc = ota_client_upload(&o, f->image, f->len, NULL, NULL, &j->res);
+        j->secs = ota_now_s() - t0;
+        pthread_mutex_lock(&f->lock);
+        f->done++;
+        if (!f->quiet)
+            fprintf(stderr, "[%d/%d] %s:%u %s (%.2f s)\n", f->done, f->count, j->host,
+                    (unsigned)j->port, j->rc == 0 ? "OK" : "FAILED", j->secs);
+        pthread_mutex_unlock(&f->lock);
+    }
+}
+
+static const char *short_failure(const ota_client_result_t *r)
+{
+    static __thread char buf[160];
+    const char *m, *h;
+    switch (r->failure) {
+    case OTA_FAIL_NONE: return "OK";
+    case OTA_FAIL_RESOLVE: return "host does not resolve";
+    case OTA_FAIL_REFUSED: return "connection refused";
+    case OTA_FAIL_UNREACHABLE: return "unreachable";
+    case OTA_FAIL_TIMEOUT:
+        snprintf(buf, sizeof buf, "timeout during %s", ota_phase_name(r->phase));
+        return buf;
+    case OTA_FAIL_CLOSED:
+        snprintf(buf, sizeof buf, "connection lost during %s", ota_phase_name(r->phase));
+        return buf;
+    case OTA_FAIL_DEVICE:
+        ota_device_code_message(r->device_code, &m, &h);
+        snprintf(buf, sizeof buf, "device error 0x%02X", r->device_code);
+        return buf;
+    case OTA_FAIL_NEED_PASSWORD: return "password required";
+    case OTA_FAIL_AUTH_METHOD: return "auth method excluded by --auth";
+    case OTA_FAIL_IMPOSTOR: return "device failed to prove the password";
+    default: return "failed";
+    }
+}
+
+static int upload_fleet(fleet_t *f, unsigned jobs)
+{
+    pthread_t threads[64];
+    if (jobs > 64)
+        jobs = 64;
+    if ((int)jobs > f->count)
+        jobs = (unsigned)f->count;
+    pthread_mutex_init(&f->lock, NULL);
+    double t0 = ota_now_s();
+    unsigned started = 0;
+    for (; started < jobs; started++)
+        if (pthread_create(&threads[started], NULL, fleet_worker, f) != 0)
+            break;
+    if (started == 0)
+        fleet_worker(f);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    double total = ota_now_s() - t0;
+    pthread_mutex_destroy(&f->lock);
+
+    int ok = 0, rc = OTA_EXIT_OK;
+    printf("%-40s %-8s %8s  %s\n", "NODE", "RESULT", "TIME", "DETAIL");
+    for (int i = 0; i < f->count; i++) {
+        fleet_job_t *j = &f->jobs[i];
+        char node[300];
+        snprintf(node, sizeof node, "%s:%u", j->host, (unsigned)j->port);
+        printf("%-40s %-8s %7.2fs  %s\n", node, j->rc == 0 ? "OK" : "FAILED", j->secs,
+               short_failure(&j->res));
+        if (j->rc == 0)
+            ok++;
+        else if (rc == OTA_EXIT_OK)
+            rc = j->rc;
+    }
+    printf("%d of %d nodes updated in %.2f s\n", ok, f->count, total);
+    if (rc != OTA_EXIT_OK && !f->quiet)
+        for (int i = 0; i < f->count; i++)
+            if (f->jobs[i].rc != 0) {
+                ota_client_options_t o = f->base;
+                o.host = f->jobs[i].host;
+                o.port = f->jobs[i].port;
+                fprintf(stderr, "%s:%u: ", o.host, (unsigned)o.port);
+                ota_print_failure(stderr, &o, &f->jobs[i].res);
+            }
+    return rc;
+}
+
+static int add_device(const char **specs, int *n, const char *spec)
+{
+    if (*n >= MAX_DEVICES)
+        return -1;
+    specs[(*n)++] = spec;
+    return 0;
+}
+
 static int cmd_upload(int argc, char **argv)
 {
-    enum { O_DEVICE = 256, O_PORT, O_PASSWORD, O_PASSWORD_FILE, O_AUTH, O_NO_COMPRESS,
-           O_RETRIES, O_TIMEOUT };
+    enum { O_DEVICE = 256, O_DEVICES_FILE, O_PORT, O_PASSWORD, O_PASSWORD_FILE, O_AUTH,
+           O_NO_COMPRESS, O_RETRIES, O_TIMEOUT };
     static const struct option opts[] = {
         {"device", required_argument, NULL, O_DEVICE},
+        {"devices-file", required_argument, NULL, O_DEVICES_FILE},
+        {"jobs", required_argument, NULL, 'j'},
         {"port", required_argument, NULL, O_PORT},
         {"password", required_argument, NULL, O_PASSWORD},
         {"password-file", required_argument, NULL, O_PASSWORD_FILE},
@@ -159,14 +332,25 @@ static int cmd_upload(int argc, char **argv)
         .host = NULL, .port = DEFAULT_PORT, .password = NULL, .auth = OTA_AUTH_AUTO,
         .compress = true, .timeout_s = DEFAULT_TIMEOUT_S,
     };
-    const char *password_file = NULL;
-    unsigned long retries = 0, v;
+    const char *password_file = NULL, *devices_file = NULL;
+    static const char *specs[MAX_DEVICES];
+    int nspecs = 0;
+    unsigned long retries = 0, v, jobs = 8;
     bool quiet = false;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":qhj:", opts, NULL)) != -1) {
         switch (c) {
-        case O_DEVICE: o.host = optarg; break;
+        case O_DEVICE:
+            if (add_device(specs, &nspecs, optarg) != 0)
+                return usage_error("upload", "more than 1024 devices%s", NULL);
+            break;
+        case O_DEVICES_FILE: devices_file = optarg; break;
+        case 'j':
+            if (!parse_uint(optarg, 1, 64, &jobs))
+                return usage_error("upload", "--jobs takes a number from 1 to 64, not '%s'",
+                                   optarg);
+            break;
         case O_PORT:
             if (!parse_uint(optarg, 1, 65535, &v))
                 return usage_error("upload", "--port takes a number from 1 to 65535, not '%s'",
@@ -210,8 +394,39 @@ static int cmd_upload(int argc, char **argv)
         return usage_error("upload", "missing FIRMWARE (the image file to send)%s", NULL);
     if (optind + 1 < argc)
         return usage_error("upload", "unexpected argument '%s'", argv[optind + 1]);
-    if (o.host == NULL)
+    /* the nodes: --device (repeatable) and --devices-file */
+    static char file_specs[MAX_DEVICES][300];
+    if (devices_file != NULL) {
+        FILE *df = fopen(devices_file, "r");
+        if (df == NULL) {
+            fprintf(stderr, "error: cannot read %s: %s\n", devices_file, strerror(errno));
+            return OTA_EXIT_INPUT;
+        }
+        char line[300];
+        int k = 0;
+        while (fgets(line, sizeof line, df) != NULL) {
+            char *p = line + strspn(line, " \t");
+            p[strcspn(p, " \t\r\n#")] = '\0';
+            if (p[0] == '\0')
+                continue;
+            if (k >= MAX_DEVICES || add_device(specs, &nspecs, strcpy(file_specs[k++], p)) != 0) {
+                fclose(df);
+                return usage_error("upload", "more than 1024 devices%s", NULL);
+            }
+        }
+        fclose(df);
+    }
+    if (nspecs == 0)
         return usage_error("upload", "missing --device HOST (the node's address)%s", NULL);
+    static fleet_job_t fleet_jobs[MAX_DEVICES];
+    for (int i = 0; i < nspecs; i++) {
+        if (!split_device(specs[i], o.port, fleet_jobs[i].host, sizeof fleet_jobs[i].host,
+                          &fleet_jobs[i].port))
+            return usage_error("upload", "'%s' is not HOST, HOST:PORT or [IPv6]:PORT",
+                               specs[i]);
+    }
+    o.host = fleet_jobs[0].host;
+    o.port = fleet_jobs[0].port;
     const char *firmware = argv[optind];
 
     char *pw_alloc = NULL;
@@ -246,6 +461,17 @@ static int cmd_upload(int argc, char **argv)
         return OTA_EXIT_INPUT;
     }
 
+    if (nspecs > 1) {
+        if (!quiet)
+            fprintf(stderr, "Uploading %s (%zu bytes) to %d nodes, %lu at a time\n", firmware,
+                    len, nspecs, jobs);
+        fleet_t fl = {.jobs = fleet_jobs, .count = nspecs, .base = o, .image = image,
+                      .len = len, .quiet = quiet};
+        int frc = upload_fleet(&fl, (unsigned)jobs);
+        free(image);
+        free(pw_alloc);
+        return frc;
+    }
     if (!quiet)
         fprintf(stderr, "Uploading %s (%zu bytes) to %s port %u\n", firmware, len, o.host,
                 (unsigned)o.port);
@@ -269,9 +495,11 @@ static int cmd_upload(int argc, char **argv)
     }
     if (rc == OTA_EXIT_OK) {
         double secs = ota_now_s() - started;
+        char gz[64] = "";
+        if (res.compressed)
+            snprintf(gz, sizeof gz, ", gzip: %zu bytes on the wire", res.wire_size);
         printf("OK: %zu bytes uploaded to %s:%u in %.2f s (%.1f KiB/s)%s\n", len, o.host,
-               (unsigned)o.port, secs, secs > 0 ? (double)len / 1024.0 / secs : 0.0,
-               res.compressed ? ", gzip" : "");
+               (unsigned)o.port, secs, secs > 0 ? (double)len / 1024.0 / secs : 0.0, gz);
         if (!quiet)
             fprintf(stderr, "The node verified and activated the image and is rebooting into "
                             "it.\n");
