@@ -189,7 +189,24 @@ class Node:
     def cleanup(self):
         self.stop()
         self.log_file.close()
+        log = self.log()
         shutil.rmtree(self.dir, ignore_errors=True)
+        for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if bad in log:
+                raise AssertionError("the node's sanitizers reported a problem:\n" + log[-8000:])
+
+    def firmware_pid(self):
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                             text=True).stdout.split()
+        return int(out[0]) if out else None
+
+    def fds_and_rss(self):
+        """(open file descriptors, resident KiB) of the running firmware."""
+        pid = self.firmware_pid()
+        fds = len(os.listdir("/proc/%d/fd" % pid))
+        with open("/proc/%d/status" % pid) as f:
+            rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        return fds, rss
 
 
 class RawClient:
