@@ -25,13 +25,10 @@
 #include "ota/server.h"
 #include "ota_posix.h"
 
-/* Compiled-in settings. The OTA password (VERYSECURE in the docs) is compiled in
- * only as its salted verifier, made with `echo VERYSECURE | ota hash-password`:
- * nobody can read the password, or anything that authenticates, out of this binary. */
-#define DEMO_DEFAULT_PORT 3232
-#define DEMO_DEFAULT_VERIFIER                                                              \
-    "SCRAM-SHA-256$10000:5j+9DcrTGJwty4hpE9KzEQ==$w1hHrhK6iIvbXYT262H2pp2nihi0ubNgrgRIVDgXU2w=" \
-    ":Mekrc2D8id8oHocebseSNNi3RcQz4uZSjYkzTAJKdGg="
+/* Compiled-in settings, generated from node.yaml by `ota codegen` at build time: the
+ * OTA password is in there only as its salted verifier, so nobody can read the
+ * password, or anything that authenticates, out of this binary. */
+#include "node_settings.h"
 
 static volatile sig_atomic_t stop = 0;
 
@@ -48,11 +45,11 @@ static const char usage_text[] =
     "Run it under 'ota-boot run --state DIR -- [options]'.\n"
     "\n"
     "OTA:\n"
-    "  --port N                  OTA port (default 3232)\n"
+    "  --port N                  OTA port (default from node.yaml: 3232)\n"
     "  --bind ADDR               address to listen on (default 0.0.0.0)\n"
     "  --verifier V              require the password of this salted verifier (the\n"
     "                            output of 'ota hash-password'; default: the\n"
-    "                            compiled-in verifier)\n"
+    "                            one generated from node.yaml)\n"
     "  --password P              legacy: also accept P over the SHA-256 challenge, for\n"
     "                            stock uploaders (puts the plain password in memory)\n"
     "  --allow-md5               legacy: also offer the MD5 challenge (with --password)\n"
@@ -121,13 +118,20 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
-    cfg.verifier = DEMO_DEFAULT_VERIFIER;
+    cfg.version = OTA_NODE_VERSION;
+    cfg.verifier = OTA_NODE_VERIFIER;
+    cfg.password = OTA_NODE_LEGACY_PASSWORD;
+    cfg.allow_md5 = OTA_NODE_ALLOW_MD5;
     ota_safe_mode_config_t smc;
     ota_safe_mode_config_default(&smc);
+    smc.enabled = OTA_NODE_SAFE_MODE;
+    smc.num_attempts = OTA_NODE_NUM_ATTEMPTS;
+    smc.boot_is_good_after_ms = OTA_NODE_BOOT_IS_GOOD_AFTER_MS;
+    smc.reboot_timeout_ms = OTA_NODE_REBOOT_TIMEOUT_MS;
     ota_posix_options_t po = {
         .state_dir = getenv("OTA_STATE_DIR"),
         .bind_addr = "0.0.0.0",
-        .port = DEMO_DEFAULT_PORT,
+        .port = OTA_NODE_PORT,
         .slot_size = 64ull * 1024 * 1024,
     };
     uint32_t heartbeat_ms = 1000, v;
@@ -267,9 +271,10 @@ int main(int argc, char **argv)
     ota_safe_mode_boot(&sm, &posix.port, &posix, &smc, now, &safe);
     log_image(posix.active);
 
-    static ota_server_t srv;
-    ota_server_init(&srv);
-    if (ota_server_setup(&srv, &posix.port, &posix, &cfg) != OTA_OK) {
+    static ota_server_t OTA_NODE_OTA_ID; /* the component instance named by id */
+    ota_server_t *const ota = &OTA_NODE_OTA_ID;
+    ota_server_init(ota);
+    if (ota_server_setup(ota, &posix.port, &posix, &cfg) != OTA_OK) {
         ota_posix_log(OTA_LOG_ERROR, "ota", "invalid OTA configuration%s",
                       verifier_set ? ": --verifier is not a verifier printed by 'ota "
                                      "hash-password'" : "");
@@ -297,8 +302,8 @@ int main(int argc, char **argv)
     uint32_t next_beat = now + heartbeat_ms;
     while (!stop) {
         now = ota_posix_now_ms();
-        ota_server_poll(&srv, now);
-        ota_safe_mode_poll(&sm, now, ota_server_update_in_progress(&srv));
+        ota_server_poll(ota, now);
+        ota_safe_mode_poll(&sm, now, ota_server_update_in_progress(ota));
         if (ota_posix_reboot_requested(&posix))
             break;
         if (demo_on && (int32_t)(now - next_beat) >= 0) {
@@ -313,12 +318,12 @@ int main(int argc, char **argv)
         int wait = (int)(demo_on ? (int32_t)(next_beat - now) : 1000);
         if (wait < 0)
             wait = 0;
-        if (ota_server_active(&srv) && wait > 5)
+        if (ota_server_active(ota) && wait > 5)
             wait = 5;
         ota_posix_wait(&posix, wait);
     }
     bool reboot = ota_posix_reboot_requested(&posix);
-    ota_server_free(&srv);
+    ota_server_free(ota);
     ota_posix_free(&posix);
     if (reboot) {
         ota_posix_log(OTA_LOG_INFO, "demo", "rebooting into the new image");

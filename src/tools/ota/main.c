@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "config.h"
 #include "messages.h"
 #include "ota/auth.h"
 #include "ota/util.h"
@@ -33,6 +34,8 @@ static const char main_usage[] =
     "\n"
     "commands:\n"
     "  upload         send a firmware image to a node\n"
+    "  config         check a node's YAML configuration and print its settings\n"
+    "  codegen        write a node's OTA settings as C for its firmware\n"
     "  hash-password  make the salted verifier a node stores instead of its password\n"
     "\n"
     "  ota COMMAND --help   options of one command\n"
@@ -532,6 +535,187 @@ static char *prompt_password(const char *prompt)
     return line;
 }
 
+/* The salted verifier of pw with a fresh random salt, as text. \return 0, -1. */
+static int make_verifier(const char *pw, uint32_t iterations, char *text, size_t cap)
+{
+    ota_verifier_t v;
+    v.iterations = iterations;
+    uint8_t sp[OTA_SALTED_KEY_LEN];
+    ota_port_t crypto;
+    memset(&crypto, 0, sizeof crypto);
+    ota_posix_crypto_fill(&crypto);
+    int rc = ota_posix_random(NULL, v.salt, sizeof v.salt);
+    if (rc == 0)
+        rc = ota_posix_pbkdf2_sha256(pw, strlen(pw), v.salt, sizeof v.salt, v.iterations, sp,
+                                     sizeof sp);
+    if (rc == 0)
+        rc = ota_salted_keys(&crypto, NULL, sp, NULL, v.stored_key, v.server_key);
+    ota_wipe(sp, sizeof sp);
+    if (rc != 0 || ota_verifier_format(&v, text, cap) == 0)
+        rc = -1;
+    ota_wipe(&v, sizeof v);
+    return rc;
+}
+
+/* ------------------------------------------------------------ config, codegen */
+
+static const char config_usage[] =
+    "usage: ota config FILE\n"
+    "\n"
+    "Check a node's YAML configuration (ESPHome's older and current forms) and print\n"
+    "the resolved settings. A password shows as 'set', never in clear. Errors name the\n"
+    "file, line and column. !secret NAME reads NAME from secrets.yaml beside FILE.\n";
+
+static const char codegen_usage[] =
+    "usage: ota codegen FILE [-o OUT]\n"
+    "\n"
+    "Write the node's OTA settings as a C header for its firmware (to OUT, or stdout):\n"
+    "the component instance named by id, port, protocol version, safe-mode settings,\n"
+    "and the password only as its salted verifier (a fresh salt each run). With\n"
+    "legacy_auth: true the plain password is written too, with a warning.\n"
+    "\n"
+    "  -o, --output OUT   write to OUT (replaced atomically)\n"
+    "  --iterations N     PBKDF2 iterations of the verifier (default 10000)\n";
+
+static int load_config(const char *path, ota_node_config_t *cfg)
+{
+    char err[1024];
+    if (ota_config_load(path, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return OTA_EXIT_INPUT;
+    }
+    return OTA_EXIT_OK;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(config_usage, stdout);
+        return OTA_EXIT_OK;
+    }
+    if (argc != 2 || argv[1][0] == '-')
+        return usage_error("config", "expects exactly one FILE%s", NULL);
+    ota_node_config_t cfg;
+    int rc = load_config(argv[1], &cfg);
+    if (rc == OTA_EXIT_OK) {
+        ota_config_print(&cfg);
+        printf("%s: valid\n", argv[1]);
+    }
+    ota_wipe(&cfg, sizeof cfg);
+    return rc;
+}
+
+static void put_c_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            fprintf(f, "\\%03o", (unsigned char)*s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static int cmd_codegen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"iterations", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out_path = NULL;
+    unsigned long iterations = DEFAULT_ITERATIONS;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out_path = optarg; break;
+        case 'i':
+            if (!parse_uint(optarg, OTA_SALTED_MIN_ITERATIONS, 10000000ul, &iterations))
+                return usage_error("codegen", "--iterations takes 4096 to 10000000, not '%s'",
+                                   optarg);
+            break;
+        case 'h': fputs(codegen_usage, stdout); return OTA_EXIT_OK;
+        case ':': return usage_error("codegen", "option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("codegen", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return usage_error("codegen", "expects exactly one FILE%s", NULL);
+    ota_node_config_t cfg;
+    int rc = load_config(argv[optind], &cfg);
+    if (rc != OTA_EXIT_OK)
+        return rc;
+    if (!cfg.has_ota) {
+        fprintf(stderr, "error: %s has no ota: block (platform: esphome) to generate\n",
+                argv[optind]);
+        return OTA_EXIT_INPUT;
+    }
+    char verifier[OTA_VERIFIER_TEXT_MAX] = "";
+    if (cfg.password_set && make_verifier(cfg.password, (uint32_t)iterations, verifier,
+                                          sizeof verifier) != 0) {
+        fprintf(stderr, "error: computing the verifier failed\n");
+        return OTA_EXIT_INTERNAL;
+    }
+    char tmp[1100];
+    FILE *f = stdout;
+    if (out_path != NULL) {
+        snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
+        f = fopen(tmp, "w");
+        if (f == NULL) {
+            fprintf(stderr, "error: cannot write %s: %s\n", tmp, strerror(errno));
+            return OTA_EXIT_INPUT;
+        }
+    }
+    fprintf(f, "/* Generated by `ota codegen` from %s: do not edit, change the YAML. */\n",
+            cfg.file);
+    fprintf(f, "#ifndef OTA_NODE_SETTINGS_H\n#define OTA_NODE_SETTINGS_H\n\n");
+    fprintf(f, "#define OTA_NODE_NAME \"%s\"\n", cfg.name);
+    fprintf(f, "#define OTA_NODE_PLATFORM \"%s\"\n", cfg.platform);
+    fprintf(f, "/* the OTA component instance (id) */\n#define OTA_NODE_OTA_ID %s\n", cfg.ota_id);
+    fprintf(f, "#define OTA_NODE_PORT %u\n", (unsigned)cfg.port);
+    fprintf(f, "#define OTA_NODE_VERSION %u\n", (unsigned)cfg.version);
+    fprintf(f, "/* the password, as its salted verifier only */\n#define OTA_NODE_VERIFIER ");
+    if (cfg.password_set)
+        put_c_string(f, verifier);
+    else
+        fputs("NULL", f);
+    fprintf(f, "\n#define OTA_NODE_LEGACY_PASSWORD ");
+    if (cfg.legacy_auth) {
+        fprintf(f, "/* legacy_auth: the plain password, for stock uploaders */ ");
+        put_c_string(f, cfg.password);
+        fprintf(stderr, "warning: legacy_auth is on: the plain OTA password is written into %s "
+                        "and ends up in the firmware; anyone with the firmware image can read "
+                        "it\n", out_path ? out_path : "the output");
+    } else {
+        fputs("NULL", f);
+    }
+    fprintf(f, "\n#define OTA_NODE_ALLOW_MD5 %d\n", cfg.allow_md5 ? 1 : 0);
+    fprintf(f, "#define OTA_NODE_SAFE_MODE %d\n", cfg.safe_mode ? 1 : 0);
+    fprintf(f, "#define OTA_NODE_NUM_ATTEMPTS %uu\n", (unsigned)cfg.num_attempts);
+    fprintf(f, "#define OTA_NODE_BOOT_IS_GOOD_AFTER_MS %uu\n",
+            (unsigned)cfg.boot_is_good_after_ms);
+    fprintf(f, "#define OTA_NODE_REBOOT_TIMEOUT_MS %uu\n", (unsigned)cfg.reboot_timeout_ms);
+    fprintf(f, "#define OTA_NODE_ROLLBACK_AFTER %uu /* for ota-boot --rollback-after */\n",
+            (unsigned)cfg.rollback_after);
+    fprintf(f, "#define OTA_NODE_LOGGER %d\n", cfg.logger ? 1 : 0);
+    fprintf(f, "#define OTA_NODE_LOG_PORT %u\n", (unsigned)cfg.log_port);
+    fprintf(f, "\n#endif /* OTA_NODE_SETTINGS_H */\n");
+    ota_wipe(&cfg, sizeof cfg);
+    if (out_path != NULL) {
+        if (fclose(f) != 0 || rename(tmp, out_path) != 0) {
+            fprintf(stderr, "error: cannot write %s: %s\n", out_path, strerror(errno));
+            unlink(tmp);
+            return OTA_EXIT_INPUT;
+        }
+    }
+    return OTA_EXIT_OK;
+}
+
 static int cmd_hash_password(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -579,23 +763,11 @@ static int cmd_hash_password(int argc, char **argv)
         free(pw);
         return OTA_EXIT_INPUT;
     }
-    ota_verifier_t v;
-    v.iterations = (uint32_t)iterations;
-    uint8_t sp[OTA_SALTED_KEY_LEN];
-    ota_port_t crypto;
-    memset(&crypto, 0, sizeof crypto);
-    ota_posix_crypto_fill(&crypto);
-    int rc = ota_posix_random(NULL, v.salt, sizeof v.salt);
-    if (rc == 0)
-        rc = ota_posix_pbkdf2_sha256(pw, strlen(pw), v.salt, sizeof v.salt, v.iterations, sp,
-                                     sizeof sp);
-    if (rc == 0)
-        rc = ota_salted_keys(&crypto, NULL, sp, NULL, v.stored_key, v.server_key);
-    ota_wipe(sp, sizeof sp);
+    char text[OTA_VERIFIER_TEXT_MAX];
+    int rc = make_verifier(pw, (uint32_t)iterations, text, sizeof text);
     ota_wipe(pw, strlen(pw));
     free(pw);
-    char text[OTA_VERIFIER_TEXT_MAX];
-    if (rc != 0 || ota_verifier_format(&v, text, sizeof text) == 0) {
+    if (rc != 0) {
         fprintf(stderr, "error: computing the verifier failed\n");
         return OTA_EXIT_INTERNAL;
     }
@@ -622,5 +794,9 @@ int main(int argc, char **argv)
         return cmd_upload(argc - 1, argv + 1);
     if (strcmp(cmd, "hash-password") == 0)
         return cmd_hash_password(argc - 1, argv + 1);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "codegen") == 0)
+        return cmd_codegen(argc - 1, argv + 1);
     return usage_error(NULL, "unknown command '%s'", cmd);
 }
