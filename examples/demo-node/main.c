@@ -62,6 +62,9 @@ static const char usage_text[] =
     "  --handshake-timeout-ms N  silence allowed during the handshake (default 20000)\n"
     "  --data-timeout-ms N       silence allowed during the upload (default 105000)\n"
     "  --slot-size BYTES         capacity of each slot (default 67108864)\n"
+    "  --log-port N              serve log lines to viewers (ota logs) on this port\n"
+    "                            (default: the OTA port + 1, as node.yaml's logger: says)\n"
+    "  --no-log-server           do not serve log lines\n"
     "  --state DIR               state directory (default: $OTA_STATE_DIR, set by ota-boot)\n"
     "safe mode:\n"
     "  --no-safe-mode            never enter safe mode on boot loops\n"
@@ -135,13 +138,15 @@ int main(int argc, char **argv)
         .slot_size = 64ull * 1024 * 1024,
     };
     uint32_t heartbeat_ms = 1000, v;
+    uint32_t log_port = 0; /* 0: the OTA port + 1 */
+    bool log_server = OTA_NODE_LOGGER;
     const char *crash_file = NULL;
 
     bool verifier_set = false;
     enum { O_PORT = 256, O_BIND, O_VERIFIER, O_PASSWORD, O_NO_PASSWORD, O_MD5, O_BO_FREE,
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
-           O_CRASH, O_HELP };
+           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
@@ -165,6 +170,8 @@ int main(int argc, char **argv)
         {"heartbeat-ms", required_argument, NULL, O_HB},
         {"crash-if-exists", required_argument, NULL, O_CRASH},
         {"help", no_argument, NULL, O_HELP},
+        {"log-port", required_argument, NULL, O_LOG_PORT},
+        {"no-log-server", no_argument, NULL, O_NO_LOG},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -240,6 +247,12 @@ int main(int argc, char **argv)
             heartbeat_ms = v;
             break;
         case O_CRASH: crash_file = optarg; break;
+        case O_LOG_PORT:
+            if (!parse_u32(optarg, 65535, &log_port) || log_port == 0)
+                return usage_error("--log-port takes a number from 1 to 65535", optarg);
+            log_server = true;
+            break;
+        case O_NO_LOG: log_server = false; break;
         case O_HELP: fputs(usage_text, stdout); return 0;
         default: return usage_error("unknown option", NULL);
         }
@@ -270,6 +283,17 @@ int main(int argc, char **argv)
     bool safe = false;
     ota_safe_mode_boot(&sm, &posix.port, &posix, &smc, now, &safe);
     log_image(posix.active);
+    if (log_server) {
+        char hello[160];
+        snprintf(hello, sizeof hello, "# ota-log node=%s slot=%c safe_mode=%d", OTA_NODE_NAME,
+                 posix.active, safe ? 1 : 0);
+        uint32_t lp32 = log_port ? log_port : (po.port == 65535u ? 65534u : po.port + 1u);
+        uint16_t lp = (uint16_t)lp32;
+        if (ota_posix_log_listen(&posix, po.bind_addr, lp, hello, err, sizeof err) == 0)
+            ota_posix_log(OTA_LOG_INFO, "logger", "log viewers: port %u", (unsigned)lp);
+        else
+            ota_posix_log(OTA_LOG_WARN, "logger", "no log viewers: %s", err);
+    }
 
     static ota_server_t OTA_NODE_OTA_ID; /* the component instance named by id */
     ota_server_t *const ota = &OTA_NODE_OTA_ID;
@@ -304,6 +328,7 @@ int main(int argc, char **argv)
         now = ota_posix_now_ms();
         ota_server_poll(ota, now);
         ota_safe_mode_poll(&sm, now, ota_server_update_in_progress(ota));
+        ota_posix_log_poll(&posix);
         if (ota_posix_reboot_requested(&posix))
             break;
         if (demo_on && (int32_t)(now - next_beat) >= 0) {

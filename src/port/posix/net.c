@@ -17,8 +17,9 @@
 
 #include "ota/errors.h"
 
-int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
-                         size_t err_cap)
+/* A non-blocking listening socket on addr:port; -1 with err set. */
+static int listen_on(const char *addr, uint16_t port, char *bound, size_t bound_cap, char *err,
+                     size_t err_cap)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -37,6 +38,7 @@ int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char
         snprintf(err, err_cap, "'%s' is not an IPv4 or IPv6 address", addr);
         return -1;
     }
+    (void)bound_cap;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, err_cap, "socket: %s", strerror(errno));
@@ -54,10 +56,90 @@ int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char
                                  : "");
         return -1;
     }
-    ctx->listen_fd = fd;
-    snprintf(ctx->bound, sizeof ctx->bound, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", addr,
+    snprintf(bound, bound_cap, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", addr,
              (unsigned)port);
+    return fd;
+}
+
+int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
+                         size_t err_cap)
+{
+    int fd = listen_on(addr, port, ctx->bound, sizeof ctx->bound, err, err_cap);
+    if (fd < 0)
+        return -1;
+    ctx->listen_fd = fd;
     return 0;
+}
+
+/* ---------------- the log viewers' listener ---------------- */
+
+static ota_posix_t *log_ctx; /* the process's log server (one node per process) */
+
+int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port, const char *hello,
+                         char *err, size_t err_cap)
+{
+    char bound[80];
+    int fd = listen_on(addr, port, bound, sizeof bound, err, err_cap);
+    if (fd < 0)
+        return -1;
+    ctx->log_fd = fd;
+    snprintf(ctx->log_hello, sizeof ctx->log_hello, "%s\n", hello);
+    log_ctx = ctx;
+    return 0;
+}
+
+void ota_posix_log_poll(ota_posix_t *ctx)
+{
+    if (ctx->log_fd < 0)
+        return;
+    for (;;) {
+        int fd = accept4(ctx->log_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        int slot = -1;
+        for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
+            if (ctx->viewers[i] < 0)
+                slot = i;
+        if (slot < 0) {
+            static const char full[] = "# too many log viewers; try again later\n";
+            (void)!send(fd, full, sizeof full - 1, MSG_NOSIGNAL);
+            close(fd);
+            continue;
+        }
+        ctx->viewers[slot] = fd;
+        (void)!send(fd, ctx->log_hello, strlen(ctx->log_hello), MSG_NOSIGNAL);
+    }
+}
+
+/* Called by ota_posix_log for every line (with its newline). */
+void ota_posix_log_broadcast(const char *line, size_t len)
+{
+    ota_posix_t *ctx = log_ctx;
+    if (ctx == NULL || ctx->log_fd < 0)
+        return;
+    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
+        if (ctx->viewers[i] < 0)
+            continue;
+        ssize_t n = send(ctx->viewers[i], line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            close(ctx->viewers[i]); /* the viewer went away */
+            ctx->viewers[i] = -1;
+        }
+    }
+}
+
+void ota_posix_log_close(ota_posix_t *ctx)
+{
+    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
+        if (ctx->viewers[i] >= 0)
+            close(ctx->viewers[i]);
+        ctx->viewers[i] = -1;
+    }
+    if (ctx->log_fd >= 0)
+        close(ctx->log_fd);
+    ctx->log_fd = -1;
+    if (log_ctx == ctx)
+        log_ctx = NULL;
 }
 
 static void track(ota_posix_t *ctx, int fd, bool add)

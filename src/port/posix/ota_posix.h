@@ -43,6 +43,7 @@ void ota_posix_crypto_fill(ota_port_t *port);
 #define OTA_POSIX_EXIT_REBOOT 42
 
 #define OTA_POSIX_MAX_CONNS 64
+#define OTA_POSIX_MAX_VIEWERS 4
 
 typedef struct ota_posix_options {
     const char *state_dir; /**< the node's state directory (slots + boot state) */
@@ -65,6 +66,9 @@ typedef struct ota_posix {
     bool reboot;           /* port->reboot() was called */
     void *zstream;         /* z_stream while inflating */
     char bound[80];        /* "addr:port" actually bound */
+    int log_fd;            /* log viewers' listener, -1 when off */
+    int viewers[OTA_POSIX_MAX_VIEWERS];
+    char log_hello[160];   /* first line a viewer gets */
 } ota_posix_t;
 
 /** Open the listener and read the boot state. The active slot is $OTA_BOOT_SLOT when
@@ -78,6 +82,19 @@ void ota_posix_free(ota_posix_t *ctx);
 /** Sleep until the listener or a connection is readable, or timeout_ms passes
  *  (the main loop's idle wait). \return 0. */
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms);
+
+/** Serve this process's log lines to up to OTA_POSIX_MAX_VIEWERS TCP viewers
+ *  (`ota logs`) on port, same address as the OTA listener. A viewer first gets
+ *  hello (one line), then every line logged with ota_posix_log(). A viewer that does
+ *  not keep up loses lines, never blocks the node. \return 0, -1 (err says why). */
+int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port,
+                         const char *hello, char *err, size_t err_cap);
+
+/** Accept waiting viewers (call from the main loop). */
+void ota_posix_log_poll(ota_posix_t *ctx);
+/** Internal to the port: send one log line to every viewer; close the viewers. */
+void ota_posix_log_broadcast(const char *line, size_t len);
+void ota_posix_log_close(ota_posix_t *ctx);
 
 /** true once the core asked for a reboot (exit with OTA_POSIX_EXIT_REBOOT). */
 bool ota_posix_reboot_requested(const ota_posix_t *ctx);

@@ -27,8 +27,15 @@ void ota_posix_log(ota_log_level_t level, const char *tag, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    printf("[%c][%s] %s\n", level_char[(unsigned)level & 3u], tag, line);
+    char full[1100];
+    int n = snprintf(full, sizeof full, "[%c][%s] %s\n", level_char[(unsigned)level & 3u], tag,
+                     line);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof full ? (size_t)n : sizeof full - 1;
+    fwrite(full, 1, len, stdout);
     fflush(stdout);
+    ota_posix_log_broadcast(full, len);
 }
 
 static void port_log(void *user, ota_log_level_t level, const char *line)
@@ -76,6 +83,9 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     memset(ctx, 0, sizeof *ctx);
     ctx->listen_fd = -1;
     ctx->tmp_fd = -1;
+    ctx->log_fd = -1;
+    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
+        ctx->viewers[i] = -1;
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
         ctx->conns[i] = -1;
     struct stat st;
@@ -144,17 +154,21 @@ void ota_posix_free(ota_posix_t *ctx)
         close(ctx->listen_fd);
         ctx->listen_fd = -1;
     }
+    ota_posix_log_close(ctx);
 }
 
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
 {
-    struct pollfd fds[OTA_POSIX_MAX_CONNS + 1];
+    struct pollfd fds[OTA_POSIX_MAX_CONNS + 2]; /* listener, connections, log viewers */
     nfds_t n = 0;
     if (ctx->listen_fd >= 0)
         fds[n++] = (struct pollfd){.fd = ctx->listen_fd, .events = POLLIN};
+    struct pollfd extra = {.fd = ctx->log_fd, .events = POLLIN};
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
         if (ctx->conns[i] >= 0)
             fds[n++] = (struct pollfd){.fd = ctx->conns[i], .events = POLLIN};
+    if (extra.fd >= 0)
+        fds[n++] = extra;
     if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
         return -1;
     return 0;

@@ -16,6 +16,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "follow.h"
 #include "messages.h"
 #include "ota/auth.h"
 #include "ota/util.h"
@@ -34,6 +35,8 @@ static const char main_usage[] =
     "\n"
     "commands:\n"
     "  upload         send a firmware image to a node\n"
+    "  run            upload, wait for the node to come back, follow its logs\n"
+    "  logs           follow a node's log lines\n"
     "  config         check a node's YAML configuration and print its settings\n"
     "  codegen        write a node's OTA settings as C for its firmware\n"
     "  hash-password  make the salted verifier a node stores instead of its password\n"
@@ -47,8 +50,11 @@ static const char main_usage[] =
 
 static const char upload_usage[] =
     "usage: ota upload --device HOST [--device HOST ...] [options] FIRMWARE\n"
+    "       ota upload NODE.yaml [options] FIRMWARE\n"
     "\n"
     "Send FIRMWARE to the node at HOST over the native OTA protocol (ESPHome-compatible).\n"
+    "With a node's YAML file, HOST is <name>.local and port and password come from the\n"
+    "file; the options below override them.\n"
     "\n"
     "  --device HOST        the node's IP address or host name, optionally HOST:PORT\n"
     "                       ([v6addr]:PORT); repeat it to update several nodes\n"
@@ -312,6 +318,77 @@ static int add_device(const char **specs, int *n, const char *spec)
     return 0;
 }
 
+/* The password of --password-file unless --password gave one (o->password); the
+ * caller falls back to a node file and then $OTA_PASSWORD. *alloc receives what must
+ * be freed. \return 0, -1. */
+static int resolve_password(ota_client_options_t *o, const char *password_file, char **alloc)
+{
+    *alloc = NULL;
+    if (o->password == NULL && password_file != NULL) {
+        FILE *f = fopen(password_file, "r");
+        if (f == NULL || (*alloc = read_first_line(f)) == NULL) {
+            fprintf(stderr, "error: cannot read the password from %s: %s\n", password_file,
+                    f ? "the file is empty" : strerror(errno));
+            if (f)
+                fclose(f);
+            return -1;
+        }
+        fclose(f);
+        o->password = *alloc;
+    }
+    if (o->password != NULL && o->password[0] == '\0')
+        o->password = NULL;
+    return 0;
+}
+
+/* The firmware image, or NULL after saying why. */
+static uint8_t *load_firmware(const char *firmware, size_t *len)
+{
+    int err = 0;
+    uint8_t *image = read_file(firmware, len, &err);
+    if (image == NULL || *len == 0) {
+        if (image == NULL)
+            fprintf(stderr, "error: cannot read the firmware %s: %s\n", firmware, strerror(err));
+        else
+            fprintf(stderr, "error: the firmware %s is empty\n", firmware);
+        fprintf(stderr, "hint: pass the firmware image built for the node (e.g. firmware.bin)\n");
+        free(image);
+        return NULL;
+    }
+    return image;
+}
+
+static bool is_yaml(const char *path)
+{
+    size_t n = strlen(path);
+    return (n > 5 && strcmp(path + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(path + n - 4, ".yml") == 0);
+}
+
+/* Defaults from a node's YAML file: host <name>.local, port, password. */
+static int apply_node_file(const char *path, ota_client_options_t *o, bool port_set,
+                           char *host, size_t host_cap, ota_node_config_t *cfg)
+{
+    char err[1024];
+    if (ota_config_load(path, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return -1;
+    }
+    if (!cfg->has_ota) {
+        fprintf(stderr, "error: %s has no ota: block (platform: esphome)\n", path);
+        return -1;
+    }
+    if (o->host == NULL) {
+        snprintf(host, host_cap, "%s.local", cfg->name);
+        o->host = host;
+    }
+    if (!port_set)
+        o->port = cfg->port;
+    if (o->password == NULL && cfg->password_set)
+        o->password = cfg->password;
+    return 0;
+}
+
 static int cmd_upload(int argc, char **argv)
 {
     enum { O_DEVICE = 256, O_DEVICES_FILE, O_PORT, O_PASSWORD, O_PASSWORD_FILE, O_AUTH,
@@ -336,6 +413,7 @@ static int cmd_upload(int argc, char **argv)
         .compress = true, .timeout_s = DEFAULT_TIMEOUT_S,
     };
     const char *password_file = NULL, *devices_file = NULL;
+    bool port_set = false;
     static const char *specs[MAX_DEVICES];
     int nspecs = 0;
     unsigned long retries = 0, v, jobs = 8;
@@ -359,6 +437,7 @@ static int cmd_upload(int argc, char **argv)
                 return usage_error("upload", "--port takes a number from 1 to 65535, not '%s'",
                                    optarg);
             o.port = (uint16_t)v;
+            port_set = true;
             break;
         case O_PASSWORD: o.password = optarg; break;
         case O_PASSWORD_FILE: password_file = optarg; break;
@@ -395,6 +474,9 @@ static int cmd_upload(int argc, char **argv)
     }
     if (optind >= argc)
         return usage_error("upload", "missing FIRMWARE (the image file to send)%s", NULL);
+    const char *node_file = NULL;
+    if (optind + 2 == argc && is_yaml(argv[optind]))
+        node_file = argv[optind++];
     if (optind + 1 < argc)
         return usage_error("upload", "unexpected argument '%s'", argv[optind + 1]);
     /* the nodes: --device (repeatable) and --devices-file */
@@ -419,8 +501,25 @@ static int cmd_upload(int argc, char **argv)
         }
         fclose(df);
     }
+    /* password: --password, --password-file, the node's file, $OTA_PASSWORD */
+    char *pw_alloc = NULL;
+    if (resolve_password(&o, password_file, &pw_alloc) != 0)
+        return OTA_EXIT_INPUT;
+    static ota_node_config_t node_cfg;
+    static char node_host[128];
+    if (node_file != NULL && nspecs <= 1) {
+        if (nspecs == 1)
+            o.host = specs[0];
+        if (apply_node_file(node_file, &o, port_set, node_host, sizeof node_host, &node_cfg))
+            return OTA_EXIT_INPUT;
+        if (nspecs == 0)
+            specs[nspecs++] = o.host;
+    }
+    if (o.password == NULL && getenv("OTA_PASSWORD") != NULL && getenv("OTA_PASSWORD")[0])
+        o.password = getenv("OTA_PASSWORD");
     if (nspecs == 0)
-        return usage_error("upload", "missing --device HOST (the node's address)%s", NULL);
+        return usage_error("upload", "missing --device HOST (the node's address) or a node's "
+                                     "YAML file%s", NULL);
     static fleet_job_t fleet_jobs[MAX_DEVICES];
     for (int i = 0; i < nspecs; i++) {
         if (!split_device(specs[i], o.port, fleet_jobs[i].host, sizeof fleet_jobs[i].host,
@@ -432,38 +531,12 @@ static int cmd_upload(int argc, char **argv)
     o.port = fleet_jobs[0].port;
     const char *firmware = argv[optind];
 
-    char *pw_alloc = NULL;
-    if (o.password == NULL && password_file != NULL) {
-        FILE *f = fopen(password_file, "r");
-        if (f == NULL || (pw_alloc = read_first_line(f)) == NULL) {
-            fprintf(stderr, "error: cannot read the password from %s: %s\n", password_file,
-                    f ? "the file is empty" : strerror(errno));
-            if (f)
-                fclose(f);
-            return OTA_EXIT_INPUT;
-        }
-        fclose(f);
-        o.password = pw_alloc;
-    }
-    if (o.password == NULL && getenv("OTA_PASSWORD") != NULL && getenv("OTA_PASSWORD")[0])
-        o.password = getenv("OTA_PASSWORD");
-    if (o.password != NULL && o.password[0] == '\0')
-        o.password = NULL;
-
     size_t len = 0;
-    int err = 0;
-    uint8_t *image = read_file(firmware, &len, &err);
-    if (image == NULL || len == 0) {
-        if (image == NULL)
-            fprintf(stderr, "error: cannot read the firmware %s: %s\n", firmware, strerror(err));
-        else
-            fprintf(stderr, "error: the firmware %s is empty\n", firmware);
-        fprintf(stderr, "hint: pass the firmware image built for the node (e.g. firmware.bin)\n");
-        free(image);
+    uint8_t *image = load_firmware(firmware, &len);
+    if (image == NULL) {
         free(pw_alloc);
         return OTA_EXIT_INPUT;
     }
-
     if (nspecs > 1) {
         if (!quiet)
             fprintf(stderr, "Uploading %s (%zu bytes) to %d nodes, %lu at a time\n", firmware,
@@ -510,6 +583,183 @@ static int cmd_upload(int argc, char **argv)
         ota_print_failure(stderr, &o, &res);
     }
     free(image);
+    free(pw_alloc);
+    return rc;
+}
+
+/* ------------------------------------------------------------ logs, run */
+
+static const char logs_usage[] =
+    "usage: ota logs [NODE.yaml] [--device HOST] [--log-port N] [--follow-seconds S]\n"
+    "\n"
+    "Follow a node's log lines live (its logger serves them when the configuration has a\n"
+    "logger: block). HOST is <name>.local from the YAML file unless --device says\n"
+    "otherwise; the log port is the file's logger port, else the OTA port + 1.\n"
+    "Reconnects when the node reboots. Ctrl-C stops.\n"
+    "\n"
+    "  --device HOST       the node's address\n"
+    "  --port N            its OTA port (the log port defaults to N + 1)\n"
+    "  --log-port N        its log port\n"
+    "  --follow-seconds S  stop after S seconds (default: until Ctrl-C)\n";
+
+static const char run_usage[] =
+    "usage: ota run NODE.yaml FIRMWARE [options]\n"
+    "\n"
+    "Upload FIRMWARE to the node of NODE.yaml, wait for it to come back (it answers the\n"
+    "OTA handshake again), say how long that took and whether it runs in safe mode, then\n"
+    "follow its logs until Ctrl-C.\n"
+    "\n"
+    "  --device HOST       the node's address (default <name>.local)\n"
+    "  --port N            its OTA port (default from the file)\n"
+    "  --password P        (also --password-file F, $OTA_PASSWORD; default from the file)\n"
+    "  --log-port N        its log port (default from the file)\n"
+    "  --no-compress       never gzip\n"
+    "  --timeout S         per-phase inactivity limit of the upload (default 160)\n"
+    "  --follow-seconds S  stop following after S seconds (default: until Ctrl-C)\n";
+
+typedef struct follow_opts {
+    const char *device;
+    bool port_set, log_port_set;
+    uint16_t port, log_port;
+    unsigned follow_s;
+} follow_opts_t;
+
+static int cmd_logs_or_run(int argc, char **argv, bool run)
+{
+    enum { O_DEVICE = 256, O_PORT, O_LOG_PORT, O_FOLLOW, O_PASSWORD, O_PASSWORD_FILE,
+           O_NO_COMPRESS, O_TIMEOUT };
+    static const struct option opts[] = {
+        {"device", required_argument, NULL, O_DEVICE},
+        {"port", required_argument, NULL, O_PORT},
+        {"log-port", required_argument, NULL, O_LOG_PORT},
+        {"follow-seconds", required_argument, NULL, O_FOLLOW},
+        {"password", required_argument, NULL, O_PASSWORD},
+        {"password-file", required_argument, NULL, O_PASSWORD_FILE},
+        {"no-compress", no_argument, NULL, O_NO_COMPRESS},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = run ? "run" : "logs";
+    follow_opts_t f = {.port = DEFAULT_PORT};
+    ota_client_options_t o = {.port = DEFAULT_PORT, .auth = OTA_AUTH_AUTO, .compress = true,
+                              .timeout_s = DEFAULT_TIMEOUT_S};
+    const char *password_file = NULL;
+    unsigned long v;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_DEVICE: f.device = optarg; break;
+        case O_PORT:
+        case O_LOG_PORT:
+            if (!parse_uint(optarg, 1, 65535, &v))
+                return usage_error(cmd, "ports are numbers from 1 to 65535, not '%s'", optarg);
+            if (c == O_PORT) {
+                f.port = (uint16_t)v;
+                f.port_set = true;
+            } else {
+                f.log_port = (uint16_t)v;
+                f.log_port_set = true;
+            }
+            break;
+        case O_FOLLOW:
+            if (!parse_uint(optarg, 1, 86400 * 365, &v))
+                return usage_error(cmd, "--follow-seconds takes a number of seconds, not '%s'",
+                                   optarg);
+            f.follow_s = (unsigned)v;
+            break;
+        case O_PASSWORD: o.password = optarg; break;
+        case O_PASSWORD_FILE: password_file = optarg; break;
+        case O_NO_COMPRESS: o.compress = false; break;
+        case O_TIMEOUT:
+            if (!parse_uint(optarg, 1, 3600, &v))
+                return usage_error(cmd, "--timeout takes seconds from 1 to 3600, not '%s'",
+                                   optarg);
+            o.timeout_s = (unsigned)v;
+            break;
+        case 'h': fputs(run ? run_usage : logs_usage, stdout); return OTA_EXIT_OK;
+        case ':': return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!run && (o.password || password_file || !o.compress))
+        return usage_error(cmd, "password and compression options belong to upload and run%s",
+                           NULL);
+    int npos = argc - optind;
+    if (run ? npos != 2 : npos > 1)
+        return usage_error(cmd, run ? "expects NODE.yaml FIRMWARE%s" : "expects at most one "
+                                                                       "NODE.yaml%s", NULL);
+    const char *node_file = npos >= 1 ? argv[optind] : NULL;
+    if (!run && node_file == NULL && f.device == NULL)
+        return usage_error(cmd, "needs a NODE.yaml or --device HOST%s", NULL);
+
+    static ota_node_config_t cfg;
+    static char host[128];
+    char *pw_alloc = NULL;
+    o.host = f.device;
+    o.port = f.port;
+    if (run && resolve_password(&o, password_file, &pw_alloc) != 0)
+        return OTA_EXIT_INPUT;
+    if (node_file != NULL &&
+        apply_node_file(node_file, &o, f.port_set, host, sizeof host, &cfg) != 0) {
+        free(pw_alloc);
+        return OTA_EXIT_INPUT;
+    }
+    if (o.password == NULL && getenv("OTA_PASSWORD") != NULL && getenv("OTA_PASSWORD")[0])
+        o.password = getenv("OTA_PASSWORD");
+    uint16_t log_port = f.log_port_set ? f.log_port
+                        : node_file != NULL && cfg.logger && !f.port_set ? cfg.log_port
+                        : (uint16_t)(o.port == 65535 ? 65534 : o.port + 1);
+
+    if (run) {
+        size_t len = 0;
+        uint8_t *image = load_firmware(argv[optind + 1], &len);
+        if (image == NULL) {
+            free(pw_alloc);
+            return OTA_EXIT_INPUT;
+        }
+        fprintf(stderr, "Uploading %s (%zu bytes) to %s port %u\n", argv[optind + 1], len,
+                o.host, (unsigned)o.port);
+        ota_progress_t prog;
+        ota_progress_init(&prog, stderr, false);
+        ota_client_result_t res;
+        int rc = ota_client_upload(&o, image, len, ota_progress_update, &prog, &res);
+        ota_progress_finish(&prog);
+        free(image);
+        if (rc != OTA_EXIT_OK) {
+            ota_print_failure(stderr, &o, &res);
+            free(pw_alloc);
+            return rc;
+        }
+        printf("OK: %zu bytes uploaded to %s:%u; waiting for the node to come back\n", len,
+               o.host, (unsigned)o.port);
+        fflush(stdout);
+        double secs = 0;
+        if (ota_wait_for_node(o.host, o.port, 120, &secs) != 0) {
+            fprintf(stderr, "error: the node did not answer on %s port %u within 120 s after "
+                            "the update\nhint: check its console; if it boot-loops it will come "
+                            "up in safe mode, or roll back to the previous image\n",
+                    o.host, (unsigned)o.port);
+            free(pw_alloc);
+            return OTA_EXIT_NETWORK;
+        }
+        printf("node back after %.1f s\n", secs);
+        fflush(stdout);
+    }
+    char hello[160] = "";
+    int rc = ota_follow_logs(o.host, log_port, f.follow_s, hello, sizeof hello);
+    if (run && hello[0]) {
+        const char *sm = strstr(hello, "safe_mode=");
+        const char *slot = strstr(hello, "slot=");
+        printf("node %s: running slot %c, safe mode %s\n", cfg.name, slot ? slot[5] : '?',
+               sm && sm[10] == '1' ? "ON (only logging, network and OTA run)" : "off");
+    }
+    if (rc != 0)
+        fprintf(stderr, "error: no log viewer port answered at %s port %u\nhint: the node "
+                        "serves logs when its configuration has a logger: block; check "
+                        "--log-port\n", o.host, (unsigned)log_port);
+    ota_wipe(&cfg, sizeof cfg);
     free(pw_alloc);
     return rc;
 }
@@ -794,6 +1044,10 @@ int main(int argc, char **argv)
         return cmd_upload(argc - 1, argv + 1);
     if (strcmp(cmd, "hash-password") == 0)
         return cmd_hash_password(argc - 1, argv + 1);
+    if (strcmp(cmd, "logs") == 0)
+        return cmd_logs_or_run(argc - 1, argv + 1, false);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_logs_or_run(argc - 1, argv + 1, true);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(cmd, "codegen") == 0)
