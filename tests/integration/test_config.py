@@ -85,8 +85,11 @@ VALID = [
          password: !secret ota_password
      safe_mode:
        disabled: true
+       boot_is_good_after: 45s
+       reboot_timeout: 1min
      """, ["password:           set (stored on the node as a salted verifier)",
-           "safe mode:          off"]),
+           "safe mode:          off", "  boot_is_good_after: 45000 ms",
+           "  reboot_timeout:   60000 ms"]),
 ]
 
 INVALID = [
