@@ -13,12 +13,17 @@ out=${1:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-60}
 mkdir -p "$out"
 command -v clang >/dev/null || { echo "fuzz: clang not found (apt-get install clang)" >&2; exit 1; }
-for target in server; do
+for target in server config; do
+  case $target in
+    server) srcs="$root/tests/unit/fake_port.c $root/src/core/*.c $root/src/port/posix/crypto_mbedtls.c"
+            libs="-lmbedcrypto -lz" ;;
+    config) srcs="$root/src/tools/ota/config.c"; libs="-lyaml" ;;
+  esac
+  # shellcheck disable=SC2086
   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
-    -I"$root/include" -I"$root/tests/unit" -I"$root/src/port/posix" \
+    -I"$root/include" -I"$root/tests/unit" -I"$root/src/port/posix" -I"$root/src/tools/ota" \
     -DOTA_CFG_USER_FILE="\"$root/src/port/posix/ota_posix_opts.h\"" \
-    "$root/tests/fuzz/fuzz_$target.c" "$root/tests/unit/fake_port.c" "$root"/src/core/*.c \
-    "$root/src/port/posix/crypto_mbedtls.c" -lmbedcrypto -lz -o "$out/fuzz_$target"
+    "$root/tests/fuzz/fuzz_$target.c" $srcs $libs -o "$out/fuzz_$target"
   mkdir -p "$out/corpus-$target"
   echo "fuzz: $target for $secs s"
   if ! (cd "$out" && "./fuzz_$target" -max_total_time="$secs" -max_len=20000 \

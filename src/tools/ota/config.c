@@ -593,33 +593,30 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, yaml_node_t *root)
     return 0;
 }
 
-int ota_config_load(const char *path, ota_node_config_t *out, char *err, size_t err_cap)
+static int load(const char *path, FILE *f, const uint8_t *data, size_t len,
+                ota_node_config_t *out, char *err, size_t err_cap)
 {
     ctx_t c;
     memset(&c, 0, sizeof c);
     c.path = path;
     c.err = err;
     c.cap = err_cap;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, err_cap, "%s: cannot read: %s", path, strerror(errno));
-        return -1;
-    }
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
+    if (f != NULL)
+        yaml_parser_set_input_file(&parser, f);
+    else
+        yaml_parser_set_input_string(&parser, data, len);
     if (!yaml_parser_load(&parser, &doc)) {
         snprintf(err, err_cap, "%s:%zu:%zu: not valid YAML: %s%s%s", path,
                  parser.problem_mark.line + 1, parser.problem_mark.column + 1,
                  parser.problem ? parser.problem : "syntax error",
                  parser.context ? " " : "", parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
-        fclose(f);
         return -1;
     }
     yaml_parser_delete(&parser);
-    fclose(f);
     c.doc = &doc;
     ota_node_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -638,6 +635,24 @@ int ota_config_load(const char *path, ota_node_config_t *out, char *err, size_t 
         *out = cfg; /* nothing is applied unless everything passed */
     memset(&cfg, 0, sizeof cfg);
     return rc;
+}
+
+int ota_config_load(const char *path, ota_node_config_t *out, char *err, size_t err_cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, err_cap, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = load(path, f, NULL, 0, out, err, err_cap);
+    fclose(f);
+    return rc;
+}
+
+int ota_config_load_buffer(const char *name, const uint8_t *data, size_t len,
+                           ota_node_config_t *cfg, char *err, size_t err_cap)
+{
+    return load(name, NULL, data, len, cfg, err, err_cap);
 }
 
 void ota_config_print(const ota_node_config_t *cfg)

@@ -37,6 +37,11 @@ typedef struct ota_node_config {
  *  "file: message") and nothing in *cfg is to be used. \return 0, -1. */
 int ota_config_load(const char *path, ota_node_config_t *cfg, char *err, size_t err_cap);
 
+/** The same for YAML text in memory; name stands for the file in messages and
+ *  !secret looks for secrets.yaml beside it. \return 0, -1. */
+int ota_config_load_buffer(const char *name, const uint8_t *data, size_t len,
+                           ota_node_config_t *cfg, char *err, size_t err_cap);
+
 /** Print the resolved settings (the password only as "set" / "not set"). */
 void ota_config_print(const ota_node_config_t *cfg);
 
