@@ -32,15 +32,21 @@ static void log_line(const ota_server_t *s, ota_log_level_t lvl, const ota_strbu
         s->port->log(s->user, lvl, sb->buf);
 }
 
+/* Start a log line "<peer>: " in line (OTA_CFG_LOG_LINE_MAX bytes). */
+static void peer_line(ota_strbuf_t *sb, char *line, const char *peer)
+{
+    ota_sb_init(sb, line, OTA_CFG_LOG_LINE_MAX);
+    ota_sb_str(sb, peer);
+    ota_sb_str(sb, ": ");
+}
+
 /* "<peer>: <msg>[: <strerror(err)>]" */
 static void log_peer(const ota_server_t *s, ota_log_level_t lvl, const ota_session_t *ss,
                      const char *msg, int err)
 {
     char line[OTA_CFG_LOG_LINE_MAX];
     ota_strbuf_t sb;
-    ota_sb_init(&sb, line, sizeof line);
-    ota_sb_str(&sb, ss->peer);
-    ota_sb_str(&sb, ": ");
+    peer_line(&sb, line, ss->peer);
     ota_sb_str(&sb, msg);
     if (err != OTA_OK) {
         ota_sb_str(&sb, ": ");
@@ -464,9 +470,8 @@ static void prepare(ota_server_t *s, int idx)
     {
         char line[OTA_CFG_LOG_LINE_MAX];
         ota_strbuf_t sb;
-        ota_sb_init(&sb, line, sizeof line);
-        ota_sb_str(&sb, ss->peer);
-        ota_sb_str(&sb, ": update started, ");
+        peer_line(&sb, line, ss->peer);
+        ota_sb_str(&sb, "update started, ");
         ota_sb_u32(&sb, u->size);
         ota_sb_str(&sb, " bytes");
         log_line(s, OTA_LOG_INFO, &sb);
@@ -759,9 +764,8 @@ static void finish(ota_server_t *s, int idx)
     {
         char line[OTA_CFG_LOG_LINE_MAX];
         ota_strbuf_t sb;
-        ota_sb_init(&sb, line, sizeof line);
-        ota_sb_str(&sb, ss->peer);
-        ota_sb_str(&sb, ": update complete, ");
+        peer_line(&sb, line, ss->peer);
+        ota_sb_str(&sb, "update complete, ");
         ota_sb_u32(&sb, u->written);
         ota_sb_str(&sb, u->compressed ? " bytes (inflated from " : " bytes (");
         ota_sb_u32(&sb, u->size);
@@ -894,9 +898,8 @@ static void accept_new(ota_server_t *s)
             s->port->net_close(s->user, conn);
             char line[OTA_CFG_LOG_LINE_MAX];
             ota_strbuf_t sb;
-            ota_sb_init(&sb, line, sizeof line);
-            ota_sb_str(&sb, peer);
-            ota_sb_str(&sb, ": refused, an update is in progress");
+            peer_line(&sb, line, peer);
+            ota_sb_str(&sb, "refused, an update is in progress");
             log_line(s, OTA_LOG_WARN, &sb);
             continue;
         }
