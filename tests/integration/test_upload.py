@@ -115,6 +115,22 @@ class UploadTest(unittest.TestCase):
         for n in nodes:
             n.assert_runs(img, 2)
 
+    @unittest.skipUnless(__import__("shutil").which("script"), "needs script(1) for a pty")
+    def test_progress_bar_on_a_terminal(self):
+        import subprocess
+        from nodelib import OTA
+        node = Node(self, "--no-password")
+        img = make_image(self, seed=12, extra=3000000)
+        cmd = "%s upload --no-compress --device 127.0.0.1 --port %d %s" % (OTA, node.port, img)
+        p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
+                           timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("Uploading [", p.stdout)  # the bar, redrawn with carriage returns
+        self.assertIn("100%", p.stdout)
+        self.assertRegex(p.stdout, r"KiB/s +ETA +\d+ s")
+        self.assertNotIn("progress:", p.stdout)  # no plain lines on a terminal
+        node.assert_runs(img, 2)
+
 
 if __name__ == "__main__":
     unittest.main()
