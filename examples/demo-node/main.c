@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/md5.h>
 #include <mbedtls/sha256.h>
 
 #include "ota/safe_mode.h"
@@ -62,6 +63,9 @@ static const char usage_text[] =
     "  --handshake-timeout-ms N  silence allowed during the handshake (default 20000)\n"
     "  --data-timeout-ms N       silence allowed during the upload (default 105000)\n"
     "  --slot-size BYTES         capacity of each slot (default 67108864)\n"
+    "  --arduino-port N          also accept ArduinoOTA (espota.py) uploads: UDP port N\n"
+    "  --arduino-auth sha256|md5 its password variant (default sha256; the node keeps\n"
+    "                            only the hash of the password that variant needs)\n"
     "  --log-port N              serve log lines to viewers (ota logs) on this port\n"
     "                            (default: the OTA port + 1, as node.yaml's logger: says)\n"
     "  --no-log-server           do not serve log lines\n"
@@ -139,6 +143,9 @@ int main(int argc, char **argv)
     };
     uint32_t heartbeat_ms = 1000, v;
     uint32_t log_port = 0; /* 0: the OTA port + 1 */
+    uint32_t arduino_port = 0;
+    bool arduino_md5 = false;
+    bool no_password = false;
     bool log_server = OTA_NODE_LOGGER;
     const char *crash_file = NULL;
 
@@ -146,7 +153,7 @@ int main(int argc, char **argv)
     enum { O_PORT = 256, O_BIND, O_VERIFIER, O_PASSWORD, O_NO_PASSWORD, O_MD5, O_BO_FREE,
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
-           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG };
+           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
@@ -172,6 +179,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {"log-port", required_argument, NULL, O_LOG_PORT},
         {"no-log-server", no_argument, NULL, O_NO_LOG},
+        {"arduino-port", required_argument, NULL, O_AR_PORT},
+        {"arduino-auth", required_argument, NULL, O_AR_AUTH},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -195,6 +204,7 @@ int main(int argc, char **argv)
         case O_NO_PASSWORD:
             cfg.password = NULL;
             cfg.verifier = NULL;
+            no_password = true;
             break;
         case O_BO_FREE:
             if (!parse_u32(optarg, 255, &v))
@@ -253,6 +263,15 @@ int main(int argc, char **argv)
             log_server = true;
             break;
         case O_NO_LOG: log_server = false; break;
+        case O_AR_PORT:
+            if (!parse_u32(optarg, 65535, &arduino_port) || arduino_port == 0)
+                return usage_error("--arduino-port takes a number from 1 to 65535", optarg);
+            break;
+        case O_AR_AUTH:
+            if (strcmp(optarg, "sha256") != 0 && strcmp(optarg, "md5") != 0)
+                return usage_error("--arduino-auth takes sha256 or md5", optarg);
+            arduino_md5 = strcmp(optarg, "md5") == 0;
+            break;
         case O_HELP: fputs(usage_text, stdout); return 0;
         default: return usage_error("unknown option", NULL);
         }
@@ -261,6 +280,33 @@ int main(int argc, char **argv)
         return usage_error("unexpected argument", argv[optind]);
     if (cfg.password != NULL && !verifier_set)
         cfg.verifier = NULL; /* a run-time password replaces the compiled-in one */
+    /* ArduinoOTA: the node keeps only the hash its variant needs */
+    static char ar_hash[65];
+    if (arduino_port != 0) {
+        cfg.arduino_enabled = true;
+        po.arduino_port = (uint16_t)arduino_port;
+        const char *compiled = arduino_md5 ? OTA_NODE_ARDUINO_MD5 : OTA_NODE_ARDUINO_SHA256;
+        if (no_password) {
+            cfg.arduino_auth = OTA_ARDUINO_AUTH_NONE;
+        } else if (cfg.password != NULL) { /* a run-time password */
+            unsigned char d[32];
+            if (arduino_md5)
+                mbedtls_md5_ret((const unsigned char *)cfg.password, strlen(cfg.password), d);
+            else
+                mbedtls_sha256_ret((const unsigned char *)cfg.password, strlen(cfg.password), d,
+                                   0);
+            for (int i = 0; i < (arduino_md5 ? 16 : 32); i++)
+                snprintf(ar_hash + 2 * i, 3, "%02x", d[i]);
+            cfg.arduino_hash = ar_hash;
+            cfg.arduino_auth = arduino_md5 ? OTA_ARDUINO_AUTH_MD5 : OTA_ARDUINO_AUTH_SHA256;
+        } else if (compiled != NULL && !verifier_set) {
+            cfg.arduino_hash = compiled;
+            cfg.arduino_auth = arduino_md5 ? OTA_ARDUINO_AUTH_MD5 : OTA_ARDUINO_AUTH_SHA256;
+        } else {
+            return usage_error("ArduinoOTA needs the password's hash: with --verifier, also "
+                               "pass --password or --no-password", NULL);
+        }
+    }
     if (cfg.allow_md5 && cfg.password == NULL)
         return usage_error("--allow-md5 needs --password (MD5 works only with a plain "
                            "password)", NULL);
@@ -311,6 +357,12 @@ int main(int argc, char **argv)
              cfg.password ? "legacy SHA-256" : "", cfg.password && cfg.allow_md5 ? "/MD5" : "");
     ota_posix_log(OTA_LOG_INFO, "ota", "listening on %s (version %u, auth: %s)", posix.bound,
                   (unsigned)cfg.version, auth[0] ? auth : "none, no password");
+    if (cfg.arduino_enabled)
+        ota_posix_log(OTA_LOG_INFO, "ota", "ArduinoOTA on UDP port %u (%s)",
+                      (unsigned)po.arduino_port,
+                      cfg.arduino_auth == OTA_ARDUINO_AUTH_NONE ? "no password"
+                      : cfg.arduino_auth == OTA_ARDUINO_AUTH_MD5 ? "MD5 variant"
+                                                                 : "SHA-256 variant");
 
     /* 2. the other components: not in safe mode */
     bool demo_on = !safe;

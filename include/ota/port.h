@@ -81,6 +81,25 @@ typedef struct ota_port {
     /** Close a connection. Never fails; the handle is invalid afterwards. */
     void (*net_close)(void *user, ota_conn_t conn);
 
+    /* ---------------- ArduinoOTA (optional: all NULL = no ArduinoOTA listener) ---- */
+
+    /** Read one datagram from the ArduinoOTA UDP port, non-blocking. Write the
+     *  sender's IP address (text, no port) into from and its UDP port into *from_port.
+     *  \return the datagram's length (>= 0; a longer one is cut to len),
+     *  OTA_ERR_WOULD_BLOCK, OTA_ERR_IO. */
+    int (*udp_recv)(void *user, uint8_t *buf, size_t len, char *from, size_t from_len,
+                    uint16_t *from_port);
+
+    /** Send one datagram to ip:port from the ArduinoOTA UDP port.
+     *  \return 0, OTA_ERR_WOULD_BLOCK, OTA_ERR_IO. */
+    int (*udp_send)(void *user, const char *ip, uint16_t port, const uint8_t *buf, size_t len);
+
+    /** Start a TCP connection to ip:port without waiting for it (the uploader's
+     *  back-connection). The handle works with net_recv/net_send/net_close; until the
+     *  connection is up they answer OTA_ERR_WOULD_BLOCK, and a refused connection shows
+     *  as OTA_ERR_CLOSED or OTA_ERR_IO there. \return 0, OTA_ERR_IO. */
+    int (*net_connect)(void *user, const char *ip, uint16_t port, ota_conn_t *conn);
+
     /* ---------------- slot storage (the inactive image slot) ---------------- */
 
     /** Prepare the inactive slot for an image of image_size bytes (the size on the

@@ -66,6 +66,13 @@ typedef struct ota_server_config {
     uint8_t auth_backoff_free;
     uint32_t auth_backoff_base_ms;
     uint32_t auth_backoff_max_ms;
+    /** ArduinoOTA listener (PROTOCOL.md 2; needs port->udp_recv, udp_send, net_connect):
+     *  off by default. arduino_auth is OTA_ARDUINO_AUTH_NONE, _MD5 or _SHA256 and
+     *  arduino_hash the credential that variant stores: MD5hex(password) or
+     *  SHA256hex(password) (lowercase hex), never the password. */
+    bool arduino_enabled;
+    uint8_t arduino_auth;
+    const char *arduino_hash;
     /** Accept gzip uploads when the port can inflate (default true). */
     bool compression;
     /** Inactivity limits (default 20 s / 105 s, PROTOCOL.md "Timeouts"). */
@@ -95,6 +102,33 @@ typedef enum ota_session_step {
     OTA_STEP_FINAL_ACK,
     OTA_STEP_CLOSING
 } ota_session_step_t;
+
+#define OTA_ARDUINO_AUTH_NONE 0
+#define OTA_ARDUINO_AUTH_MD5 1
+#define OTA_ARDUINO_AUTH_SHA256 2
+
+/** The update lock's holder when the update came over ArduinoOTA. */
+#define OTA_ARDUINO_HOLDER OTA_CFG_MAX_SESSIONS
+
+/* Internal: the ArduinoOTA listener (one invitation at a time). Treat as opaque. */
+typedef struct ota_arduino {
+    uint8_t state;          /* see server.c */
+    uint8_t cmd;
+    uint16_t host_port;     /* the uploader's TCP port */
+    uint16_t udp_port;      /* where its invitation came from */
+    uint32_t size;
+    uint32_t state_ms;
+    uint32_t iter;          /* PBKDF2 iterations done (SHA-256 variant) */
+    ota_conn_t conn;
+    uint8_t tx_len, tx_off;
+    char ip[48];
+    char nonce[65];
+    char cnonce[65];
+    char response[65];
+    char tx[24];
+    uint8_t md5[OTA_MD5_LEN];
+    uint8_t u[OTA_SHA256_LEN], t[OTA_SHA256_LEN];
+} ota_arduino_t;
 
 /** Longest handshake message a session buffers (SHA-256 cnonce + response). */
 #define OTA_SESSION_RX_MAX (2 * OTA_SHA256_HEX_LEN)
@@ -162,6 +196,7 @@ typedef struct ota_server {
     bool reboot_requested; /* port->reboot() was called */
     ota_session_t sessions[OTA_CFG_MAX_SESSIONS];
     ota_update_t update;
+    ota_arduino_t arduino;
 } ota_server_t;
 
 /** Fill cfg with the defaults listed in ota_server_config_t. cfg must not be NULL. */
@@ -187,7 +222,8 @@ int ota_server_poll(ota_server_t *srv, uint32_t now_ms);
 /** true while a peer holds the update lock. */
 bool ota_server_update_in_progress(const ota_server_t *srv);
 
-/** true while any connection is open (the firmware may poll more often then). */
+/** true while any connection is open or an ArduinoOTA exchange is under way: poll
+ *  often then (the SHA-256 variant's key derivation runs a slice per poll). */
 bool ota_server_active(const ota_server_t *srv);
 
 /** Close every connection and abort an unfinished update. Safe on an initialised

@@ -14,6 +14,7 @@
 
 #include "ota/auth.h"
 #include "ota/util.h"
+#include "server_internal.h"
 
 _Static_assert(2 + OTA_SALTED_CHALLENGE_LEN <= OTA_SESSION_TX_MAX, "tx too small for salted");
 _Static_assert(1 + OTA_SALTED_KEY_LEN <= OTA_SESSION_TX_MAX, "tx too small for AUTH_OK + sig");
@@ -120,6 +121,7 @@ void ota_server_init(ota_server_t *srv)
     for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
         srv->sessions[i].conn = -1;
     srv->update.session = NO_SESSION;
+    srv->arduino.conn = -1;
 }
 
 int ota_server_setup(ota_server_t *srv, const ota_port_t *port, void *user,
@@ -147,6 +149,8 @@ int ota_server_setup(ota_server_t *srv, const ota_port_t *port, void *user,
         return OTA_ERR_INVALID_ARG;
 #endif
     }
+    if (cfg->arduino_enabled && ota_arduino_check_config(port, cfg) != OTA_OK)
+        return OTA_ERR_INVALID_ARG;
     ota_verifier_t v;
     bool has_verifier = false;
     if (cfg->verifier != NULL && cfg->verifier[0] != '\0') {
@@ -168,7 +172,7 @@ int ota_server_setup(ota_server_t *srv, const ota_port_t *port, void *user,
 
 /* ------------------------------------------------------------------ helpers */
 
-static void notify(ota_server_t *s, ota_state_t st, int err)
+void ota_srv_notify(ota_server_t *s, ota_state_t st, int err)
 {
     if (s->cfg.on_state != NULL)
         s->cfg.on_state(s->cfg.on_state_arg, st, s->update.received, s->update.size, err);
@@ -200,7 +204,7 @@ static void expect(ota_session_t *ss, uint8_t step, uint16_t need)
 
 /* Abort the update this session holds (if any): the slot is discarded, the
  * running image and the boot state are untouched. */
-static void release_update(ota_server_t *s, int idx, int err)
+void ota_srv_release_update(ota_server_t *s, int idx, int err)
 {
     ota_update_t *u = &s->update;
     if (u->session != idx)
@@ -217,7 +221,7 @@ static void release_update(ota_server_t *s, int idx, int err)
     u->session = NO_SESSION;
     ota_wipe(&u->md5_ctx, sizeof u->md5_ctx);
     if (started)
-        notify(s, OTA_STATE_ERROR, err);
+        ota_srv_notify(s, OTA_STATE_ERROR, err);
 }
 
 static void close_session(ota_server_t *s, int idx, int err)
@@ -225,7 +229,7 @@ static void close_session(ota_server_t *s, int idx, int err)
     ota_session_t *ss = &s->sessions[idx];
     if (ss->step == OTA_STEP_FREE)
         return;
-    release_update(s, idx, err == OTA_OK ? OTA_ERR_CLOSED : err);
+    ota_srv_release_update(s, idx, err == OTA_OK ? OTA_ERR_CLOSED : err);
     s->port->net_close(s->user, ss->conn);
     ota_wipe(ss, sizeof *ss);
     ss->conn = -1;
@@ -237,7 +241,7 @@ static void fail(ota_server_t *s, int idx, int err, const char *what)
 {
     ota_session_t *ss = &s->sessions[idx];
     log_peer(s, OTA_LOG_WARN, ss, what, err);
-    release_update(s, idx, err);
+    ota_srv_release_update(s, idx, err);
     queue1(ss, ota_protocol_response_for_error(err));
     ss->close_after_send = true;
     ss->close_err = err;
@@ -295,12 +299,12 @@ static int flush(ota_server_t *s, int idx)
 
 /* ------------------------------------------------------------ brute force */
 
-static bool backoff_active(const ota_server_t *s)
+bool ota_srv_backoff_active(const ota_server_t *s)
 {
     return s->backoff_ms > 0 && ota_elapsed_ms(s->now_ms, s->backoff_start_ms) < s->backoff_ms;
 }
 
-static void auth_failed(ota_server_t *s, const ota_session_t *ss)
+void ota_srv_auth_failed(ota_server_t *s, const char *peer)
 {
     s->auth_failures++;
     if (s->cfg.auth_backoff_base_ms == 0 || s->auth_failures <= s->cfg.auth_backoff_free)
@@ -320,7 +324,22 @@ static void auth_failed(ota_server_t *s, const ota_session_t *ss)
     ota_sb_str(&sb, " failed authentications in a row; next attempt waits ");
     ota_sb_u32(&sb, delay);
     ota_sb_str(&sb, " ms");
-    log_peer(s, OTA_LOG_WARN, ss, line, OTA_OK);
+    ota_srv_log(s, OTA_LOG_WARN, peer, line);
+}
+
+void ota_srv_auth_ok(ota_server_t *s)
+{
+    s->auth_failures = 0;
+    s->backoff_ms = 0;
+}
+
+void ota_srv_log(const ota_server_t *s, ota_log_level_t lvl, const char *peer, const char *msg)
+{
+    char line[OTA_CFG_LOG_LINE_MAX];
+    ota_strbuf_t sb;
+    peer_line(&sb, line, peer);
+    ota_sb_str(&sb, msg);
+    log_line(s, lvl, &sb);
 }
 
 /* --------------------------------------------------------------- handshake */
@@ -328,8 +347,7 @@ static void auth_failed(ota_server_t *s, const ota_session_t *ss)
 static void after_auth_ok(ota_server_t *s, int idx, const uint8_t *extra, size_t extra_len)
 {
     ota_session_t *ss = &s->sessions[idx];
-    s->auth_failures = 0;
-    s->backoff_ms = 0;
+    ota_srv_auth_ok(s);
     if (!take_lock(s, idx))
         return;
     log_peer(s, OTA_LOG_INFO, ss, "authenticated", OTA_OK);
@@ -373,7 +391,7 @@ static void begin_auth(ota_server_t *s, int idx)
         expect(ss, ext ? OTA_STEP_UPDATE_TYPE : OTA_STEP_SIZE, ext ? 1 : 4);
         return;
     }
-    if (backoff_active(s)) {
+    if (ota_srv_backoff_active(s)) {
         if (ss->step != OTA_STEP_AUTH_WAIT)
             log_peer(s, OTA_LOG_INFO, ss, "auth delayed by the brute-force back-off", OTA_OK);
         ss->step = OTA_STEP_AUTH_WAIT;
@@ -448,7 +466,7 @@ static void check_auth(ota_server_t *s, int idx)
     }
     fail(s, idx, rc, what);
     if (rc == OTA_ERR_AUTH)
-        auth_failed(s, ss);
+        ota_srv_auth_failed(s, ss->peer);
 }
 
 static void prepare(ota_server_t *s, int idx)
@@ -476,7 +494,7 @@ static void prepare(ota_server_t *s, int idx)
         ota_sb_str(&sb, " bytes");
         log_line(s, OTA_LOG_INFO, &sb);
     }
-    notify(s, OTA_STATE_STARTED, OTA_OK);
+    ota_srv_notify(s, OTA_STATE_STARTED, OTA_OK);
     queue1(ss, OTA_RESP_UPDATE_PREPARE_OK);
     expect(ss, OTA_STEP_MD5, OTA_MD5_HEX_LEN);
 }
@@ -639,7 +657,7 @@ static void report_progress(ota_server_t *s)
         step = OTA_CHUNK_SIZE;
     if (u->received - u->reported >= step || u->received == u->size) {
         u->reported = u->received;
-        notify(s, OTA_STATE_IN_PROGRESS, OTA_OK);
+        ota_srv_notify(s, OTA_STATE_IN_PROGRESS, OTA_OK);
     }
 }
 
@@ -772,7 +790,7 @@ static void finish(ota_server_t *s, int idx)
         ota_sb_str(&sb, u->compressed ? " gzip bytes), activated" : " on the wire), activated");
         log_line(s, OTA_LOG_INFO, &sb);
     }
-    notify(s, OTA_STATE_COMPLETED, OTA_OK);
+    ota_srv_notify(s, OTA_STATE_COMPLETED, OTA_OK);
     queue1(ss, OTA_RESP_UPDATE_END_OK);
     expect(ss, OTA_STEP_FINAL_ACK, 1);
 }
@@ -802,7 +820,7 @@ static void run_session(ota_server_t *s, int idx)
         }
         switch (ss->step) {
         case OTA_STEP_AUTH_WAIT:
-            if (backoff_active(s))
+            if (ota_srv_backoff_active(s))
                 return;
             ss->last_rx_ms = s->now_ms; /* the wait was ours, not the peer's */
             begin_auth(s, idx);
@@ -969,6 +987,8 @@ int ota_server_poll(ota_server_t *srv, uint32_t now_ms)
         if (srv->sessions[i].step != OTA_STEP_FREE)
             run_session(srv, i);
     check_timeouts(srv);
+    if (srv->cfg.arduino_enabled)
+        ota_arduino_poll(srv);
     if (srv->reboot_pending && !srv->reboot_requested) {
         srv->reboot_requested = true;
         srv->port->reboot(srv->user);
@@ -985,6 +1005,8 @@ bool ota_server_active(const ota_server_t *srv)
 {
     if (srv == NULL)
         return false;
+    if (srv->arduino.state != 0) /* an ArduinoOTA exchange is under way */
+        return true;
     for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
         if (srv->sessions[i].step != OTA_STEP_FREE)
             return true;
@@ -997,6 +1019,7 @@ void ota_server_free(ota_server_t *srv)
         return;
     for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
         close_session(srv, i, OTA_ERR_CLOSED);
+    ota_arduino_free(srv);
     ota_wipe(&srv->verifier, sizeof srv->verifier);
     srv->has_verifier = false;
     srv->port = NULL;

@@ -71,6 +71,126 @@ int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char
     return 0;
 }
 
+static void track(ota_posix_t *ctx, int fd, bool add)
+{
+    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++) {
+        if (add && ctx->conns[i] < 0) {
+            ctx->conns[i] = fd;
+            return;
+        }
+        if (!add && ctx->conns[i] == fd) {
+            ctx->conns[i] = -1;
+            return;
+        }
+    }
+}
+
+/* ---------------- ArduinoOTA: UDP invitations, connecting back ---------------- */
+
+static int to_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        *len = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        *len = sizeof *v6;
+        return 0;
+    }
+    return -1;
+}
+
+int ota_posix_udp_open(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
+                       size_t err_cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (to_sockaddr(addr, port, &ss, &len) != 0) {
+        snprintf(err, err_cap, "'%s' is not an IPv4 or IPv6 address", addr);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        snprintf(err, err_cap, "cannot listen for ArduinoOTA on %s UDP port %u: %s", addr,
+                 (unsigned)port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    ctx->udp_fd = fd;
+    return 0;
+}
+
+int ota_posix_udp_recv(void *user, uint8_t *buf, size_t len, char *from, size_t from_len,
+                       uint16_t *from_port)
+{
+    ota_posix_t *ctx = user;
+    if (ctx->udp_fd < 0)
+        return OTA_ERR_WOULD_BLOCK;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    ssize_t n = recvfrom(ctx->udp_fd, buf, len, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? OTA_ERR_WOULD_BLOCK
+                                                                            : OTA_ERR_IO;
+    if ((size_t)n > len)
+        n = (ssize_t)len; /* cut to the buffer */
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, from, (socklen_t)from_len);
+        *from_port = ntohs(a->sin_port);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, from, (socklen_t)from_len);
+        *from_port = ntohs(a->sin6_port);
+    }
+    return (int)n;
+}
+
+int ota_posix_udp_send(void *user, const char *ip, uint16_t port, const uint8_t *buf, size_t len)
+{
+    ota_posix_t *ctx = user;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (ctx->udp_fd < 0 || to_sockaddr(ip, port, &ss, &sl) != 0)
+        return OTA_ERR_IO;
+    ssize_t n = sendto(ctx->udp_fd, buf, len, 0, (struct sockaddr *)&ss, sl);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? OTA_ERR_WOULD_BLOCK : OTA_ERR_IO;
+    return OTA_OK;
+}
+
+int ota_posix_net_connect(void *user, const char *ip, uint16_t port, ota_conn_t *conn)
+{
+    ota_posix_t *ctx = user;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    bool room = false;
+    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
+        room |= ctx->conns[i] < 0;
+    if (!room || to_sockaddr(ip, port, &ss, &sl) != 0)
+        return OTA_ERR_IO;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return OTA_ERR_IO;
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return OTA_ERR_IO;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    track(ctx, fd, true);
+    *conn = fd;
+    return OTA_OK;
+}
+
 /* ---------------- the log viewers' listener ---------------- */
 
 static ota_posix_t *log_ctx; /* the process's log server (one node per process) */
@@ -142,20 +262,6 @@ void ota_posix_log_close(ota_posix_t *ctx)
         log_ctx = NULL;
 }
 
-static void track(ota_posix_t *ctx, int fd, bool add)
-{
-    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++) {
-        if (add && ctx->conns[i] < 0) {
-            ctx->conns[i] = fd;
-            return;
-        }
-        if (!add && ctx->conns[i] == fd) {
-            ctx->conns[i] = -1;
-            return;
-        }
-    }
-}
-
 int ota_posix_net_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_len)
 {
     ota_posix_t *ctx = user;
@@ -205,9 +311,9 @@ int ota_posix_net_recv(void *user, ota_conn_t conn, uint8_t *buf, size_t len)
             return OTA_ERR_CLOSED;
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return OTA_ERR_WOULD_BLOCK;
-        return errno == ECONNRESET ? OTA_ERR_CLOSED : OTA_ERR_IO;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN)
+            return OTA_ERR_WOULD_BLOCK; /* ENOTCONN: an outbound connect still in progress */
+        return (errno == ECONNRESET || errno == ECONNREFUSED) ? OTA_ERR_CLOSED : OTA_ERR_IO;
     }
 }
 
@@ -220,9 +326,11 @@ int ota_posix_net_send(void *user, ota_conn_t conn, const uint8_t *buf, size_t l
             return (int)n;
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN))
             return OTA_ERR_WOULD_BLOCK;
-        return (n < 0 && (errno == EPIPE || errno == ECONNRESET)) ? OTA_ERR_CLOSED : OTA_ERR_IO;
+        return (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ECONNREFUSED))
+                   ? OTA_ERR_CLOSED
+                   : OTA_ERR_IO;
     }
 }
 

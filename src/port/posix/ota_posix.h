@@ -50,6 +50,7 @@ typedef struct ota_posix_options {
     const char *bind_addr; /**< IPv4/IPv6 address to listen on, e.g. "0.0.0.0", "::1" */
     uint16_t port;         /**< OTA TCP port */
     uint64_t slot_size;    /**< capacity of each slot in bytes */
+    uint16_t arduino_port; /**< ArduinoOTA UDP port, 0 = no ArduinoOTA listener */
 } ota_posix_options_t;
 
 typedef struct ota_posix {
@@ -66,6 +67,7 @@ typedef struct ota_posix {
     bool reboot;           /* port->reboot() was called */
     void *zstream;         /* z_stream while inflating */
     char bound[80];        /* "addr:port" actually bound */
+    int udp_fd;            /* ArduinoOTA invitations, -1 when off */
     int log_fd;            /* log viewers' listener, -1 when off */
     int viewers[OTA_POSIX_MAX_VIEWERS];
     char log_hello[160];   /* first line a viewer gets */
@@ -113,6 +115,13 @@ int ota_posix_net_send(void *user, ota_conn_t conn, const uint8_t *buf, size_t l
 void ota_posix_net_close(void *user, ota_conn_t conn);
 int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
                          size_t err_cap);
+int ota_posix_udp_open(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
+                       size_t err_cap);
+int ota_posix_udp_recv(void *user, uint8_t *buf, size_t len, char *from, size_t from_len,
+                       uint16_t *from_port);
+int ota_posix_udp_send(void *user, const char *ip, uint16_t port, const uint8_t *buf,
+                       size_t len);
+int ota_posix_net_connect(void *user, const char *ip, uint16_t port, ota_conn_t *conn);
 int ota_posix_slot_begin(void *user, uint32_t size);
 int ota_posix_slot_write(void *user, uint32_t offset, const uint8_t *data, size_t len);
 int ota_posix_slot_finish(void *user, uint32_t size);

@@ -84,6 +84,7 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     ctx->listen_fd = -1;
     ctx->tmp_fd = -1;
     ctx->log_fd = -1;
+    ctx->udp_fd = -1;
     for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
         ctx->viewers[i] = -1;
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
@@ -118,6 +119,12 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     if (ota_posix_net_listen(ctx, opts->bind_addr ? opts->bind_addr : "0.0.0.0", opts->port, err,
                              err_cap) != 0)
         return -1;
+    if (opts->arduino_port != 0 &&
+        ota_posix_udp_open(ctx, opts->bind_addr ? opts->bind_addr : "0.0.0.0",
+                           opts->arduino_port, err, err_cap) != 0) {
+        ota_posix_free(ctx);
+        return -1;
+    }
 
     ota_port_t *p = &ctx->port;
     p->net_accept = ota_posix_net_accept;
@@ -133,6 +140,11 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     p->log = port_log;
     p->boot_load = port_boot_load;
     p->boot_store = port_boot_store;
+    if (ctx->udp_fd >= 0) {
+        p->udp_recv = ota_posix_udp_recv;
+        p->udp_send = ota_posix_udp_send;
+        p->net_connect = ota_posix_net_connect;
+    }
     p->inflate_begin = ota_posix_inflate_begin;
     p->inflate_run = ota_posix_inflate_run;
     p->inflate_end = ota_posix_inflate_end;
@@ -155,20 +167,27 @@ void ota_posix_free(ota_posix_t *ctx)
         ctx->listen_fd = -1;
     }
     ota_posix_log_close(ctx);
+    if (ctx->udp_fd >= 0) {
+        close(ctx->udp_fd);
+        ctx->udp_fd = -1;
+    }
 }
 
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
 {
-    struct pollfd fds[OTA_POSIX_MAX_CONNS + 2]; /* listener, connections, log viewers */
+    struct pollfd fds[OTA_POSIX_MAX_CONNS + 3]; /* listener, connections, log, UDP */
     nfds_t n = 0;
     if (ctx->listen_fd >= 0)
         fds[n++] = (struct pollfd){.fd = ctx->listen_fd, .events = POLLIN};
     struct pollfd extra = {.fd = ctx->log_fd, .events = POLLIN};
+    struct pollfd udp = {.fd = ctx->udp_fd, .events = POLLIN};
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
         if (ctx->conns[i] >= 0)
             fds[n++] = (struct pollfd){.fd = ctx->conns[i], .events = POLLIN};
     if (extra.fd >= 0)
         fds[n++] = extra;
+    if (udp.fd >= 0)
+        fds[n++] = udp;
     if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
         return -1;
     return 0;

@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/md5.h>
+#include <mbedtls/sha256.h>
+
 #include "client.h"
 #include "config.h"
 #include "follow.h"
@@ -945,6 +948,25 @@ static int cmd_codegen(int argc, char **argv)
         fputs("NULL", f);
     }
     fprintf(f, "\n#define OTA_NODE_ALLOW_MD5 %d\n", cfg.allow_md5 ? 1 : 0);
+    /* ArduinoOTA stores only a hash of the password (which works as the password for
+     * that protocol: its weakness, not ours to fix) */
+    if (cfg.password_set) {
+        uint8_t d[32];
+        char hex[65];
+        mbedtls_sha256_ret((const unsigned char *)cfg.password, strlen(cfg.password), d, 0);
+        ota_hex_encode(d, 32, hex);
+        hex[64] = '\0';
+        fprintf(f, "#define OTA_NODE_ARDUINO_SHA256 \"%s\" /* ArduinoOTA: SHA256hex(password) */\n",
+                hex);
+        mbedtls_md5_ret((const unsigned char *)cfg.password, strlen(cfg.password), d);
+        ota_hex_encode(d, 16, hex);
+        hex[32] = '\0';
+        fprintf(f, "#define OTA_NODE_ARDUINO_MD5 \"%s\" /* ArduinoOTA: MD5hex(password) */\n",
+                hex);
+        ota_wipe(d, sizeof d);
+    } else {
+        fprintf(f, "#define OTA_NODE_ARDUINO_SHA256 NULL\n#define OTA_NODE_ARDUINO_MD5 NULL\n");
+    }
     fprintf(f, "#define OTA_NODE_SAFE_MODE %d\n", cfg.safe_mode ? 1 : 0);
     fprintf(f, "#define OTA_NODE_NUM_ATTEMPTS %uu\n", (unsigned)cfg.num_attempts);
     fprintf(f, "#define OTA_NODE_BOOT_IS_GOOD_AFTER_MS %uu\n",
