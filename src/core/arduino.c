@@ -282,6 +282,8 @@ static void on_datagram(ota_server_t *s, char *text, const char *ip, uint16_t fr
         say(s, OTA_LOG_DEBUG, ip, "ignored a malformed ArduinoOTA datagram");
         return;
     }
+    if (a->state == AR_AUTH && strcmp(ip, a->ip) == 0 && port != a->host_port)
+        to_idle(s); /* the same uploader starts over: a challenge holds no lock */
     if (a->state != AR_IDLE) {
         if (a->state == AR_AUTH && strcmp(ip, a->ip) == 0 && port == a->host_port) {
             /* the uploader did not get our challenge: say it again */

@@ -11,7 +11,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import espota_client  # noqa: E402
 from nodelib import (DEMO_NODE, Node, RawClient, free_port, make_image, read_bytes,  # noqa: E402
-                     sha256_file)
+                     run_ota, sha256_file)
 
 
 def arduino_node(tc, *flags):
@@ -98,6 +98,123 @@ class ArduinoNodeTest(unittest.TestCase):
         img = make_image(self, seed=6)
         self.assertEqual(espota_client.upload(node.arduino_port, read_bytes(img))[0], "OK")
         node.assert_runs(img, 2)
+
+
+class ArduinoUploaderTest(unittest.TestCase):
+    """Our uploader (ota upload --protocol arduino, and auto-detection)."""
+
+    def up(self, node_or_port, img, *args):
+        port = getattr(node_or_port, "arduino_port", node_or_port)
+        return run_ota("upload", "--device", "127.0.0.1", "--port", port, *args, img)
+
+    def test_variants_and_auto_detection(self):
+        node = arduino_node(self)
+        img = make_image(self, seed=10)
+        rc, out, err = self.up(node, img, "--protocol", "arduino", "--password", "VERYSECURE")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("over ArduinoOTA", out)
+        node.assert_runs(img, 2)
+        # no --protocol: the TCP port refuses, so the uploader tries ArduinoOTA
+        img2 = make_image(self, seed=11)
+        rc, out, err = self.up(node, img2, "--password", "VERYSECURE", "--host-port",
+                               free_port())
+        self.assertEqual(rc, 0, err)
+        self.assertIn("trying ArduinoOTA", err)
+        node.assert_runs(img2, 3)
+
+    def test_md5_variant_no_password_and_wrong_password(self):
+        node = arduino_node(self, "--arduino-auth", "md5", "--password", "pw")
+        img = make_image(self, seed=12)
+        rc, _, err = self.up(node, img, "--protocol", "arduino", "--password", "bad")
+        self.assertEqual(rc, 4)
+        self.assertIn("wrong password", err)
+        self.assertEqual(node.status()["active_sha256"], sha256_file(DEMO_NODE))
+        rc, _, err = self.up(node, img, "--protocol", "arduino")
+        self.assertEqual(rc, 4)
+        self.assertIn("requires a password", err)
+        rc, _, err = self.up(node, img, "--protocol", "arduino", "--password", "pw")
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+        free = arduino_node(self, "--no-password")
+        rc, _, err = self.up(free, img, "--protocol", "arduino")
+        self.assertEqual(rc, 0, err)
+        free.assert_runs(img, 2)
+
+    def test_device_error_text_reaches_the_user(self):
+        node = arduino_node(self, "--no-password")
+        native = RawClient(node.port)  # keep the node busy with a native update
+        self.addCleanup(native.close)
+        native.hello(0)
+        self.assertEqual(native.byte(), 0x41)
+        self.assertEqual(native.prepare(b"x" * 100000), (0x42, 0x43))
+        img = make_image(self, seed=13)
+        rc, _, err = self.up(node, img, "--protocol", "arduino")
+        self.assertEqual(rc, 5)
+        self.assertIn("the device says: ERR: another update is in progress", err)
+
+    def mock_device(self, handler):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(20)
+        self.addCleanup(s.close)
+        import threading
+        t = threading.Thread(target=handler, args=(s,), daemon=True)
+        t.start()
+        return s.getsockname()[1], t
+
+    def test_bootstrapping_error_hint(self):
+        def handler(s):
+            data, addr = s.recvfrom(200)
+            s.sendto(b"ERR: ERROR[11]: Invalid bootstrapping", addr)
+        port, t = self.mock_device(handler)
+        rc, _, err = self.up(port, make_image(self, seed=14), "--protocol", "arduino")
+        t.join(10)
+        self.assertEqual(rc, 5)
+        self.assertIn("the device says: ERR: ERROR[11]: Invalid bootstrapping", err)
+        self.assertIn("power-cycle", err)
+
+    def test_retry_with_the_md5_hash_some_devices_keep(self):
+        """A device of the SHA-256 variant that stores MD5hex(password): the uploader
+        fails with SHA256hex, then succeeds with MD5hex."""
+        import hashlib
+        received = []
+
+        def handler(s):
+            h = hashlib.md5(b"pw").hexdigest()
+            attempts = 0
+            while True:
+                data, addr = s.recvfrom(200)
+                fields = data.decode().split()
+                if fields[0] == "0":
+                    host_port, size = int(fields[1]), int(fields[2])
+                    nonce = os.urandom(32).hex()
+                    s.sendto(("AUTH " + nonce).encode(), addr)
+                    continue
+                attempts += 1
+                cnonce, resp = fields[1], fields[2]
+                dk = hashlib.pbkdf2_hmac("sha256", h.encode(), (nonce + ":" + cnonce).encode(),
+                                         10000, 32).hex()
+                want = hashlib.sha256((dk + ":" + nonce + ":" + cnonce).encode()).hexdigest()
+                if resp != want:
+                    s.sendto(b"Authentication Failed", addr)
+                    continue
+                s.sendto(b"OK", addr)
+                c = socket.create_connection(("127.0.0.1", host_port), timeout=20)
+                got = b""
+                while len(got) < size:
+                    got += c.recv(65536)
+                    c.sendall(b"%d\n" % len(got))
+                c.sendall(b"OK\n")
+                c.close()
+                received.append((attempts, got))
+                return
+        port, t = self.mock_device(handler)
+        img = make_image(self, seed=15, extra=20000)
+        rc, _, err = self.up(port, img, "--protocol", "arduino", "--password", "pw")
+        t.join(20)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(received[0][0], 2)  # the second answer, with MD5hex, was right
+        self.assertEqual(received[0][1], read_bytes(img))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 #include <mbedtls/md5.h>
 #include <mbedtls/sha256.h>
 
+#include "arduino_client.h"
 #include "client.h"
 #include "config.h"
 #include "follow.h"
@@ -71,6 +72,11 @@ static const char upload_usage[] =
     "                       sha256 or md5\n"
     "  --no-compress        never gzip (default: gzip when the device accepts it and the\n"
     "                       image gets smaller)\n"
+    "  --protocol P         native (ESPHome), arduino (ArduinoOTA / espota) or auto\n"
+    "                       (default: native, and ArduinoOTA when the TCP port refuses)\n"
+    "  --host-port N        ArduinoOTA: the port the device connects back to (default:\n"
+    "                       a random free one; open it in your firewall)\n"
+    "  --host-ip ADDR       ArduinoOTA: listen for the device on this address only\n"
     "  --retries N          retry a connection that fails before the upload starts N\n"
     "                       times, waiting 1 s, 2 s, 4 s ... up to 10 s (default 0)\n"
     "  --timeout S          seconds of silence allowed in each phase (default 160)\n"
@@ -313,6 +319,39 @@ static int upload_fleet(fleet_t *f, unsigned jobs)
     return rc;
 }
 
+/* native_refused: set when this is the automatic fallback after the native TCP port
+ * refused; if nothing answers ArduinoOTA either, that refusal is the diagnosis. */
+static int upload_arduino(const ota_arduino_options_t *ao, const char *firmware,
+                          const uint8_t *image, size_t len, bool quiet,
+                          const ota_client_options_t *native, const ota_client_result_t *refused)
+{
+    if (!quiet)
+        fprintf(stderr, "Uploading %s (%zu bytes) to %s over ArduinoOTA (UDP port %u)\n",
+                firmware, len, ao->host, (unsigned)ao->port);
+    ota_progress_t prog;
+    ota_progress_init(&prog, stderr, quiet);
+    ota_arduino_result_t res;
+    double t0 = ota_now_s();
+    int rc = ota_arduino_upload(ao, image, len, ota_progress_update, &prog, &res);
+    ota_progress_finish(&prog);
+    if (rc != OTA_EXIT_OK) {
+        if (refused != NULL && res.failure == OTA_AR_NO_ANSWER) {
+            ota_print_failure(stderr, native, refused);
+            fprintf(stderr, "note: nothing answered ArduinoOTA on UDP port %u either\n",
+                    (unsigned)ao->port);
+        } else {
+            ota_arduino_print_failure(stderr, ao, &res);
+        }
+        return rc;
+    }
+    double secs = ota_now_s() - t0;
+    printf("OK: %zu bytes uploaded to %s:%u in %.2f s (%.1f KiB/s) over ArduinoOTA\n", len,
+           ao->host, (unsigned)ao->port, secs, secs > 0 ? (double)len / 1024.0 / secs : 0.0);
+    if (!quiet)
+        fprintf(stderr, "The device verified the image and is rebooting into it.\n");
+    return OTA_EXIT_OK;
+}
+
 static int add_device(const char **specs, int *n, const char *spec)
 {
     if (*n >= MAX_DEVICES)
@@ -395,10 +434,13 @@ static int apply_node_file(const char *path, ota_client_options_t *o, bool port_
 static int cmd_upload(int argc, char **argv)
 {
     enum { O_DEVICE = 256, O_DEVICES_FILE, O_PORT, O_PASSWORD, O_PASSWORD_FILE, O_AUTH,
-           O_NO_COMPRESS, O_RETRIES, O_TIMEOUT };
+           O_NO_COMPRESS, O_RETRIES, O_TIMEOUT, O_PROTOCOL, O_HOST_PORT, O_HOST_IP };
     static const struct option opts[] = {
         {"device", required_argument, NULL, O_DEVICE},
         {"devices-file", required_argument, NULL, O_DEVICES_FILE},
+        {"protocol", required_argument, NULL, O_PROTOCOL},
+        {"host-port", required_argument, NULL, O_HOST_PORT},
+        {"host-ip", required_argument, NULL, O_HOST_IP},
         {"jobs", required_argument, NULL, 'j'},
         {"port", required_argument, NULL, O_PORT},
         {"password", required_argument, NULL, O_PASSWORD},
@@ -417,6 +459,9 @@ static int cmd_upload(int argc, char **argv)
     };
     const char *password_file = NULL, *devices_file = NULL;
     bool port_set = false;
+    int protocol = 0; /* 0 auto, 1 native, 2 arduino */
+    uint16_t host_port = 0;
+    const char *host_ip = NULL;
     static const char *specs[MAX_DEVICES];
     int nspecs = 0;
     unsigned long retries = 0, v, jobs = 8;
@@ -430,6 +475,24 @@ static int cmd_upload(int argc, char **argv)
                 return usage_error("upload", "more than 1024 devices%s", NULL);
             break;
         case O_DEVICES_FILE: devices_file = optarg; break;
+        case O_PROTOCOL:
+            if (strcmp(optarg, "auto") == 0)
+                protocol = 0;
+            else if (strcmp(optarg, "native") == 0)
+                protocol = 1;
+            else if (strcmp(optarg, "arduino") == 0)
+                protocol = 2;
+            else
+                return usage_error("upload", "--protocol takes native, arduino or auto, not '%s'",
+                                   optarg);
+            break;
+        case O_HOST_PORT:
+            if (!parse_uint(optarg, 1, 65535, &v))
+                return usage_error("upload", "--host-port takes a number from 1 to 65535, not "
+                                             "'%s'", optarg);
+            host_port = (uint16_t)v;
+            break;
+        case O_HOST_IP: host_ip = optarg; break;
         case 'j':
             if (!parse_uint(optarg, 1, 64, &jobs))
                 return usage_error("upload", "--jobs takes a number from 1 to 64, not '%s'",
@@ -551,6 +614,15 @@ static int cmd_upload(int argc, char **argv)
         free(pw_alloc);
         return frc;
     }
+    ota_arduino_options_t ao = {.host = o.host, .port = o.port, .password = o.password,
+                                .host_ip = host_ip, .host_port = host_port,
+                                .timeout_s = o.timeout_s};
+    if (protocol == 2) {
+        int arc = upload_arduino(&ao, firmware, image, len, quiet, NULL, NULL);
+        free(image);
+        free(pw_alloc);
+        return arc;
+    }
     if (!quiet)
         fprintf(stderr, "Uploading %s (%zu bytes) to %s port %u\n", firmware, len, o.host,
                 (unsigned)o.port);
@@ -582,6 +654,12 @@ static int cmd_upload(int argc, char **argv)
         if (!quiet)
             fprintf(stderr, "The node verified and activated the image and is rebooting into "
                             "it.\n");
+    } else if (protocol == 0 && res.failure == OTA_FAIL_REFUSED) {
+        /* no native OTA on that TCP port: perhaps an ArduinoOTA device (UDP) */
+        if (!quiet)
+            fprintf(stderr, "%s:%u refused the native OTA connection; trying ArduinoOTA on UDP "
+                            "port %u\n", o.host, (unsigned)o.port, (unsigned)o.port);
+        rc = upload_arduino(&ao, firmware, image, len, quiet, &o, &res);
     } else {
         ota_print_failure(stderr, &o, &res);
     }
