@@ -66,6 +66,7 @@ static const char usage_text[] =
     "  --arduino-port N          also accept ArduinoOTA (espota.py) uploads: UDP port N\n"
     "  --arduino-auth sha256|md5 its password variant (default sha256; the node keeps\n"
     "                            only the hash of the password that variant needs)\n"
+    "  --arduino-data-slot       accept ArduinoOTA filesystem images into DIR/data.bin\n"
     "  --log-port N              serve log lines to viewers (ota logs) on this port\n"
     "                            (default: the OTA port + 1, as node.yaml's logger: says)\n"
     "  --no-log-server           do not serve log lines\n"
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
     enum { O_PORT = 256, O_BIND, O_VERIFIER, O_PASSWORD, O_NO_PASSWORD, O_MD5, O_BO_FREE,
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
-           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH };
+           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
@@ -181,6 +182,7 @@ int main(int argc, char **argv)
         {"no-log-server", no_argument, NULL, O_NO_LOG},
         {"arduino-port", required_argument, NULL, O_AR_PORT},
         {"arduino-auth", required_argument, NULL, O_AR_AUTH},
+        {"arduino-data-slot", no_argument, NULL, O_AR_DATA},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -267,6 +269,7 @@ int main(int argc, char **argv)
             if (!parse_u32(optarg, 65535, &arduino_port) || arduino_port == 0)
                 return usage_error("--arduino-port takes a number from 1 to 65535", optarg);
             break;
+        case O_AR_DATA: po.data_slot = true; break;
         case O_AR_AUTH:
             if (strcmp(optarg, "sha256") != 0 && strcmp(optarg, "md5") != 0)
                 return usage_error("--arduino-auth takes sha256 or md5", optarg);

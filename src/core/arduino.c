@@ -2,6 +2,8 @@
  * arduino.c - the ArduinoOTA protocol on the device (PROTOCOL.md section 2), the one
  * espota.py from the Arduino ESP8266/ESP32 cores speaks:
  *
+ * Filesystem images (command 100) go to the port's data slot when it has one.
+ *
  *   IDLE --invitation "<cmd> <port> <size> <md5>"--> no auth: "OK", CONNECT
  *                                                   auth:    "AUTH <nonce>", AUTH
  *   AUTH --"200 <cnonce> <response>"--> MD5 variant: check; SHA-256 variant: HASH
@@ -159,6 +161,16 @@ static bool pbkdf2_slice(ota_server_t *s, ota_arduino_t *a)
     return a->iter >= AR_ITERATIONS;
 }
 
+/* Give up the update this listener holds (slot or data slot), if any. */
+static void release(ota_server_t *s, int err)
+{
+    if (s->update.session != OTA_ARDUINO_HOLDER)
+        return;
+    if (s->arduino.cmd == 100 && s->port->data_abort != NULL)
+        s->port->data_abort(s->user);
+    ota_srv_release_update(s, OTA_ARDUINO_HOLDER, err);
+}
+
 static void to_idle(ota_server_t *s)
 {
     ota_arduino_t *a = &s->arduino;
@@ -180,7 +192,8 @@ static void begin_update(ota_server_t *s)
         to_idle(s);
         return;
     }
-    int rc = s->port->slot_begin(s->user, a->size);
+    bool fs = a->cmd == 100;
+    int rc = fs ? s->port->data_begin(s->user, a->size) : s->port->slot_begin(s->user, a->size);
     if (rc != OTA_OK) {
         reply(s, a->ip, a->udp_port,
               rc == OTA_ERR_NO_SPACE ? "ERR: the image does not fit the update slot"
@@ -192,11 +205,11 @@ static void begin_update(ota_server_t *s)
     memset(u, 0, sizeof *u);
     u->session = OTA_ARDUINO_HOLDER;
     u->size = a->size;
-    u->slot_open = true;
+    u->slot_open = !fs; /* a data image is aborted here, not by the server */
     if (s->port->hash_start(s->user, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK ||
         s->port->net_connect(s->user, a->ip, a->host_port, &a->conn) != OTA_OK) {
         reply(s, a->ip, a->udp_port, "ERR: cannot connect back to the uploader");
-        ota_srv_release_update(s, OTA_ARDUINO_HOLDER, OTA_ERR_IO);
+        release(s, OTA_ERR_IO);
         a->conn = -1;
         to_idle(s);
         return;
@@ -302,7 +315,9 @@ static void on_datagram(ota_server_t *s, char *text, const char *ip, uint16_t fr
         reply(s, ip, from_port, "ERR: another update is in progress");
         return;
     }
-    if (cmd != 0) {
+    bool fs_ok = cmd == 100 && s->port->data_begin != NULL && s->port->data_write != NULL &&
+                 s->port->data_finish != NULL && s->port->data_abort != NULL;
+    if (cmd != 0 && !fs_ok) {
         reply(s, ip, from_port, cmd == 100 ? "ERR: this node takes no filesystem images"
                                            : "ERR: unknown update command");
         say(s, OTA_LOG_WARN, ip, "refused an ArduinoOTA filesystem or unknown command");
@@ -354,7 +369,7 @@ static void finish_data(ota_server_t *s, const char *text, int err)
     a->tx_off = 0;
     if (err != OTA_OK) {
         say(s, OTA_LOG_WARN, a->ip, text);
-        ota_srv_release_update(s, OTA_ARDUINO_HOLDER, err);
+        release(s, err);
     }
     a->state = AR_CLOSING;
     a->state_ms = s->now_ms;
@@ -393,7 +408,8 @@ static void data_step(ota_server_t *s)
     if (!flush_tx(s))
         return; /* the uploader reads each answer before sending more */
     if (u->data_len > 0) {
-        int rc = s->port->slot_write(s->user, u->written, u->data, u->data_len);
+        int rc = a->cmd == 100 ? s->port->data_write(s->user, u->written, u->data, u->data_len)
+                               : s->port->slot_write(s->user, u->written, u->data, u->data_len);
         if (rc == OTA_ERR_WOULD_BLOCK)
             return;
         if (rc != OTA_OK) {
@@ -418,6 +434,18 @@ static void data_step(ota_server_t *s)
         if (s->port->hash_finish(s->user, &u->md5_ctx, digest) != OTA_OK ||
             !ota_ct_equal(digest, a->md5, OTA_MD5_LEN)) {
             finish_data(s, "ERR: MD5 mismatch\n", OTA_ERR_MD5_MISMATCH);
+            return;
+        }
+        if (a->cmd == 100) {
+            if (s->port->data_finish(s->user, u->written) != OTA_OK) {
+                finish_data(s, "ERR: writing the filesystem image failed\n", OTA_ERR_WRITE);
+                return;
+            }
+            u->session = -1; /* nothing to abort any more */
+            s->activated = true; /* reboot to use it, as the Arduino cores do */
+            say(s, OTA_LOG_INFO, a->ip, "filesystem image written over ArduinoOTA");
+            ota_srv_notify(s, OTA_STATE_COMPLETED, OTA_OK);
+            finish_data(s, "OK\n", OTA_OK);
             return;
         }
         int rc = s->port->slot_finish(s->user, u->written);
@@ -446,14 +474,14 @@ static void data_step(ota_server_t *s)
         if (ota_elapsed_ms(s->now_ms, a->state_ms) >= limit) {
             say(s, OTA_LOG_WARN, a->ip, u->received ? "uploader silent; update abandoned"
                                                     : "cannot connect back to the uploader");
-            ota_srv_release_update(s, OTA_ARDUINO_HOLDER, OTA_ERR_TIMEOUT);
+            release(s, OTA_ERR_TIMEOUT);
             close_conn(s);
         }
         return;
     }
     if (n <= 0) {
         say(s, OTA_LOG_WARN, a->ip, "the uploader went away; update abandoned");
-        ota_srv_release_update(s, OTA_ARDUINO_HOLDER, OTA_ERR_CLOSED);
+        release(s, OTA_ERR_CLOSED);
         close_conn(s);
         return;
     }
@@ -516,7 +544,7 @@ void ota_arduino_poll(ota_server_t *s)
 void ota_arduino_free(ota_server_t *s)
 {
     if (s->arduino.state == AR_DATA)
-        ota_srv_release_update(s, OTA_ARDUINO_HOLDER, OTA_ERR_CLOSED);
+        release(s, OTA_ERR_CLOSED);
     if (s->arduino.conn >= 0)
         close_conn(s);
     to_idle(s);

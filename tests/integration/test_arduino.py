@@ -152,6 +152,26 @@ class ArduinoUploaderTest(unittest.TestCase):
         self.assertEqual(rc, 5)
         self.assertIn("the device says: ERR: another update is in progress", err)
 
+    def test_filesystem_image_into_the_data_slot(self):
+        node = arduino_node(self, "--no-password", "--arduino-data-slot")
+        d = os.path.join(node.dir + "-fs.img")
+        with open(d, "wb") as f:
+            f.write(os.urandom(70000))
+        self.addCleanup(os.unlink, d)
+        rc, out, err = self.up(node, d, "--protocol", "arduino", "--filesystem")
+        self.assertEqual(rc, 0, err)
+        node.wait_listening(2)  # it reboots to use the new data, as the Arduino cores do
+        self.assertEqual(read_bytes(os.path.join(node.dir, "data.bin")), read_bytes(d))
+        st = node.status()
+        self.assertEqual((st["active_slot"], st["active_sha256"]), ("a", sha256_file(DEMO_NODE)))
+        # without a data slot the node says so, and the uploader shows it
+        plain = arduino_node(self, "--no-password")
+        rc, out, err = self.up(plain, d, "--protocol", "arduino", "--filesystem")
+        self.assertEqual(rc, 5)
+        self.assertIn("ERR: this node takes no filesystem images", err)
+        rc, out, err = self.up(plain, d, "--filesystem")
+        self.assertEqual(rc, 2)
+
     def mock_device(self, handler):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))

@@ -51,6 +51,7 @@ typedef struct ota_posix_options {
     uint16_t port;         /**< OTA TCP port */
     uint64_t slot_size;    /**< capacity of each slot in bytes */
     uint16_t arduino_port; /**< ArduinoOTA UDP port, 0 = no ArduinoOTA listener */
+    bool data_slot;        /**< accept ArduinoOTA filesystem images into DIR/data.bin */
 } ota_posix_options_t;
 
 typedef struct ota_posix {
@@ -127,6 +128,8 @@ int ota_posix_slot_write(void *user, uint32_t offset, const uint8_t *data, size_
 int ota_posix_slot_finish(void *user, uint32_t size);
 int ota_posix_slot_activate(void *user);
 void ota_posix_slot_abort(void *user);
+int ota_posix_data_begin(void *user, uint32_t size);
+int ota_posix_data_finish(void *user, uint32_t size);
 int ota_posix_inflate_begin(void *user);
 int ota_posix_inflate_run(void *user, const uint8_t *in, size_t in_len, size_t *in_used,
                           uint8_t *out, size_t out_len, size_t *out_made, bool *done);

@@ -140,6 +140,12 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     p->log = port_log;
     p->boot_load = port_boot_load;
     p->boot_store = port_boot_store;
+    if (opts->data_slot) { /* written like the image slot, renamed into place */
+        p->data_begin = ota_posix_data_begin;
+        p->data_write = ota_posix_slot_write;
+        p->data_finish = ota_posix_data_finish;
+        p->data_abort = ota_posix_slot_abort;
+    }
     if (ctx->udp_fd >= 0) {
         p->udp_recv = ota_posix_udp_recv;
         p->udp_send = ota_posix_udp_send;

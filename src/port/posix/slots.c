@@ -134,3 +134,42 @@ void ota_posix_slot_abort(void *user)
     }
     ctx->finished = false;
 }
+
+/* ---- the data slot: ArduinoOTA filesystem images, DIR/data.bin ---- */
+
+int ota_posix_data_begin(void *user, uint32_t size)
+{
+    ota_posix_t *ctx = user;
+    if ((uint64_t)size > ctx->slot_size)
+        return OTA_ERR_NO_SPACE;
+    ota_posix_slot_abort(user);
+    if (snprintf(ctx->tmp_path, sizeof ctx->tmp_path, "%s/data.bin.tmp", ctx->state_dir) >=
+        (int)sizeof ctx->tmp_path)
+        return OTA_ERR_PREPARE;
+    ctx->tmp_fd = open(ctx->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (ctx->tmp_fd < 0) {
+        ctx->tmp_path[0] = '\0';
+        return OTA_ERR_PREPARE;
+    }
+    return OTA_OK;
+}
+
+int ota_posix_data_finish(void *user, uint32_t size)
+{
+    ota_posix_t *ctx = user;
+    struct stat st;
+    char path[4200];
+    if (ctx->tmp_fd < 0 || fsync(ctx->tmp_fd) != 0 || fstat(ctx->tmp_fd, &st) != 0 ||
+        (uint64_t)st.st_size != size)
+        return OTA_ERR_WRITE;
+    close(ctx->tmp_fd);
+    ctx->tmp_fd = -1;
+    snprintf(path, sizeof path, "%s/data.bin", ctx->state_dir);
+    if (rename(ctx->tmp_path, path) != 0 || ota_bootstate_fsync_dir(ctx->state_dir) != 0) {
+        unlink(ctx->tmp_path);
+        ctx->tmp_path[0] = '\0';
+        return OTA_ERR_WRITE;
+    }
+    ctx->tmp_path[0] = '\0';
+    return OTA_OK;
+}

@@ -244,7 +244,8 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
     char md5[33], invitation[96], answer[ANSWER_MAX + 1];
     mbedtls_md5_ret(image, len, digest);
     hex_of(digest, 16, md5);
-    snprintf(invitation, sizeof invitation, "0 %u %zu %s\n", (unsigned)r->host_port, len, md5);
+    snprintf(invitation, sizeof invitation, "%d %u %zu %s\n", o->filesystem ? 100 : 0,
+             (unsigned)r->host_port, len, md5);
 
     int rc = OTA_EXIT_OK;
     bool sha_with_md5 = false;

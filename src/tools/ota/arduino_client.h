@@ -7,6 +7,7 @@
 #ifndef OTA_TOOLS_OTA_ARDUINO_CLIENT_H
 #define OTA_TOOLS_OTA_ARDUINO_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ typedef struct ota_arduino_options {
     const char *host_ip;   /* address to listen on for the back-connection (NULL: any) */
     uint16_t host_port;    /* port to listen on (0: a random free one) */
     unsigned timeout_s;    /* inactivity limit while streaming */
+    bool filesystem;       /* a filesystem image (command 100) instead of firmware */
 } ota_arduino_options_t;
 
 typedef enum ota_arduino_failure {

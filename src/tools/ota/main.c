@@ -77,6 +77,7 @@ static const char upload_usage[] =
     "  --host-port N        ArduinoOTA: the port the device connects back to (default:\n"
     "                       a random free one; open it in your firewall)\n"
     "  --host-ip ADDR       ArduinoOTA: listen for the device on this address only\n"
+    "  --filesystem         ArduinoOTA: FIRMWARE is a filesystem image (command 100)\n"
     "  --retries N          retry a connection that fails before the upload starts N\n"
     "                       times, waiting 1 s, 2 s, 4 s ... up to 10 s (default 0)\n"
     "  --timeout S          seconds of silence allowed in each phase (default 160)\n"
@@ -434,13 +435,14 @@ static int apply_node_file(const char *path, ota_client_options_t *o, bool port_
 static int cmd_upload(int argc, char **argv)
 {
     enum { O_DEVICE = 256, O_DEVICES_FILE, O_PORT, O_PASSWORD, O_PASSWORD_FILE, O_AUTH,
-           O_NO_COMPRESS, O_RETRIES, O_TIMEOUT, O_PROTOCOL, O_HOST_PORT, O_HOST_IP };
+           O_NO_COMPRESS, O_RETRIES, O_TIMEOUT, O_PROTOCOL, O_HOST_PORT, O_HOST_IP, O_FS };
     static const struct option opts[] = {
         {"device", required_argument, NULL, O_DEVICE},
         {"devices-file", required_argument, NULL, O_DEVICES_FILE},
         {"protocol", required_argument, NULL, O_PROTOCOL},
         {"host-port", required_argument, NULL, O_HOST_PORT},
         {"host-ip", required_argument, NULL, O_HOST_IP},
+        {"filesystem", no_argument, NULL, O_FS},
         {"jobs", required_argument, NULL, 'j'},
         {"port", required_argument, NULL, O_PORT},
         {"password", required_argument, NULL, O_PASSWORD},
@@ -462,6 +464,7 @@ static int cmd_upload(int argc, char **argv)
     int protocol = 0; /* 0 auto, 1 native, 2 arduino */
     uint16_t host_port = 0;
     const char *host_ip = NULL;
+    bool filesystem = false;
     static const char *specs[MAX_DEVICES];
     int nspecs = 0;
     unsigned long retries = 0, v, jobs = 8;
@@ -493,6 +496,7 @@ static int cmd_upload(int argc, char **argv)
             host_port = (uint16_t)v;
             break;
         case O_HOST_IP: host_ip = optarg; break;
+        case O_FS: filesystem = true; break;
         case 'j':
             if (!parse_uint(optarg, 1, 64, &jobs))
                 return usage_error("upload", "--jobs takes a number from 1 to 64, not '%s'",
@@ -616,7 +620,12 @@ static int cmd_upload(int argc, char **argv)
     }
     ota_arduino_options_t ao = {.host = o.host, .port = o.port, .password = o.password,
                                 .host_ip = host_ip, .host_port = host_port,
-                                .timeout_s = o.timeout_s};
+                                .timeout_s = o.timeout_s, .filesystem = filesystem};
+    if (filesystem && protocol != 2) {
+        free(image);
+        free(pw_alloc);
+        return usage_error("upload", "--filesystem needs --protocol arduino%s", NULL);
+    }
     if (protocol == 2) {
         int arc = upload_arduino(&ao, firmware, image, len, quiet, NULL, NULL);
         free(image);
