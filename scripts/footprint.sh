@@ -6,7 +6,8 @@
 #
 # It compiles with -nostdinc: only the compiler's own freestanding headers
 # (stdint.h, stddef.h, stdbool.h) and a declaration-only <string.h> are visible, and
-# the objects may call nothing but memcpy/memset/memcmp/memmove/strlen. So a stray OS
+# the objects may call nothing but memcpy/memset/memcmp/memmove/memchr/strlen/strcmp.
+# So a stray OS
 # or libc dependency in the core fails this target.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,9 @@ void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
+void *memchr(const void *s, int c, size_t n);
 size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
 #endif
 H
 cat > "$out/shim/sizes.c" <<'C'
@@ -33,7 +36,7 @@ ota_server_t footprint_server;
 ota_safe_mode_t footprint_safe_mode;
 C
 
-allowed='^(memcpy|memmove|memset|memcmp|strlen|__[a-z0-9_]+)$'  # __*: compiler runtime (e.g. 64-bit division)
+allowed='^(memcpy|memmove|memset|memcmp|memchr|strlen|strcmp|__[a-z0-9_]+)$'  # __*: compiler runtime (e.g. 64-bit division)
 status=0
 printf '%-10s %-14s %8s %8s %8s\n' target module text data bss
 for spec in "esp8266|xtensa-lx106-elf-|-mlongcalls -mtext-section-literals" \
