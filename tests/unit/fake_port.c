@@ -165,6 +165,105 @@ static void f_log(void *user, ota_log_level_t level, const char *line)
         fprintf(stderr, "  [%d][ota] %s\n", (int)level, line);
 }
 
+/* ---------------- ArduinoOTA ---------------- */
+
+static int f_udp_recv(void *user, uint8_t *buf, size_t len, char *from, size_t from_len,
+                      uint16_t *from_port)
+{
+    fake_port_t *fp = fp_of(user);
+    if (fp->dgram_count == 0)
+        return OTA_ERR_WOULD_BLOCK;
+    int i = fp->dgram_head;
+    size_t n = fp->dgram_len[i] < len ? fp->dgram_len[i] : len;
+    memcpy(buf, fp->dgram[i], n);
+    fp->dgram_head = (fp->dgram_head + 1) % 8;
+    fp->dgram_count--;
+    snprintf(from, from_len, "10.0.0.9");
+    *from_port = 5555;
+    return (int)n;
+}
+
+static int f_udp_send(void *user, const char *ip, uint16_t port, const uint8_t *buf, size_t len)
+{
+    fake_port_t *fp = fp_of(user);
+    (void)ip;
+    (void)port;
+    size_t n = len < sizeof fp->last_reply - 1 ? len : sizeof fp->last_reply - 1;
+    memcpy(fp->last_reply, buf, n);
+    fp->last_reply[n] = '\0';
+    fp->replies++;
+    return OTA_OK;
+}
+
+static int free_conn(fake_port_t *fp);
+
+static int f_net_connect(void *user, const char *ip, uint16_t port, ota_conn_t *conn)
+{
+    fake_port_t *fp = fp_of(user);
+    (void)ip;
+    (void)port;
+    fp->connects++;
+    if (fp->connect_fails)
+        return OTA_ERR_IO;
+    int i = free_conn(fp);
+    fake_conn_t *c = &fp->conns[i];
+    free(c->in);
+    free(c->out);
+    memset(c, 0, sizeof *c);
+    c->in = malloc(FAKE_BUF_MAX);
+    c->out = malloc(FAKE_BUF_MAX);
+    c->used = true;
+    fp->last_connect = i;
+    *conn = i;
+    return OTA_OK;
+}
+
+static int f_data_begin(void *user, uint32_t size)
+{
+    fake_port_t *fp = fp_of(user);
+    if (size > fp->slot_capacity)
+        return OTA_ERR_NO_SPACE;
+    fp->data_high = 0;
+    fp->data_done = false;
+    return OTA_OK;
+}
+
+static int f_data_write(void *user, uint32_t off, const uint8_t *d, size_t len)
+{
+    fake_port_t *fp = fp_of(user);
+    if (off != fp->data_high || (size_t)off + len > fp->slot_capacity)
+        return OTA_ERR_WRITE;
+    memcpy(fp->data + off, d, len);
+    fp->data_high = off + len;
+    return OTA_OK;
+}
+
+static int f_data_finish(void *user, uint32_t size)
+{
+    fake_port_t *fp = fp_of(user);
+    if (size != fp->data_high)
+        return OTA_ERR_WRITE;
+    fp->data_done = true;
+    return OTA_OK;
+}
+
+static void f_data_abort(void *user)
+{
+    fp_of(user)->data_high = 0;
+}
+
+void fake_datagram(fake_port_t *fp, const void *data, size_t len)
+{
+    if (fp->dgram_count == 8)
+        return; /* a full socket buffer drops datagrams */
+    if (len > sizeof fp->dgram[0])
+        len = sizeof fp->dgram[0];
+    int i = (fp->dgram_head + fp->dgram_count) % 8;
+    memcpy(fp->dgram[i], data, len);
+    fp->dgram_len[i] = len;
+    fp->dgram_count++;
+}
+
 /* ---------------- boot record ---------------- */
 
 static int f_boot_load(void *user, ota_boot_record_t *rec)
@@ -244,11 +343,27 @@ const ota_port_t fake_port_ops = {
 
 const ota_port_t fake_port_ops_no_inflate = {FAKE_COMMON};
 
+const ota_port_t fake_port_ops_arduino = {
+    FAKE_COMMON,
+    .inflate_begin = f_inflate_begin,
+    .inflate_run = f_inflate_run,
+    .inflate_end = f_inflate_end,
+    .udp_recv = f_udp_recv,
+    .udp_send = f_udp_send,
+    .net_connect = f_net_connect,
+    .data_begin = f_data_begin,
+    .data_write = f_data_write,
+    .data_finish = f_data_finish,
+    .data_abort = f_data_abort,
+};
+
 void fake_init(fake_port_t *fp, size_t slot_capacity)
 {
     memset(fp, 0, sizeof *fp);
     fp->slot = malloc(slot_capacity ? slot_capacity : 1);
+    fp->data = malloc(slot_capacity ? slot_capacity : 1);
     fp->slot_capacity = slot_capacity;
+    fp->last_connect = -1;
     fp->verbose = getenv("OTA_TEST_VERBOSE") != NULL;
 }
 
@@ -260,6 +375,7 @@ void fake_free(fake_port_t *fp)
     }
     f_inflate_end(fp);
     free(fp->slot);
+    free(fp->data);
     memset(fp, 0, sizeof *fp);
 }
 

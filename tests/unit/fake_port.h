@@ -54,6 +54,19 @@ typedef struct fake_port {
     bool verbose;          /* print log lines */
     char last_log[256];
     int log_lines;
+    /* ArduinoOTA: queued datagrams (from 10.0.0.9:5555), the last reply, connects */
+    uint8_t dgram[8][300];
+    size_t dgram_len[8];
+    int dgram_head, dgram_count;
+    char last_reply[128];
+    int replies;
+    int connects;
+    int last_connect;     /* conn index of the last net_connect, -1 none */
+    bool connect_fails;
+    /* data slot (ArduinoOTA filesystem images) */
+    uint8_t *data;
+    size_t data_high;
+    bool data_done;
     /* boot record */
     ota_boot_record_t boot;
     int boot_stores;
@@ -70,6 +83,11 @@ extern const ota_port_t fake_port_ops_no_inflate;
 
 void fake_init(fake_port_t *fp, size_t slot_capacity);
 void fake_free(fake_port_t *fp);
+
+/** The port with ArduinoOTA (UDP, connect) and a data slot as well. */
+extern const ota_port_t fake_port_ops_arduino;
+/** Queue a datagram for udp_recv. */
+void fake_datagram(fake_port_t *fp, const void *data, size_t len);
 
 /** Queue a new client connection; returns its index. */
 int fake_connect(fake_port_t *fp);
