@@ -100,6 +100,15 @@ typedef struct ota_port {
      *  as OTA_ERR_CLOSED or OTA_ERR_IO there. \return 0, OTA_ERR_IO. */
     int (*net_connect)(void *user, const char *ip, uint16_t port, ota_conn_t *conn);
 
+    /** Optional: where ArduinoOTA filesystem images (command 100) go. All NULL: such
+     *  images are refused. data_begin/data_write work like slot_begin/slot_write;
+     *  data_finish makes the complete image the node's data atomically and durably
+     *  (\return 0, OTA_ERR_WRITE); data_abort forgets an unfinished one. */
+    int (*data_begin)(void *user, uint32_t size);
+    int (*data_write)(void *user, uint32_t offset, const uint8_t *data, size_t len);
+    int (*data_finish)(void *user, uint32_t size);
+    void (*data_abort)(void *user);
+
     /* ---------------- slot storage (the inactive image slot) ---------------- */
 
     /** Prepare the inactive slot for an image of image_size bytes (the size on the

@@ -112,8 +112,8 @@ typedef enum ota_session_step {
 
 /* Internal: the ArduinoOTA listener (one invitation at a time). Treat as opaque. */
 typedef struct ota_arduino {
-    uint8_t state;          /* see server.c */
-    uint8_t cmd;
+    uint8_t state;          /* see arduino.c */
+    uint8_t cmd;            /* 0 application image, 100 filesystem image */
     uint16_t host_port;     /* the uploader's TCP port */
     uint16_t udp_port;      /* where its invitation came from */
     uint32_t size;
