@@ -76,5 +76,12 @@ for spec in "esp8266|xtensa-lx106-elf-|-mlongcalls -mtext-section-literals" \
   sm=$(( 0x$(${prefix}nm -S "$out/$target/sizes.o" | awk '$4=="footprint_safe_mode"{print $2}') ))
   printf '%-10s %-14s %8s bytes RAM (ota_server_t, caller-allocated)\n' "$target" "server" "$srv"
   printf '%-10s %-14s %8s bytes RAM (ota_safe_mode_t)\n' "$target" "safe mode" "$sm"
+  # shellcheck disable=SC2086
+  $cc -std=c11 -Os -ffreestanding -nostdinc -isystem "$inc" -isystem "$out/shim" \
+      -I"$root/include" -Wall -Wextra -Werror -Wundef -DOTA_CFG_ENABLE_ARDUINO=0 $mflags \
+      -c "$root/src/core/arduino.c" -o "$out/$target/arduino-off.o"
+  set -- $(${prefix}size "$out/$target/arduino-off.o" | tail -n 1)
+  printf '%-10s %-14s %8s bytes of code with OTA_CFG_ENABLE_ARDUINO=0 (instead of the row above)\n' \
+         "$target" "arduino.c" "$1"
 done
 exit $status

@@ -63,6 +63,11 @@
 #define OTA_CFG_ENABLE_LEGACY_AUTH 1
 #endif
 
+/** 1: compile the ArduinoOTA front end (src/core/arduino.c, about 5 KB of code). */
+#ifndef OTA_CFG_ENABLE_ARDUINO
+#define OTA_CFG_ENABLE_ARDUINO 1
+#endif
+
 /** Default timeouts of the spec (PROTOCOL.md 1, "Timeouts"); runtime-configurable. */
 #ifndef OTA_CFG_HANDSHAKE_TIMEOUT_MS
 #define OTA_CFG_HANDSHAKE_TIMEOUT_MS 20000u

@@ -24,6 +24,8 @@
 #include "ota/util.h"
 #include "server_internal.h"
 
+#if OTA_CFG_ENABLE_ARDUINO
+
 enum { AR_IDLE = 0, AR_AUTH, AR_HASH, AR_DATA, AR_CLOSING };
 
 #define AR_ITERATIONS 10000u       /* PBKDF2 of the SHA-256 variant */
@@ -549,3 +551,24 @@ void ota_arduino_free(ota_server_t *s)
         close_conn(s);
     to_idle(s);
 }
+
+#else /* !OTA_CFG_ENABLE_ARDUINO: a configuration asking for it is refused at setup */
+
+int ota_arduino_check_config(const ota_port_t *port, const ota_server_config_t *cfg)
+{
+    (void)port;
+    (void)cfg;
+    return OTA_ERR_INVALID_ARG;
+}
+
+void ota_arduino_poll(ota_server_t *s)
+{
+    (void)s;
+}
+
+void ota_arduino_free(ota_server_t *s)
+{
+    (void)s;
+}
+
+#endif
