@@ -57,6 +57,17 @@ static void reply(ota_server_t *s, const char *ip, uint16_t port, const char *te
     (void)s->port->udp_send(s->user, ip, port, (const uint8_t *)text, strlen(text));
 }
 
+/* "AUTH <nonce>" */
+static void send_challenge(ota_server_t *s, const char *ip, uint16_t port)
+{
+    char msg[80];
+    ota_strbuf_t sb;
+    ota_sb_init(&sb, msg, sizeof msg);
+    ota_sb_str(&sb, "AUTH ");
+    ota_sb_str(&sb, s->arduino.nonce);
+    reply(s, ip, port, msg);
+}
+
 static void say(ota_server_t *s, ota_log_level_t lvl, const char *ip, const char *msg)
 {
     char peer[64];
@@ -301,13 +312,7 @@ static void on_datagram(ota_server_t *s, char *text, const char *ip, uint16_t fr
         to_idle(s); /* the same uploader starts over: a challenge holds no lock */
     if (a->state != AR_IDLE) {
         if (a->state == AR_AUTH && strcmp(ip, a->ip) == 0 && port == a->host_port) {
-            /* the uploader did not get our challenge: say it again */
-            char msg[80];
-            ota_strbuf_t sb;
-            ota_sb_init(&sb, msg, sizeof msg);
-            ota_sb_str(&sb, "AUTH ");
-            ota_sb_str(&sb, a->nonce);
-            reply(s, ip, from_port, msg);
+            send_challenge(s, ip, from_port); /* the uploader did not get it: again */
         } else {
             reply(s, ip, from_port, "ERR: another update is in progress");
         }
@@ -349,12 +354,7 @@ static void on_datagram(ota_server_t *s, char *text, const char *ip, uint16_t fr
     if (ota_auth_random_hex(s->port, s->user, a->nonce, hex) != OTA_OK)
         return;
     a->nonce[hex] = '\0';
-    char msg[80];
-    ota_strbuf_t sb;
-    ota_sb_init(&sb, msg, sizeof msg);
-    ota_sb_str(&sb, "AUTH ");
-    ota_sb_str(&sb, a->nonce);
-    reply(s, ip, from_port, msg);
+    send_challenge(s, ip, from_port);
     a->state = AR_AUTH;
 }
 
