@@ -18,6 +18,7 @@
 #define STATE_PREV "boot.state.prev"
 #define STATE_TMP "boot.state.tmp"
 #define HEADER "ota-boot-state 1\n"
+#define COUNTER_MAX 1000000u /* largest counter value in the file */
 
 void ota_bootstate_default(ota_bootstate_t *st)
 {
@@ -32,13 +33,24 @@ int ota_bootstate_slot_path(const char *dir, char slot, char *out, size_t cap)
     return (n < 0 || (size_t)n >= cap) ? -1 : 0;
 }
 
+static bool is_slot(char c)
+{
+    return c == 'a' || c == 'b';
+}
+
+/* The file's text, or 0 when st is not a state worth writing (no such slot). */
 static size_t render(const ota_bootstate_t *st, char *buf, size_t cap)
 {
+    if (!is_slot(st->active) || !is_slot(st->confirmed))
+        return 0;
+    /* counters saturate where the reader's limit is, so what is written reads back */
+    unsigned pending_boots = st->pending_boots < COUNTER_MAX ? st->pending_boots : COUNTER_MAX;
+    unsigned boot_attempts = st->boot_attempts < COUNTER_MAX ? st->boot_attempts : COUNTER_MAX;
     int n = snprintf(buf, cap,
                      HEADER "active=%c\nconfirmed=%c\npending=%d\npending_boots=%u\n"
                             "boot_attempts=%u\nsafe_mode_request=%d\nsafe_mode=%d\n",
-                     st->active, st->confirmed, st->pending ? 1 : 0, st->pending_boots,
-                     st->boot_attempts,
+                     st->active, st->confirmed, st->pending ? 1 : 0, pending_boots,
+                     boot_attempts,
                      st->safe_mode_request ? 1 : 0, st->safe_mode ? 1 : 0);
     if (n < 0 || (size_t)n >= cap)
         return 0;
@@ -48,6 +60,11 @@ static size_t render(const ota_bootstate_t *st, char *buf, size_t cap)
         return 0;
     return (size_t)(n + m);
 }
+
+static const char *const field_names[] = {"active",        "confirmed",
+                                           "pending",       "pending_boots",
+                                           "boot_attempts", "safe_mode_request",
+                                           "safe_mode"};
 
 static bool parse_flag(const char *v, bool *out)
 {
@@ -74,9 +91,15 @@ static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char 
         return false;
     }
     size_t body = (size_t)(crc_line - text);
-    char *end;
-    unsigned long want = strtoul(crc_line + 6, &end, 16);
-    if (end != crc_line + 14 || *end != '\n' || (size_t)(end + 1 - text) != len) {
+    /* exactly "crc32=" + 8 lowercase hex digits + "\n", and nothing after it */
+    unsigned long want = 0;
+    bool crc_ok = len - body == 6 + 8 + 1 && text[len - 1] == '\n';
+    for (size_t i = 0; crc_ok && i < 8; i++) {
+        char h = crc_line[6 + i];
+        crc_ok = (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f');
+        want = want << 4 | (unsigned long)(h <= '9' ? h - '0' : h - 'a' + 10);
+    }
+    if (!crc_ok) {
         *why = "malformed checksum line";
         return false;
     }
@@ -86,7 +109,7 @@ static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char 
     }
     ota_bootstate_t s;
     ota_bootstate_default(&s);
-    int seen = 0;
+    unsigned seen = 0; /* one bit per field: each exactly once */
     char line[128];
     const char *p = text + sizeof HEADER - 1;
     while (p < crc_line) {
@@ -106,15 +129,27 @@ static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char 
         *eq = '\0';
         const char *k = line, *v = eq + 1;
         bool ok = true;
+        unsigned bit = 0;
+        for (unsigned i = 0; i < sizeof field_names / sizeof field_names[0]; i++)
+            if (strcmp(k, field_names[i]) == 0)
+                bit = 1u << i;
+        if (bit == 0 || (seen & bit) != 0) {
+            *why = bit == 0 ? "unknown field" : "field given twice";
+            return false;
+        }
+        seen |= bit;
         if (strcmp(k, "active") == 0 || strcmp(k, "confirmed") == 0) {
-            ok = (v[0] == 'a' || v[0] == 'b') && v[1] == '\0';
+            ok = is_slot(v[0]) && v[1] == '\0';
             if (ok)
                 *(k[0] == 'a' ? &s.active : &s.confirmed) = v[0];
         } else if (strcmp(k, "pending") == 0) {
             ok = parse_flag(v, &s.pending);
         } else if (strcmp(k, "boot_attempts") == 0 || strcmp(k, "pending_boots") == 0) {
-            unsigned long n = strtoul(v, &end, 10);
-            ok = *v != '\0' && *end == '\0' && n <= 1000000ul;
+            /* decimal digits only, at most COUNTER_MAX */
+            size_t digits = strspn(v, "0123456789");
+            ok = digits > 0 && digits <= 7 && v[digits] == '\0';
+            unsigned long n = ok ? strtoul(v, NULL, 10) : 0;
+            ok = ok && n <= COUNTER_MAX;
             *(k[0] == 'b' ? &s.boot_attempts : &s.pending_boots) = (uint32_t)n;
         } else if (strcmp(k, "safe_mode_request") == 0) {
             ok = parse_flag(v, &s.safe_mode_request);
@@ -127,9 +162,8 @@ static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char 
             *why = "bad value";
             return false;
         }
-        seen++;
     }
-    if (seen != 7) {
+    if (seen != (1u << (sizeof field_names / sizeof field_names[0])) - 1u) {
         *why = "fields missing";
         return false;
     }

@@ -34,7 +34,8 @@ int ota_bootstate_slot_path(const char *dir, char slot, char *out, size_t cap);
  *  at slot A) with the reason written to why; never fails. */
 int ota_bootstate_load(const char *dir, ota_bootstate_t *st, char *why, size_t why_cap);
 
-/** Write the boot state atomically and durably. \return 0, -1 with errno set. */
+/** Write the boot state atomically and durably. \return 0, -1 with errno set
+ *  (EINVAL: active or confirmed is not 'a'/'b'; nothing is written then). */
 int ota_bootstate_store(const char *dir, const ota_bootstate_t *st);
 
 /** fsync a directory (makes a rename in it durable). \return 0, -1 with errno set. */

@@ -106,8 +106,15 @@ int ota_posix_slot_activate(void *user)
     ota_bootstate_t st;
     char why[256];
     ota_bootstate_load(ctx->state_dir, &st, why, sizeof why);
-    if (!st.pending)
-        st.confirmed = ctx->active; /* the image we run has proven itself */
+    /* The image we run becomes the rollback target. It has proven itself, or it is
+     * still pending but has just taken an update: then the slot being replaced held
+     * the confirmed image, and the running one is the only one left that works. */
+    if (st.pending && st.confirmed != ctx->active)
+        ota_posix_log(OTA_LOG_WARN, "ota",
+                      "slot %c is not confirmed yet but took an update that replaces the "
+                      "confirmed slot %c: slot %c becomes the rollback target",
+                      ctx->active, st.confirmed, ctx->active);
+    st.confirmed = ctx->active;
     st.active = ctx->inactive;
     st.pending = true;
     st.pending_boots = 0;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -160,7 +161,7 @@ static int cmd_flash(const char *dir, const char *image)
         fprintf(stderr, "ota-boot: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    char slot[4096], tmp[4200];
+    char slot[4096], tmp[4200], old_state[4200];
     ota_bootstate_slot_path(dir, 'a', slot, sizeof slot);
     snprintf(tmp, sizeof tmp, "%s.tmp", slot);
     if (copy_file(image, tmp) != 0 || rename(tmp, slot) != 0) {
@@ -169,6 +170,12 @@ static int cmd_flash(const char *dir, const char *image)
         unlink(tmp);
         return 1;
     }
+    /* a reset: no earlier generation may survive as boot.state.prev (a fallback to
+     * it could boot an old image from slot b) */
+    snprintf(old_state, sizeof old_state, "%s/boot.state.prev", dir);
+    unlink(old_state);
+    snprintf(old_state, sizeof old_state, "%s/boot.state", dir);
+    unlink(old_state);
     ota_bootstate_t st;
     ota_bootstate_default(&st);
     if (ota_bootstate_store(dir, &st) != 0) {
@@ -349,6 +356,7 @@ static int cmd_run(const char *dir, unsigned rollback_after, unsigned restart_de
         say("booting slot %c (%s)", slot, path);
         fflush(NULL);
         uint64_t started = now_ms();
+        pid_t parent = getpid();
         pid_t pid = fork();
         if (pid < 0) {
             say("fork: %s", strerror(errno));
@@ -358,6 +366,10 @@ static int cmd_run(const char *dir, unsigned rollback_after, unsigned restart_de
             signal(SIGINT, SIG_DFL);
             signal(SIGTERM, SIG_DFL);
             signal(SIGHUP, SIG_DFL);
+            /* never an orphan: if ota-boot dies (even by SIGKILL) the firmware gets
+             * SIGTERM; the getppid check covers a death before the prctl */
+            if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+                _exit(127);
             setenv("OTA_STATE_DIR", abs_dir, 1);
             setenv("OTA_BOOT_SLOT", slot_env, 1);
             char **argv = calloc((size_t)nargs + 2, sizeof *argv);
@@ -436,7 +448,8 @@ static const char *cmd_help(const char *cmd)
                "again (into the new slot after an update); any other exit or crash restarts\n"
                "it after a delay. An unconfirmed image booted N times (default 3) without\n"
                "confirming itself is rolled back to the confirmed slot. Ctrl-C or SIGTERM\n"
-               "stops the firmware and exits 0.\n";
+               "stops the firmware (SIGKILL if it is still running after 5 s) and exits 0;\n"
+               "if ota-boot itself is killed, the firmware gets SIGTERM.\n";
     if (strcmp(cmd, "status") == 0)
         return "usage: ota-boot status --state DIR\n"
                "Print the boot state of DIR as JSON: active_slot, active_sha256,\n"
