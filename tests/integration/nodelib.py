@@ -11,12 +11,14 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 BIN = os.environ.get("OTA_BIN_DIR") or os.path.join(
@@ -30,8 +32,41 @@ MAGIC = bytes([0x6C, 0x26, 0xF7, 0x5C, 0x45])
 CHUNK = 8192
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_rng = random.Random()  # seeded from the OS: parallel test processes pick differently
+
+
+def _port_is_free(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A loopback port free for TCP and UDP right now, and the next one too (demo-node
+    serves its log viewers on the OTA port + 1). It is taken below the kernel's
+    ephemeral range, so that no outgoing connection (the uploader's own source port)
+    can grab it while a node reboots and re-binds it. Node retries on another port if
+    a parallel test took it first anyway."""
+    lo, _ = _ephemeral_range()
+    base = 20000 if lo > 21000 else 1024
+    for _ in range(500):
+        port = _rng.randrange(base, lo - 1)
+        if _port_is_free(port) and _port_is_free(port + 1):  # + 1: the node's log viewers
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # let the kernel pick
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -84,13 +119,28 @@ class Node:
         self.dir = tempfile.mkdtemp(prefix="ota-node-")
         self.port = port or free_port()
         self.flags = list(flags)
-        subprocess.run([OTA_BOOT, "flash", "--state", self.dir, image or DEMO_NODE],
-                       check=True, capture_output=True)
+        self.proc = None
+        flash = subprocess.run([OTA_BOOT, "flash", "--state", self.dir, image or DEMO_NODE],
+                               capture_output=True, text=True)
+        if flash.returncode != 0:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            tc.fail("ota-boot flash failed (exit %d):\n%s%s"
+                    % (flash.returncode, flash.stdout, flash.stderr))
         self.log_path = os.path.join(self.dir, "node.log")
         self.log_file = open(self.log_path, "ab")
         self.boot_flags = list(boot_flags)
         tc.addCleanup(self.cleanup)
-        self.start()
+        for attempt in range(3):
+            self.start()
+            in_use = lambda: "Address already in use" in self.log()  # noqa: E731
+            self.wait_for(lambda: in_use() or self.count(r"\[I\]\[ota\] listening on") >= 1,
+                          30, "listening line #1")
+            if not in_use() or port is not None or attempt == 2:
+                break
+            # a parallel test took the port between free_port() and the node's bind
+            self.stop()
+            self.log_file.truncate(0)
+            self.port = free_port()
         self.wait_listening(1)
 
     def start(self):
@@ -136,8 +186,12 @@ class Node:
             time.sleep(0.05)
         if predicate():
             return
-        self.tc.fail("timed out after %.0f s waiting for %s; node log:\n%s"
-                     % (timeout, what, self.log()[-6000:]))
+        if self.proc.poll() is not None:
+            why = "ota-boot exited with status %d" % self.proc.returncode
+        else:
+            why = "timed out after %.0f s" % timeout
+        self.tc.fail("%s waiting for %s (node on 127.0.0.1:%d); node log:\n%s"
+                     % (why, what, self.port, self.log()[-6000:]))
 
     def wait_listening(self, n, timeout=30):
         self.wait_for(lambda: self.count(r"\[I\]\[ota\] listening on") >= n, timeout,
@@ -150,9 +204,15 @@ class Node:
 
     # -- state ----------------------------------------------------------------
     def status(self):
-        out = subprocess.run([OTA_BOOT, "status", "--state", self.dir], check=True,
-                             capture_output=True, text=True).stdout
-        return json.loads(out)
+        p = subprocess.run([OTA_BOOT, "status", "--state", self.dir], capture_output=True,
+                           text=True, timeout=30)
+        if p.returncode != 0:
+            self.tc.fail("ota-boot status failed (exit %d): %s\nnode log:\n%s"
+                         % (p.returncode, p.stderr, self.log()[-3000:]))
+        try:
+            return json.loads(p.stdout)
+        except ValueError as e:
+            self.tc.fail("ota-boot status printed no JSON (%s): %r" % (e, p.stdout))
 
     def upload(self, image, *args, timeout=180):
         return run_ota("upload", "--device", "127.0.0.1", "--port", self.port, *args, image,
@@ -169,6 +229,8 @@ class Node:
 
     # -- teardown -------------------------------------------------------------
     def stop(self):
+        if self.proc is None:
+            return None
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -207,6 +269,57 @@ class Node:
         with open("/proc/%d/status" % pid) as f:
             rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
         return fds, rss
+
+
+class HeartbeatWatch:
+    """Timestamps every heartbeat line the moment it shows up in a node's log (a
+    thread polls the log every 20 ms), to show that the node's main loop never
+    stalls: a loop blocked on a peer would leave a gap, however it caught up later.
+    Stopped by a cleanup if the test does not stop it."""
+
+    POLL_S = 0.02
+
+    def __init__(self, node):
+        self.node = node
+        self.samples = []  # (monotonic seconds, tick, loops)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        node.tc.addCleanup(self.stop)
+
+    def _run(self):
+        pattern = re.compile(r"heartbeat tick=(\d+) loops=(\d+)")
+        with open(self.node.log_path, "r", errors="replace") as f:
+            f.seek(0, os.SEEK_END)
+            pending = ""
+            while not self._stop.is_set():
+                pending += f.read()
+                now = time.monotonic()
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    m = pattern.search(line)
+                    if m:
+                        self.samples.append((now, int(m.group(1)), int(m.group(2))))
+                self._stop.wait(self.POLL_S)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        return self.samples
+
+    def mark(self):
+        """A point in time to measure from (see gaps_since)."""
+        return time.monotonic()
+
+    def gaps_since(self, t0, t1=None):
+        """Seconds between consecutive heartbeats seen in [t0, t1], counting the time
+        from t0 to the first one and from the last one to t1 (or now)."""
+        t1 = time.monotonic() if t1 is None else t1
+        times = [t0] + [t for t, _, _ in self.samples if t0 <= t <= t1] + [t1]
+        return [b - a for a, b in zip(times, times[1:])]
+
+    def between(self, t0, t1):
+        return [(tick, loops) for t, tick, loops in self.samples if t0 <= t <= t1]
 
 
 class RawClient:

@@ -9,8 +9,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodelib import (DEMO_NODE, MAGIC, Node, RawClient, make_image, read_bytes,  # noqa: E402
-                     sha256_file)
+from nodelib import (DEMO_NODE, MAGIC, HeartbeatWatch, Node, RawClient,  # noqa: E402
+                     make_image, read_bytes, sha256_file)
 
 ORIGINAL = None
 
@@ -129,9 +129,11 @@ class BadCaseTest(unittest.TestCase):
         self.assertEqual(a.byte(), 0x41)
         self.assertEqual(a.prepare(payload), (0x42, 0x43))  # a holds the update lock now
         a.send(payload[:200000])
+        t0 = time.monotonic()
         b = RawClient(node.port, timeout=5)
         self.addCleanup(b.close)
         self.assertEqual(b.byte(), 0xA0)  # told at once, before saying anything
+        self.assertLess(time.monotonic() - t0, 1.0, "0xA0 came late")
         self.assertTrue(b.is_closed())
         rc, _, err = node.upload(make_image(self, seed=7))  # the tool says "busy" too
         self.assertEqual(rc, 5)
@@ -158,25 +160,42 @@ class BadCaseTest(unittest.TestCase):
         node.assert_runs(img, 2)
 
     def test_main_loop_keeps_running_with_slow_peers(self):
+        """A peer dribbles its handshake one byte every 300 ms, then stalls mid-data
+        while holding the update lock: the 100 ms heartbeat keeps coming throughout
+        (no gap near the peer's pauses), the loop counter keeps growing, and the update
+        still completes when the peer resumes."""
         node = Node(self, "--no-password", "--heartbeat-ms", "100")
-        node.wait_for(lambda: len(node.heartbeats()) >= 2, 10, "heartbeats")
-        before = node.heartbeats()[-1]
+        watch = HeartbeatWatch(node)
+        img = make_image(self, seed=9)
+        payload = read_bytes(img)
         slow = RawClient(node.port)
         self.addCleanup(slow.close)
-        for b in MAGIC:  # dribble the handshake, one byte every 300 ms
+        t0 = watch.mark()
+        for b in MAGIC + b"\x00" + len(payload).to_bytes(4, "big"):  # magic, features, size
             slow.send(bytes([b]))
             time.sleep(0.3)
-        slow.send(b"\x00")
-        self.assertEqual(slow.read(3), b"\x00\x02\x40")
-        self.assertEqual(slow.byte(), 0x41)
-        payload = read_bytes(make_image(self, seed=9))
-        self.assertEqual(slow.prepare(payload), (0x42, 0x43))
+        # version 2, HEADER_OK (no compression asked), AUTH_OK (no password), PREPARE_OK
+        self.assertEqual(slow.read(5), b"\x00\x02\x40\x41\x42")
+        slow.send(hashlib.md5(payload).hexdigest().encode())
+        self.assertEqual(slow.byte(), 0x43)
         slow.send(payload[:50000])
-        time.sleep(1.5)  # stalled mid-data, holding the update lock
-        after = node.heartbeats()[-1]
-        # about 30 heartbeats fit in those ~3 s; a loop blocked on the peer logs none
-        self.assertGreaterEqual(after[0] - before[0], 10, node.log()[-2000:])
-        self.assertGreater(after[1], before[1])
+        stall = watch.mark()
+        time.sleep(2.0)  # the peer says nothing, the socket stays open
+        t1 = watch.mark()
+        gaps = watch.gaps_since(t0, t1)
+        beats = watch.between(t0, t1)
+        detail = "gaps %s; node log:\n%s" % (["%.2f" % g for g in gaps], node.log()[-3000:])
+        self.assertLess(max(gaps), 1.0, "the main loop stalled: " + detail)
+        self.assertGreaterEqual(len(watch.between(stall, t1)), 8, detail)  # ~20 expected
+        self.assertGreaterEqual(len(beats), 0.5 * (t1 - t0) / 0.1, detail)
+        loops = [lp for _, lp in beats]
+        self.assertEqual(loops, sorted(set(loops)), "loop counter not increasing: " + detail)
+        watch.stop()
+        slow.send(payload[50000:])  # the peer resumes: the update goes through
+        _, received, end = slow.finish()
+        self.assertEqual((received, end), (0x44, 0x45))
+        slow.send(b"\x00")
+        node.assert_runs(img, 2)
 
 
 if __name__ == "__main__":

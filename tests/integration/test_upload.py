@@ -6,7 +6,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodelib import DEMO_NODE, Node, RawClient, free_port, make_image, sha256_file  # noqa: E402
+from nodelib import (DEMO_NODE, Node, RawClient, free_port, make_image, read_bytes,  # noqa: E402
+                     sha256_file)
 
 
 class UploadTest(unittest.TestCase):
@@ -67,6 +68,31 @@ class UploadTest(unittest.TestCase):
         rc, out, err = node.upload(img2, "--no-compress")
         self.assertEqual(rc, 0, err)
         node.assert_runs(img2, 3)
+        # on the wire: version byte 1, and no chunk acks at all before RECEIVE_OK
+        img3 = make_image(self, seed=15)
+        payload = read_bytes(img3)
+        c = RawClient(node.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.hello(0x00), (1, b"\x40"))
+        self.assertEqual(c.byte(), 0x41)
+        self.assertEqual(c.prepare(payload), (0x42, 0x43))
+        c.send(payload)
+        self.assertEqual(c.finish(), (0, 0x44, 0x45))
+        c.send(b"\x00")
+        node.assert_runs(img3, 4)
+
+    def test_protocol_version_1_with_password_raw_then_gzip(self):
+        node = Node(self, "--password", "v1 secret", "--protocol-version", "1")
+        img = make_image(self, seed=13)
+        rc, out, err = node.upload(img, "--password", "v1 secret", "--no-compress")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("gzip", out)
+        self.assertEqual(node.assert_runs(img, 2)["active_slot"], "b")
+        img2 = make_image(self, seed=14)
+        rc, out, err = node.upload(img2, "--password", "v1 secret")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("gzip", out)
+        self.assertEqual(node.assert_runs(img2, 3)["active_slot"], "a")
 
     def test_md5_challenge_when_allowed(self):
         node = Node(self, "--password", "pw", "--allow-md5")
