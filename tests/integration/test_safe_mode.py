@@ -29,7 +29,10 @@ class SafeModeTest(unittest.TestCase):
     def test_boot_loop_enters_safe_mode_and_an_upload_recovers(self):
         f = crash_file(self)
         node = Node(self, "--crash-if-exists", f, boot_flags=FAST)
-        node.wait_for(lambda: "SAFE MODE" in node.log(), 60, "safe mode")
+        # the last line safe mode's boot prints: "SAFE MODE" itself comes before the
+        # "booted slot=" line, so waiting for it alone races with the counts below
+        node.wait_for(lambda: "the demo component stays off" in node.log(), 60, "safe mode")
+        self.assertIn("SAFE MODE", node.log())
         self.assertEqual(node.count(r"crashing during set-up"), 10)  # exactly num_attempts
         self.assertEqual(node.count(r"booted slot="), 11)
         st = node.status()
@@ -175,13 +178,15 @@ class DurabilityTest(unittest.TestCase):
 
         def truncate(d):
             p = os.path.join(d, "boot.state")
-            data = open(p, "rb").read()
+            with open(p, "rb") as fh:
+                data = fh.read()
             with open(p, "wb") as f:
                 f.write(data[: len(data) // 2])
 
         def flip_bit(d):
             p = os.path.join(d, "boot.state")
-            data = bytearray(open(p, "rb").read())
+            with open(p, "rb") as fh:
+                data = bytearray(fh.read())
             data[20] ^= 0x01
             with open(p, "wb") as f:
                 f.write(bytes(data))
