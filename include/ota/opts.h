@@ -68,6 +68,29 @@
 #define OTA_CFG_ENABLE_ARDUINO 1
 #endif
 
+/** mDNS responder (ota/mdns.h): buffers and limits. A received datagram longer
+ *  than the receive buffer is cut (its questions, which come first, still count). */
+#ifndef OTA_CFG_ENABLE_MDNS
+#define OTA_CFG_ENABLE_MDNS 1
+#endif
+#ifndef OTA_CFG_MDNS_RX_SIZE
+#define OTA_CFG_MDNS_RX_SIZE 1024
+#endif
+#ifndef OTA_CFG_MDNS_TX_SIZE
+#define OTA_CFG_MDNS_TX_SIZE 768
+#endif
+#ifndef OTA_CFG_MDNS_MAX_SERVICES
+#define OTA_CFG_MDNS_MAX_SERVICES 2
+#endif
+#ifndef OTA_CFG_MDNS_MAX_ADDRS
+#define OTA_CFG_MDNS_MAX_ADDRS 4
+#endif
+/** Bytes of one service's TXT record data (all its "key=value" strings with their
+ *  length bytes); the responder keeps it ready to send and to compare. */
+#ifndef OTA_CFG_MDNS_TXT_SIZE
+#define OTA_CFG_MDNS_TXT_SIZE 160
+#endif
+
 /** Default timeouts of the spec (PROTOCOL.md 1, "Timeouts"); runtime-configurable. */
 #ifndef OTA_CFG_HANDSHAKE_TIMEOUT_MS
 #define OTA_CFG_HANDSHAKE_TIMEOUT_MS 20000u
@@ -91,6 +114,18 @@
 #endif
 #if OTA_CFG_LOG_LINE_MAX < 48
 #error "OTA_CFG_LOG_LINE_MAX must be at least 48"
+#endif
+#if OTA_CFG_MDNS_MAX_SERVICES < 1 || OTA_CFG_MDNS_MAX_SERVICES > 3
+#error "OTA_CFG_MDNS_MAX_SERVICES must be 1 to 3"
+#endif
+#if OTA_CFG_MDNS_RX_SIZE < 512 || OTA_CFG_MDNS_TX_SIZE < 512 || OTA_CFG_MDNS_TX_SIZE > 9000
+#error "OTA_CFG_MDNS_RX_SIZE and OTA_CFG_MDNS_TX_SIZE must be 512 to 9000"
+#endif
+#if OTA_CFG_MDNS_MAX_ADDRS < 1 || OTA_CFG_MDNS_MAX_ADDRS > 16
+#error "OTA_CFG_MDNS_MAX_ADDRS must be 1 to 16"
+#endif
+#if OTA_CFG_MDNS_TXT_SIZE < 1 || OTA_CFG_MDNS_TXT_SIZE > 1024
+#error "OTA_CFG_MDNS_TXT_SIZE must be 1 to 1024"
 #endif
 #if OTA_CFG_POLL_BUDGET < OTA_CFG_DATA_BUF_SIZE
 #error "OTA_CFG_POLL_BUDGET must be at least OTA_CFG_DATA_BUF_SIZE"

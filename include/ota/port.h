@@ -56,6 +56,13 @@ typedef struct ota_boot_record {
     bool safe_mode;          /**< the current boot runs in safe mode */
 } ota_boot_record_t;
 
+/** An IP address with the interface it belongs to (mDNS). */
+typedef struct ota_ip {
+    uint8_t family;    /**< 4 or 6 */
+    uint8_t addr[16];  /**< 4 bytes for IPv4, 16 for IPv6, network order */
+    uint32_t ifindex;  /**< the port's interface number (0: unknown / any) */
+} ota_ip_t;
+
 /** A connection handle of the port (a file descriptor on POSIX, an index elsewhere).
  *  Negative values are never valid handles. */
 typedef int ota_conn_t;
@@ -108,6 +115,28 @@ typedef struct ota_port {
     int (*data_write)(void *user, uint32_t offset, const uint8_t *data, size_t len);
     int (*data_finish)(void *user, uint32_t size);
     void (*data_abort)(void *user);
+
+    /* ---------------- mDNS (optional: all NULL = no responder, ota/mdns.h) ------ */
+
+    /** Read one datagram that arrived on UDP port 5353 (multicast to 224.0.0.251 or
+     *  ff02::fb, or unicast), non-blocking. Fill *from with the sender's address and
+     *  from->ifindex with the interface it came in on, *from_port with its port.
+     *  \return the datagram's length (a longer one is cut to len), OTA_ERR_WOULD_BLOCK,
+     *  OTA_ERR_IO. */
+    int (*mdns_recv)(void *user, uint8_t *buf, size_t len, ota_ip_t *from, uint16_t *from_port);
+
+    /** Send one datagram from UDP port 5353 to to:to_port on the interface
+     *  to->ifindex (to is the group 224.0.0.251 / ff02::fb, or a querier's unicast
+     *  address). \return 0, OTA_ERR_WOULD_BLOCK (dropped: mDNS tolerates loss),
+     *  OTA_ERR_IO. */
+    int (*mdns_send)(void *user, const uint8_t *buf, size_t len, const ota_ip_t *to,
+                     uint16_t to_port);
+
+    /** The node's current addresses on the interfaces where mDNS runs (up,
+     *  multicast-capable), each with its interface number; called about once a
+     *  second, so an interface that comes up late (Wi-Fi joining) is found.
+     *  \return how many were written to out (at most max, 0 = no network yet). */
+    int (*mdns_addrs)(void *user, ota_ip_t *out, size_t max);
 
     /* ---------------- slot storage (the inactive image slot) ---------------- */
 
