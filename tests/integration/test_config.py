@@ -27,7 +27,8 @@ VALID = [
            "password:           set (stored on the node as a salted verifier)",
            "safe mode:          on", "  num_attempts:     10",
            "  boot_is_good_after: 60000 ms", "  reboot_timeout:   300000 ms",
-           "rollback_after:     3 boots", "logger:             off"]),
+           "rollback_after:     3 boots", "logger:             off",
+           "mdns:               on, answers livingroom.local and advertises _ota._tcp"]),
     ("""
      esphomeyaml:
        name: kitchen
@@ -90,10 +91,25 @@ VALID = [
      """, ["password:           set (stored on the node as a salted verifier)",
            "safe mode:          off", "  boot_is_good_after: 45000 ms",
            "  reboot_timeout:   60000 ms"]),
+    ("""
+     esphome:
+       name: hidden
+     host:
+     ota:
+     mdns:
+       disabled: true
+     """, ["mdns:               off"]),
 ]
 
 INVALID = [
     # (yaml, expected error after "FILE:")
+    ("""
+     esphome:
+       name: x
+     host:
+     mdns:
+       disabled: sometimes
+     """, "5:13: disabled must be true or false, not 'sometimes'"),
     ("""
      esphome:
        name: x

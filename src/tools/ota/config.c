@@ -528,6 +528,24 @@ static int parse_logger(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m)
     return 0;
 }
 
+/* mdns: as in ESPHome: `disabled: true` turns the responder off; extra services
+ * are ESPHome's business (this node advertises its OTA services only) */
+static const char *const mdns_keys[] = {"disabled", "services", NULL};
+
+static int parse_mdns(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m)
+{
+    if (is_null(m))
+        return 0;
+    if (need_mapping(c, m, "mdns", false) || check_keys(c, m, "mdns", mdns_keys))
+        return -1;
+    yaml_node_t *v = lookup(c, m, "disabled");
+    bool disabled = false;
+    if (v != NULL && get_bool(c, v, "disabled", &disabled))
+        return -1;
+    cfg->mdns = !disabled;
+    return 0;
+}
+
 /* top-level components: ours, and ESPHome's that this tool leaves alone */
 static const char *const top_keys[] = {
     "esphome", "esphomeyaml", "esp32", "esp8266", "host", "ota", "safe_mode", "logger",
@@ -570,6 +588,8 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, yaml_node_t *root)
             rc = parse_safe_mode(c, cfg, v);
         } else if (strcmp(key, "logger") == 0) {
             rc = parse_logger(c, cfg, v);
+        } else if (strcmp(key, "mdns") == 0) {
+            rc = parse_mdns(c, cfg, v);
         }
         if (rc)
             return -1;
@@ -627,6 +647,7 @@ static int load(const char *path, FILE *f, const uint8_t *data, size_t len,
     cfg.boot_is_good_after_ms = 60000;
     cfg.reboot_timeout_ms = 300000;
     cfg.rollback_after = 3;
+    cfg.mdns = true;
     int rc = validate(&c, &cfg, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);
     if (c.secrets_ok)
@@ -680,6 +701,8 @@ void ota_config_print(const ota_node_config_t *cfg)
     printf("  boot_is_good_after: %u ms\n", (unsigned)cfg->boot_is_good_after_ms);
     printf("  reboot_timeout:   %u ms\n", (unsigned)cfg->reboot_timeout_ms);
     printf("rollback_after:     %u boots\n", (unsigned)cfg->rollback_after);
+    printf("mdns:               %s%s%s\n", cfg->mdns ? "on, answers " : "off",
+           cfg->mdns ? cfg->name : "", cfg->mdns ? ".local and advertises _ota._tcp" : "");
     printf("logger:             %s", cfg->logger ? "on" : "off");
     if (cfg->logger)
         printf(", log viewers on port %u", (unsigned)cfg->log_port);

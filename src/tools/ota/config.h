@@ -31,6 +31,7 @@ typedef struct ota_node_config {
     uint32_t rollback_after;
     bool logger;           /* a logger: block is present */
     uint16_t log_port;     /* where the node serves its log lines to viewers */
+    bool mdns;             /* answer <name>.local and advertise the OTA services */
 } ota_node_config_t;
 
 /** Load and validate path. On failure err holds "file:line:col: message" (or
