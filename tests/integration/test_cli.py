@@ -65,6 +65,71 @@ class OtaCliTest(unittest.TestCase):
         self.assertEqual(rc, 3)
         self.assertIn("retrying in 1 s", err)
 
+    def test_local_name_nobody_answers(self):
+        # a .local name nothing resolves: the system resolver fails, then our own mDNS
+        # query (sent on the real interfaces, if any) gets no answer within 2 s
+        name = "nosuch-%d.local" % os.getpid()
+        rc, _, err = run_ota("upload", "--device", name, "--timeout", "5", DEMO_NODE)
+        self.assertEqual(rc, 3, err)
+        self.assertIn("error: host '%s' does not resolve" % name, err)
+        self.assertRegex(err, r"(?m)^note: (no node answered an mDNS query for %s within 2 s"
+                              r"|no mDNS query could be sent)" % name)
+        self.assertRegex(err, r"(?m)^hint: .*ota discover.*IP address")
+        # any case, with the root's dot; logs looks the name up the same way
+        rc, _, err = run_ota("logs", "--device", name.upper() + ".", "--follow-seconds", "1")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("does not resolve", err)
+        self.assertIn("mDNS", err)
+
+    def test_discover_help_and_usage(self):
+        rc, out, _ = run_ota("--help")
+        self.assertRegex(out, r"(?m)^  discover ")
+        rc, out, _ = run_ota("discover", "--help")
+        self.assertEqual(rc, 0)
+        for word in ("--timeout", "--json", "_ota._tcp", "_arduino._tcp", "PASSWORD"):
+            self.assertIn(word, out)
+        for bad in ("abc", "0", "-1", "1e3", "inf", "nan", "0x10", "61", "", "1.2.3"):
+            rc, out, err = run_ota("discover", "--timeout", bad)
+            self.assertEqual(rc, 2, (bad, err))
+            self.assertIn("--timeout takes seconds", err)
+            self.assertIn("'%s'" % bad, err)
+            self.assertIn("--help", err)
+            self.assertEqual(out, "")
+        for args in (["--timeout"], ["--bogus"], ["extra"]):
+            rc, _, err = run_ota("discover", *args)
+            self.assertEqual(rc, 2, (args, err))
+            self.assertIn("ota discover --help", err)
+
+    def test_discover_nobody_answers(self):
+        # nothing here advertises OTA, so the tool says so and exits 0; should a node on
+        # this machine's network answer after all, the table/JSON must still be right
+        rc, out, err = run_ota("discover", "--timeout", "0.4", timeout=60)
+        self.assertEqual(rc, 0, err)
+        if "no node answered: no mDNS query could be sent" in out:
+            pass  # a machine without a network interface (a bare container)
+        elif "node answered" in out:
+            self.assertRegex(out, r"^no node answered within 0\.4 s")
+            self.assertRegex(out, r"(?m)^hint: .*same network")
+            self.assertRegex(out, r"(?m)^hint: .*UDP .*5353")
+        else:
+            lines = out.splitlines()
+            self.assertEqual(lines[0].split(),
+                             ["NAME", "ADDRESS", "PORT", "VERSION", "PLATFORM", "PASSWORD"])
+            self.assertRegex(lines[-1], r"^\d+ nodes? found$")
+        rc, out, err = run_ota("discover", "--timeout", "0.4", "--json", timeout=60)
+        self.assertEqual(rc, 0, err)
+        nodes = json.loads(out)
+        self.assertIsInstance(nodes, list)
+        if not nodes:
+            self.assertEqual(out.strip(), "[]")
+            self.assertRegex(err, r"^no node answered( within 0\.4 s|: no mDNS query)")
+        keys = {"name", "host", "address", "addresses", "port", "arduino_port", "version",
+                "platform", "password", "auth", "services"}
+        for n in nodes:
+            self.assertEqual(set(n), keys)
+        self.assertEqual([n["name"] for n in nodes],
+                         sorted((n["name"] for n in nodes), key=lambda x: (x.lower(), x)))
+
     def test_hash_password_verifier(self):
         p = subprocess.run([OTA, "hash-password", "--iterations", "4096"], input="VERYSECURE\n",
                            capture_output=True, text=True, timeout=60)

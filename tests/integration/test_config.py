@@ -256,6 +256,12 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("warning: legacy_auth is on", err)
         self.assertIn('"pw"', text)
+        self.assertIn("#define OTA_NODE_MDNS 1", text)
+        # mdns: disabled: true reaches the firmware
+        quiet = self.write(VALID[-1][0], "quiet.yaml")
+        rc, text, err = run_ota("codegen", quiet)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("#define OTA_NODE_MDNS 0", text)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 /*
  * main.c - the `ota` host tool: command dispatch, `ota upload` (options, password
- * sources, retries, the final report) and `ota hash-password` (the salted verifier a
- * node stores instead of its password).
+ * sources, retries, the final report), `ota discover` (the nodes that advertise
+ * themselves over mDNS) and `ota hash-password` (the salted verifier a node stores
+ * instead of its password).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include "client.h"
 #include "config.h"
 #include "follow.h"
+#include "mdns_query.h"
 #include "messages.h"
 #include "ota/auth.h"
 #include "ota/util.h"
@@ -31,6 +35,8 @@
 #define DEFAULT_PORT 3232
 #define DEFAULT_TIMEOUT_S 160
 #define DEFAULT_ITERATIONS 10000u
+#define MDNS_RESOLVE_TIMEOUT_S 2.0 /* our own mDNS query for a ".local" name */
+#define DISCOVER_TIMEOUT_S 3.0
 
 static const char main_usage[] =
     "usage: ota COMMAND [options]\n"
@@ -41,6 +47,7 @@ static const char main_usage[] =
     "  upload         send a firmware image to a node\n"
     "  run            upload, wait for the node to come back, follow its logs\n"
     "  logs           follow a node's log lines\n"
+    "  discover       list the nodes on this network (mDNS / DNS-SD)\n"
     "  config         check a node's YAML configuration and print its settings\n"
     "  codegen        write a node's OTA settings as C for its firmware\n"
     "  hash-password  make the salted verifier a node stores instead of its password\n"
@@ -61,7 +68,8 @@ static const char upload_usage[] =
     "file; the options below override them.\n"
     "\n"
     "  --device HOST        the node's IP address or host name, optionally HOST:PORT\n"
-    "                       ([v6addr]:PORT); repeat it to update several nodes\n"
+    "                       ([v6addr]:PORT); repeat it to update several nodes. A\n"
+    "                       NAME.local the system cannot resolve is asked over mDNS\n"
     "  --devices-file F     more nodes, one HOST[:PORT] per line (# comments)\n"
     "  -j, --jobs N         with several nodes: how many upload at once (default 8);\n"
     "                       a summary table with each node's result and time follows\n"
@@ -160,6 +168,90 @@ static uint8_t *read_file(const char *path, size_t *len, int *err)
     return buf;
 }
 
+/* ------------------------------------------------------------ host names */
+
+/* How a node's host name was looked up before connecting: the system resolver
+ * first, and for a ".local" name it cannot resolve (a machine without nss-mdns or
+ * Avahi) our own mDNS query (mdns_query.h). Other names are left to the client. */
+typedef struct host_lookup {
+    bool by_mdns;                       /* addr holds the answer: connect there */
+    bool missed;                        /* nothing resolved the .local name */
+    bool no_query;                      /* ... and no mDNS query could be sent */
+    char addr[OTA_MDNSQ_ADDR_TEXT_MAX]; /* the preferred mDNS answer, as text */
+    char detail[160];                   /* the system resolver's words on a miss */
+} host_lookup_t;
+
+/* The host to connect to for name: name itself, or the address our mDNS query got
+ * (saying so on stderr unless quiet). NULL when a .local name resolves neither way:
+ * h says why, print_lookup_miss() prints it. A later call after a success by mDNS
+ * returns the same address without asking again. */
+static const char *lookup_host(host_lookup_t *h, const char *name, bool quiet)
+{
+    if (h->by_mdns)
+        return h->addr;
+    h->missed = h->no_query = false;
+    if (!ota_mdns_is_local_name(name))
+        return name;
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int g = getaddrinfo(name, NULL, &hints, &ai);
+    if (g == 0) {
+        freeaddrinfo(ai);
+        return name;
+    }
+    ota_mdns_addr_t addrs[OTA_MDNSQ_MAX_ADDRS];
+    int n = ota_mdns_resolve(name, MDNS_RESOLVE_TIMEOUT_S, addrs, OTA_MDNSQ_MAX_ADDRS);
+    if (n <= 0) {
+        h->missed = true;
+        h->no_query = n < 0;
+        snprintf(h->detail, sizeof h->detail, "%s", gai_strerror(g));
+        return NULL;
+    }
+    /* addrs[0] is the preferred one: IPv4 when there is one */
+    ota_mdns_addr_text(&addrs[0], h->addr, sizeof h->addr);
+    h->by_mdns = true;
+    if (!quiet) {
+        char all[8 * OTA_MDNSQ_ADDR_TEXT_MAX] = "";
+        for (int i = 1; i < n; i++) {
+            char a[OTA_MDNSQ_ADDR_TEXT_MAX];
+            ota_mdns_addr_text(&addrs[i], a, sizeof a);
+            size_t l = strlen(all);
+            snprintf(all + l, sizeof all - l, "%s%s", l ? ", " : " (also ", a);
+        }
+        if (all[0])
+            strncat(all, ")", sizeof all - strlen(all) - 1);
+        fprintf(stderr, "resolved %s by mDNS: %s%s\n", name, h->addr, all);
+    }
+    return h->addr;
+}
+
+static void print_lookup_miss(FILE *out, const host_lookup_t *h, const char *name)
+{
+    ota_print_mdns_miss(out, name, h->detail, MDNS_RESOLVE_TIMEOUT_S, h->no_query);
+}
+
+/* The result of an upload that never started because the name did not resolve. */
+static void lookup_failure(const host_lookup_t *h, ota_client_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    res->failure = OTA_FAIL_RESOLVE;
+    res->phase = OTA_PHASE_RESOLVE;
+    snprintf(res->detail, sizeof res->detail, "%s", h->detail);
+}
+
+/* "error:"/"hint:" lines of a failed upload to name (o->host may be its address). */
+static void report_failure(FILE *out, const ota_client_options_t *o,
+                           const ota_client_result_t *res, const host_lookup_t *h,
+                           const char *name)
+{
+    if (h->missed)
+        print_lookup_miss(out, h, name);
+    else
+        ota_print_failure(out, o, res);
+}
+
 /* ------------------------------------------------------------ upload */
 
 /* ------------------------------------------------------------ many nodes */
@@ -172,6 +264,7 @@ typedef struct fleet_job {
     int rc;
     double secs;
     ota_client_result_t res;
+    host_lookup_t lookup;
 } fleet_job_t;
 
 typedef struct fleet {
@@ -234,10 +327,16 @@ static void *fleet_worker(void *arg)
             return NULL;
         fleet_job_t *j = &f->jobs[i];
         ota_client_options_t o = f->base;
-        o.host = j->host;
         o.port = j->port;
         double t0 = ota_now_s();
-        j->rc = ota_client_upload(&o, f->image, f->len, NULL, NULL, &j->res);
+        memset(&j->lookup, 0, sizeof j->lookup);
+        o.host = lookup_host(&j->lookup, j->host, f->quiet);
+        if (o.host != NULL) {
+            j->rc = ota_client_upload(&o, f->image, f->len, NULL, NULL, &j->res);
+        } else {
+            lookup_failure(&j->lookup, &j->res);
+            j->rc = OTA_EXIT_NETWORK;
+        }
         j->secs = ota_now_s() - t0;
         pthread_mutex_lock(&f->lock);
         f->done++;
@@ -312,10 +411,11 @@ static int upload_fleet(fleet_t *f, unsigned jobs)
         for (int i = 0; i < f->count; i++)
             if (f->jobs[i].rc != 0) {
                 ota_client_options_t o = f->base;
-                o.host = f->jobs[i].host;
+                o.host = f->jobs[i].lookup.by_mdns ? f->jobs[i].lookup.addr : f->jobs[i].host;
                 o.port = f->jobs[i].port;
-                fprintf(stderr, "%s:%u: ", o.host, (unsigned)o.port);
-                ota_print_failure(stderr, &o, &f->jobs[i].res);
+                fprintf(stderr, "%s:%u: ", f->jobs[i].host, (unsigned)o.port);
+                report_failure(stderr, &o, &f->jobs[i].res, &f->jobs[i].lookup,
+                               f->jobs[i].host);
             }
     return rc;
 }
@@ -599,6 +699,7 @@ static int cmd_upload(int argc, char **argv)
     }
     o.host = fleet_jobs[0].host;
     o.port = fleet_jobs[0].port;
+    const char *name = o.host; /* as given; o.host may become its mDNS address */
     const char *firmware = argv[optind];
 
     size_t len = 0;
@@ -626,8 +727,15 @@ static int cmd_upload(int argc, char **argv)
         free(pw_alloc);
         return usage_error("upload", "--filesystem needs --protocol arduino%s", NULL);
     }
+    host_lookup_t lookup;
+    memset(&lookup, 0, sizeof lookup);
     if (protocol == 2) {
-        int arc = upload_arduino(&ao, firmware, image, len, quiet, NULL, NULL);
+        int arc = OTA_EXIT_NETWORK;
+        ao.host = lookup_host(&lookup, name, quiet);
+        if (ao.host != NULL)
+            arc = upload_arduino(&ao, firmware, image, len, quiet, NULL, NULL);
+        else
+            print_lookup_miss(stderr, &lookup, name);
         free(image);
         free(pw_alloc);
         return arc;
@@ -640,14 +748,21 @@ static int cmd_upload(int argc, char **argv)
     double started = ota_now_s();
     unsigned wait_s = 1;
     for (unsigned long attempt = 0;; attempt++) {
-        ota_progress_t prog;
-        ota_progress_init(&prog, stderr, quiet);
-        started = ota_now_s();
-        rc = ota_client_upload(&o, image, len, ota_progress_update, &prog, &res);
-        ota_progress_finish(&prog);
+        o.host = lookup_host(&lookup, name, quiet);
+        if (o.host != NULL) {
+            ota_progress_t prog;
+            ota_progress_init(&prog, stderr, quiet);
+            started = ota_now_s();
+            rc = ota_client_upload(&o, image, len, ota_progress_update, &prog, &res);
+            ota_progress_finish(&prog);
+        } else {
+            o.host = name;
+            lookup_failure(&lookup, &res);
+            rc = OTA_EXIT_NETWORK;
+        }
         if (rc == OTA_EXIT_OK || attempt >= retries || !ota_client_retriable(&res))
             break;
-        ota_print_failure(stderr, &o, &res);
+        report_failure(stderr, &o, &res, &lookup, name);
         fprintf(stderr, "retrying in %u s (attempt %lu of %lu)\n", wait_s, attempt + 2,
                 retries + 1);
         sleep(wait_s);
@@ -658,7 +773,7 @@ static int cmd_upload(int argc, char **argv)
         char gz[64] = "";
         if (res.compressed)
             snprintf(gz, sizeof gz, ", gzip: %zu bytes on the wire", res.wire_size);
-        printf("OK: %zu bytes uploaded to %s:%u in %.2f s (%.1f KiB/s)%s\n", len, o.host,
+        printf("OK: %zu bytes uploaded to %s:%u in %.2f s (%.1f KiB/s)%s\n", len, name,
                (unsigned)o.port, secs, secs > 0 ? (double)len / 1024.0 / secs : 0.0, gz);
         if (!quiet)
             fprintf(stderr, "The node verified and activated the image and is rebooting into "
@@ -667,10 +782,11 @@ static int cmd_upload(int argc, char **argv)
         /* no native OTA on that TCP port: perhaps an ArduinoOTA device (UDP) */
         if (!quiet)
             fprintf(stderr, "%s:%u refused the native OTA connection; trying ArduinoOTA on UDP "
-                            "port %u\n", o.host, (unsigned)o.port, (unsigned)o.port);
+                            "port %u\n", name, (unsigned)o.port, (unsigned)o.port);
+        ao.host = o.host;
         rc = upload_arduino(&ao, firmware, image, len, quiet, &o, &res);
     } else {
-        ota_print_failure(stderr, &o, &res);
+        report_failure(stderr, &o, &res, &lookup, name);
     }
     free(image);
     free(pw_alloc);
@@ -685,7 +801,8 @@ static const char logs_usage[] =
     "Follow a node's log lines live (its logger serves them when the configuration has a\n"
     "logger: block). HOST is <name>.local from the YAML file unless --device says\n"
     "otherwise; the log port is the file's logger port, else the OTA port + 1.\n"
-    "Reconnects when the node reboots. Ctrl-C stops.\n"
+    "Reconnects when the node reboots. Ctrl-C stops. A NAME.local the system cannot\n"
+    "resolve is asked over mDNS.\n"
     "\n"
     "  --device HOST       the node's address\n"
     "  --port N            its OTA port (the log port defaults to N + 1)\n"
@@ -697,7 +814,8 @@ static const char run_usage[] =
     "\n"
     "Upload FIRMWARE to the node of NODE.yaml, wait for it to come back (it answers the\n"
     "OTA handshake again), say how long that took and whether it runs in safe mode, then\n"
-    "follow its logs until Ctrl-C.\n"
+    "follow its logs until Ctrl-C. A NAME.local the system cannot resolve is asked over\n"
+    "mDNS.\n"
     "\n"
     "  --device HOST       the node's address (default <name>.local)\n"
     "  --port N            its OTA port (default from the file)\n"
@@ -801,16 +919,31 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
     uint16_t log_port = f.log_port_set ? f.log_port
                         : node_file != NULL && cfg.logger && !f.port_set ? cfg.log_port
                         : (uint16_t)(o.port == 65535 ? 65534 : o.port + 1);
+    const char *name = o.host; /* as given; o.host becomes its address if mDNS finds it */
+    host_lookup_t lookup;
+    memset(&lookup, 0, sizeof lookup);
+
+    size_t len = 0;
+    uint8_t *image = run ? load_firmware(argv[optind + 1], &len) : NULL;
+    if (run && image == NULL) {
+        free(pw_alloc);
+        return OTA_EXIT_INPUT;
+    }
+    if (run)
+        fprintf(stderr, "Uploading %s (%zu bytes) to %s port %u\n", argv[optind + 1], len,
+                name, (unsigned)o.port);
+    /* one lookup for the upload, the wait and the logs: the node keeps its address
+     * across the reboot */
+    o.host = lookup_host(&lookup, name, false);
+    if (o.host == NULL) {
+        print_lookup_miss(stderr, &lookup, name);
+        free(image);
+        ota_wipe(&cfg, sizeof cfg);
+        free(pw_alloc);
+        return OTA_EXIT_NETWORK;
+    }
 
     if (run) {
-        size_t len = 0;
-        uint8_t *image = load_firmware(argv[optind + 1], &len);
-        if (image == NULL) {
-            free(pw_alloc);
-            return OTA_EXIT_INPUT;
-        }
-        fprintf(stderr, "Uploading %s (%zu bytes) to %s port %u\n", argv[optind + 1], len,
-                o.host, (unsigned)o.port);
         ota_progress_t prog;
         ota_progress_init(&prog, stderr, false);
         ota_client_result_t res;
@@ -823,14 +956,14 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
             return rc;
         }
         printf("OK: %zu bytes uploaded to %s:%u; waiting for the node to come back\n", len,
-               o.host, (unsigned)o.port);
+               name, (unsigned)o.port);
         fflush(stdout);
         double secs = 0;
         if (ota_wait_for_node(o.host, o.port, 120, &secs) != 0) {
             fprintf(stderr, "error: the node did not answer on %s port %u within 120 s after "
                             "the update\nhint: check its console; if it boot-loops it will come "
                             "up in safe mode, or roll back to the previous image\n",
-                    o.host, (unsigned)o.port);
+                    name, (unsigned)o.port);
             free(pw_alloc);
             return OTA_EXIT_NETWORK;
         }
@@ -852,6 +985,231 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
     ota_wipe(&cfg, sizeof cfg);
     free(pw_alloc);
     return rc;
+}
+
+/* ------------------------------------------------------------ discover */
+
+static const char discover_usage[] =
+    "usage: ota discover [--timeout S] [--json]\n"
+    "\n"
+    "List the nodes on this network that advertise OTA over mDNS / DNS-SD: the native\n"
+    "protocol (_ota._tcp) and ArduinoOTA (_arduino._tcp), one line per node, sorted by\n"
+    "name. The queries go out on every network interface that is up and has multicast,\n"
+    "over IPv4 and IPv6; the nodes answer this tool directly, so no mDNS daemon needs\n"
+    "to run here.\n"
+    "\n"
+    "  --timeout S   how long to wait for answers, in seconds (default 3; fractions\n"
+    "                such as 0.5 are fine, at most 60)\n"
+    "  --json        a JSON array instead of the table, one object per node with\n"
+    "                name, host, address, addresses, port, arduino_port, version,\n"
+    "                platform, password, auth, services (null when unknown)\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Columns: NAME (the host name without .local), ADDRESS (IPv4 when the node has\n"
+    "one), PORT (its native OTA port, or its ArduinoOTA port when that is all it\n"
+    "offers), VERSION and PLATFORM (from its TXT record), PASSWORD (yes, no, or ? when\n"
+    "it does not say). Exit status 0, also when no node answers.\n";
+
+/* Seconds as "3", "0.5", "2.25" (digits and one point, nothing else: no signs,
+ * exponents, hex or "inf") within [min, max]. */
+static bool parse_seconds(const char *s, double min, double max, double *out)
+{
+    size_t digits = strspn(s, "0123456789");
+    size_t frac = s[digits] == '.' ? strspn(s + digits + 1, "0123456789") : 0;
+    size_t len = digits + (s[digits] == '.' ? 1 + frac : 0);
+    if (digits + frac == 0 || s[len] != '\0' || len > 16)
+        return false;
+    double v = strtod(s, NULL);
+    if (!isfinite(v) || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* s as a JSON string: quotes, backslashes and control characters escaped (the
+ * texts are valid UTF-8 already, mdns_query.c sees to it). */
+static void put_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20 || *p == 0x7F)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+static void put_json_string_or_null(FILE *f, const char *s, bool present)
+{
+    if (present)
+        put_json_string(f, s);
+    else
+        fputs("null", f);
+}
+
+static void print_nodes_json(const ota_mdns_node_t *nodes, size_t n)
+{
+    if (n == 0) {
+        puts("[]");
+        return;
+    }
+    puts("[");
+    for (size_t i = 0; i < n; i++) {
+        const ota_mdns_node_t *nd = &nodes[i];
+        char a[OTA_MDNSQ_ADDR_TEXT_MAX];
+        fputs("  {\"name\": ", stdout);
+        put_json_string(stdout, nd->name);
+        fputs(", \"host\": ", stdout);
+        put_json_string(stdout, nd->host);
+        fputs(", \"address\": ", stdout);
+        if (nd->n_addrs > 0)
+            ota_mdns_addr_text(&nd->addrs[0], a, sizeof a);
+        put_json_string_or_null(stdout, a, nd->n_addrs > 0);
+        fputs(", \"addresses\": [", stdout);
+        for (unsigned k = 0; k < nd->n_addrs; k++) {
+            ota_mdns_addr_text(&nd->addrs[k], a, sizeof a);
+            fputs(k ? ", " : "", stdout);
+            put_json_string(stdout, a);
+        }
+        printf("], \"port\": %u, \"arduino_port\": ", (unsigned)nd->port);
+        if (nd->services[OTA_MDNSQ_SVC_ARDUINO])
+            printf("%u", (unsigned)nd->arduino_port);
+        else
+            fputs("null", stdout);
+        fputs(", \"version\": ", stdout);
+        put_json_string_or_null(stdout, nd->version, nd->version[0] != '\0');
+        fputs(", \"platform\": ", stdout);
+        put_json_string_or_null(stdout, nd->platform, nd->platform[0] != '\0');
+        fputs(", \"password\": ", stdout);
+        fputs(nd->password == OTA_MDNSQ_PW_YES ? "true"
+              : nd->password == OTA_MDNSQ_PW_NO ? "false" : "null", stdout);
+        fputs(", \"auth\": ", stdout);
+        put_json_string_or_null(stdout, nd->auth, nd->has_auth);
+        fputs(", \"services\": [", stdout);
+        bool first = true;
+        for (int k = 0; k < OTA_MDNSQ_SVC_COUNT; k++) {
+            if (!nd->services[k])
+                continue;
+            fputs(first ? "" : ", ", stdout);
+            put_json_string(stdout, ota_mdns_service_name((ota_mdns_service_kind_t)k));
+            first = false;
+        }
+        printf("]}%s\n", i + 1 < n ? "," : "");
+    }
+    puts("]");
+}
+
+static void print_nodes_table(const ota_mdns_node_t *nodes, size_t n)
+{
+    static const char *const head[6] = {"NAME", "ADDRESS", "PORT", "VERSION", "PLATFORM",
+                                        "PASSWORD"};
+    static char addr[OTA_MDNSQ_MAX_NODES][OTA_MDNSQ_ADDR_TEXT_MAX], port[OTA_MDNSQ_MAX_NODES][8];
+    const char *cells[OTA_MDNSQ_MAX_NODES][6];
+    int width[6];
+    if (n > OTA_MDNSQ_MAX_NODES)
+        n = OTA_MDNSQ_MAX_NODES;
+    for (int c = 0; c < 6; c++)
+        width[c] = (int)strlen(head[c]);
+    for (size_t i = 0; i < n; i++) {
+        const ota_mdns_node_t *nd = &nodes[i];
+        if (nd->n_addrs > 0)
+            ota_mdns_addr_text(&nd->addrs[0], addr[i], sizeof addr[i]);
+        else
+            snprintf(addr[i], sizeof addr[i], "?");
+        snprintf(port[i], sizeof port[i], "%u", (unsigned)nd->port);
+        cells[i][0] = nd->name;
+        cells[i][1] = addr[i];
+        cells[i][2] = port[i];
+        cells[i][3] = nd->version[0] ? nd->version : "?";
+        cells[i][4] = nd->platform[0] ? nd->platform : "?";
+        cells[i][5] = nd->password == OTA_MDNSQ_PW_YES ? "yes"
+                      : nd->password == OTA_MDNSQ_PW_NO ? "no" : "?";
+        for (int c = 0; c < 6; c++)
+            if ((int)strlen(cells[i][c]) > width[c])
+                width[c] = (int)strlen(cells[i][c]);
+    }
+    for (int c = 0; c < 5; c++)
+        printf("%-*s  ", width[c], head[c]);
+    printf("%s\n", head[5]);
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < 5; c++)
+            printf("%-*s  ", width[c], cells[i][c]);
+        printf("%s\n", cells[i][5]);
+    }
+    printf("%zu node%s found\n", n, n == 1 ? "" : "s");
+}
+
+static int cmd_discover(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    double timeout_s = DISCOVER_TIMEOUT_S;
+    bool json = false;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (!parse_seconds(optarg, 0.1, 60, &timeout_s))
+                return usage_error("discover", "--timeout takes seconds from 0.1 to 60 (e.g. 3 "
+                                               "or 0.5), not '%s'", optarg);
+            break;
+        case 'J': json = true; break;
+        case 'h': fputs(discover_usage, stdout); return OTA_EXIT_OK;
+        case ':': return usage_error("discover", "option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("discover", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return usage_error("discover", "unexpected argument '%s'", argv[optind]);
+
+    ota_mdns_table_t *t = malloc(sizeof *t);
+    static ota_mdns_node_t nodes[OTA_MDNSQ_MAX_NODES];
+    if (t == NULL) {
+        fprintf(stderr, "error: out of memory\n");
+        return OTA_EXIT_INTERNAL;
+    }
+    ota_mdns_browse_info_t info;
+    int rc = ota_mdns_browse(t, timeout_s, &info);
+    size_t n = rc == 0 ? ota_mdns_table_nodes(t, nodes, OTA_MDNSQ_MAX_NODES) : 0;
+    free(t);
+    if (json)
+        print_nodes_json(nodes, n);
+    else if (n > 0)
+        print_nodes_table(nodes, n);
+    if (n > 0)
+        return OTA_EXIT_OK;
+    /* nothing found: say so (on stderr beside JSON, whose stdout is just "[]") */
+    FILE *out = json ? stderr : stdout;
+    if (rc != 0) {
+        fprintf(out, "no node answered: no mDNS query could be sent, no network interface is "
+                     "up with multicast\n"
+                     "hint: connect this machine to the nodes' network\n");
+        return OTA_EXIT_OK;
+    }
+    fprintf(out, "no node answered within %g s (asked for _ota._tcp and _arduino._tcp on %s)\n",
+            timeout_s, info.ifnames);
+    fprintf(out, "hint: is this machine on the same network as the nodes (the same LAN or "
+                 "Wi-Fi, not a guest network or another subnet)? mDNS does not cross routers\n"
+                 "hint: some Wi-Fi access points and switches filter multicast, or isolate "
+                 "clients from each other\n"
+                 "hint: a firewall here must let in the nodes' UDP answers from port 5353\n"
+                 "hint: a longer --timeout helps with nodes that are slow to answer; nodes with "
+                 "mDNS switched off are reached by their IP address\n");
+    return OTA_EXIT_OK;
 }
 
 /* ------------------------------------------------------------ hash-password */
@@ -1063,6 +1421,8 @@ static int cmd_codegen(int argc, char **argv)
             (unsigned)cfg.rollback_after);
     fprintf(f, "#define OTA_NODE_LOGGER %d\n", cfg.logger ? 1 : 0);
     fprintf(f, "#define OTA_NODE_LOG_PORT %u\n", (unsigned)cfg.log_port);
+    fprintf(f, "/* answer <name>.local, advertise _ota._tcp (mdns: disabled: true turns it off) */\n"
+               "#define OTA_NODE_MDNS %d\n", cfg.mdns ? 1 : 0);
     fprintf(f, "\n#endif /* OTA_NODE_SETTINGS_H */\n");
     ota_wipe(&cfg, sizeof cfg);
     if (out_path != NULL) {
@@ -1161,5 +1521,7 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(cmd, "codegen") == 0)
         return cmd_codegen(argc - 1, argv + 1);
+    if (strcmp(cmd, "discover") == 0)
+        return cmd_discover(argc - 1, argv + 1);
     return usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -1,5 +1,6 @@
 /*
- * messages.c - the uploader's words for every way an upload can fail.
+ * messages.c - the uploader's words for every way an upload can fail, and for a
+ * ".local" name that nothing resolved.
  */
 #include "messages.h"
 
@@ -127,8 +128,9 @@ void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_clien
     switch (r->failure) {
     case OTA_FAIL_RESOLVE:
         fprintf(out, "error: host '%s' does not resolve (%s)\n", o->host, r->detail);
-        fprintf(out, "hint: use the node's IP address (--device 192.168.1.50), or set a manual "
-                     "IP on the node; '.local' names need mDNS on this machine\n");
+        fprintf(out, "hint: check the name, or use the node's IP address (--device "
+                     "192.168.1.50) or set a manual IP on the node; 'ota discover' lists the "
+                     "nodes that advertise themselves\n");
         return;
     case OTA_FAIL_REFUSED:
         fprintf(out, "error: %s refused the connection\n", where);
@@ -191,4 +193,19 @@ void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_clien
         fprintf(out, "error: internal error during %s\n", phase);
         return;
     }
+}
+
+void ota_print_mdns_miss(FILE *out, const char *host, const char *detail, double timeout_s,
+                         bool no_query)
+{
+    fprintf(out, "error: host '%s' does not resolve (%s)\n", host, detail);
+    if (no_query)
+        fprintf(out, "note: no mDNS query could be sent for %s: no network interface is up "
+                     "with multicast\n", host);
+    else
+        fprintf(out, "note: no node answered an mDNS query for %s within %g s\n", host,
+                timeout_s);
+    fprintf(out, "hint: check that the node is powered and on this network ('ota discover' "
+                 "lists the nodes that answer), or use its IP address (--device "
+                 "192.168.1.50) or set a manual IP on the node\n");
 }

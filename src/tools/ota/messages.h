@@ -6,6 +6,7 @@
 #ifndef OTA_TOOLS_OTA_MESSAGES_H
 #define OTA_TOOLS_OTA_MESSAGES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -16,6 +17,13 @@ void ota_device_code_message(uint8_t code, const char **message, const char **hi
 
 /** Print "error: ..." and "hint: ..." lines for a failed upload to out. */
 void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_client_result_t *r);
+
+/** Print "error:", "note:" and "hint:" lines for a ".local" host that neither the
+ *  system resolver (its words in detail) nor our own mDNS query resolved: nothing
+ *  answered within timeout_s, or, with no_query, no query could be sent at all (no
+ *  network interface up with multicast). */
+void ota_print_mdns_miss(FILE *out, const char *host, const char *detail, double timeout_s,
+                         bool no_query);
 
 /** "connect", "handshake", ... for a phase. */
 const char *ota_phase_name(ota_phase_t phase);
