@@ -291,7 +291,9 @@ size_t ota_dns_w_finish(ota_dns_writer_t *w)
 ota_dns_mark_t ota_dns_w_mark(const ota_dns_writer_t *w)
 {
     ota_dns_mark_t m;
-    m.len = w->len;
+    /* a mark taken after an overflow is one: rewinding to it must not make a
+     * half-written item, or a message whose header did not fit, look whole */
+    m.len = w->overflow ? SIZE_MAX : w->len;
     memcpy(m.counts, w->counts, sizeof m.counts);
     m.n_ptrs = w->n_ptrs;
     return m;
@@ -299,6 +301,10 @@ ota_dns_mark_t ota_dns_w_mark(const ota_dns_writer_t *w)
 
 void ota_dns_w_rewind(ota_dns_writer_t *w, const ota_dns_mark_t *m)
 {
+    if (m->len > w->len) { /* an overflowed mark, or one from past this point */
+        w->overflow = true;
+        return;
+    }
     w->len = m->len;
     memcpy(w->counts, m->counts, sizeof w->counts);
     w->n_ptrs = m->n_ptrs;

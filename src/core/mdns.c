@@ -42,6 +42,8 @@
 #define LEGACY_TTL_MAX 10u       /* 6.7 */
 #define MAX_DATAGRAMS_PER_POLL 8
 #define MAX_TIEBREAK 8           /* their authority records compared per name */
+#define RCODE_MASK 0x000Fu       /* the response code in a header's flags */
+#define SERVICE_NAME_MAX 15u     /* RFC 6335 5.1 */
 
 static const char LOCAL[] = "local";
 static const char SERVICES[] = "_services._dns-sd._udp";
@@ -265,33 +267,42 @@ static uint32_t existing_bits(const ota_mdns_t *m, uint32_t ifindex)
     return bits;
 }
 
-/* Multicast answers+additional on a link now, minus what the rate limit holds
- * back, and note the time. */
-static void mcast(ota_mdns_t *m, ota_mdns_link_t *l, uint32_t answers, uint32_t additional,
-                  enum mode mode, uint32_t min_gap, uint32_t now)
+/* One response: answers+additional (A/AAAA of interface ifindex) to to:port. */
+static void respond(ota_mdns_t *m, uint32_t answers, uint32_t additional, enum mode mode,
+                    uint32_t ifindex, const ota_ip_t *to, uint16_t port)
 {
+    ota_dns_writer_t w;
+    ota_dns_w_init(&w, m->tx, sizeof m->tx, 0, OTA_DNS_FLAG_QR | OTA_DNS_FLAG_AA);
+    (void)put_set(m, &w, answers, OTA_DNS_SEC_ANSWER, mode, ifindex);
+    (void)put_set(m, &w, additional, OTA_DNS_SEC_ADDITIONAL, mode, ifindex);
+    send_to(m, ota_dns_w_finish(&w), to, port);
+}
+
+/* Multicast answers+additional on a link now, minus what the rate limit holds
+ * back, and note the time. \return the answers held back. */
+static uint32_t mcast(ota_mdns_t *m, ota_mdns_link_t *l, uint32_t answers, uint32_t additional,
+                      enum mode mode, uint32_t min_gap, uint32_t now)
+{
+    uint32_t held = 0;
     for (unsigned bit = 0; bit < OTA_MDNS_RECORDS; bit++) {
         uint32_t b = 1u << bit;
         if ((answers & b) != 0 && (l->sent & b) != 0 && !due(now, l->last_sent[bit] + min_gap))
-            answers &= ~b;
+            held |= b;
     }
-    answers &= existing_bits(m, l->ifindex);
+    answers &= existing_bits(m, l->ifindex) & ~held;
     additional &= existing_bits(m, l->ifindex) & ~answers;
     if (answers == 0)
-        return;
-    ota_dns_writer_t w;
-    ota_dns_w_init(&w, m->tx, sizeof m->tx, 0, OTA_DNS_FLAG_QR | OTA_DNS_FLAG_AA);
-    (void)put_set(m, &w, answers, OTA_DNS_SEC_ANSWER, mode, l->ifindex);
-    (void)put_set(m, &w, additional, OTA_DNS_SEC_ADDITIONAL, mode, l->ifindex);
+        return held;
     ota_ip_t to;
     group_of(l, &to);
-    send_to(m, ota_dns_w_finish(&w), &to, OTA_MDNS_PORT);
+    respond(m, answers, additional, mode, l->ifindex, &to, OTA_MDNS_PORT);
     for (unsigned bit = 0; bit < OTA_MDNS_RECORDS; bit++) {
         if ((answers & (1u << bit)) != 0) {
             l->last_sent[bit] = now;
             l->sent |= 1u << bit;
         }
     }
+    return held;
 }
 
 static void announce_all(ota_mdns_t *m, enum mode mode, uint32_t now)
@@ -300,7 +311,7 @@ static void announce_all(ota_mdns_t *m, enum mode mode, uint32_t now)
         ota_mdns_link_t *l = &m->links[k];
         l->sent = 0; /* announcements ignore the rate limit */
         l->pending = l->pending_add = 0;
-        mcast(m, l, ALL_BITS, 0, mode, 0, now);
+        (void)mcast(m, l, ALL_BITS, 0, mode, 0, now);
     }
 }
 
@@ -572,6 +583,18 @@ static int tiebreak(const ota_mdns_t *m, const uint8_t *msg, size_t len, int whi
     tb_entry_t ours[OTA_CFG_MDNS_MAX_ADDRS + 2];
     size_t n_ours = 0;
     if (which == 0) {
+        /* a probe that claims only addresses of ours is our own, sent on another
+         * interface attached to the same link (each interface probes with its own
+         * addresses): comparing it with this interface's would make us defer to
+         * ourselves on every probe */
+        bool own = true;
+        for (size_t k = 0; k < n_theirs && own; k++) {
+            const tb_entry_t *e = &theirs[k];
+            own = (e->type == OTA_DNS_TYPE_A && e->len == 4 && have_addr(m, 4, msg + e->off)) ||
+                  (e->type == OTA_DNS_TYPE_AAAA && e->len == 16 && have_addr(m, 6, msg + e->off));
+        }
+        if (own)
+            return 0;
         for (size_t k = 0; k < m->n_addrs; k++) {
             if (ifindex != 0 && m->addrs[k].ifindex != ifindex)
                 continue;
@@ -688,18 +711,24 @@ void ota_mdns_input(ota_mdns_t *m, const uint8_t *msg, size_t len, const ota_ip_
     if (m->state == OTA_MDNS_OFF || m->state == OTA_MDNS_WAITING)
         return;
     ota_dns_reader_t r;
-    if (ota_dns_reader_init(&r, msg, len) != 0 || (r.hdr.flags & OTA_DNS_OPCODE_MASK) != 0)
+    /* messages with another opcode or a response code are not for us (18.3, 18.11) */
+    if (ota_dns_reader_init(&r, msg, len) != 0 || (r.hdr.flags & OTA_DNS_OPCODE_MASK) != 0 ||
+        (r.hdr.flags & RCODE_MASK) != 0)
         return;
     bool response = (r.hdr.flags & OTA_DNS_FLAG_QR) != 0;
     bool legacy = from_port != OTA_MDNS_PORT;
     if (response && legacy)
         return; /* 6: responses come from port 5353, others are not mDNS */
 
-    uint32_t answers = 0;
+    uint32_t answers = 0, qu = 0;
     ota_dns_question_t q;
     int rc = 0;
-    while (!response && (rc = ota_dns_next_question(&r, &q)) == 1)
-        answers |= question_bits(m, &q);
+    while (!response && (rc = ota_dns_next_question(&r, &q)) == 1) {
+        uint32_t bits = question_bits(m, &q);
+        answers |= bits;
+        if ((q.qclass & OTA_DNS_CLASS_TOP) != 0)
+            qu |= bits; /* unicast response wanted (5.4) */
+    }
     if (!response && rc < 0)
         return; /* the questions are unreadable: nothing to answer */
 
@@ -774,8 +803,14 @@ void ota_mdns_input(ota_mdns_t *m, const uint8_t *msg, size_t len, const ota_ip_
     if (shared == 0) {
         /* only unique records: at once (6); a probe gets its answer even if the
          * records went out a moment ago (defending the name) */
-        mcast(m, l, answers, additional_for(m, answers), M_MCAST,
-              probe ? PROBE_DEFENCE_MIN_MS : MCAST_MIN_MS, now);
+        uint32_t held = mcast(m, l, answers, additional_for(m, answers), M_MCAST,
+                              probe ? PROBE_DEFENCE_MIN_MS : MCAST_MIN_MS, now);
+        /* what a QU question asked and the rate limit held back: straight to the
+         * querier, which may not have it (5.4) */
+        held &= qu & existing_bits(m, l->ifindex);
+        if (held != 0)
+            respond(m, held, additional_for(m, held) & existing_bits(m, l->ifindex), M_MCAST,
+                    l->ifindex, from, from_port);
         return;
     }
     /* shared records: 20-120 ms later, aggregated with other answers due (6) */
@@ -827,10 +862,15 @@ static void refresh_addrs(ota_mdns_t *m, uint32_t now)
     for (int j = 0; j < n; j++) /* keep only well-formed ones */
         if (got[j].family == 4 || got[j].family == 6)
             got[k++] = got[j];
+    /* the same addresses in another order are no change (a port need not list
+     * them in a stable order) */
     bool same = k == m->n_addrs;
-    for (size_t j = 0; same && j < k; j++)
-        same = got[j].family == m->addrs[j].family && got[j].ifindex == m->addrs[j].ifindex &&
-               memcmp(got[j].addr, m->addrs[j].addr, 16) == 0;
+    for (size_t j = 0; same && j < k; j++) {
+        same = false;
+        for (size_t i = 0; i < m->n_addrs && !same; i++)
+            same = got[j].family == m->addrs[i].family && got[j].ifindex == m->addrs[i].ifindex &&
+                   memcmp(got[j].addr, m->addrs[i].addr, 16) == 0;
+    }
     if (same)
         return;
     memset(m->addrs, 0, sizeof m->addrs);
@@ -873,20 +913,41 @@ static bool valid_label(const char *s)
     return true;
 }
 
-/* "_name._tcp" / "_name._udp" */
+/* "_name._tcp" / "_name._udp", the name as RFC 6335 5.1 has it: 1-15 letters,
+ * digits and hyphens, at least one letter, no hyphen at either end or twice in a
+ * row. */
 static bool valid_type(const char *t)
 {
     if (t == NULL || t[0] != '_')
         return false;
     size_t n = strlen(t);
-    if (n < 7 || n > 5 + 1 + 16)
+    if (n < 7 || n > 1 + SERVICE_NAME_MAX + 5)
         return false;
     const char *proto = t + n - 5;
     if (strcmp(proto, "._tcp") != 0 && strcmp(proto, "._udp") != 0)
         return false;
-    for (const char *p = t + 1; p < proto; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-'))
+    bool letter = false;
+    for (const char *p = t + 1; p < proto; p++) {
+        bool alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+        letter |= alpha;
+        if (*p == '-') {
+            if (p == t + 1 || p + 1 == proto || p[1] == '-')
+                return false;
+        } else if (!alpha && !(*p >= '0' && *p <= '9')) {
+            return false;
+        }
+    }
+    return letter;
+}
+
+/* Service types are names: equal ignoring ASCII case. */
+static bool same_type(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (n != strlen(b))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (lower((uint8_t)a[i]) != lower((uint8_t)b[i]))
             return false;
     return true;
 }
@@ -907,6 +968,9 @@ int ota_mdns_setup(ota_mdns_t *m, const ota_port_t *port, void *user,
         const ota_mdns_service_t *s = &cfg->services[i];
         if (!valid_type(s->type) || s->port == 0)
             return OTA_ERR_INVALID_ARG;
+        for (size_t j = 0; j < i; j++) /* one type twice: one instance, two SRVs */
+            if (same_type(s->type, cfg->services[j].type))
+                return OTA_ERR_INVALID_ARG;
         size_t o = 0;
         for (const char *const *t = s->txt; t != NULL && *t != NULL; t++) {
             size_t n = strlen(*t);
@@ -963,8 +1027,10 @@ void ota_mdns_poll(ota_mdns_t *m, uint32_t now)
         uint16_t from_port = 0;
         memset(&from, 0, sizeof from);
         int n = m->port->mdns_recv(m->user, m->rx, sizeof m->rx, &from, &from_port);
-        if (n <= 0)
+        if (n < 0)
             break;
+        if (n == 0)
+            continue; /* an empty datagram: nothing in it, but more may follow */
         ota_mdns_input(m, m->rx, (size_t)n > sizeof m->rx ? sizeof m->rx : (size_t)n, &from,
                        from_port, now);
     }
@@ -1007,7 +1073,7 @@ void ota_mdns_poll(ota_mdns_t *m, uint32_t now)
             if (l->pending != 0 && due(now, l->pending_at)) {
                 uint32_t a = l->pending, add = l->pending_add;
                 l->pending = l->pending_add = 0;
-                mcast(m, l, a, add, M_MCAST, MCAST_MIN_MS, now);
+                (void)mcast(m, l, a, add, M_MCAST, MCAST_MIN_MS, now);
             }
         }
     }
