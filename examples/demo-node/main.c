@@ -22,6 +22,7 @@
 #include <mbedtls/md5.h>
 #include <mbedtls/sha256.h>
 
+#include "ota/mdns.h"
 #include "ota/safe_mode.h"
 #include "ota/server.h"
 #include "ota_posix.h"
@@ -30,6 +31,12 @@
  * OTA password is in there only as its salted verifier, so nobody can read the
  * password, or anything that authenticates, out of this binary. */
 #include "node_settings.h"
+
+#ifndef OTA_NODE_MDNS
+#define OTA_NODE_MDNS 1 /* settings from before the mdns: block */
+#endif
+/* the demo firmware's own version, advertised in the _ota._tcp TXT record */
+#define DEMO_FIRMWARE_VERSION "1.0.0"
 
 static volatile sig_atomic_t stop = 0;
 
@@ -67,6 +74,12 @@ static const char usage_text[] =
     "  --arduino-auth sha256|md5 its password variant (default sha256; the node keeps\n"
     "                            only the hash of the password that variant needs)\n"
     "  --arduino-data-slot       accept ArduinoOTA filesystem images into DIR/data.bin\n"
+    "  --mdns-name NAME          answer NAME.local and advertise the OTA services under\n"
+    "                            it (default: the node's name, " OTA_NODE_NAME "); mDNS\n"
+    "                            runs on the interfaces --bind covers: none on loopback\n"
+    "  --no-mdns                 no mDNS responder\n"
+    "  --firmware-version TEXT   the version advertised over mDNS (default "
+    DEMO_FIRMWARE_VERSION ")\n"
     "  --log-port N              serve log lines to viewers (ota logs) on this port\n"
     "                            (default: the OTA port + 1, as node.yaml's logger: says)\n"
     "  --no-log-server           do not serve log lines\n"
@@ -149,12 +162,16 @@ int main(int argc, char **argv)
     bool no_password = false;
     bool log_server = OTA_NODE_LOGGER;
     const char *crash_file = NULL;
+    bool mdns_on = OTA_NODE_MDNS;
+    const char *mdns_name = OTA_NODE_NAME;
+    const char *fw_version = DEMO_FIRMWARE_VERSION;
 
     bool verifier_set = false;
     enum { O_PORT = 256, O_BIND, O_VERIFIER, O_PASSWORD, O_NO_PASSWORD, O_MD5, O_BO_FREE,
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
-           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA };
+           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA,
+           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
@@ -183,6 +200,9 @@ int main(int argc, char **argv)
         {"arduino-port", required_argument, NULL, O_AR_PORT},
         {"arduino-auth", required_argument, NULL, O_AR_AUTH},
         {"arduino-data-slot", no_argument, NULL, O_AR_DATA},
+        {"mdns-name", required_argument, NULL, O_MDNS_NAME},
+        {"no-mdns", no_argument, NULL, O_NO_MDNS},
+        {"firmware-version", required_argument, NULL, O_FW_VERSION},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -274,6 +294,27 @@ int main(int argc, char **argv)
             if (strcmp(optarg, "sha256") != 0 && strcmp(optarg, "md5") != 0)
                 return usage_error("--arduino-auth takes sha256 or md5", optarg);
             arduino_md5 = strcmp(optarg, "md5") == 0;
+            break;
+        case O_MDNS_NAME: {
+            size_t n = strlen(optarg);
+            bool ok = n >= 1 && n <= OTA_MDNS_NAME_LEN && optarg[0] != '-' &&
+                      optarg[n - 1] != '-';
+            for (size_t i = 0; ok && i < n; i++)
+                ok = (optarg[i] >= 'a' && optarg[i] <= 'z') ||
+                     (optarg[i] >= 'A' && optarg[i] <= 'Z') ||
+                     (optarg[i] >= '0' && optarg[i] <= '9') || optarg[i] == '-';
+            if (!ok)
+                return usage_error("--mdns-name takes 1 to 63 letters, digits and inner "
+                                   "hyphens (a host name label, without .local)", optarg);
+            mdns_name = optarg;
+            mdns_on = true;
+            break;
+        }
+        case O_NO_MDNS: mdns_on = false; break;
+        case O_FW_VERSION:
+            if (optarg[0] == '\0' || strlen(optarg) > 40)
+                return usage_error("--firmware-version takes 1 to 40 characters", optarg);
+            fw_version = optarg;
             break;
         case O_HELP: fputs(usage_text, stdout); return 0;
         default: return usage_error("unknown option", NULL);
@@ -367,6 +408,61 @@ int main(int argc, char **argv)
                       : cfg.arduino_auth == OTA_ARDUINO_AUTH_MD5 ? "MD5 variant"
                                                                  : "SHA-256 variant");
 
+    /* mDNS: <name>.local and the OTA services; network-level, so on in safe mode too */
+    static ota_mdns_t mdns;
+    static ota_mdns_config_t mc;
+    static char txt_name[96], txt_version[64], txt_proto[16], txt_auth[48], ar_board[32];
+    static char ar_auth[24];
+    static const char *ota_txt[8], *ar_txt[6];
+    bool mdns_running = false;
+    if (mdns_on) {
+        char why[300];
+        int rc = ota_posix_mdns_open(&posix, po.bind_addr, why, sizeof why);
+        if (rc <= 0) {
+            ota_posix_log(rc < 0 ? OTA_LOG_WARN : OTA_LOG_INFO, "mdns", "%s", why);
+        } else {
+            snprintf(txt_name, sizeof txt_name, "name=%s", mdns_name);
+            snprintf(txt_version, sizeof txt_version, "version=%s", fw_version);
+            snprintf(txt_proto, sizeof txt_proto, "protocol=%u", (unsigned)cfg.version);
+            snprintf(txt_auth, sizeof txt_auth, "auth=%s%s%s%s%s",
+                     cfg.verifier ? "salted" : "", cfg.verifier && cfg.password ? "," : "",
+                     cfg.password ? "sha256" : "", cfg.password && cfg.allow_md5 ? ",md5" : "",
+                     !cfg.verifier && !cfg.password ? "none" : "");
+            int k = 0;
+            ota_txt[k++] = "txtvers=1";
+            ota_txt[k++] = txt_name;
+            ota_txt[k++] = txt_version;
+            ota_txt[k++] = "platform=host";
+            ota_txt[k++] = txt_proto;
+            ota_txt[k++] = txt_auth;
+            ota_txt[k] = NULL;
+            ota_mdns_config_default(&mc);
+            mc.name = mdns_name;
+            mc.services[0] = (ota_mdns_service_t){"_ota._tcp", po.port, ota_txt};
+            mc.n_services = 1;
+            if (cfg.arduino_enabled) { /* what the Arduino IDE and PlatformIO look for */
+                snprintf(ar_board, sizeof ar_board, "board=linux");
+                snprintf(ar_auth, sizeof ar_auth, "auth_upload=%s",
+                         cfg.arduino_auth == OTA_ARDUINO_AUTH_NONE ? "no" : "yes");
+                ar_txt[0] = ar_board;
+                ar_txt[1] = "tcp_check=no";
+                ar_txt[2] = "ssh_upload=no";
+                ar_txt[3] = ar_auth;
+                ar_txt[4] = NULL;
+                mc.services[1] = (ota_mdns_service_t){"_arduino._tcp", po.arduino_port, ar_txt};
+                mc.n_services = 2;
+            }
+            if (ota_mdns_setup(&mdns, &posix.port, &posix, &mc, ota_posix_now_ms()) == OTA_OK) {
+                mdns_running = true;
+                ota_posix_log(OTA_LOG_INFO, "mdns", "responder on for %s.local (_ota._tcp%s)",
+                              mdns_name, cfg.arduino_enabled ? ", _arduino._tcp" : "");
+            } else {
+                ota_posix_log(OTA_LOG_WARN, "mdns", "invalid mDNS configuration: responder off");
+                ota_posix_mdns_close(&posix);
+            }
+        }
+    }
+
     /* 2. the other components: not in safe mode */
     bool demo_on = !safe;
     if (safe) {
@@ -384,6 +480,8 @@ int main(int argc, char **argv)
         ota_server_poll(ota, now);
         ota_safe_mode_poll(&sm, now, ota_server_update_in_progress(ota));
         ota_posix_log_poll(&posix);
+        if (mdns_running)
+            ota_mdns_poll(&mdns, now);
         if (ota_posix_reboot_requested(&posix))
             break;
         if (demo_on && (int32_t)(now - next_beat) >= 0) {
@@ -400,9 +498,13 @@ int main(int argc, char **argv)
             wait = 0;
         if (ota_server_active(ota) && wait > 5)
             wait = 5;
+        if (mdns_running && (uint32_t)wait > ota_mdns_next_ms(&mdns, now))
+            wait = (int)ota_mdns_next_ms(&mdns, now);
         ota_posix_wait(&posix, wait);
     }
     bool reboot = ota_posix_reboot_requested(&posix);
+    if (mdns_running)
+        ota_mdns_stop(&mdns, ota_posix_now_ms()); /* goodbye: browsers drop us at once */
     ota_server_free(ota);
     ota_posix_free(&posix);
     if (reboot) {

@@ -44,6 +44,7 @@ void ota_posix_crypto_fill(ota_port_t *port);
 
 #define OTA_POSIX_MAX_CONNS 64
 #define OTA_POSIX_MAX_VIEWERS 4
+#define OTA_POSIX_MDNS_MAX_IFS 32
 
 typedef struct ota_posix_options {
     const char *state_dir; /**< the node's state directory (slots + boot state) */
@@ -72,6 +73,12 @@ typedef struct ota_posix {
     int log_fd;            /* log viewers' listener, -1 when off */
     int viewers[OTA_POSIX_MAX_VIEWERS];
     char log_hello[160];   /* first line a viewer gets */
+    /* mDNS (mdns_posix.c): port 5353 sockets, -1 when off */
+    int mdns4_fd, mdns6_fd;
+    char mdns_only_if[32];  /* the one interface to use ("" = every usable one) */
+    unsigned mdns_joined4[OTA_POSIX_MDNS_MAX_IFS], mdns_joined6[OTA_POSIX_MDNS_MAX_IFS];
+    size_t mdns_n_joined4, mdns_n_joined6;
+    unsigned mdns_turn;
 } ota_posix_t;
 
 /** Open the listener and read the boot state. The active slot is $OTA_BOOT_SLOT when
@@ -101,6 +108,16 @@ void ota_posix_log_close(ota_posix_t *ctx);
 
 /** true once the core asked for a reboot (exit with OTA_POSIX_EXIT_REBOOT). */
 bool ota_posix_reboot_requested(const ota_posix_t *ctx);
+
+/** mDNS for the responder of ota/mdns.h (mdns_posix.c): open UDP port 5353 (IPv4
+ *  and IPv6, shared with Avahi) and set the mdns_* hooks of ctx->port. The
+ *  interfaces follow bind_addr: any address = every up, multicast, non-loopback
+ *  interface; a specific one = its interface; a loopback one = none (mDNS off, so
+ *  nodes on 127.0.0.1 never talk on the real LAN). Sockets are in ota_posix_wait().
+ *  \return 1 on; 0 off (why says so); -1 error (why says it). */
+int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size_t why_cap);
+/** Close the mDNS sockets and clear the hooks (ota_posix_free does it too). */
+void ota_posix_mdns_close(ota_posix_t *ctx);
 
 /** A monotonic millisecond clock for ota_server_poll(). */
 uint32_t ota_posix_now_ms(void);

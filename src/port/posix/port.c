@@ -41,7 +41,10 @@ void ota_posix_log(ota_log_level_t level, const char *tag, const char *fmt, ...)
 static void port_log(void *user, ota_log_level_t level, const char *line)
 {
     (void)user;
-    ota_posix_log(level, "ota", "%s", line);
+    if (strncmp(line, "mdns: ", 6) == 0) /* the responder's lines get their own tag */
+        ota_posix_log(level, "mdns", "%s", line + 6);
+    else
+        ota_posix_log(level, "ota", "%s", line);
 }
 
 static void port_reboot(void *user)
@@ -85,6 +88,7 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     ctx->tmp_fd = -1;
     ctx->log_fd = -1;
     ctx->udp_fd = -1;
+    ctx->mdns4_fd = ctx->mdns6_fd = -1;
     for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
         ctx->viewers[i] = -1;
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
@@ -177,11 +181,12 @@ void ota_posix_free(ota_posix_t *ctx)
         close(ctx->udp_fd);
         ctx->udp_fd = -1;
     }
+    ota_posix_mdns_close(ctx);
 }
 
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
 {
-    struct pollfd fds[OTA_POSIX_MAX_CONNS + 3]; /* listener, connections, log, UDP */
+    struct pollfd fds[OTA_POSIX_MAX_CONNS + 5]; /* listener, connections, log, UDP, mDNS */
     nfds_t n = 0;
     if (ctx->listen_fd >= 0)
         fds[n++] = (struct pollfd){.fd = ctx->listen_fd, .events = POLLIN};
@@ -194,6 +199,10 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
         fds[n++] = extra;
     if (udp.fd >= 0)
         fds[n++] = udp;
+    if (ctx->mdns4_fd >= 0)
+        fds[n++] = (struct pollfd){.fd = ctx->mdns4_fd, .events = POLLIN};
+    if (ctx->mdns6_fd >= 0)
+        fds[n++] = (struct pollfd){.fd = ctx->mdns6_fd, .events = POLLIN};
     if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
         return -1;
     return 0;
