@@ -13,9 +13,9 @@ out=${1:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-60}
 mkdir -p "$out"
 command -v clang >/dev/null || { echo "fuzz: clang not found (apt-get install clang)" >&2; exit 1; }
-for target in server config arduino; do
+for target in server config arduino mdns; do
   case $target in
-    server|arduino) srcs="$root/tests/unit/fake_port.c $root/src/core/*.c $root/src/port/posix/crypto_mbedtls.c"
+    server|arduino|mdns) srcs="$root/tests/unit/fake_port.c $root/src/core/*.c $root/src/port/posix/crypto_mbedtls.c"
             libs="-lmbedcrypto -lz" ;;
     config) srcs="$root/src/tools/ota/config.c"; libs="-lyaml" ;;
   esac

@@ -42,6 +42,7 @@
 #define OTA_DNS_HEADER_LEN 12u
 #define OTA_DNS_NAME_MAX 255u  /* a flat name, with its final zero byte */
 #define OTA_DNS_LABEL_MAX 63u
+#define OTA_DNS_MAX_JUMPS 64u  /* compression pointers followed per name */
 
 typedef struct ota_dns_header {
     uint16_t id, flags;
@@ -133,7 +134,8 @@ const uint8_t *ota_dns_name_parent(const uint8_t *flat);
 /** A writer builds one message into a caller's buffer, compressing names against
  *  the names already written. On overflow it stops writing and remembers it
  *  (ota_dns_w_ok() turns false); ota_dns_w_mark()/ota_dns_w_rewind() let a caller
- *  drop a record that did not fit and send what it has. */
+ *  drop a record that did not fit and send what it has. A mark taken after an
+ *  overflow stays an overflow: rewinding to it keeps the writer failed. */
 typedef struct ota_dns_writer {
     uint8_t *buf;
     size_t cap;

@@ -24,6 +24,7 @@ int ota_dns_read_name(const uint8_t *msg, size_t len, size_t off, uint8_t *out, 
     size_t pos = off;
     size_t seg_start = off; /* where the labels being read began */
     bool jumped = false;
+    unsigned jumps = 0;
     for (;;) {
         if (pos >= len)
             return -1;
@@ -38,6 +39,10 @@ int ota_dns_read_name(const uint8_t *msg, size_t len, size_t off, uint8_t *out, 
             /* every jump must land before the previous one's start: the targets
              * strictly decrease, so no message can make this loop */
             if (target >= seg_start)
+                return -1;
+            /* a long chain of valid pointers would make reading a message cost the
+             * square of its size; no real name needs this many */
+            if (++jumps > OTA_DNS_MAX_JUMPS)
                 return -1;
             seg_start = target;
             pos = target;

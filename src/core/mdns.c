@@ -41,6 +41,7 @@
 #define PROBE_DEFENCE_MIN_MS 250u
 #define LEGACY_TTL_MAX 10u       /* 6.7 */
 #define MAX_DATAGRAMS_PER_POLL 8
+#define LEGACY_ECHO_MAX 8        /* questions echoed in a legacy unicast reply */
 #define MAX_TIEBREAK 8           /* their authority records compared per name */
 #define RCODE_MASK 0x000Fu       /* the response code in a header's flags */
 #define SERVICE_NAME_MAX 15u     /* RFC 6335 5.1 */
@@ -686,9 +687,13 @@ static void answer_legacy(ota_mdns_t *m, const uint8_t *msg, size_t len, const o
     ota_dns_writer_t w;
     ota_dns_w_init(&w, m->tx, sizeof m->tx, r.hdr.id, OTA_DNS_FLAG_QR | OTA_DNS_FLAG_AA);
     ota_dns_question_t q;
-    while (ota_dns_next_question(&r, &q) == 1) {
+    unsigned echoed = 0;
+    /* echo the questions we answer (6.7), a few: a query repeating our names a
+     * hundred times must not fill the reply with questions and leave no answer */
+    while (echoed < LEGACY_ECHO_MAX && ota_dns_next_question(&r, &q) == 1) {
         if (question_bits(m, &q) == 0)
             continue;
+        echoed++;
         ota_dns_mark_t mark = ota_dns_w_mark(&w);
         ota_dns_w_question(&w, q.name, q.type, q.qclass & ~OTA_DNS_CLASS_TOP);
         if (!ota_dns_w_ok(&w)) {

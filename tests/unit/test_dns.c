@@ -618,15 +618,19 @@ static void test_pointer_chains(void **state)
     assert_int_equal(end, p1 + 2);
     assert_name(out, "a.b.local");
 
-    /* 1000 pointers, each to the one before it, then a name: long but valid */
+    /* OTA_DNS_MAX_JUMPS pointers, each to the one before it, then a name: long but
+     * valid; one more and the reader gives up (a chain of a thousand would make a
+     * message cost the square of its size to read) */
     mb_header(&m, 0, 0, 0, 0, 0);
     mb_name(&m, "x.local");
     mb_ptr(&m, 12);
-    for (int i = 1; i < 1000; i++)
+    for (unsigned i = 1; i < OTA_DNS_MAX_JUMPS; i++)
         mb_ptr(&m, m.n - 2);
     assert_int_equal(read_exact(&m, m.n, m.n - 2, out, &end), 9);
     assert_int_equal(end, m.n);
     assert_name(out, "x.local");
+    mb_ptr(&m, m.n - 2);
+    assert_int_equal(read_exact(&m, m.n, m.n - 2, out, &end), -1);
 
     /* the pointer in the header area (offset < 12) is just bytes: allowed, read as
      * labels, bounded like anything else */
