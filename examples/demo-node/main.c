@@ -77,7 +77,7 @@ static const char usage_text[] =
     "  --mdns-name NAME          answer NAME.local and advertise the OTA services under\n"
     "                            it (default: the node's name, " OTA_NODE_NAME "); mDNS\n"
     "                            runs on the interfaces --bind covers: none on loopback\n"
-    "  --no-mdns                 no mDNS responder\n"
+    "  --no-mdns                 no mDNS responder (as node.yaml's mdns: disabled: true)\n"
     "  --firmware-version TEXT   the version advertised over mDNS (default "
     DEMO_FIRMWARE_VERSION ")\n"
     "  --log-port N              serve log lines to viewers (ota logs) on this port\n"
@@ -111,6 +111,17 @@ static bool parse_u32(const char *s, unsigned long max, uint32_t *out)
         return false;
     *out = (uint32_t)v;
     return true;
+}
+
+/* A host name label as mDNS announces it: 1-63 letters, digits, inner hyphens. */
+static bool valid_host_label(const char *s)
+{
+    size_t n = strlen(s);
+    bool ok = n >= 1 && n <= OTA_MDNS_NAME_LEN && s[0] != '-' && s[n - 1] != '-';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+             (s[i] >= '0' && s[i] <= '9') || s[i] == '-';
+    return ok;
 }
 
 static void log_image(char slot)
@@ -295,21 +306,13 @@ int main(int argc, char **argv)
                 return usage_error("--arduino-auth takes sha256 or md5", optarg);
             arduino_md5 = strcmp(optarg, "md5") == 0;
             break;
-        case O_MDNS_NAME: {
-            size_t n = strlen(optarg);
-            bool ok = n >= 1 && n <= OTA_MDNS_NAME_LEN && optarg[0] != '-' &&
-                      optarg[n - 1] != '-';
-            for (size_t i = 0; ok && i < n; i++)
-                ok = (optarg[i] >= 'a' && optarg[i] <= 'z') ||
-                     (optarg[i] >= 'A' && optarg[i] <= 'Z') ||
-                     (optarg[i] >= '0' && optarg[i] <= '9') || optarg[i] == '-';
-            if (!ok)
+        case O_MDNS_NAME:
+            if (!valid_host_label(optarg))
                 return usage_error("--mdns-name takes 1 to 63 letters, digits and inner "
                                    "hyphens (a host name label, without .local)", optarg);
             mdns_name = optarg;
             mdns_on = true;
             break;
-        }
         case O_NO_MDNS: mdns_on = false; break;
         case O_FW_VERSION:
             if (optarg[0] == '\0' || strlen(optarg) > 40)
@@ -415,6 +418,12 @@ int main(int argc, char **argv)
     static char ar_auth[24];
     static const char *ota_txt[8], *ar_txt[6];
     bool mdns_running = false;
+    if (mdns_on && !valid_host_label(mdns_name)) { /* the YAML's name, e.g. with a '_' */
+        ota_posix_log(OTA_LOG_WARN, "mdns", "off: the node name '%s' is not a host name "
+                      "label (1-63 letters, digits, inner hyphens): pass --mdns-name",
+                      mdns_name);
+        mdns_on = false;
+    }
     if (mdns_on) {
         char why[300];
         int rc = ota_posix_mdns_open(&posix, po.bind_addr, why, sizeof why);

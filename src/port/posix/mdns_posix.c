@@ -21,6 +21,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netpacket/packet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@
 
 #define MDNS_PORT 5353
 #define TAG "mdns"
-#define ERR_LOG_EVERY_MS 60000u /* a repeated send error is logged at most this often */
+#define ERR_LOG_EVERY_MS 60000u /* send errors are logged at most this often */
 #define MAX_DROPS_PER_RECV 32   /* datagrams dropped per call before giving the loop back */
 #define MAX_CANDIDATES 64       /* addresses looked at per mdns_addrs call */
 
@@ -131,17 +132,17 @@ int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size
     const char *addr = bind_addr ? bind_addr : "0.0.0.0";
     uint8_t a[16] = {0};
     int family;
-    if (inet_pton(AF_INET, addr, a) == 1)
+    if (inet_pton(AF_INET, addr, a) == 1) {
         family = 4;
-    else if (inet_pton(AF_INET6, addr, a) == 1)
+    } else if (inet_pton(AF_INET6, addr, a) == 1) {
         family = 6;
-    else {
-        snprintf(why, why_cap, "'%s' is not an IPv4 or IPv6 address", addr);
+    } else {
+        snprintf(why, why_cap, "off: '%s' is not an IPv4 or IPv6 address", addr);
         return -1;
     }
     if (is_loopback(family, a)) {
-        snprintf(why, why_cap, "bound to loopback %s (mDNS needs a LAN interface)", addr);
-        return 1;
+        snprintf(why, why_cap, "off: bound to loopback %s (mDNS needs a LAN interface)", addr);
+        return 0;
     }
     if (!is_zero(a, family == 4 ? 4 : 16)) { /* one specific address: it alone */
         md->bind_family = (uint8_t)family;
@@ -153,17 +154,20 @@ int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size
     if (md->bind_family != 4)
         md->fd6 = open_socket(AF_INET6, why6, sizeof why6);
     if (md->fd4 < 0 && md->fd6 < 0) {
-        snprintf(why, why_cap, "%s%s%s", why4, why4[0] && why6[0] ? "; " : "", why6);
+        snprintf(why, why_cap, "off: %s%s%s", why4, why4[0] && why6[0] ? "; " : "", why6);
+        ota_posix_mdns_reset(ctx);
         return -1;
     }
-    if (md->fd4 < 0 && why4[0] != '\0')
+    if (md->fd4 < 0 && md->bind_family == 0)
         ota_posix_log(OTA_LOG_WARN, TAG, "IPv4 off: %s", why4);
-    if (md->fd6 < 0 && why6[0] != '\0' && md->bind_family == 0)
+    if (md->fd6 < 0 && md->bind_family == 0)
         ota_posix_log(OTA_LOG_INFO, TAG, "IPv6 off: %s", why6);
+    if (md->bind_family != 0)
+        ota_posix_log(OTA_LOG_INFO, TAG, "only on the interface of %s (--bind)", addr);
     ctx->port.mdns_recv = ota_posix_mdns_recv;
     ctx->port.mdns_send = ota_posix_mdns_send;
     ctx->port.mdns_addrs = ota_posix_mdns_addrs;
-    return 0;
+    return 1;
 }
 
 void ota_posix_mdns_close(ota_posix_t *ctx)
@@ -191,9 +195,15 @@ static ota_posix_mdns_if_t *if_find(ota_posix_mdns_t *md, int family, uint32_t i
     return NULL;
 }
 
-static bool selected(const ota_posix_t *ctx, int family, uint32_t ifindex)
+/* Is the interface in use for family (datagrams from elsewhere are dropped)? */
+static bool selected(const ota_posix_mdns_t *md, int family, uint32_t ifindex)
 {
-    return ifindex != 0 && if_find((ota_posix_mdns_t *)&ctx->mdns, family, ifindex) != NULL;
+    const ota_posix_mdns_if_t *t = family == 4 ? md->ifs4 : md->ifs6;
+    size_t n = family == 4 ? md->n_ifs4 : md->n_ifs6;
+    for (size_t i = 0; i < n; i++)
+        if (t[i].ifindex == ifindex)
+            return true;
+    return false;
 }
 
 static int join(int fd, int family, uint32_t ifindex, bool add)
@@ -236,8 +246,7 @@ static void update_joins(ota_posix_mdns_t *md, int family, const uint32_t *want,
         }
         if (t[i].joined) {
             (void)join(fd, family, t[i].ifindex, false);
-            ota_posix_log(OTA_LOG_INFO, TAG, "left %s on interface %u (down or gone)", group,
-                          (unsigned)t[i].ifindex);
+            ota_posix_log(OTA_LOG_INFO, TAG, "left %s on %s (down or gone)", group, t[i].name);
         }
         t[i] = t[--*nt];
     }
@@ -249,6 +258,9 @@ static void update_joins(ota_posix_mdns_t *md, int family, const uint32_t *want,
             e = &t[(*nt)++];
             memset(e, 0, sizeof *e);
             e->ifindex = want[k];
+            _Static_assert(sizeof e->name == IF_NAMESIZE, "interface name size");
+            memcpy(e->name, names[k], sizeof e->name);
+            e->name[sizeof e->name - 1] = '\0';
         }
         if (e->joined)
             continue;
@@ -366,11 +378,8 @@ int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
     ota_posix_t *ctx = user;
     ota_posix_mdns_t *md = &ctx->mdns;
     struct ifaddrs *list = NULL;
-    if (getifaddrs(&list) != 0) {
-        update_joins(md, 4, NULL, 0, NULL);
-        update_joins(md, 6, NULL, 0, NULL);
-        return 0;
-    }
+    if (getifaddrs(&list) != 0)
+        return 0; /* rare (no memory): the groups stay joined, next second tries again */
     /* the interfaces (their AF_PACKET entries carry the index) */
     iface_t ifs[OTA_POSIX_MDNS_MAX_IFS * 2];
     size_t n_ifs = 0;
@@ -378,11 +387,11 @@ int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
         if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_PACKET ||
             n_ifs >= sizeof ifs / sizeof ifs[0])
             continue;
-        unsigned idx = if_nametoindex(i->ifa_name);
-        if (idx == 0)
+        const struct sockaddr_ll *ll = (const struct sockaddr_ll *)i->ifa_addr;
+        if (ll->sll_ifindex <= 0)
             continue;
         snprintf(ifs[n_ifs].name, sizeof ifs[n_ifs].name, "%s", i->ifa_name);
-        ifs[n_ifs].ifindex = idx;
+        ifs[n_ifs].ifindex = (uint32_t)ll->sll_ifindex;
         ifs[n_ifs].flags = i->ifa_flags;
         n_ifs++;
     }
@@ -441,8 +450,8 @@ int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
 
 /* ------------------------------------------------------------------ datagrams */
 
-/* One datagram from fd: its length (cut to len), 0 dropped (wrong interface),
- * OTA_ERR_WOULD_BLOCK, OTA_ERR_IO. */
+/* One datagram from fd: its length (cut to len), or OTA_ERR_WOULD_BLOCK; *dropped
+ * when one was read but is not for us (another interface, a pending socket error). */
 static int recv_one(ota_posix_t *ctx, int fd, int family, uint8_t *buf, size_t len,
                     ota_ip_t *from, uint16_t *from_port, bool *dropped)
 {
@@ -482,7 +491,7 @@ static int recv_one(ota_posix_t *ctx, int fd, int family, uint8_t *buf, size_t l
             ifindex = pi.ipi6_ifindex;
         }
     }
-    if (!selected(ctx, family, ifindex) || ss.ss_family != (family == 4 ? AF_INET : AF_INET6)) {
+    if (!selected(&ctx->mdns, family, ifindex) || ss.ss_family != (family == 4 ? AF_INET : AF_INET6)) {
         *dropped = true;
         return 0;
     }
@@ -538,21 +547,19 @@ int ota_posix_mdns_recv(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
 static void send_failed(ota_posix_mdns_t *md, const ota_ip_t *to, int err)
 {
     uint32_t now = ota_posix_now_ms();
-    if (err == md->last_errno && md->errors_logged &&
-        (uint32_t)(now - md->err_logged_at) < ERR_LOG_EVERY_MS) {
+    if (md->errors_logged && (uint32_t)(now - md->err_logged_at) < ERR_LOG_EVERY_MS) {
         md->errors_quiet++;
         return;
     }
     char a[INET6_ADDRSTRLEN] = "?";
     inet_ntop(to->family == 4 ? AF_INET : AF_INET6, to->addr, a, sizeof a);
     if (md->errors_quiet > 0)
-        ota_posix_log(OTA_LOG_WARN, TAG, "cannot send to %s on interface %u: %s (%u more "
-                      "failures not logged)", a, (unsigned)to->ifindex, strerror(err),
+        ota_posix_log(OTA_LOG_WARN, TAG, "cannot send to %s on interface %u: %s (%u failures "
+                      "since the last message)", a, (unsigned)to->ifindex, strerror(err),
                       (unsigned)md->errors_quiet);
     else
         ota_posix_log(OTA_LOG_WARN, TAG, "cannot send to %s on interface %u: %s", a,
                       (unsigned)to->ifindex, strerror(err));
-    md->last_errno = err;
     md->err_logged_at = now;
     md->errors_logged = true;
     md->errors_quiet = 0;

@@ -36,6 +36,7 @@ void ota_posix_crypto_fill(ota_port_t *port);
  *   slots.c        the inactive slot file: begin/write/finish/activate/abort
  *   bootstate.c    the boot state file (shared with ota-boot)
  *   inflate_zlib.c gzip inflation
+ *   mdns_posix.c   UDP port 5353 for the mDNS responder (ota/mdns.h)
  *   port.c         the ota_port_t, logging, boot record hooks, wait, clock
  * ====================================================================== */
 
@@ -44,7 +45,28 @@ void ota_posix_crypto_fill(ota_port_t *port);
 
 #define OTA_POSIX_MAX_CONNS 64
 #define OTA_POSIX_MAX_VIEWERS 4
-#define OTA_POSIX_MDNS_MAX_IFS 32
+#define OTA_POSIX_MDNS_MAX_IFS 32 /* interfaces served per address family */
+
+/** One interface mDNS runs on, per address family (mdns_posix.c). */
+typedef struct ota_posix_mdns_if {
+    uint32_t ifindex;
+    char name[16]; /* IF_NAMESIZE, for the log */
+    bool joined; /* the group is joined on it */
+    bool warned; /* a failed join was logged (it is retried quietly) */
+} ota_posix_mdns_if_t;
+
+/** The mDNS state of a node process (mdns_posix.c). */
+typedef struct ota_posix_mdns {
+    int fd4, fd6;              /* UDP port 5353 sockets, -1 when off */
+    uint8_t bind_family;       /* 0: any address; 4/6: only the address bind_addr */
+    uint8_t bind_addr[16];
+    ota_posix_mdns_if_t ifs4[OTA_POSIX_MDNS_MAX_IFS], ifs6[OTA_POSIX_MDNS_MAX_IFS];
+    size_t n_ifs4, n_ifs6;     /* the interfaces in use (datagrams from others dropped) */
+    uint32_t mcast_if4, mcast_if6; /* IP_MULTICAST_IF / IPV6_MULTICAST_IF set last */
+    bool turn6;                /* recv takes turns between the sockets */
+    bool errors_logged;        /* send errors: one log line a minute at most */
+    uint32_t err_logged_at, errors_quiet;
+} ota_posix_mdns_t;
 
 typedef struct ota_posix_options {
     const char *state_dir; /**< the node's state directory (slots + boot state) */
@@ -73,12 +95,7 @@ typedef struct ota_posix {
     int log_fd;            /* log viewers' listener, -1 when off */
     int viewers[OTA_POSIX_MAX_VIEWERS];
     char log_hello[160];   /* first line a viewer gets */
-    /* mDNS (mdns_posix.c): port 5353 sockets, -1 when off */
-    int mdns4_fd, mdns6_fd;
-    char mdns_only_if[32];  /* the one interface to use ("" = every usable one) */
-    unsigned mdns_joined4[OTA_POSIX_MDNS_MAX_IFS], mdns_joined6[OTA_POSIX_MDNS_MAX_IFS];
-    size_t mdns_n_joined4, mdns_n_joined6;
-    unsigned mdns_turn;
+    ota_posix_mdns_t mdns; /* mDNS sockets (mdns_posix.c) */
 } ota_posix_t;
 
 /** Open the listener and read the boot state. The active slot is $OTA_BOOT_SLOT when
@@ -109,15 +126,34 @@ void ota_posix_log_close(ota_posix_t *ctx);
 /** true once the core asked for a reboot (exit with OTA_POSIX_EXIT_REBOOT). */
 bool ota_posix_reboot_requested(const ota_posix_t *ctx);
 
-/** mDNS for the responder of ota/mdns.h (mdns_posix.c): open UDP port 5353 (IPv4
- *  and IPv6, shared with Avahi) and set the mdns_* hooks of ctx->port. The
- *  interfaces follow bind_addr: any address = every up, multicast, non-loopback
- *  interface; a specific one = its interface; a loopback one = none (mDNS off, so
- *  nodes on 127.0.0.1 never talk on the real LAN). Sockets are in ota_posix_wait().
- *  \return 1 on; 0 off (why says so); -1 error (why says it). */
+/* ---- mdns_posix.c: the mdns_* hooks for the responder of ota/mdns.h ---- */
+
+/** Open UDP port 5353 (IPv4 and IPv6, shared with Avahi or another node of the
+ *  host: SO_REUSEADDR + SO_REUSEPORT) and set the mdns_* hooks of ctx->port. The
+ *  interfaces follow bind_addr (the OTA listener's): any address ("0.0.0.0", "::") =
+ *  every interface that is up, running, multicast-capable and not loopback; a
+ *  specific address = the interface holding it, and that address alone is
+ *  advertised; a loopback address = none: mDNS stays off, no socket is opened, so
+ *  nodes on 127.0.0.1 never talk on the real LAN. The groups are joined on each
+ *  interface as it appears (in mdns_addrs, which the responder calls every second).
+ *  The sockets are part of ota_posix_wait(); ota_posix_free() closes them.
+ *  ctx must come from ota_posix_init().
+ *  \return 1 on; 0 off by design (why says so: "off: bound to loopback ..."); -1
+ *  error, off (why says it, e.g. the port cannot be bound). */
 int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size_t why_cap);
-/** Close the mDNS sockets and clear the hooks (ota_posix_free does it too). */
+/** Close the mDNS sockets and clear the hooks (ota_posix_free does it too). Safe
+ *  twice. */
 void ota_posix_mdns_close(ota_posix_t *ctx);
+/** Internal to the port: the mDNS state of a fresh ctx (no sockets). */
+void ota_posix_mdns_reset(ota_posix_t *ctx);
+
+/** The hooks (ota/port.h), for tests that call them directly. recv drops datagrams
+ *  that came in on an interface outside the selection, or without IP_PKTINFO. */
+int ota_posix_mdns_recv(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
+                        uint16_t *from_port);
+int ota_posix_mdns_send(void *user, const uint8_t *buf, size_t len, const ota_ip_t *to,
+                        uint16_t to_port);
+int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max);
 
 /** A monotonic millisecond clock for ota_server_poll(). */
 uint32_t ota_posix_now_ms(void);

@@ -88,7 +88,7 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     ctx->tmp_fd = -1;
     ctx->log_fd = -1;
     ctx->udp_fd = -1;
-    ctx->mdns4_fd = ctx->mdns6_fd = -1;
+    ota_posix_mdns_reset(ctx);
     for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
         ctx->viewers[i] = -1;
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
@@ -199,10 +199,10 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
         fds[n++] = extra;
     if (udp.fd >= 0)
         fds[n++] = udp;
-    if (ctx->mdns4_fd >= 0)
-        fds[n++] = (struct pollfd){.fd = ctx->mdns4_fd, .events = POLLIN};
-    if (ctx->mdns6_fd >= 0)
-        fds[n++] = (struct pollfd){.fd = ctx->mdns6_fd, .events = POLLIN};
+    if (ctx->mdns.fd4 >= 0)
+        fds[n++] = (struct pollfd){.fd = ctx->mdns.fd4, .events = POLLIN};
+    if (ctx->mdns.fd6 >= 0)
+        fds[n++] = (struct pollfd){.fd = ctx->mdns.fd6, .events = POLLIN};
     if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
         return -1;
     return 0;
