@@ -6,6 +6,10 @@ cases the real uploader never produces.
 Every node runs in its own process group with its own temp state directory and is
 stopped (SIGTERM, then SIGKILL of the whole group) by a cleanup registered on the
 test case, whether the test passed or not.
+
+A node can also run inside a host of a netlab.Lan (Node(..., netns=host): started
+under `ip netns exec`, which execs into ota-boot, so the process group is the same),
+bound to 0.0.0.0 there; run_ota(..., netns=host) runs the tool inside a host.
 """
 import gzip
 import hashlib
@@ -100,22 +104,42 @@ def read_bytes(path):
         return f.read()
 
 
-def run_ota(*args, timeout=180, env=None):
-    """Run the ota tool; returns (exit code, stdout, stderr)."""
+def netns_prefix(netns):
+    """The argv prefix that runs a command inside netns: a netlab Host (anything
+    with a .prefix list), a namespace name, or None (no prefix: here)."""
+    if netns is None:
+        return []
+    if hasattr(netns, "prefix"):
+        return list(netns.prefix)
+    return ["ip", "netns", "exec", str(netns)]
+
+
+def run_ota(*args, timeout=180, env=None, netns=None):
+    """Run the ota tool (inside netns if given, see netns_prefix); returns
+    (exit code, stdout, stderr)."""
     e = dict(os.environ)
     e.pop("OTA_PASSWORD", None)
     if env:
         e.update(env)
-    p = subprocess.run([OTA] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=timeout, env=e, stdin=subprocess.DEVNULL)
+    p = subprocess.run(netns_prefix(netns) + [OTA] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=timeout, env=e,
+                       stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
 
 
 class Node:
-    """A Linux node: ota-boot run + demo-node on 127.0.0.1:<free port>."""
+    """A Linux node: ota-boot run + demo-node on 127.0.0.1:<free port>, or with
+    netns=<netlab Host or namespace name> inside that namespace on --bind 0.0.0.0
+    (bind= overrides), reached at the host's address (self.address)."""
 
-    def __init__(self, tc, *flags, boot_flags=(), port=None, image=None):
+    def __init__(self, tc, *flags, boot_flags=(), port=None, image=None, netns=None,
+                 bind=None):
         self.tc = tc
+        self.netns = netns
+        self.bind = bind or ("0.0.0.0" if netns is not None else "127.0.0.1")
+        # where the node is reached from outside: the netlab host's IPv4 address
+        self.address = getattr(netns, "ip", None) or (
+            "127.0.0.1" if self.bind in ("0.0.0.0", "::") else self.bind)
         self.dir = tempfile.mkdtemp(prefix="ota-node-")
         self.port = port or free_port()
         self.flags = list(flags)
@@ -144,8 +168,8 @@ class Node:
         self.wait_listening(1)
 
     def start(self):
-        cmd = [OTA_BOOT, "run", "--state", self.dir] + self.boot_flags + [
-            "--", "--bind", "127.0.0.1", "--port", str(self.port)] + self.flags
+        cmd = netns_prefix(self.netns) + [OTA_BOOT, "run", "--state", self.dir] + \
+            self.boot_flags + ["--", "--bind", self.bind, "--port", str(self.port)] + self.flags
         self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -190,8 +214,8 @@ class Node:
             why = "ota-boot exited with status %d" % self.proc.returncode
         else:
             why = "timed out after %.0f s" % timeout
-        self.tc.fail("%s waiting for %s (node on 127.0.0.1:%d); node log:\n%s"
-                     % (why, what, self.port, self.log()[-6000:]))
+        self.tc.fail("%s waiting for %s (node on %s:%d); node log:\n%s"
+                     % (why, what, self.address, self.port, self.log()[-6000:]))
 
     def wait_listening(self, n, timeout=30):
         self.wait_for(lambda: self.count(r"\[I\]\[ota\] listening on") >= n, timeout,
@@ -214,9 +238,11 @@ class Node:
         except ValueError as e:
             self.tc.fail("ota-boot status printed no JSON (%s): %r" % (e, p.stdout))
 
-    def upload(self, image, *args, timeout=180):
-        return run_ota("upload", "--device", "127.0.0.1", "--port", self.port, *args, image,
-                       timeout=timeout)
+    def upload(self, image, *args, timeout=180, netns=None):
+        """ota upload to this node's address; the tool runs in netns if given, else
+        beside the node (in the node's namespace if it has one)."""
+        return run_ota("upload", "--device", self.address, "--port", self.port, *args, image,
+                       timeout=timeout, netns=netns if netns is not None else self.netns)
 
     def assert_runs(self, image, boots):
         """The node booted `boots` times and runs image now."""
