@@ -9,6 +9,7 @@
  * (it counts the boot), then logging, network and OTA, then the other components,
  * which a safe-mode boot leaves off.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -449,6 +450,8 @@ int main(int argc, char **argv)
             mc.name = mdns_name;
             mc.services[0] = (ota_mdns_service_t){"_ota._tcp", po.port, ota_txt};
             mc.n_services = 1;
+            struct in_addr b4;
+            mc.ipv4_only = inet_pton(AF_INET, po.bind_addr, &b4) == 1; /* the listener is IPv4 */
             if (cfg.arduino_enabled) { /* what the Arduino IDE and PlatformIO look for */
                 snprintf(ar_board, sizeof ar_board, "board=linux");
                 snprintf(ar_auth, sizeof ar_auth, "auth_upload=%s",

@@ -53,6 +53,9 @@ typedef struct ota_mdns_config {
     size_t n_services;
     uint32_t host_ttl;       /**< A/AAAA/SRV TTL in seconds (default 120) */
     uint32_t service_ttl;    /**< PTR/TXT TTL in seconds (default 4500) */
+    bool ipv4_only;          /**< no AAAA records: the services listen on IPv4 only,
+                                  so an IPv6 address would only mislead uploaders
+                                  (queries over IPv6 are still answered) */
 } ota_mdns_config_t;
 
 typedef enum ota_mdns_state {

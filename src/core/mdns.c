@@ -179,6 +179,8 @@ static bool put_rr(ota_mdns_t *m, ota_dns_writer_t *w, unsigned bit, ota_dns_sec
     ota_dns_mark_t mark = ota_dns_w_mark(w);
     if (bit < 2) {
         uint8_t fam = bit == BIT_A ? 4 : 6;
+        if (fam == 6 && m->cfg.ipv4_only)
+            return true; /* nothing to write */
         make_name(name, m->name, NULL);
         for (size_t k = 0; k < m->n_addrs; k++) {
             const ota_ip_t *a = &m->addrs[k];
@@ -261,7 +263,8 @@ static uint32_t existing_bits(const ota_mdns_t *m, uint32_t ifindex)
 {
     uint32_t bits = 0;
     for (size_t k = 0; k < m->n_addrs; k++)
-        if (ifindex == 0 || m->addrs[k].ifindex == ifindex)
+        if ((ifindex == 0 || m->addrs[k].ifindex == ifindex) &&
+            (m->addrs[k].family == 4 || !m->cfg.ipv4_only))
             bits |= 1u << (m->addrs[k].family == 4 ? BIT_A : BIT_AAAA);
     for (size_t i = 0; i < m->cfg.n_services; i++)
         bits |= 0xFu << BIT_PTR(i);
@@ -597,7 +600,8 @@ static int tiebreak(const ota_mdns_t *m, const uint8_t *msg, size_t len, int whi
         if (own)
             return 0;
         for (size_t k = 0; k < m->n_addrs; k++) {
-            if (ifindex != 0 && m->addrs[k].ifindex != ifindex)
+            if ((ifindex != 0 && m->addrs[k].ifindex != ifindex) ||
+                (m->addrs[k].family == 6 && m->cfg.ipv4_only))
                 continue;
             tb_entry_t e = {m->addrs[k].family == 4 ? OTA_DNS_TYPE_A : OTA_DNS_TYPE_AAAA, 0, 0,
                             true, (uint8_t)k};

@@ -1694,6 +1694,44 @@ static void test_probe_defence_after_announcement(void **state)
 
 /* Legacy unicast (RFC 6762 6.7): a querier not on port 5353 gets a unicast reply
  * with its id and question, TTLs of at most 10 s and no cache-flush bit. */
+/* ipv4_only (a node whose services listen on IPv4 only): no AAAA anywhere, not in
+ * probes, announcements or answers, but queries over IPv6 still get the A records */
+static void test_ipv4_only(void **state)
+{
+    (void)state;
+    addrs_std();
+    ota_mdns_config_t c = cfg_std();
+    c.ipv4_only = true;
+    start_cfg(&c);
+    run_until_state(OTA_MDNS_RUNNING, 3000);
+    assert_true(P.n_sent > 0);
+    for (int i = 0; i < P.n_sent; i++) {
+        dmsg_t d;
+        decode(&P.sent[i], &d);
+        for (int k = 0; k < d.nr; k++)
+            assert_int_not_equal(d.r[k].type, OTA_DNS_TYPE_AAAA);
+    }
+    run_for(1100);
+    clear_sent();
+    qb_t b;
+    qb_init(&b, 7, 0);
+    qb_q(&b, "livingroom.local", OTA_DNS_TYPE_ANY, OTA_DNS_CLASS_IN);
+    deliver(&b, peer6(), 40000);
+    assert_int_equal(P.n_sent, 1);
+    dmsg_t d;
+    decode(&P.sent[0], &d);
+    assert_int_equal(d.hdr.id, 7);
+    assert_non_null(find_rr(&d, OTA_DNS_SEC_ANSWER, "livingroom.local", OTA_DNS_TYPE_A));
+    assert_null(find_rr(&d, OTA_DNS_SEC_ANSWER, "livingroom.local", OTA_DNS_TYPE_AAAA));
+    assert_null(find_rr(&d, OTA_DNS_SEC_ADDITIONAL, "livingroom.local", OTA_DNS_TYPE_AAAA));
+    /* an AAAA question alone: nothing to say */
+    clear_sent();
+    qb_init(&b, 8, 0);
+    qb_q(&b, "livingroom.local", OTA_DNS_TYPE_AAAA, OTA_DNS_CLASS_IN);
+    deliver(&b, peer4(), 40000);
+    assert_int_equal(P.n_sent, 0);
+}
+
 static void test_legacy_unicast(void **state)
 {
     (void)state;
@@ -2886,6 +2924,7 @@ int main(void)
         cmocka_unit_test_setup(test_known_answers, setup),
         cmocka_unit_test_setup(test_rate_limit, setup),
         cmocka_unit_test_setup(test_probe_defence_after_announcement, setup),
+        cmocka_unit_test_setup(test_ipv4_only, setup),
         cmocka_unit_test_setup(test_legacy_unicast, setup),
         cmocka_unit_test_setup(test_legacy_keeps_short_ttl, setup),
         cmocka_unit_test_setup(test_qu_question_answered, setup),
