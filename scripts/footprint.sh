@@ -29,11 +29,13 @@ int strcmp(const char *a, const char *b);
 #endif
 H
 cat > "$out/shim/sizes.c" <<'C'
+#include "ota/mdns.h"
 #include "ota/safe_mode.h"
 #include "ota/server.h"
 /* sizes of what the firmware allocates, read back with nm */
 ota_server_t footprint_server;
 ota_safe_mode_t footprint_safe_mode;
+ota_mdns_t footprint_mdns;
 C
 
 allowed='^(memcpy|memmove|memset|memcmp|memchr|strlen|strcmp|__[a-z0-9_]+)$'  # __*: compiler runtime (e.g. 64-bit division)
@@ -75,6 +77,8 @@ for spec in "esp8266|xtensa-lx106-elf-|-mlongcalls -mtext-section-literals" \
   srv=$(( 0x$(${prefix}nm -S "$out/$target/sizes.o" | awk '$4=="footprint_server"{print $2}') ))
   sm=$(( 0x$(${prefix}nm -S "$out/$target/sizes.o" | awk '$4=="footprint_safe_mode"{print $2}') ))
   printf '%-10s %-14s %8s bytes RAM (ota_server_t, caller-allocated)\n' "$target" "server" "$srv"
+  md=$(( 0x$(${prefix}nm -S "$out/$target/sizes.o" | awk '$4=="footprint_mdns"{print $2}') ))
+  printf '%-10s %-14s %8s bytes RAM (ota_mdns_t, caller-allocated)\n' "$target" "mdns" "$md"
   printf '%-10s %-14s %8s bytes RAM (ota_safe_mode_t)\n' "$target" "safe mode" "$sm"
   # shellcheck disable=SC2086
   $cc -std=c11 -Os -ffreestanding -nostdinc -isystem "$inc" -isystem "$out/shim" \

@@ -5,7 +5,7 @@
 # in build-fuzz/ (add it to tests/fuzz/corpus/<target>/ as a regression test).
 #
 # scripts/fuzz.sh [OUT_DIR] - OUT_DIR defaults to build-fuzz; `make test` runs a short
-# fixed budget of it (FUZZ_SECONDS=20) into its own build directory. Fails when a
+# fixed budget of it (FUZZ_SECONDS=15) into its own build directory. Fails when a
 # target finds a crash.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -7,12 +7,14 @@ build=${1:-build-valgrind}
 bin=$build/bin
 vg="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
 root=$(cd "$(dirname "$0")/.." && pwd)
-for t in test_server test_core_util test_safe_mode; do
+for t in test_server test_core_util test_safe_mode test_dns test_mdns test_tool_mdns_query; do
   echo "valgrind: $t"
   $vg "$bin/$t" >/dev/null
 done
-echo "valgrind: fuzz corpus"
-$vg "$bin/replay_server" "$root/tests/fuzz/corpus/server" >/dev/null
+echo "valgrind: fuzz corpora"
+for t in server arduino mdns; do
+  $vg "$bin/replay_$t" "$root/tests/fuzz/corpus/$t" >/dev/null
+done
 
 echo "valgrind: a node taking an upload, and the uploader"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ota-vg.XXXXXX")

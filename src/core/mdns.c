@@ -20,6 +20,8 @@
 #include "ota/errors.h"
 #include "ota/util.h"
 
+#if OTA_CFG_ENABLE_MDNS
+
 #define BIT_A 0u
 #define BIT_AAAA 1u
 #define BIT_PTR(i) (2u + 4u * (unsigned)(i))
@@ -1130,3 +1132,7 @@ void ota_mdns_stop(ota_mdns_t *m, uint32_t now)
     }
     m->state = OTA_MDNS_OFF;
 }
+
+#else  /* OTA_CFG_ENABLE_MDNS */
+typedef int ota_mdns_compiled_out_t; /* ISO C wants something in a translation unit */
+#endif /* OTA_CFG_ENABLE_MDNS */
