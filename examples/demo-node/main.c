@@ -115,16 +115,6 @@ static bool parse_u32(const char *s, unsigned long max, uint32_t *out)
 }
 
 /* A host name label as mDNS announces it: 1-63 letters, digits, inner hyphens. */
-static bool valid_host_label(const char *s)
-{
-    size_t n = strlen(s);
-    bool ok = n >= 1 && n <= OTA_MDNS_NAME_LEN && s[0] != '-' && s[n - 1] != '-';
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-             (s[i] >= '0' && s[i] <= '9') || s[i] == '-';
-    return ok;
-}
-
 static void log_image(char slot)
 {
     unsigned char buf[65536], dig[32];
@@ -308,7 +298,7 @@ int main(int argc, char **argv)
             arduino_md5 = strcmp(optarg, "md5") == 0;
             break;
         case O_MDNS_NAME:
-            if (!valid_host_label(optarg))
+            if (!ota_mdns_name_valid(optarg))
                 return usage_error("--mdns-name takes 1 to 63 letters, digits and inner "
                                    "hyphens (a host name label, without .local)", optarg);
             mdns_name = optarg;
@@ -419,7 +409,7 @@ int main(int argc, char **argv)
     static char ar_auth[24];
     static const char *ota_txt[8], *ar_txt[6];
     bool mdns_running = false;
-    if (mdns_on && !valid_host_label(mdns_name)) { /* the YAML's name, e.g. with a '_' */
+    if (mdns_on && !ota_mdns_name_valid(mdns_name)) { /* the YAML's name, e.g. with a '_' */
         ota_posix_log(OTA_LOG_WARN, "mdns", "off: the node name '%s' is not a host name "
                       "label (1-63 letters, digits, inner hyphens): pass --mdns-name",
                       mdns_name);

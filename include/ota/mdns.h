@@ -39,6 +39,9 @@
 
 #define OTA_MDNS_PORT 5353u
 #define OTA_MDNS_NAME_LEN 63 /* a host name label without ".local" */
+/** Initializers of the mDNS groups' addresses (RFC 6762 3): 224.0.0.251, ff02::fb. */
+#define OTA_MDNS_GROUP4_INIT {224, 0, 0, 251}
+#define OTA_MDNS_GROUP6_INIT {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfb}
 
 /** One advertised service: the instance is "<host name>.<type>.local". */
 typedef struct ota_mdns_service {
@@ -102,6 +105,11 @@ typedef struct ota_mdns {
     uint8_t rx[OTA_CFG_MDNS_RX_SIZE];
     uint8_t tx[OTA_CFG_MDNS_TX_SIZE];
 } ota_mdns_t;
+
+/** Is name a host name label the responder accepts (1-63 ASCII letters, digits and
+ *  hyphens, no hyphen at either end; RFC 1123 2.1)? ota_mdns_setup() checks it too;
+ *  a firmware can use it to say so before. */
+bool ota_mdns_name_valid(const char *name);
 
 /** Defaults: no name, no services, TTLs 120 / 4500. */
 void ota_mdns_config_default(ota_mdns_config_t *cfg);

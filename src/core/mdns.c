@@ -53,8 +53,8 @@ static const char SERVICES[] = "_services._dns-sd._udp";
 
 enum mode { M_MCAST, M_LEGACY, M_GOODBYE, M_PROBE };
 
-static const uint8_t GROUP4[4] = {224, 0, 0, 251};
-static const uint8_t GROUP6[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfb};
+static const uint8_t GROUP4[4] = OTA_MDNS_GROUP4_INIT;
+static const uint8_t GROUP6[16] = OTA_MDNS_GROUP6_INIT;
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -910,10 +910,10 @@ void ota_mdns_config_default(ota_mdns_config_t *cfg)
     cfg->service_ttl = 4500;
 }
 
-static bool valid_label(const char *s)
+bool ota_mdns_name_valid(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > OTA_MDNS_NAME_LEN)
+    if (n == 0 || n > OTA_MDNS_NAME_LEN || s[0] == '-' || s[n - 1] == '-')
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -968,7 +968,7 @@ int ota_mdns_setup(ota_mdns_t *m, const ota_port_t *port, void *user,
 {
     memset(m, 0, sizeof *m);
     if (port == NULL || cfg == NULL || port->mdns_recv == NULL || port->mdns_send == NULL ||
-        port->mdns_addrs == NULL || !valid_label(cfg->name) ||
+        port->mdns_addrs == NULL || !ota_mdns_name_valid(cfg->name) ||
         cfg->n_services > OTA_CFG_MDNS_MAX_SERVICES || cfg->host_ttl == 0 ||
         cfg->service_ttl == 0)
         return OTA_ERR_INVALID_ARG;

@@ -835,6 +835,10 @@ static void test_setup_validates_names(void **state)
     assert_int_equal(try_name("living_room"), OTA_ERR_INVALID_ARG);
     assert_int_equal(try_name("caf\xc3\xa9"), OTA_ERR_INVALID_ARG);
     assert_int_equal(try_name("a\\b"), OTA_ERR_INVALID_ARG);
+    assert_int_equal(try_name("-living"), OTA_ERR_INVALID_ARG); /* RFC 1123 2.1 */
+    assert_int_equal(try_name("living-"), OTA_ERR_INVALID_ARG);
+    assert_false(ota_mdns_name_valid("-living"));
+    assert_true(ota_mdns_name_valid("Living-Room-2"));
     assert_int_equal(try_name("a"), OTA_OK);
     assert_string_equal(ota_mdns_name(&M), "a");
     assert_int_equal(try_name("Living-Room-2"), OTA_OK);

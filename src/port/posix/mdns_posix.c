@@ -29,8 +29,9 @@
 #include <unistd.h>
 
 #include "ota/errors.h"
+#include "ota/mdns.h"
+#include "ota/util.h"
 
-#define MDNS_PORT 5353
 #define TAG "mdns"
 #define ERR_LOG_EVERY_MS 60000u /* send errors are logged at most this often */
 #define MAX_DROPS_PER_RECV 32   /* datagrams dropped per call before giving the loop back */
@@ -42,8 +43,8 @@
 #define IF6_DEPRECATED 0x20u
 #define IF6_TENTATIVE 0x40u
 
-static const uint8_t group4[4] = {224, 0, 0, 251};
-static const uint8_t group6[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfb};
+static const uint8_t group4[4] = OTA_MDNS_GROUP4_INIT;
+static const uint8_t group6[16] = OTA_MDNS_GROUP6_INIT;
 
 /* ------------------------------------------------------------------ sockets */
 
@@ -69,7 +70,7 @@ static int open_socket(int family, char *why, size_t why_cap)
     if (family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         a->sin_family = AF_INET;
-        a->sin_port = htons(MDNS_PORT);
+        a->sin_port = htons(OTA_MDNS_PORT);
         a->sin_addr.s_addr = htonl(INADDR_ANY);
         len = sizeof *a;
         set_int(fd, IPPROTO_IP, IP_PKTINFO, 1);
@@ -81,7 +82,7 @@ static int open_socket(int family, char *why, size_t why_cap)
     } else {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
         a->sin6_family = AF_INET6;
-        a->sin6_port = htons(MDNS_PORT);
+        a->sin6_port = htons(OTA_MDNS_PORT);
         a->sin6_addr = in6addr_any;
         len = sizeof *a;
         set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
@@ -92,7 +93,7 @@ static int open_socket(int family, char *why, size_t why_cap)
         set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0); /* Linux 4.20+; harmless before */
     }
     if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
-        snprintf(why, why_cap, "cannot bind UDP port %d (IPv%d): %s", MDNS_PORT,
+        snprintf(why, why_cap, "cannot bind UDP port %u (IPv%d): %s", OTA_MDNS_PORT,
                  family == AF_INET ? 4 : 6, strerror(errno));
         close(fd);
         return -1;
@@ -320,17 +321,6 @@ static const iface_t *iface_index(const iface_t *ifs, size_t n, uint32_t ifindex
     return NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* IPv6 addresses with their flags, from /proc/net/if_inet6 (getifaddrs has no
  * flags): "<32 hex> <ifindex> <plen> <scope> <flags> <name>" per line. */
 static size_t read_inet6(const ota_posix_mdns_t *md, const iface_t *ifs, size_t n_ifs,
@@ -351,12 +341,7 @@ static size_t read_inet6(const ota_posix_mdns_t *md, const iface_t *ifs, size_t 
         memset(&ip, 0, sizeof ip);
         ip.family = 6;
         ip.ifindex = ifindex;
-        bool ok = true;
-        for (int i = 0; i < 16 && ok; i++) {
-            int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-            ok = hi >= 0 && lo >= 0;
-            ip.addr[i] = (uint8_t)(hi * 16 + lo);
-        }
+        bool ok = ota_hex_decode(hex, 16, ip.addr) == 0;
         if (!ok || (flags & (IF6_TEMPORARY | IF6_DADFAILED | IF6_DEPRECATED | IF6_TENTATIVE)) != 0)
             continue;
         const iface_t *itf = iface_index(ifs, n_ifs, ifindex);
