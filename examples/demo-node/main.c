@@ -36,6 +36,11 @@
 #ifndef OTA_NODE_MDNS
 #define OTA_NODE_MDNS 1 /* settings from before the mdns: block */
 #endif
+#ifndef OTA_NODE_ARDUINO_PORT /* settings from before arduino_port / arduino_auth */
+#define OTA_NODE_ARDUINO_PORT 0
+#define OTA_NODE_ARDUINO_AUTH NULL
+#define OTA_NODE_ARDUINO_HASH NULL
+#endif
 /* the demo firmware's own version, advertised in the _ota._tcp TXT record */
 #define DEMO_FIRMWARE_VERSION "1.0.0"
 
@@ -59,8 +64,11 @@ static const char usage_text[] =
     "  --verifier V              require the password of this salted verifier (the\n"
     "                            output of 'ota hash-password'; default: the\n"
     "                            one generated from node.yaml)\n"
-    "  --password P              legacy: also accept P over the SHA-256 challenge, for\n"
-    "                            stock uploaders (puts the plain password in memory)\n"
+    "  --password-file FILE      legacy: also accept the password in FILE (its first\n"
+    "                            line) over the SHA-256 challenge, for stock uploaders\n"
+    "                            (puts the plain password in memory)\n"
+    "  --password P              the same with P on the command line, where every\n"
+    "                            local user sees it (/proc/PID/cmdline): prefer the file\n"
     "  --allow-md5               legacy: also offer the MD5 challenge (with --password)\n"
     "  --no-password             accept uploads without a password\n"
     "  --auth-backoff-free N     failed logins in a row before back-off (default 3)\n"
@@ -72,8 +80,13 @@ static const char usage_text[] =
     "  --data-timeout-ms N       silence allowed during the upload (default 105000)\n"
     "  --slot-size BYTES         capacity of each slot (default 67108864)\n"
     "  --arduino-port N          also accept ArduinoOTA (espota.py) uploads: UDP port N\n"
-    "  --arduino-auth sha256|md5 its password variant (default sha256; the node keeps\n"
-    "                            only the hash of the password that variant needs)\n"
+    "                            (default from node.yaml's arduino_port: off)\n"
+    "  --arduino-auth sha256|md5 its password variant (default: node.yaml's, or sha256;\n"
+    "                            the node keeps only the hash that variant needs, from\n"
+    "                            node.yaml or from --password-file; for ArduinoOTA that\n"
+    "                            hash is password-equivalent)\n"
+    "  --arduino-password-file FILE  derive the ArduinoOTA hash from the password in\n"
+    "                            FILE (the native protocol keeps its verifier)\n"
     "  --arduino-data-slot       accept ArduinoOTA filesystem images into DIR/data.bin\n"
     "  --mdns-name NAME          answer NAME.local and advertise the OTA services under\n"
     "                            it (default: the node's name, " OTA_NODE_NAME "); mDNS\n"
@@ -112,6 +125,25 @@ static bool parse_u32(const char *s, unsigned long max, uint32_t *out)
         return false;
     *out = (uint32_t)v;
     return true;
+}
+
+/* The first line of path, without its line end, into buf. \return NULL, or why not. */
+static const char *read_password_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return "--password-file cannot be read";
+    size_t n = fread(buf, 1, cap - 1, f);
+    bool more = fgetc(f) != EOF;
+    fclose(f);
+    buf[n] = '\0';
+    size_t len = strcspn(buf, "\r\n");
+    if (len == n && more)
+        return "--password-file: the password is longer than 255 bytes";
+    buf[len] = '\0';
+    if (len == 0)
+        return "--password-file holds an empty first line (use --no-password)";
+    return NULL;
 }
 
 /* A host name label as mDNS announces it: 1-63 letters, digits, inner hyphens. */
@@ -159,8 +191,10 @@ int main(int argc, char **argv)
     };
     uint32_t heartbeat_ms = 1000, v;
     uint32_t log_port = 0; /* 0: the OTA port + 1 */
-    uint32_t arduino_port = 0;
-    bool arduino_md5 = false;
+    uint32_t arduino_port = OTA_NODE_ARDUINO_PORT;
+    const char *compiled_ar_auth = OTA_NODE_ARDUINO_AUTH;
+    bool arduino_md5 = compiled_ar_auth != NULL && strcmp(compiled_ar_auth, "md5") == 0;
+    static char password_buf[256], ar_password[256];
     bool no_password = false;
     bool log_server = OTA_NODE_LOGGER;
     const char *crash_file = NULL;
@@ -169,16 +203,17 @@ int main(int argc, char **argv)
     const char *fw_version = DEMO_FIRMWARE_VERSION;
 
     bool verifier_set = false;
-    enum { O_PORT = 256, O_BIND, O_VERIFIER, O_PASSWORD, O_NO_PASSWORD, O_MD5, O_BO_FREE,
+    enum { O_PORT = 256, O_BIND, O_VERIFIER, O_PASSWORD, O_PW_FILE, O_NO_PASSWORD, O_MD5, O_BO_FREE,
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
-           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA,
+           O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA, O_AR_PW_FILE,
            O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
         {"verifier", required_argument, NULL, O_VERIFIER},
         {"password", required_argument, NULL, O_PASSWORD},
+        {"password-file", required_argument, NULL, O_PW_FILE},
         {"auth-backoff-free", required_argument, NULL, O_BO_FREE},
         {"auth-backoff-base-ms", required_argument, NULL, O_BO_BASE},
         {"auth-backoff-max-ms", required_argument, NULL, O_BO_MAX},
@@ -201,6 +236,7 @@ int main(int argc, char **argv)
         {"no-log-server", no_argument, NULL, O_NO_LOG},
         {"arduino-port", required_argument, NULL, O_AR_PORT},
         {"arduino-auth", required_argument, NULL, O_AR_AUTH},
+        {"arduino-password-file", required_argument, NULL, O_AR_PW_FILE},
         {"arduino-data-slot", no_argument, NULL, O_AR_DATA},
         {"mdns-name", required_argument, NULL, O_MDNS_NAME},
         {"no-mdns", no_argument, NULL, O_NO_MDNS},
@@ -225,6 +261,19 @@ int main(int argc, char **argv)
                 return usage_error("--password is empty (use --no-password)", NULL);
             cfg.password = optarg;
             break;
+        case O_PW_FILE: {
+            const char *why = read_password_file(optarg, password_buf, sizeof password_buf);
+            if (why != NULL)
+                return usage_error(why, optarg);
+            cfg.password = password_buf;
+            break;
+        }
+        case O_AR_PW_FILE: {
+            const char *why = read_password_file(optarg, ar_password, sizeof ar_password);
+            if (why != NULL)
+                return usage_error(why, optarg);
+            break;
+        }
         case O_NO_PASSWORD:
             cfg.password = NULL;
             cfg.verifier = NULL;
@@ -323,26 +372,37 @@ int main(int argc, char **argv)
     if (arduino_port != 0) {
         cfg.arduino_enabled = true;
         po.arduino_port = (uint16_t)arduino_port;
-        const char *compiled = arduino_md5 ? OTA_NODE_ARDUINO_MD5 : OTA_NODE_ARDUINO_SHA256;
+        /* the compiled-in hash serves only the variant it was made for */
+        const char *compiled = compiled_ar_auth != NULL &&
+                                       strcmp(compiled_ar_auth, arduino_md5 ? "md5" : "sha256") == 0
+                                   ? OTA_NODE_ARDUINO_HASH
+                                   : NULL;
         if (no_password) {
             cfg.arduino_auth = OTA_ARDUINO_AUTH_NONE;
-        } else if (cfg.password != NULL) { /* a run-time password */
+        } else if (cfg.password != NULL || ar_password[0] != '\0') { /* a run-time password */
+            const char *pw = ar_password[0] != '\0' ? ar_password : cfg.password;
             unsigned char d[32];
             if (arduino_md5)
-                mbedtls_md5_ret((const unsigned char *)cfg.password, strlen(cfg.password), d);
+                mbedtls_md5_ret((const unsigned char *)pw, strlen(pw), d);
             else
-                mbedtls_sha256_ret((const unsigned char *)cfg.password, strlen(cfg.password), d,
-                                   0);
+                mbedtls_sha256_ret((const unsigned char *)pw, strlen(pw), d, 0);
+            memset(ar_password, 0, sizeof ar_password);
             for (int i = 0; i < (arduino_md5 ? 16 : 32); i++)
                 snprintf(ar_hash + 2 * i, 3, "%02x", d[i]);
+            memset(d, 0, sizeof d);
             cfg.arduino_hash = ar_hash;
             cfg.arduino_auth = arduino_md5 ? OTA_ARDUINO_AUTH_MD5 : OTA_ARDUINO_AUTH_SHA256;
         } else if (compiled != NULL && !verifier_set) {
             cfg.arduino_hash = compiled;
             cfg.arduino_auth = arduino_md5 ? OTA_ARDUINO_AUTH_MD5 : OTA_ARDUINO_AUTH_SHA256;
         } else {
-            return usage_error("ArduinoOTA needs the password's hash: with --verifier, also "
-                               "pass --password or --no-password", NULL);
+            return usage_error(verifier_set
+                                   ? "ArduinoOTA needs the password's hash: with --verifier, "
+                                     "also pass --arduino-password-file or --no-password"
+                                   : "ArduinoOTA needs the password's hash and this firmware "
+                                     "holds none for that variant (node.yaml sets no matching "
+                                     "arduino_auth): pass --arduino-password-file FILE "
+                                     "or --no-password", NULL);
         }
     }
     if (cfg.allow_md5 && cfg.password == NULL)

@@ -254,7 +254,7 @@ class ConfigTest(unittest.TestCase):
         legacy = self.write(VALID[3][0], "legacy.yaml")
         rc, text, err = run_ota("codegen", legacy)
         self.assertEqual(rc, 0, err)
-        self.assertIn("warning: legacy_auth is on", err)
+        self.assertIn("legacy_auth puts the plain OTA password into the firmware", err)
         self.assertIn('"pw"', text)
         self.assertIn("#define OTA_NODE_MDNS 1", text)
         # mdns: disabled: true reaches the firmware

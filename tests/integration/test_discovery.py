@@ -92,6 +92,13 @@ class DiscoveryCase(unittest.TestCase):
             wait_announced(node, name)
         return node
 
+    def password_file(self, password="VERYSECURE"):
+        fd, path = tempfile.mkstemp(prefix="ota-pw-")
+        os.write(fd, (password + "\n").encode())
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        return path
+
     def discover(self, *args, timeout=60):
         rc, out, err = run_ota("discover", "--timeout", DISCOVER_TIMEOUT, *args,
                                netns=self.laptop, timeout=timeout)
@@ -259,7 +266,8 @@ class StockBrowserTest(DiscoveryCase):
         missing = _zeroconf_missing()
         if missing:
             self.skipTest(missing)
-        living = self.node("livingroom", "--arduino-port", "3300")  # password: yes
+        living = self.node("livingroom", "--arduino-port", "3300", "--arduino-password-file",
+                           self.password_file())  # password: yes
         kitchen = self.node("kitchen", "--no-password", "--arduino-port", "3301")
         garage = self.node("garage", "--no-password")  # no ArduinoOTA
         living.arduino_port, kitchen.arduino_port = 3300, 3301

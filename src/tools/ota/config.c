@@ -410,6 +410,7 @@ static int parse_safe_mode_settings(ctx_t *c, ota_node_config_t *cfg, const yaml
 static const char *const ota_keys[] = {
     "platform", "id", "password", "port", "version", "safe_mode", "num_attempts",
     "reboot_timeout", "boot_is_good_after", "legacy_auth", "allow_md5", "rollback_after",
+    "arduino_port", "arduino_auth",
     "on_begin", "on_progress", "on_end", "on_error", "on_state_change", NULL};
 
 static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m,
@@ -454,6 +455,19 @@ static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *
         return -1;
     if ((v = lookup(c, m, "allow_md5")) != NULL && get_bool(c, v, "allow_md5", &cfg->allow_md5))
         return -1;
+    if ((v = lookup(c, m, "arduino_port")) != NULL) {
+        if (get_int(c, v, "arduino_port", 1, 65535, &n))
+            return -1;
+        cfg->arduino_port = (uint16_t)n;
+        cfg->arduino = true;
+    }
+    if ((v = lookup(c, m, "arduino_auth")) != NULL) {
+        if (get_string(c, v, "arduino_auth", cfg->arduino_auth, sizeof cfg->arduino_auth) ||
+            (strcmp(cfg->arduino_auth, "sha256") != 0 && strcmp(cfg->arduino_auth, "md5") != 0))
+            return errat(c, v, "arduino_auth takes sha256 (current ArduinoOTA cores) or md5 "
+                               "(older ones)");
+        cfg->arduino = true;
+    }
     if ((v = lookup(c, m, "rollback_after")) != NULL) {
         if (get_int(c, v, "rollback_after", 1, 100, &n))
             return -1;
@@ -610,6 +624,13 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, yaml_node_t *root)
                               "password on the node)");
     if (cfg->legacy_auth && !cfg->password_set)
         return errat(c, root, "legacy_auth needs a password");
+    if (cfg->arduino_auth[0] != '\0' && !cfg->password_set)
+        return errat(c, root, "arduino_auth needs a password (without one, arduino_port alone "
+                              "enables ArduinoOTA with no password)");
+    if (cfg->arduino && cfg->password_set && cfg->arduino_auth[0] == '\0')
+        strcpy(cfg->arduino_auth, "sha256");
+    if (cfg->arduino && cfg->arduino_port == 0)
+        cfg->arduino_port = strcmp(cfg->platform, "esp32") == 0 ? 3232 : 8266;
     return 0;
 }
 
@@ -696,6 +717,15 @@ void ota_config_print(const ota_node_config_t *cfg)
                                                            : "SHA-256 (plain password on the "
                                                              "node)")
                                                        : "off");
+    if (cfg->arduino)
+        printf("arduino ota:        UDP port %u, %s\n", (unsigned)cfg->arduino_port,
+               cfg->arduino_auth[0] == '\0'
+                   ? "no password"
+                   : strcmp(cfg->arduino_auth, "md5") == 0
+                         ? "MD5 variant (the node stores MD5hex(password))"
+                         : "SHA-256 variant (the node stores SHA256hex(password))");
+    else
+        printf("arduino ota:        off\n");
     printf("safe mode:          %s\n", cfg->safe_mode ? "on" : "off");
     printf("  num_attempts:     %u\n", (unsigned)cfg->num_attempts);
     printf("  boot_is_good_after: %u ms\n", (unsigned)cfg->boot_is_good_after_ms);
@@ -707,4 +737,25 @@ void ota_config_print(const ota_node_config_t *cfg)
     if (cfg->logger)
         printf(", log viewers on port %u", (unsigned)cfg->log_port);
     printf("\n");
+}
+
+int ota_config_warn(const ota_node_config_t *cfg, FILE *f)
+{
+    int n = 0;
+    if (!cfg->has_ota || !cfg->password_set)
+        return 0;
+    if (cfg->legacy_auth) {
+        fprintf(f, "warning: %s: legacy_auth puts the plain OTA password into the firmware; "
+                   "anyone with the firmware image can read it\n", cfg->file);
+        n++;
+    }
+    if (cfg->arduino && cfg->arduino_auth[0] != '\0') {
+        fprintf(f, "warning: %s: arduino_auth %s stores %s(password) in the firmware; for "
+                   "ArduinoOTA that hash is password-equivalent: anyone who reads it from the "
+                   "image can upload over ArduinoOTA (the native protocol's salted verifier "
+                   "does not have this weakness)\n", cfg->file, cfg->arduino_auth,
+                strcmp(cfg->arduino_auth, "md5") == 0 ? "MD5hex" : "SHA256hex");
+        n++;
+    }
+    return n;
 }

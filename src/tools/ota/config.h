@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct ota_node_config {
     char file[1024];
@@ -24,6 +25,11 @@ typedef struct ota_node_config {
     char password[128];    /* plain, from the file (never printed) */
     bool legacy_auth;      /* also keep the plain password (stock uploaders) */
     bool allow_md5;
+    /* ArduinoOTA (espota.py) beside the native protocol, on UDP arduino_port. arduino_auth is "sha256", "md5" or "" (no password): the node then stores that
+     * hash of the password, which is password-equivalent for ArduinoOTA. */
+    bool arduino;
+    uint16_t arduino_port;
+    char arduino_auth[8];
     bool safe_mode;        /* boot-loop detection on */
     uint32_t num_attempts;
     uint32_t boot_is_good_after_ms;
@@ -45,6 +51,10 @@ int ota_config_load_buffer(const char *name, const uint8_t *data, size_t len,
 
 /** Print the resolved settings (the password only as "set" / "not set"). */
 void ota_config_print(const ota_node_config_t *cfg);
+
+/** Write to f one "warning: ..." line per setting that weakens what the firmware
+ *  gives away (a plain password, an ArduinoOTA hash). \return how many. */
+int ota_config_warn(const ota_node_config_t *cfg, FILE *f);
 
 /** Parse "60s", "1min", "500ms", "2h" into milliseconds. \return 0, -1. */
 int ota_config_parse_time(const char *text, uint32_t *ms);

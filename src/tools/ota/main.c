@@ -1270,7 +1270,10 @@ static const char codegen_usage[] =
     "Write the node's OTA settings as a C header for its firmware (to OUT, or stdout):\n"
     "the component instance named by id, port, protocol version, safe-mode settings,\n"
     "and the password only as its salted verifier (a fresh salt each run). With\n"
-    "legacy_auth: true the plain password is written too, with a warning.\n"
+    "legacy_auth: true the plain password is written too, with a warning. With\n"
+    "ArduinoOTA on (arduino_port / arduino_auth: sha256|md5) the one hash that variant\n"
+    "checks is written as well; it is password-equivalent for ArduinoOTA (a warning\n"
+    "says so). Nothing else derived from the password is written.\n"
     "\n"
     "  -o, --output OUT   write to OUT (replaced atomically)\n"
     "  --iterations N     PBKDF2 iterations of the verifier (default 10000)\n";
@@ -1297,6 +1300,8 @@ static int cmd_config(int argc, char **argv)
     int rc = load_config(argv[1], &cfg);
     if (rc == OTA_EXIT_OK) {
         ota_config_print(&cfg);
+        fflush(stdout);
+        ota_config_warn(&cfg, stderr);
         printf("%s: valid\n", argv[1]);
     }
     ota_wipe(&cfg, sizeof cfg);
@@ -1359,6 +1364,7 @@ static int cmd_codegen(int argc, char **argv)
         fprintf(stderr, "error: computing the verifier failed\n");
         return OTA_EXIT_INTERNAL;
     }
+    ota_config_warn(&cfg, stderr); /* the plain password or an ArduinoOTA hash */
     char tmp[1100];
     FILE *f = stdout;
     if (out_path != NULL) {
@@ -1386,31 +1392,38 @@ static int cmd_codegen(int argc, char **argv)
     if (cfg.legacy_auth) {
         fprintf(f, "/* legacy_auth: the plain password, for stock uploaders */ ");
         put_c_string(f, cfg.password);
-        fprintf(stderr, "warning: legacy_auth is on: the plain OTA password is written into %s "
-                        "and ends up in the firmware; anyone with the firmware image can read "
-                        "it\n", out_path ? out_path : "the output");
     } else {
         fputs("NULL", f);
     }
     fprintf(f, "\n#define OTA_NODE_ALLOW_MD5 %d\n", cfg.allow_md5 ? 1 : 0);
-    /* ArduinoOTA stores only a hash of the password (which works as the password for
-     * that protocol: its weakness, not ours to fix) */
-    if (cfg.password_set) {
+    /* ArduinoOTA: only when the YAML enables it, and then only the one hash its variant
+     * checks. That hash works as the password for ArduinoOTA (the protocol's weakness,
+     * PROTOCOL.md 2): say so where it is written. Without ArduinoOTA nothing derived
+     * from the password but the salted verifier reaches the firmware. */
+    fprintf(f, "/* ArduinoOTA (espota.py): UDP port, 0 = off */\n#define OTA_NODE_ARDUINO_PORT %u\n",
+            cfg.arduino ? (unsigned)cfg.arduino_port : 0u);
+    if (cfg.arduino && cfg.arduino_auth[0] != '\0') {
+        bool md5 = strcmp(cfg.arduino_auth, "md5") == 0;
         uint8_t d[32];
         char hex[65];
-        mbedtls_sha256_ret((const unsigned char *)cfg.password, strlen(cfg.password), d, 0);
-        ota_hex_encode(d, 32, hex);
-        hex[64] = '\0';
-        fprintf(f, "#define OTA_NODE_ARDUINO_SHA256 \"%s\" /* ArduinoOTA: SHA256hex(password) */\n",
-                hex);
-        mbedtls_md5_ret((const unsigned char *)cfg.password, strlen(cfg.password), d);
-        ota_hex_encode(d, 16, hex);
-        hex[32] = '\0';
-        fprintf(f, "#define OTA_NODE_ARDUINO_MD5 \"%s\" /* ArduinoOTA: MD5hex(password) */\n",
-                hex);
+        if (md5)
+            mbedtls_md5_ret((const unsigned char *)cfg.password, strlen(cfg.password), d);
+        else
+            mbedtls_sha256_ret((const unsigned char *)cfg.password, strlen(cfg.password), d, 0);
+        size_t dl = md5 ? 16 : 32;
+        ota_hex_encode(d, dl, hex);
+        hex[2 * dl] = '\0';
+        fprintf(f, "/* WARNING: %s(password). For ArduinoOTA this hash IS the password: anyone\n"
+                   " * who reads it out of the firmware can upload over ArduinoOTA. Remove\n"
+                   " * arduino_auth from the YAML when the native protocol is enough. */\n",
+                md5 ? "MD5hex" : "SHA256hex");
+        fprintf(f, "#define OTA_NODE_ARDUINO_AUTH \"%s\"\n#define OTA_NODE_ARDUINO_HASH \"%s\"\n",
+                cfg.arduino_auth, hex);
         ota_wipe(d, sizeof d);
+        ota_wipe(hex, sizeof hex);
     } else {
-        fprintf(f, "#define OTA_NODE_ARDUINO_SHA256 NULL\n#define OTA_NODE_ARDUINO_MD5 NULL\n");
+        fprintf(f, "#define OTA_NODE_ARDUINO_AUTH NULL /* no ArduinoOTA password hash */\n"
+                   "#define OTA_NODE_ARDUINO_HASH NULL\n");
     }
     fprintf(f, "#define OTA_NODE_SAFE_MODE %d\n", cfg.safe_mode ? 1 : 0);
     fprintf(f, "#define OTA_NODE_NUM_ATTEMPTS %uu\n", (unsigned)cfg.num_attempts);
