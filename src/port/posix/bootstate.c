@@ -236,7 +236,7 @@ int ota_bootstate_store(const char *dir, const ota_bootstate_t *st)
     snprintf(tmp, sizeof tmp, "%s/" STATE_TMP, dir);
     snprintf(cur, sizeof cur, "%s/" STATE_FILE, dir);
     snprintf(prev, sizeof prev, "%s/" STATE_PREV, dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
     size_t off = 0;

@@ -33,7 +33,8 @@ int ota_posix_slot_begin(void *user, uint32_t size)
         snprintf(ctx->tmp_path, sizeof ctx->tmp_path, "%s.tmp", slot) >=
             (int)sizeof ctx->tmp_path)
         return OTA_ERR_PREPARE;
-    ctx->tmp_fd = open(ctx->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* owner-only: a slot holds the firmware, and the firmware its verifier */
+    ctx->tmp_fd = open(ctx->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (ctx->tmp_fd < 0) {
         ota_posix_log(OTA_LOG_ERROR, "ota", "cannot create %s: %s", ctx->tmp_path,
                       strerror(errno));
@@ -90,7 +91,7 @@ int ota_posix_slot_activate(void *user)
     if (!ctx->finished || ctx->tmp_fd < 0 ||
         ota_bootstate_slot_path(ctx->state_dir, ctx->inactive, slot, sizeof slot) != 0)
         return OTA_ERR_ACTIVATE;
-    if (fchmod(ctx->tmp_fd, 0755) != 0 || fsync(ctx->tmp_fd) != 0)
+    if (fchmod(ctx->tmp_fd, 0700) != 0 || fsync(ctx->tmp_fd) != 0)
         return OTA_ERR_ACTIVATE;
     close(ctx->tmp_fd);
     ctx->tmp_fd = -1;
@@ -153,7 +154,7 @@ int ota_posix_data_begin(void *user, uint32_t size)
     if (snprintf(ctx->tmp_path, sizeof ctx->tmp_path, "%s/data.bin.tmp", ctx->state_dir) >=
         (int)sizeof ctx->tmp_path)
         return OTA_ERR_PREPARE;
-    ctx->tmp_fd = open(ctx->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ctx->tmp_fd = open(ctx->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (ctx->tmp_fd < 0) {
         ctx->tmp_path[0] = '\0';
         return OTA_ERR_PREPARE;

@@ -113,7 +113,7 @@ static int copy_file(const char *src, const char *dst_tmp)
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return -1;
-    int out = open(dst_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    int out = open(dst_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
     if (out < 0) {
         close(in);
         return -1;
@@ -141,7 +141,7 @@ static int copy_file(const char *src, const char *dst_tmp)
         if (rc)
             break;
     }
-    if (rc == 0 && (fchmod(out, 0755) != 0 || fsync(out) != 0))
+    if (rc == 0 && (fchmod(out, 0700) != 0 || fsync(out) != 0))
         rc = -1;
     int e = errno;
     close(in);
@@ -157,9 +157,18 @@ static int cmd_flash(const char *dir, const char *image)
                         "such as build/bin/demo-node)\n", image);
         return 1;
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "ota-boot: cannot create %s: %s\n", dir, strerror(errno));
-        return 1;
+    /* owner-only: the slots hold the firmware (and its verifier), the state its history */
+    if (mkdir(dir, 0700) != 0) {
+        struct stat sb;
+        if (errno != EEXIST || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "ota-boot: cannot create %s: %s\n", dir,
+                    errno == EEXIST ? "it exists and is not a directory" : strerror(errno));
+            return 1;
+        }
+        if ((sb.st_mode & 077) != 0)
+            fprintf(stderr, "ota-boot: warning: %s is readable by others (mode %03o); "
+                            "the slots in it are not (chmod 700 %s to hide their names too)\n",
+                    dir, (unsigned)(sb.st_mode & 0777), dir);
     }
     char slot[4096], tmp[4200], old_state[4200];
     ota_bootstate_slot_path(dir, 'a', slot, sizeof slot);
