@@ -11,6 +11,7 @@ A node can also run inside a host of a netlab.Lan (Node(..., netns=host): starte
 under `ip netns exec`, which execs into ota-boot, so the process group is the same),
 bound to 0.0.0.0 there; run_ota(..., netns=host) runs the tool inside a host.
 """
+import atexit
 import gzip
 import hashlib
 import json
@@ -34,6 +35,23 @@ CRASHER = os.path.join(BIN, "ota-test-crasher")
 
 MAGIC = bytes([0x6C, 0x26, 0xF7, 0x5C, 0x45])
 CHUNK = 8192
+
+# The uploader remembers the nodes that proved salted auth (its known_nodes file).
+# Tests never touch the real ~/.local/state: each test process gets a file of its own
+# (through $OTA_KNOWN_NODES, which every ota run inherits), removed when it exits;
+# known_nodes_file(tc) gives one test a fresh file of its own.
+_STATE_DIR = tempfile.mkdtemp(prefix="ota-state-")
+atexit.register(shutil.rmtree, _STATE_DIR, True)
+os.environ["XDG_STATE_HOME"] = _STATE_DIR
+os.environ["OTA_KNOWN_NODES"] = os.path.join(_STATE_DIR, "known_nodes")
+
+
+def known_nodes_file(tc):
+    """A path for a known_nodes file of this test only (not created); pass it with
+    --known-nodes or env={"OTA_KNOWN_NODES": path}. Removed after the test."""
+    d = tempfile.mkdtemp(prefix="ota-known-")
+    tc.addCleanup(shutil.rmtree, d, True)
+    return os.path.join(d, "known_nodes")
 
 
 def _ephemeral_range():
@@ -127,6 +145,22 @@ def run_ota(*args, timeout=180, env=None, netns=None):
     return p.returncode, p.stdout, p.stderr
 
 
+
+def forget_port(port):
+    """Drop this process's known_nodes records of any host on port (a port reused by a
+    later test's node would otherwise look like a known node changing its auth)."""
+    path = os.environ["OTA_KNOWN_NODES"]
+    try:
+        with open(path) as f:
+            lines = f.readlines()
+    except FileNotFoundError:
+        return
+    keep = [l for l in lines if not re.match(r"\S*:%d\s" % int(port), l)]
+    if keep != lines:
+        with open(path, "w") as f:
+            f.writelines(keep)
+
+
 class Node:
     """A Linux node: ota-boot run + demo-node on 127.0.0.1:<free port>, or with
     netns=<netlab Host or namespace name> inside that namespace on --bind 0.0.0.0
@@ -166,6 +200,8 @@ class Node:
             self.log_file.truncate(0)
             self.port = free_port()
         self.wait_listening(1)
+        forget_port(self.port)  # a new node: what an earlier one on this port proved is void
+
 
     def start(self):
         cmd = netns_prefix(self.netns) + [OTA_BOOT, "run", "--state", self.dir] + \

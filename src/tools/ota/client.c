@@ -195,6 +195,9 @@ static int auth_salted(session_t *s, const ota_client_options_t *o)
         return rc;
     const uint8_t *salt = ch, *snonce = ch + OTA_SALT_LEN + 4;
     uint32_t iterations = ota_be32_get(ch + OTA_SALT_LEN);
+    memcpy(s->res->salt, salt, OTA_SALT_LEN);
+    s->res->salt_changed =
+        o->known_line != 0 && o->known_has_salt && memcmp(salt, o->known_salt, OTA_SALT_LEN) != 0;
     if (iterations < OTA_SALTED_MIN_ITERATIONS || iterations > 10000000u) {
         s->res->device_code = OTA_RESP_REQUEST_AUTH_SALTED;
         return fail(s, OTA_FAIL_UNEXPECTED, OTA_EXIT_AUTH);
@@ -238,6 +241,7 @@ static int auth_challenge(session_t *s, const ota_client_options_t *o, uint8_t m
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
     rc = write_all(s, reply, 2 * hex);
     ota_wipe(reply, sizeof reply);
+    s->res->unproven = true; /* nothing the device answers can prove it knew the password */
     return rc ? rc : expect_code(s, OTA_RESP_AUTH_OK);
 }
 
@@ -248,10 +252,20 @@ static bool method_allowed(ota_auth_mode_t mode, uint8_t method)
     case OTA_AUTH_SALTED: return method == OTA_RESP_REQUEST_AUTH_SALTED;
     case OTA_AUTH_SHA256: return method == OTA_RESP_REQUEST_AUTH_SHA256;
     case OTA_AUTH_MD5: return method == OTA_RESP_REQUEST_AUTH_MD5;
+    case OTA_AUTH_NONE: return false;
     }
     return false;
 }
 
+/* Only the salted exchange, with a valid server signature, will do. */
+static bool salted_required(const ota_client_options_t *o)
+{
+    return o->auth == OTA_AUTH_SALTED || o->require_salted != OTA_SALTED_NOT_REQUIRED;
+}
+
+/* Every decision on what the device offers is taken here, before the uploader
+ * answers anything: an offer it will not accept gets no response at all (a legacy
+ * response could be cracked offline by whoever asked for it). */
 static int authenticate(session_t *s, const ota_client_options_t *o)
 {
     s->res->phase = OTA_PHASE_AUTH;
@@ -259,14 +273,34 @@ static int authenticate(session_t *s, const ota_client_options_t *o)
     int rc = read_exact(s, &method, 1);
     if (rc)
         return rc;
-    if (method == OTA_RESP_AUTH_OK)
-        return 0;
-    if (method != OTA_RESP_REQUEST_AUTH_SALTED && method != OTA_RESP_REQUEST_AUTH_SHA256 &&
-        method != OTA_RESP_REQUEST_AUTH_MD5)
+    if (method != OTA_RESP_AUTH_OK && method != OTA_RESP_REQUEST_AUTH_SALTED &&
+        method != OTA_RESP_REQUEST_AUTH_SHA256 && method != OTA_RESP_REQUEST_AUTH_MD5)
         return unexpected(s, method);
+    if (method != OTA_RESP_REQUEST_AUTH_SALTED && o->require_salted == OTA_SALTED_BY_KNOWN) {
+        /* the node proved salted auth before: weaker now means changed or not the node */
+        s->res->device_code = method;
+        return fail(s, OTA_FAIL_DOWNGRADE, OTA_EXIT_AUTH);
+    }
+    if (method == OTA_RESP_AUTH_OK) {
+        /* no challenge at all: anyone can say that */
+        if (o->auth == OTA_AUTH_NONE)
+            return 0;
+        if (o->password != NULL)
+            return fail(s, OTA_FAIL_NO_AUTH_ASKED, OTA_EXIT_AUTH);
+        if (salted_required(o)) {
+            s->res->device_code = method;
+            return fail(s, OTA_FAIL_AUTH_METHOD, OTA_EXIT_AUTH);
+        }
+        return 0; /* no password given, none asked */
+    }
     s->res->auth_method = method;
     if (o->password == NULL)
         return fail(s, OTA_FAIL_NEED_PASSWORD, OTA_EXIT_AUTH);
+    if (method != OTA_RESP_REQUEST_AUTH_SALTED && o->require_salted == OTA_SALTED_BY_CONFIG &&
+        o->auth != OTA_AUTH_SALTED) {
+        s->res->device_code = method;
+        return fail(s, OTA_FAIL_DOWNGRADE, OTA_EXIT_AUTH);
+    }
     if (!method_allowed(o->auth, method)) {
         s->res->device_code = method;
         return fail(s, OTA_FAIL_AUTH_METHOD, OTA_EXIT_AUTH);
@@ -381,9 +415,11 @@ static int run(session_t *s, const ota_client_options_t *o, const uint8_t *image
     uint8_t features = OTA_FEATURE_EXTENDED;
     if (o->compress)
         features |= OTA_FEATURE_COMPRESSION;
-    if (o->auth == OTA_AUTH_AUTO || o->auth == OTA_AUTH_SALTED)
-        features |= OTA_FEATURE_SALTED_AUTH;
-    if (o->auth == OTA_AUTH_AUTO || o->auth == OTA_AUTH_SHA256)
+    if (salted_required(o))
+        features |= OTA_FEATURE_SALTED_AUTH; /* nothing else is acceptable */
+    else if (o->auth == OTA_AUTH_AUTO)
+        features |= OTA_FEATURE_SALTED_AUTH | OTA_FEATURE_SHA256_AUTH;
+    else if (o->auth == OTA_AUTH_SHA256)
         features |= OTA_FEATURE_SHA256_AUTH;
     if ((rc = write_all(s, &features, 1)) != 0)
         return rc;

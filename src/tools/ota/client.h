@@ -26,8 +26,16 @@ typedef enum ota_auth_mode {
     OTA_AUTH_AUTO = 0, /* whatever the device offers, strongest first */
     OTA_AUTH_SALTED,   /* only the salted method */
     OTA_AUTH_SHA256,   /* only the SHA-256 challenge */
-    OTA_AUTH_MD5       /* only the MD5 challenge */
+    OTA_AUTH_MD5,      /* only the MD5 challenge */
+    OTA_AUTH_NONE      /* the device is expected to ask for no password */
 } ota_auth_mode_t;
+
+/* why the salted method (and nothing weaker) is required */
+typedef enum ota_salted_reason {
+    OTA_SALTED_NOT_REQUIRED = 0,
+    OTA_SALTED_BY_CONFIG, /* the node's YAML has a password and no legacy_auth: true */
+    OTA_SALTED_BY_KNOWN   /* the known_nodes file says the node proved it before */
+} ota_salted_reason_t;
 
 /* where the session was when it ended */
 typedef enum ota_phase {
@@ -53,6 +61,9 @@ typedef enum ota_failure {
     OTA_FAIL_NEED_PASSWORD,  /* the device wants a password and none was given */
     OTA_FAIL_AUTH_METHOD,    /* the device offers a method --auth excludes (device_code) */
     OTA_FAIL_IMPOSTOR,       /* the device's salted signature did not verify */
+    OTA_FAIL_NO_AUTH_ASKED,  /* a password was given, the device asked for none */
+    OTA_FAIL_DOWNGRADE,      /* salted is required (require_salted), the device offered
+                                weaker auth (device_code: 0x41, 0x01 or 0x02) */
     OTA_FAIL_INTERNAL        /* out of memory, crypto failure, ... */
 } ota_failure_t;
 
@@ -63,6 +74,15 @@ typedef struct ota_client_options {
     ota_auth_mode_t auth;
     bool compress;         /* gzip when the device accepts it and it helps */
     unsigned timeout_s;    /* per-phase inactivity limit */
+    /* Salted auth is required (and nothing weaker answered) with auth == SALTED or
+     * require_salted set; all is decided before any response or firmware byte. */
+    ota_salted_reason_t require_salted;
+    const char *config_file;   /* the node's YAML (messages of BY_CONFIG) */
+    const char *known_file;    /* the known_nodes file, NULL: none (known_nodes.h) */
+    char known_node[300];      /* HOST:PORT as the user gave it (known_nodes.h) */
+    unsigned known_line;       /* its line in known_file, 0: not known */
+    bool known_has_salt;
+    uint8_t known_salt[16];    /* the salt it used last time */
 } ota_client_options_t;
 
 typedef struct ota_client_result {
@@ -71,6 +91,10 @@ typedef struct ota_client_result {
     uint8_t device_code;   /* the response byte behind DEVICE / UNEXPECTED / AUTH_METHOD */
     uint8_t version;       /* protocol version the device announced */
     uint8_t auth_method;   /* method used (response code), 0 = none */
+    bool unproven;         /* a legacy (MD5/SHA-256) response was sent: the device never
+                              proved it knows the password */
+    bool salt_changed;     /* salted: the salt differs from known_salt */
+    uint8_t salt[16];      /* salted: the salt the device sent */
     bool compressed;       /* the upload was gzip */
     size_t wire_size;      /* bytes on the wire */
     size_t sent;           /* bytes of the image sent before the end */

@@ -24,6 +24,7 @@
 #include "client.h"
 #include "config.h"
 #include "follow.h"
+#include "known_nodes.h"
 #include "mdns_query.h"
 #include "messages.h"
 #include "ota/auth.h"
@@ -77,7 +78,18 @@ static const char upload_usage[] =
     "  --password P         the OTA password (also: --password-file, $OTA_PASSWORD)\n"
     "  --password-file F    read the password from the first line of F\n"
     "  --auth METHOD        auto (default: the strongest the device offers), salted,\n"
-    "                       sha256 or md5\n"
+    "                       sha256, md5 or none (the device is expected to ask for no\n"
+    "                       password). A device that asks for none although a password\n"
+    "                       was given is refused unless --auth none. With a NODE.yaml\n"
+    "                       that has a password (and no legacy_auth: true) the default\n"
+    "                       is salted. The legacy sha256/md5 methods work with a warning:\n"
+    "                       such a device cannot prove it knows the password\n"
+    "  --known-nodes F      the file of nodes that proved salted auth (also\n"
+    "                       $OTA_KNOWN_NODES; default $XDG_STATE_HOME/ota/known_nodes or\n"
+    "                       ~/.local/state/ota/known_nodes). A salted upload records\n"
+    "                       HOST:PORT there; that node offering weaker auth later is\n"
+    "                       refused before anything is sent (delete its line if the\n"
+    "                       change is intended)\n"
     "  --no-compress        never gzip (default: gzip when the device accepts it and the\n"
     "                       image gets smaller)\n"
     "  --protocol P         native (ESPHome), arduino (ArduinoOTA / espota) or auto\n"
@@ -265,6 +277,7 @@ typedef struct fleet_job {
     double secs;
     ota_client_result_t res;
     host_lookup_t lookup;
+    ota_client_options_t used; /* the options of its upload (known_nodes record) */
 } fleet_job_t;
 
 typedef struct fleet {
@@ -332,8 +345,14 @@ static void *fleet_worker(void *arg)
         memset(&j->lookup, 0, sizeof j->lookup);
         o.host = lookup_host(&j->lookup, j->host, f->quiet);
         if (o.host != NULL) {
+            ota_known_prepare(&o, j->host, j->port, stderr);
             j->rc = ota_client_upload(&o, f->image, f->len, NULL, NULL, &j->res);
+            ota_print_auth_warning(stderr, &o, &j->res);
+            if (j->rc == OTA_EXIT_OK)
+                ota_known_commit(&o, &j->res, f->quiet, stderr);
+            j->used = o;
         } else {
+            j->used = o;
             lookup_failure(&j->lookup, &j->res);
             j->rc = OTA_EXIT_NETWORK;
         }
@@ -369,6 +388,8 @@ static const char *short_failure(const ota_client_result_t *r)
     case OTA_FAIL_NEED_PASSWORD: return "password required";
     case OTA_FAIL_AUTH_METHOD: return "auth method excluded by --auth";
     case OTA_FAIL_IMPOSTOR: return "device failed to prove the password";
+    case OTA_FAIL_NO_AUTH_ASKED: return "device asked for no password (impostor?)";
+    case OTA_FAIL_DOWNGRADE: return "device offered weaker auth than expected";
     default: return "failed";
     }
 }
@@ -410,7 +431,7 @@ static int upload_fleet(fleet_t *f, unsigned jobs)
     if (rc != OTA_EXIT_OK && !f->quiet)
         for (int i = 0; i < f->count; i++)
             if (f->jobs[i].rc != 0) {
-                ota_client_options_t o = f->base;
+                ota_client_options_t o = f->jobs[i].used;
                 o.host = f->jobs[i].lookup.by_mdns ? f->jobs[i].lookup.addr : f->jobs[i].host;
                 o.port = f->jobs[i].port;
                 fprintf(stderr, "%s:%u: ", f->jobs[i].host, (unsigned)o.port);
@@ -529,13 +550,18 @@ static int apply_node_file(const char *path, ota_client_options_t *o, bool port_
         o->port = cfg->port;
     if (o->password == NULL && cfg->password_set)
         o->password = cfg->password;
+    /* codegen gives a node with a password only its salted verifier */
+    if (cfg->password_set && !cfg->legacy_auth)
+        o->require_salted = OTA_SALTED_BY_CONFIG;
+    o->config_file = path;
     return 0;
 }
 
 static int cmd_upload(int argc, char **argv)
 {
     enum { O_DEVICE = 256, O_DEVICES_FILE, O_PORT, O_PASSWORD, O_PASSWORD_FILE, O_AUTH,
-           O_NO_COMPRESS, O_RETRIES, O_TIMEOUT, O_PROTOCOL, O_HOST_PORT, O_HOST_IP, O_FS };
+           O_NO_COMPRESS, O_RETRIES, O_TIMEOUT, O_PROTOCOL, O_HOST_PORT, O_HOST_IP, O_FS,
+           O_KNOWN_NODES };
     static const struct option opts[] = {
         {"device", required_argument, NULL, O_DEVICE},
         {"devices-file", required_argument, NULL, O_DEVICES_FILE},
@@ -548,6 +574,7 @@ static int cmd_upload(int argc, char **argv)
         {"password", required_argument, NULL, O_PASSWORD},
         {"password-file", required_argument, NULL, O_PASSWORD_FILE},
         {"auth", required_argument, NULL, O_AUTH},
+        {"known-nodes", required_argument, NULL, O_KNOWN_NODES},
         {"no-compress", no_argument, NULL, O_NO_COMPRESS},
         {"retries", required_argument, NULL, O_RETRIES},
         {"timeout", required_argument, NULL, O_TIMEOUT},
@@ -559,8 +586,8 @@ static int cmd_upload(int argc, char **argv)
         .host = NULL, .port = DEFAULT_PORT, .password = NULL, .auth = OTA_AUTH_AUTO,
         .compress = true, .timeout_s = DEFAULT_TIMEOUT_S,
     };
-    const char *password_file = NULL, *devices_file = NULL;
-    bool port_set = false;
+    const char *password_file = NULL, *devices_file = NULL, *known_nodes = NULL;
+    bool port_set = false, auth_set = false;
     int protocol = 0; /* 0 auto, 1 native, 2 arduino */
     uint16_t host_port = 0;
     const char *host_ip = NULL;
@@ -611,7 +638,9 @@ static int cmd_upload(int argc, char **argv)
             break;
         case O_PASSWORD: o.password = optarg; break;
         case O_PASSWORD_FILE: password_file = optarg; break;
+        case O_KNOWN_NODES: known_nodes = optarg; break;
         case O_AUTH:
+            auth_set = true;
             if (strcmp(optarg, "auto") == 0)
                 o.auth = OTA_AUTH_AUTO;
             else if (strcmp(optarg, "salted") == 0)
@@ -620,9 +649,11 @@ static int cmd_upload(int argc, char **argv)
                 o.auth = OTA_AUTH_SHA256;
             else if (strcmp(optarg, "md5") == 0)
                 o.auth = OTA_AUTH_MD5;
+            else if (strcmp(optarg, "none") == 0)
+                o.auth = OTA_AUTH_NONE;
             else
-                return usage_error("upload", "--auth takes auto, salted, sha256 or md5, not '%s'",
-                                   optarg);
+                return usage_error("upload", "--auth takes auto, salted, sha256, md5 or none, "
+                                             "not '%s'", optarg);
             break;
         case O_NO_COMPRESS: o.compress = false; break;
         case O_RETRIES:
@@ -687,6 +718,11 @@ static int cmd_upload(int argc, char **argv)
     }
     if (o.password == NULL && getenv("OTA_PASSWORD") != NULL && getenv("OTA_PASSWORD")[0])
         o.password = getenv("OTA_PASSWORD");
+    if (auth_set && o.require_salted == OTA_SALTED_BY_CONFIG)
+        o.require_salted = OTA_SALTED_NOT_REQUIRED; /* --auth says what to expect */
+    static char known_path[4096];
+    if (ota_known_path(known_nodes, known_path, sizeof known_path) == 0)
+        o.known_file = known_path;
     if (nspecs == 0)
         return usage_error("upload", "missing --device HOST (the node's address) or a node's "
                                      "YAML file%s", NULL);
@@ -753,8 +789,12 @@ static int cmd_upload(int argc, char **argv)
             ota_progress_t prog;
             ota_progress_init(&prog, stderr, quiet);
             started = ota_now_s();
+            ota_known_prepare(&o, name, o.port, stderr);
             rc = ota_client_upload(&o, image, len, ota_progress_update, &prog, &res);
             ota_progress_finish(&prog);
+            ota_print_auth_warning(stderr, &o, &res);
+            if (rc == OTA_EXIT_OK)
+                ota_known_commit(&o, &res, quiet, stderr);
         } else {
             o.host = name;
             lookup_failure(&lookup, &res);
@@ -796,17 +836,21 @@ static int cmd_upload(int argc, char **argv)
 /* ------------------------------------------------------------ logs, run */
 
 static const char logs_usage[] =
-    "usage: ota logs [NODE.yaml] [--device HOST] [--log-port N] [--follow-seconds S]\n"
+    "usage: ota logs [NODE.yaml] [--device HOST] [--log-port N] [--password P]\n"
+    "                [--follow-seconds S]\n"
     "\n"
     "Follow a node's log lines live (its logger serves them when the configuration has a\n"
     "logger: block). HOST is <name>.local from the YAML file unless --device says\n"
     "otherwise; the log port is the file's logger port, else the OTA port + 1.\n"
     "Reconnects when the node reboots. Ctrl-C stops. A NAME.local the system cannot\n"
-    "resolve is asked over mDNS.\n"
+    "resolve is asked over mDNS. A node with an OTA password shows its log only to\n"
+    "viewers that prove the password, and proves in turn that it knows it (else: exit 4).\n"
     "\n"
     "  --device HOST       the node's address\n"
     "  --port N            its OTA port (the log port defaults to N + 1)\n"
     "  --log-port N        its log port\n"
+    "  --password P        the OTA password (also: --password-file F, $OTA_PASSWORD;\n"
+    "                      default from the file)\n"
     "  --follow-seconds S  stop after S seconds (default: until Ctrl-C)\n";
 
 static const char run_usage[] =
@@ -947,9 +991,16 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
         ota_progress_t prog;
         ota_progress_init(&prog, stderr, false);
         ota_client_result_t res;
+        static char known_path[4096]; /* $OTA_KNOWN_NODES or the default (known_nodes.h) */
+        if (ota_known_path(NULL, known_path, sizeof known_path) == 0)
+            o.known_file = known_path;
+        ota_known_prepare(&o, name, o.port, stderr);
         int rc = ota_client_upload(&o, image, len, ota_progress_update, &prog, &res);
         ota_progress_finish(&prog);
         free(image);
+        ota_print_auth_warning(stderr, &o, &res);
+        if (rc == OTA_EXIT_OK)
+            ota_known_commit(&o, &res, false, stderr);
         if (rc != OTA_EXIT_OK) {
             ota_print_failure(stderr, &o, &res);
             free(pw_alloc);

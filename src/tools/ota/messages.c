@@ -120,6 +120,64 @@ static const char *method_name(uint8_t m)
     }
 }
 
+static const char *offer_name(uint8_t m)
+{
+    switch (m) {
+    case OTA_RESP_AUTH_OK: return "no password at all";
+    case OTA_RESP_REQUEST_AUTH_SHA256: return "the legacy SHA-256 challenge";
+    case OTA_RESP_REQUEST_AUTH_MD5: return "the legacy MD5 challenge";
+    default: return "an unknown auth method";
+    }
+}
+
+/* A salted node whose salt is not the one recorded: say what that can mean. */
+static void salt_note(FILE *out, const ota_client_options_t *o, const ota_client_result_t *r)
+{
+    if (!r->salt_changed || o->known_file == NULL)
+        return;
+    fprintf(out, "note: its salt differs from the one recorded for %s in %s line %u: the "
+                 "node's password was changed or it was set up again, or this is another "
+                 "device\n", o->known_node, o->known_file, o->known_line);
+}
+
+/* Salted auth was required and the device offered something weaker. */
+static void downgrade(FILE *out, const ota_client_options_t *o, const ota_client_result_t *r,
+                      const char *where)
+{
+    const char *offer = offer_name(r->device_code);
+    if (o->require_salted == OTA_SALTED_BY_KNOWN) {
+        bool same = strcmp(o->known_node, where) == 0;
+        fprintf(out, "error: %s%s%s%s offered %s, but it proved salted authentication before "
+                     "(%s line %u); refusing: no response and no firmware were sent\n",
+                o->known_node, same ? "" : " (at ", same ? "" : where, same ? "" : ")", offer,
+                o->known_file, o->known_line);
+        fprintf(out, "hint: this may be an impostor. If the node was really changed to %s, "
+                     "delete line %u of %s and upload again\n",
+                r->device_code == OTA_RESP_AUTH_OK ? "run without a password"
+                                                   : "use the legacy methods",
+                o->known_line, o->known_file);
+        return;
+    }
+    fprintf(out, "error: %s offered %s, but %s sets a password without legacy_auth: true, "
+                 "so the node uses salted auth; refusing: no response and no firmware were "
+                 "sent\n", where, offer, o->config_file ? o->config_file : "the node's file");
+    fprintf(out, "hint: this may not be your node (check the address); if it really speaks "
+                 "only the legacy methods (a stock ESPHome device), set legacy_auth: true in "
+                 "its file or pass --auth auto\n");
+}
+
+void ota_print_auth_warning(FILE *out, const ota_client_options_t *o,
+                            const ota_client_result_t *r)
+{
+    if (!r->unproven)
+        return;
+    fprintf(out, "warning: %s used %s auth, so it cannot prove it knows the password (and "
+                 "whoever asked may crack the answer offline); salted auth can: 'ota "
+                 "hash-password'\n", o->known_node[0] ? o->known_node
+                                     : r->address[0] ? r->address : o->host,
+            method_name(r->auth_method));
+}
+
 void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_client_result_t *r)
 {
     const char *m = NULL, *h = NULL;
@@ -164,6 +222,8 @@ void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_clien
     case OTA_FAIL_DEVICE:
         ota_device_code_message(r->device_code, &m, &h);
         fprintf(out, "error: %s (device code 0x%02X, during %s)\n", m, r->device_code, phase);
+        if (r->device_code == OTA_RESP_ERROR_AUTH_INVALID)
+            salt_note(out, o, r);
         if (h)
             fprintf(out, "hint: %s\n", h);
         return;
@@ -178,15 +238,31 @@ void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_clien
                      "environment variable\n");
         return;
     case OTA_FAIL_AUTH_METHOD:
-        fprintf(out, "error: the device asked for %s authentication, which --auth excludes\n",
-                method_name(r->device_code));
-        fprintf(out, "hint: drop --auth to let the uploader use what the device offers\n");
+        if (r->device_code == OTA_RESP_AUTH_OK)
+            fprintf(out, "error: the device asked for no password, which --auth excludes; no "
+                         "firmware was sent\n");
+        else
+            fprintf(out, "error: the device asked for %s authentication, which --auth excludes; "
+                         "no response and no firmware were sent\n", method_name(r->device_code));
+        fprintf(out, "hint: if that is what the node should ask for, change --auth; otherwise "
+                     "it may not be your node (check the address)\n");
         return;
     case OTA_FAIL_IMPOSTOR:
         fprintf(out, "error: the device at %s could not prove it knows the password (its salted "
                      "signature is wrong); no firmware was sent\n", where);
+        salt_note(out, o, r);
         fprintf(out, "hint: this may not be your node (an impostor), or it was set up with "
                      "another password; check the address\n");
+        return;
+    case OTA_FAIL_NO_AUTH_ASKED:
+        fprintf(out, "error: the device asked for no password, although one was given; %s "
+                     "gets no firmware\n", where);
+        fprintf(out, "hint: anything can answer 'no password needed': if this node really has "
+                     "no password, upload with --auth none; otherwise it may be an impostor "
+                     "(check the address)\n");
+        return;
+    case OTA_FAIL_DOWNGRADE:
+        downgrade(out, o, r, where);
         return;
     case OTA_FAIL_INTERNAL:
     case OTA_FAIL_NONE:

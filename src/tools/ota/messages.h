@@ -18,6 +18,11 @@ void ota_device_code_message(uint8_t code, const char **message, const char **hi
 /** Print "error: ..." and "hint: ..." lines for a failed upload to out. */
 void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_client_result_t *r);
 
+/** One "warning:" line when a legacy (MD5/SHA-256) response was sent (r->unproven):
+ *  such a device never proves it knows the password. Nothing otherwise. */
+void ota_print_auth_warning(FILE *out, const ota_client_options_t *o,
+                            const ota_client_result_t *r);
+
 /** Print "error:", "note:" and "hint:" lines for a ".local" host that neither the
  *  system resolver (its words in detail) nor our own mDNS query resolved: nothing
  *  answered within timeout_s, or, with no_query, no query could be sent at all (no
