@@ -22,7 +22,10 @@
  *    get the query's id and question echoed, TTL at most 10 s); adds the SRV, TXT
  *    and address records a browser needs next; honours known answers;
  *  - keeps defending its names after the probe, re-probes when its addresses
- *    change, and says goodbye (TTL 0) on ota_mdns_stop().
+ *    change, and says goodbye (TTL 0) on ota_mdns_stop();
+ *  - listens only to the link (RFC 6762 11): datagrams whose source is off the
+ *    arrival interface's subnets, and responses whose TTL is not 255, are ignored
+ *    when the port can tell (mdns_recv_meta, ota_mdns_input_meta() below).
  * Not done: NSEC negative answers (optional in RFC 6762 6.1) and TC-bit known-answer
  * continuation across packets (the known answers of the first packet count).
  */
@@ -100,6 +103,9 @@ typedef struct ota_mdns {
     ota_mdns_link_t links[OTA_CFG_MDNS_MAX_ADDRS];
     size_t n_links;
     uint32_t rng;                      /* xorshift state, seeded from port->random */
+    uint8_t ignored_logged;            /* datagrams ignored off the link (bit 0) or
+                                          for their TTL (bit 1): a line was logged */
+    uint32_t ignored_log_at[2], ignored_quiet[2]; /* when, and how many dropped since */
     uint8_t txt[OTA_CFG_MDNS_MAX_SERVICES][OTA_CFG_MDNS_TXT_SIZE]; /* TXT rdata */
     uint16_t txt_len[OTA_CFG_MDNS_MAX_SERVICES];
     uint8_t rx[OTA_CFG_MDNS_RX_SIZE];
@@ -125,9 +131,27 @@ int ota_mdns_setup(ota_mdns_t *m, const ota_port_t *port, void *user,
 void ota_mdns_poll(ota_mdns_t *m, uint32_t now);
 
 /** Handle one received datagram (ota_mdns_poll() calls it for each one; public
- *  for tests and fuzzing). Malformed datagrams are ignored. */
+ *  for tests and fuzzing). Malformed datagrams are ignored. Knows nothing of the
+ *  datagram's way here: ota_mdns_input_meta() with an all-zero meta. */
 void ota_mdns_input(ota_mdns_t *m, const uint8_t *msg, size_t len, const ota_ip_t *from,
                     uint16_t from_port, uint32_t now);
+
+/** ota_mdns_input() with what the port knows of the datagram (the mdns_recv_meta
+ *  hook of ota/port.h), for the on-link rule of RFC 6762 11:
+ *  - meta->on_link == OTA_MDNS_LINK_OFF (the source is on none of the arrival
+ *    interface's subnets): the datagram is ignored, response or query, multicast
+ *    or unicast: no rename, no re-probe, no tie-break, no answer (an off-link
+ *    querier never gets a unicast reply larger than its query);
+ *  - a response with a known TTL / hop limit other than 255 (it crossed a router):
+ *    ignored; a query with one is answered (legacy resolvers send with 64, or 1 to
+ *    the group), but its authority records (a probe) do not count for the
+ *    simultaneous-probe tie-break;
+ *  - unknown facts (OTA_MDNS_LINK_UNKNOWN, !ttl_known) count as on the link, as
+ *    before the rule (a port that cannot tell keeps working).
+ *  Ignored datagrams are logged at debug level, per reason one line per 10 s at
+ *  most (with the count of those not logged). */
+void ota_mdns_input_meta(ota_mdns_t *m, const uint8_t *msg, size_t len, const ota_ip_t *from,
+                         uint16_t from_port, const ota_mdns_rx_meta_t *meta, uint32_t now);
 
 /** Milliseconds until ota_mdns_poll() has timed work to do (at most 1000). */
 uint32_t ota_mdns_next_ms(const ota_mdns_t *m, uint32_t now);

@@ -63,6 +63,21 @@ typedef struct ota_ip {
     uint32_t ifindex;  /**< the port's interface number (0: unknown / any) */
 } ota_ip_t;
 
+/** What the port knows of how one received mDNS datagram reached the node, for the
+ *  responder's on-link rule (RFC 6762 11, ota/mdns.h). All zero = nothing known
+ *  (the responder then trusts the datagram, as ports without mdns_recv_meta get). */
+typedef struct ota_mdns_rx_meta {
+    uint8_t on_link;   /**< OTA_MDNS_LINK_UNKNOWN (0), _ON or _OFF: is the source
+                            address on one of the arrival interface's subnets? */
+    bool ttl_known;    /**< the port could read the IP header's TTL / hop limit */
+    uint8_t ttl;       /**< IPv4 TTL / IPv6 hop limit as received (ttl_known) */
+} ota_mdns_rx_meta_t;
+
+#define OTA_MDNS_LINK_UNKNOWN 0u
+#define OTA_MDNS_LINK_ON 1u  /**< on a subnet of the interface, or link-local
+                                  (169.254/16, fe80::/10) */
+#define OTA_MDNS_LINK_OFF 2u /**< from elsewhere: the responder ignores it */
+
 /** A connection handle of the port (a file descriptor on POSIX, an index elsewhere).
  *  Negative values are never valid handles. */
 typedef int ota_conn_t;
@@ -137,6 +152,12 @@ typedef struct ota_port {
      *  second, so an interface that comes up late (Wi-Fi joining) is found.
      *  \return how many were written to out (at most max, 0 = no network yet). */
     int (*mdns_addrs)(void *user, ota_ip_t *out, size_t max);
+
+    /** Optional (NULL: the responder uses mdns_recv and knows nothing more):
+     *  mdns_recv that also fills *meta, which the responder zeroes before the call,
+     *  with what the port knows of the datagram's source and TTL. */
+    int (*mdns_recv_meta)(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
+                          uint16_t *from_port, ota_mdns_rx_meta_t *meta);
 
     /* ---------------- slot storage (the inactive image slot) ---------------- */
 

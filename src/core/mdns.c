@@ -47,6 +47,8 @@
 #define MAX_TIEBREAK 8           /* their authority records compared per name */
 #define RCODE_MASK 0x000Fu       /* the response code in a header's flags */
 #define SERVICE_NAME_MAX 15u     /* RFC 6335 5.1 */
+#define LINK_TTL 255u            /* what an mDNS packet from the link arrives with (11) */
+#define IGNORED_LOG_EVERY_MS 10000u /* off-link datagrams: a debug line this often */
 
 static const char LOCAL[] = "local";
 static const char SERVICES[] = "_services._dns-sd._udp";
@@ -716,8 +718,95 @@ static void answer_legacy(ota_mdns_t *m, const uint8_t *msg, size_t len, const o
     send_to(m, ota_dns_w_finish(&w), from, from_port);
 }
 
+/* The source address as text: dotted IPv4, or IPv6 hex groups with the longest run
+ * of zero groups as "::". */
+static void sb_ip(ota_strbuf_t *sb, const ota_ip_t *ip)
+{
+    static const char HEX[] = "0123456789abcdef";
+    if (ip->family == 4) {
+        for (int i = 0; i < 4; i++) {
+            if (i > 0)
+                ota_sb_str(sb, ".");
+            ota_sb_u32(sb, ip->addr[i]);
+        }
+        return;
+    }
+    int run_at = -1, run_len = 0;
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && ip->addr[2 * j] == 0 && ip->addr[2 * j + 1] == 0)
+            j++;
+        if (j - i > run_len && j - i >= 2) {
+            run_at = i;
+            run_len = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    for (int i = 0; i < 8; i++) {
+        if (i == run_at) {
+            ota_sb_str(sb, "::");
+            i += run_len - 1;
+            continue;
+        }
+        if (i > 0 && i != run_at + run_len)
+            ota_sb_str(sb, ":");
+        unsigned g = (unsigned)ip->addr[2 * i] << 8 | ip->addr[2 * i + 1];
+        char d[5];
+        int n = 0;
+        for (int sh = 12; sh >= 0; sh -= 4)
+            if ((g >> sh) != 0 || sh == 0)
+                d[n++] = HEX[(g >> sh) & 0xFu];
+        d[n] = '\0';
+        ota_sb_str(sb, d);
+    }
+}
+
+/* A datagram dropped by the on-link rule (11): per reason (off the link, TTL) at
+ * most one debug line every IGNORED_LOG_EVERY_MS, with the count of those not
+ * logged since. */
+static void ignored(ota_mdns_t *m, bool response, const ota_ip_t *from,
+                    const ota_mdns_rx_meta_t *meta, uint32_t now)
+{
+    unsigned why = meta->on_link == OTA_MDNS_LINK_OFF ? 0 : 1;
+    if ((m->ignored_logged & (1u << why)) != 0 &&
+        !due(now, m->ignored_log_at[why] + IGNORED_LOG_EVERY_MS)) {
+        m->ignored_quiet[why]++;
+        return;
+    }
+    if (m->port->log == NULL)
+        return;
+    char line[OTA_CFG_LOG_LINE_MAX];
+    ota_strbuf_t sb;
+    ota_sb_init(&sb, line, sizeof line);
+    ota_sb_str(&sb, response ? "mdns: ignored a response from " : "mdns: ignored a query from ");
+    sb_ip(&sb, from);
+    if (meta->on_link == OTA_MDNS_LINK_OFF) {
+        ota_sb_str(&sb, ": not on the link");
+    } else {
+        ota_sb_str(&sb, ": TTL ");
+        ota_sb_u32(&sb, meta->ttl);
+        ota_sb_str(&sb, ", not 255");
+    }
+    if (m->ignored_quiet[why] > 0) {
+        ota_sb_str(&sb, " (and ");
+        ota_sb_u32(&sb, m->ignored_quiet[why]);
+        ota_sb_str(&sb, " more since the last line)");
+    }
+    m->port->log(m->user, OTA_LOG_DEBUG, line);
+    m->ignored_logged |= (uint8_t)(1u << why);
+    m->ignored_log_at[why] = now;
+    m->ignored_quiet[why] = 0;
+}
+
 void ota_mdns_input(ota_mdns_t *m, const uint8_t *msg, size_t len, const ota_ip_t *from,
                     uint16_t from_port, uint32_t now)
+{
+    static const ota_mdns_rx_meta_t unknown = {OTA_MDNS_LINK_UNKNOWN, false, 0};
+    ota_mdns_input_meta(m, msg, len, from, from_port, &unknown, now);
+}
+
+void ota_mdns_input_meta(ota_mdns_t *m, const uint8_t *msg, size_t len, const ota_ip_t *from,
+                         uint16_t from_port, const ota_mdns_rx_meta_t *meta, uint32_t now)
 {
     if (m->state == OTA_MDNS_OFF || m->state == OTA_MDNS_WAITING)
         return;
@@ -730,6 +819,16 @@ void ota_mdns_input(ota_mdns_t *m, const uint8_t *msg, size_t len, const ota_ip_
     bool legacy = from_port != OTA_MDNS_PORT;
     if (response && legacy)
         return; /* 6: responses come from port 5353, others are not mDNS */
+    /* 11: only the link may tell us about our names, and only the link gets answers
+     * (an off-link querier would get a reply larger than its query). A TTL other
+     * than 255 means a router forwarded it: not a response from the link, and a
+     * probe of such a query does not count for the tie-break; queries are answered
+     * anyway (legacy resolvers send with TTL 64, or 1 to the group). */
+    bool ttl_bad = meta->ttl_known && meta->ttl != LINK_TTL;
+    if (meta->on_link == OTA_MDNS_LINK_OFF || (response && ttl_bad)) {
+        ignored(m, response, from, meta, now);
+        return;
+    }
 
     uint32_t answers = 0, qu = 0;
     ota_dns_question_t q;
@@ -764,7 +863,7 @@ void ota_mdns_input(ota_mdns_t *m, const uint8_t *msg, size_t len, const ota_ip_
         } else if (rec.section == OTA_DNS_SEC_AUTHORITY) {
             probe = true;
             int which = unique_name(m, rec.name);
-            if (which >= 0 && n_theirs[which] < MAX_TIEBREAK &&
+            if (which >= 0 && !ttl_bad && n_theirs[which] < MAX_TIEBREAK &&
                 (rec.rclass & ~OTA_DNS_CLASS_TOP) == OTA_DNS_CLASS_IN) {
                 tb_entry_t e = {rec.type, (uint16_t)rec.rdata, rec.rdlength, false, 0};
                 theirs[which][n_theirs[which]++] = e;
@@ -967,7 +1066,8 @@ int ota_mdns_setup(ota_mdns_t *m, const ota_port_t *port, void *user,
                    const ota_mdns_config_t *cfg, uint32_t now)
 {
     memset(m, 0, sizeof *m);
-    if (port == NULL || cfg == NULL || port->mdns_recv == NULL || port->mdns_send == NULL ||
+    if (port == NULL || cfg == NULL ||
+        (port->mdns_recv == NULL && port->mdns_recv_meta == NULL) || port->mdns_send == NULL ||
         port->mdns_addrs == NULL || !ota_mdns_name_valid(cfg->name) ||
         cfg->n_services > OTA_CFG_MDNS_MAX_SERVICES || cfg->host_ttl == 0 ||
         cfg->service_ttl == 0)
@@ -1036,14 +1136,19 @@ void ota_mdns_poll(ota_mdns_t *m, uint32_t now)
     for (int k = 0; k < MAX_DATAGRAMS_PER_POLL; k++) {
         ota_ip_t from;
         uint16_t from_port = 0;
+        ota_mdns_rx_meta_t meta;
         memset(&from, 0, sizeof from);
-        int n = m->port->mdns_recv(m->user, m->rx, sizeof m->rx, &from, &from_port);
+        memset(&meta, 0, sizeof meta);
+        int n = m->port->mdns_recv_meta != NULL
+                    ? m->port->mdns_recv_meta(m->user, m->rx, sizeof m->rx, &from, &from_port,
+                                              &meta)
+                    : m->port->mdns_recv(m->user, m->rx, sizeof m->rx, &from, &from_port);
         if (n < 0)
             break;
         if (n == 0)
             continue; /* an empty datagram: nothing in it, but more may follow */
-        ota_mdns_input(m, m->rx, (size_t)n > sizeof m->rx ? sizeof m->rx : (size_t)n, &from,
-                       from_port, now);
+        ota_mdns_input_meta(m, m->rx, (size_t)n > sizeof m->rx ? sizeof m->rx : (size_t)n,
+                            &from, from_port, &meta, now);
     }
     if (due(now, m->addrs_at)) {
         m->addrs_at = now + ADDRS_EVERY_MS;

@@ -174,6 +174,12 @@ class Host:
         self.procs.append(p)
         return p
 
+    def ip_cmd(self, *args):
+        """`ip <args>` inside the host (raises RuntimeError when it fails), e.g.
+        host.ip_cmd("addr", "add", "172.31.7.5/24", "dev", "eth0") for a second subnet
+        on the same wire; gone with the namespace."""
+        return _run([IP, "-n", self.ns] + [str(a) for a in args]).stdout
+
     def run(self, argv, timeout=60, **kw):
         """subprocess.run of argv inside the host (output captured as text unless
         told otherwise)."""

@@ -4,7 +4,8 @@ advertise _ota._tcp (and _arduino._tcp) with DNS-SD; `ota discover` lists them a
 real interfaces, so every test builds its own little LAN of network namespaces
 (netlab.py): a bridge, a "laptop" host running the ota tool or a stock browser, and
 one host per node, with no route out and no nss-mdns. Name conflicts, a stock browser
-(python zeroconf) and hostile datagrams are covered too.
+(python zeroconf), hostile datagrams and spoofed conflicts from off the link
+(RFC 6762 11) are covered too.
 
 Needs root (network namespaces); every test is skipped, with the reason, otherwise."""
 import json
@@ -598,6 +599,96 @@ class HostileTest(DiscoveryCase):
         found = self.discover_json()
         self.assertEqual([d["host"] for d in found], ["livingroom.local"], found)
         self.assert_entry(found[0], node)
+
+
+# -- off the link (RFC 6762 11) ------------------------------------------------------------
+
+SPOOF_SENDER = r"""
+import socket, sys, time
+src, sport, ttl = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+dests, pkt = sys.argv[4].split(","), bytes.fromhex(sys.argv[5])
+count, gap = int(sys.argv[6]), float(sys.argv[7])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((src, sport))  # the source address, whatever subnet it is on
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(src))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+replies = 0
+for _ in range(count):
+    for d in dests:
+        s.sendto(pkt, (d, 5353))
+    end = time.monotonic() + gap
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            data = s.recv(9000)
+        except socket.timeout:
+            break
+        if len(data) >= 12 and data[:2] == pkt[:2] and data[2] & 0x80:
+            replies += 1  # an answer to our query (same id, QR)
+print("sent %d replies %d" % (count * len(dests), replies), flush=True)
+"""
+
+
+@needs_netlab
+class OffLinkTest(DiscoveryCase):
+    OFF_SUBNET = "172.31.77.5"  # the attacker's second address: not the node's subnet
+
+    def spoof(self, host, src, ttl, dests, packet, count, gap=0.1, sport=5353):
+        p = host.run([sys.executable, "-c", SPOOF_SENDER, src, sport, ttl, ",".join(dests),
+                      packet.hex(), count, gap], timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        m = re.search(r"sent (\d+) replies (\d+)", p.stdout)
+        self.assertIsNotNone(m, p.stdout + p.stderr)
+        return int(m.group(2))
+
+    def test_spoofed_conflicts_from_off_the_link_keep_the_name(self):
+        node = self.node("victim", "--no-password")
+        attacker = self.lan.add_host("attacker")
+        # a second subnet on the same wire: reaches the node's interface, but from an
+        # address that is on none of its subnets
+        attacker.ip_cmd("addr", "add", self.OFF_SUBNET + "/24", "dev", "eth0")
+        fake = socket.inet_aton("10.0.0.66")
+        claim = (_header(flags=0x8400, an=1) + _name(b"victim", b"local")
+                 + struct.pack("!HHIH", 1, 0x8001, 120, 4) + fake)
+        query = (_header(id_=0x5151, qd=1) + _name(b"victim", b"local")
+                 + struct.pack("!HH", 1, 1))
+        both = ["224.0.0.251", node.address]
+        # the conflict of issue 12: TTL 255, from another subnet, multicast and unicast
+        self.spoof(attacker, self.OFF_SUBNET, 255, both, claim, 12)
+        # from the node's subnet, but with the TTL of a packet a router forwarded
+        self.spoof(attacker, attacker.ip, 64, both, claim, 12)
+        # a legacy unicast query from off the link gets no (larger) reply
+        self.assertEqual(self.spoof(attacker, self.OFF_SUBNET, 255, [node.address], query, 3,
+                                    gap=0.3, sport=0), 0)
+        # while the same query from the link, TTL 64 as a stub resolver sends it, does
+        self.assertGreater(self.spoof(attacker, attacker.ip, 64, [node.address], query, 3,
+                                      gap=0.3, sport=0), 0)
+        time.sleep(1.0)  # a re-probe or rename would have happened by now
+        log = node.log()
+        self.assertEqual(announced(node), "victim", log[-3000:])
+        # the datagrams did arrive, and were turned away (one debug line per reason in
+        # 10 s: the off-link query falls under the first one)
+        for line in ("[D][mdns] ignored a response from %s: not on the link" % self.OFF_SUBNET,
+                     "[D][mdns] ignored a response from %s: TTL 64, not 255" % attacker.ip):
+            self.assertIn(line, log)
+        for word in ("taken by another host", "probing the name again", "victim-2",
+                     "cannot send to " + self.OFF_SUBNET):
+            self.assertNotIn(word, log)
+        found = self.discover_json()  # victim.local still answers, from the node
+        self.assertEqual([d["host"] for d in found], ["victim.local"], found)
+        self.assert_entry(found[0], node)
+
+        # the same conflict from the link (its own address, TTL 255): a real one, and
+        # the node gives the name up as before
+        self.spoof(attacker, attacker.ip, 255, both, claim, 25)
+        wait_announced(node, "victim-2", timeout=10)
+        self.assertIn("victim.local is taken by another host: trying victim-2.local",
+                      node.log())
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@
  * addresses mdns_addrs reports (up, running, multicast, not loopback; only the
  * --bind address when one is given) and that it follows interfaces as they change;
  * mdns_recv reports the sender, its port and the arrival interface, cuts long
- * datagrams and drops those from other interfaces; mdns_send reaches the groups and
+ * datagrams and drops those from other interfaces; mdns_recv_meta says whether the
+ * source is on one of the interface's subnets and with which TTL / hop limit it came; mdns_send reaches the groups and
  * unicast peers on the right interface with TTL 255 from port 5353; two nodes (and a
  * plain SO_REUSEADDR socket, as Avahi has) share the port; ota_posix_wait wakes for
  * mDNS traffic; ota_posix_free closes everything.
@@ -535,6 +536,160 @@ static void test_recv_reports_sender_port_and_interface(void **state)
     close(p6);
 }
 
+/* A UDP socket in ns bound to addr (port 0). */
+static int bound_socket(int ns, int family, const char *addr)
+{
+    in_ns(ns);
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    in_ns(ns_node);
+    assert_true(fd >= 0);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sl;
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, addr, &a->sin_addr), 1);
+        sl = sizeof *a;
+    } else {
+        int one = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, addr, &a->sin6_addr), 1);
+        if (strncmp(addr, "fe80:", 5) == 0)
+            a->sin6_scope_id = if_tb; /* the peer's only interface */
+        sl = sizeof *a;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0)
+        fail_msg("bind %s: %s", addr, strerror(errno));
+    return fd;
+}
+
+static void set_ttl(int fd, int family, int ttl)
+{
+    if (family == AF_INET) {
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+        setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
+    } else {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof ttl);
+    }
+}
+
+/* The node's next datagram through mdns_recv_meta, waiting up to 2 s. */
+static int node_recv_meta(fixture_t *f, uint8_t *buf, size_t len, ota_ip_t *from,
+                          ota_mdns_rx_meta_t *meta)
+{
+    uint16_t port;
+    for (int i = 0; i < 40; i++) {
+        memset(meta, 0, sizeof *meta);
+        int n = f->ctx.port.mdns_recv_meta(&f->ctx, buf, len, from, &port, meta);
+        if (n != OTA_ERR_WOULD_BLOCK)
+            return n;
+        ota_posix_wait(&f->ctx, 50);
+    }
+    return OTA_ERR_WOULD_BLOCK;
+}
+
+static void expect_meta(fixture_t *f, const char *payload, uint8_t on_link, int ttl)
+{
+    uint8_t buf[256];
+    ota_ip_t from;
+    ota_mdns_rx_meta_t meta;
+    size_t n = strlen(payload);
+    assert_int_equal(node_recv_meta(f, buf, sizeof buf, &from, &meta), (int)n);
+    assert_memory_equal(buf, payload, n);
+    assert_int_equal(from.ifindex, if_ta);
+    if (meta.on_link != on_link || !meta.ttl_known || meta.ttl != ttl)
+        fail_msg("%s: on_link %u ttl %s%u, want on_link %u ttl %d", payload,
+                 (unsigned)meta.on_link, meta.ttl_known ? "" : "unknown ", (unsigned)meta.ttl,
+                 (unsigned)on_link, ttl);
+}
+
+/* The facts of RFC 6762 11 for the core: the source on one of the arrival
+ * interface's subnets or not, and the TTL / hop limit as it arrived. */
+static void test_recv_meta_reports_link_and_ttl(void **state)
+{
+    NEED_LAB();
+    fixture_t *f = *state;
+    open_mdns(f, "10.77.0.1"); /* a specific bind: the interface's subnets all the same */
+    assert_non_null(f->ctx.port.mdns_recv_meta);
+    in_ns(ns_peer);
+    int rc = sh("%s addr add 10.99.0.2/24 dev tb", ip_tool);
+    if (lab_v6)
+        rc |= sh("%s addr add 2001:db8:99::2/64 dev tb nodad", ip_tool);
+    in_ns(ns_node);
+    assert_int_equal(rc, 0);
+    ota_ip_t a[16];
+    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+
+    int on = bound_socket(ns_peer, AF_INET, "10.77.0.2");
+    set_ttl(on, AF_INET, 255);
+    send_from(on, AF_INET, if_tb, "224.0.0.251", 5353, "on-255", 6);
+    expect_meta(f, "on-255", OTA_MDNS_LINK_ON, 255);
+    set_ttl(on, AF_INET, 64);
+    send_from(on, AF_INET, if_tb, "10.77.0.1", 5353, "on-64", 5);
+    expect_meta(f, "on-64", OTA_MDNS_LINK_ON, 64);
+    close(on);
+    /* another subnet on the same wire: off the link, TTL 255 or not */
+    int off = bound_socket(ns_peer, AF_INET, "10.99.0.2");
+    set_ttl(off, AF_INET, 255);
+    send_from(off, AF_INET, if_tb, "224.0.0.251", 5353, "off-255", 7);
+    expect_meta(f, "off-255", OTA_MDNS_LINK_OFF, 255);
+    send_from(off, AF_INET, if_tb, "10.77.0.1", 5353, "off-uni", 7);
+    expect_meta(f, "off-uni", OTA_MDNS_LINK_OFF, 255);
+    /* the node gets an address there too: on the link from the next refresh */
+    assert_int_equal(sh("%s addr add 10.99.0.1/24 dev ta", ip_tool), 0);
+    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    send_from(off, AF_INET, if_tb, "224.0.0.251", 5353, "now-on", 6);
+    expect_meta(f, "now-on", OTA_MDNS_LINK_ON, 255);
+    assert_int_equal(sh("%s addr del 10.99.0.1/24 dev ta", ip_tool), 0);
+    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    send_from(off, AF_INET, if_tb, "224.0.0.251", 5353, "off-again", 9);
+    expect_meta(f, "off-again", OTA_MDNS_LINK_OFF, 255);
+    close(off);
+    /* the plain hook still works and says nothing of it */
+    int p4 = bound_socket(ns_peer, AF_INET, "10.77.0.2");
+    send_from(p4, AF_INET, if_tb, "224.0.0.251", 5353, "plain", 5);
+    uint8_t buf[64];
+    ota_ip_t from;
+    uint16_t port;
+    assert_int_equal(node_recv(f, buf, sizeof buf, &from, &port), 5);
+    close(p4);
+
+    if (lab_v6) {
+        ota_posix_mdns_close(&f->ctx);
+        open_mdns(f, "::");
+        f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+        char ll[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, ll_tb, ll, sizeof ll);
+        int s6 = bound_socket(ns_peer, AF_INET6, ll);
+        set_ttl(s6, AF_INET6, 255);
+        send_from(s6, AF_INET6, if_tb, "ff02::fb", 5353, "ll-255", 6);
+        expect_meta(f, "ll-255", OTA_MDNS_LINK_ON, 255);
+        set_ttl(s6, AF_INET6, 7);
+        send_from(s6, AF_INET6, if_tb, "ff02::fb", 5353, "ll-7", 4);
+        expect_meta(f, "ll-7", OTA_MDNS_LINK_ON, 7);
+        close(s6);
+        s6 = bound_socket(ns_peer, AF_INET6, "2001:db8:99::2");
+        set_ttl(s6, AF_INET6, 255);
+        send_from(s6, AF_INET6, if_tb, "ff02::fb", 5353, "g-off", 5);
+        expect_meta(f, "g-off", OTA_MDNS_LINK_OFF, 255);
+        assert_int_equal(sh("%s addr add 2001:db8:99::1/64 dev ta nodad", ip_tool), 0);
+        f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+        send_from(s6, AF_INET6, if_tb, "ff02::fb", 5353, "g-on", 4);
+        expect_meta(f, "g-on", OTA_MDNS_LINK_ON, 255);
+        assert_int_equal(sh("%s addr del 2001:db8:99::1/64 dev ta", ip_tool), 0);
+        close(s6);
+    }
+    in_ns(ns_peer);
+    sh("%s addr del 10.99.0.2/24 dev tb", ip_tool);
+    if (lab_v6)
+        sh("%s addr del 2001:db8:99::2/64 dev tb", ip_tool);
+    in_ns(ns_node);
+}
+
 static void test_send_reaches_groups_and_peers_on_the_interface(void **state)
 {
     NEED_LAB();
@@ -694,6 +849,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_specific_bind_serves_only_that_address, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_recv_reports_sender_port_and_interface, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_recv_meta_reports_link_and_ttl, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_send_reaches_groups_and_peers_on_the_interface,
                                         setup, teardown),

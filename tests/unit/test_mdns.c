@@ -2902,6 +2902,280 @@ static void test_next_ms(void **state)
     assert_int_equal(ota_mdns_next_ms(&M, NOW), 1000);
 }
 
+/* ================================================================== on the link only (RFC 6762 11) */
+
+static ota_mdns_rx_meta_t rx_meta(uint8_t on_link, int ttl)
+{
+    ota_mdns_rx_meta_t x;
+    memset(&x, 0, sizeof x);
+    x.on_link = on_link;
+    x.ttl_known = ttl >= 0;
+    x.ttl = ttl >= 0 ? (uint8_t)ttl : 0;
+    return x;
+}
+
+static void deliver_meta(qb_t *b, const ota_ip_t *from, uint16_t port, uint8_t on_link, int ttl)
+{
+    size_t n = qb_len(b);
+    ota_mdns_rx_meta_t x = rx_meta(on_link, ttl);
+    ota_mdns_input_meta(&M, b->buf, n, from, port, &x, NOW);
+}
+
+/* A response claiming livingroom.local for 10.0.0.99, from `from` with the facts. */
+static void claim_from(const ota_ip_t *from, uint8_t on_link, int ttl)
+{
+    ota_ip_t other = ip4(1, 10, 0, 0, 99);
+    qb_t b;
+    qb_init(&b, 0, RESPONSE);
+    qb_a(&b, OTA_DNS_SEC_ANSWER, "livingroom.local", FLUSH, 120, &other);
+    deliver_meta(&b, from, 5353, on_link, ttl);
+}
+
+static const ota_ip_t *offlink4(void)
+{
+    static ota_ip_t p;
+    p = ip4(1, 192, 168, 7, 7);
+    return &p;
+}
+
+/* The spoofed conflict of issue 12: from another subnet, with TTL 255 or without
+ * one known, while probing and while running: the name stays. */
+static void test_off_link_response_ignored(void **state)
+{
+    (void)state;
+    start_probing_v4();
+    run_for(10);
+    claim_from(offlink4(), OTA_MDNS_LINK_OFF, 255);
+    assert_string_equal(ota_mdns_name(&M), "livingroom");
+    assert_true(has_log("mdns: ignored a response from 192.168.7.7: not on the link"));
+    assert_false(log_mentions("taken by another host"));
+    claim_from(offlink4(), OTA_MDNS_LINK_OFF, -1);
+    assert_string_equal(ota_mdns_name(&M), "livingroom");
+    /* the probes go on undisturbed: 2 more, then 2 announcements */
+    run_until_state(OTA_MDNS_RUNNING, 3000);
+    assert_int_equal(P.n_sent, 4);
+    check_announcement(&P.sent[3], "livingroom", 4, 1, 1);
+    /* running: no re-probe, and it still answers to its name */
+    run_for(1100);
+    clear_sent();
+    claim_from(offlink4(), OTA_MDNS_LINK_OFF, 255);
+    assert_int_equal(ota_mdns_state(&M), OTA_MDNS_RUNNING);
+    assert_false(log_mentions("probing the name again"));
+    ask("livingroom.local", OTA_DNS_TYPE_A);
+    assert_int_equal(P.n_sent, 1);
+    /* an IPv6 source off the link, with its address in the log */
+    ota_ip_t g6;
+    memset(&g6, 0, sizeof g6);
+    g6.family = 6;
+    g6.ifindex = 1;
+    g6.addr[0] = 0x20;
+    g6.addr[1] = 0x01;
+    g6.addr[2] = 0x0d;
+    g6.addr[3] = 0xb8;
+    g6.addr[15] = 7;
+    clear_log();
+    NOW += 20000; /* past the log's rate limit */
+    claim_from(&g6, OTA_MDNS_LINK_OFF, 255);
+    assert_int_equal(ota_mdns_state(&M), OTA_MDNS_RUNNING);
+    assert_true(has_log("mdns: ignored a response from 2001:db8::7: not on the link (and 2 "
+                        "more since the last line)"));
+}
+
+/* A genuine conflict from the link still renames, whatever the port knows. */
+static void test_on_link_conflict_still_renames(void **state)
+{
+    (void)state;
+    start_probing_v4();
+    run_for(10);
+    claim_from(peer4(), OTA_MDNS_LINK_ON, 255);
+    assert_string_equal(ota_mdns_name(&M), "livingroom-2");
+    assert_true(has_log("mdns: livingroom.local is taken by another host: trying "
+                        "livingroom-2.local"));
+    /* a port that knows nothing (ota_mdns_input, or zero facts): as before the rule */
+    clear_log();
+    qb_t b;
+    ota_ip_t other = ip4(1, 10, 0, 0, 99);
+    qb_init(&b, 0, RESPONSE);
+    qb_a(&b, OTA_DNS_SEC_ANSWER, "livingroom-2.local", FLUSH, 120, &other);
+    deliver_meta(&b, peer4(), 5353, OTA_MDNS_LINK_UNKNOWN, -1);
+    assert_string_equal(ota_mdns_name(&M), "livingroom-3");
+    /* on the link with the TTL unknown */
+    qb_init(&b, 0, RESPONSE);
+    qb_a(&b, OTA_DNS_SEC_ANSWER, "livingroom-3.local", FLUSH, 120, &other);
+    deliver_meta(&b, peer4(), 5353, OTA_MDNS_LINK_ON, -1);
+    assert_string_equal(ota_mdns_name(&M), "livingroom-4");
+    assert_false(log_mentions("ignored"));
+}
+
+/* A response that crossed a router (TTL not 255), even from an address of the
+ * subnet (spoofed): ignored. */
+static void test_response_ttl_not_255_ignored(void **state)
+{
+    (void)state;
+    start_probing_v4();
+    run_for(10);
+    claim_from(peer4(), OTA_MDNS_LINK_ON, 64);
+    assert_string_equal(ota_mdns_name(&M), "livingroom");
+    assert_true(has_log("mdns: ignored a response from 10.0.0.9: TTL 64, not 255"));
+    claim_from(peer4(), OTA_MDNS_LINK_UNKNOWN, 254);
+    claim_from(peer4(), OTA_MDNS_LINK_ON, 1);
+    claim_from(peer4(), OTA_MDNS_LINK_ON, 0);
+    assert_string_equal(ota_mdns_name(&M), "livingroom");
+    run_until_state(OTA_MDNS_RUNNING, 3000);
+    assert_string_equal(ota_mdns_name(&M), "livingroom");
+    /* running: no re-probe either */
+    claim_from(peer4(), OTA_MDNS_LINK_ON, 254);
+    assert_int_equal(ota_mdns_state(&M), OTA_MDNS_RUNNING);
+    /* a probe that crossed a router does not win the tie-break */
+    memset(&M, 0, sizeof M);
+    memset(&P, 0, sizeof P);
+    P.seed = 7;
+    start_probing_v4();
+    run_for(10);
+    ota_ip_t later = ip4(1, 10, 0, 0, 200);
+    qb_t b;
+    qb_init(&b, 0, 0);
+    qb_q(&b, "livingroom.local", OTA_DNS_TYPE_ANY, QU);
+    qb_a(&b, OTA_DNS_SEC_AUTHORITY, "livingroom.local", OTA_DNS_CLASS_IN, 120, &later);
+    deliver_meta(&b, &later, 5353, OTA_MDNS_LINK_ON, 64);
+    assert_false(log_mentions("wins the tie-break"));
+    run_until_state(OTA_MDNS_ANNOUNCING, 900); /* no second's pause */
+    assert_string_equal(ota_mdns_name(&M), "livingroom");
+}
+
+/* Queries from off the link get nothing: no legacy unicast reply (it would be
+ * larger than the query), no QU reply, no multicast answer; the same queries from
+ * the link are answered, a TTL other than 255 notwithstanding (legacy resolvers). */
+static void test_off_link_query_not_answered(void **state)
+{
+    (void)state;
+    bring_up();
+    qb_t b;
+    qb_init(&b, 0x1234, 0x0100);
+    qb_q(&b, "livingroom.local", OTA_DNS_TYPE_A, OTA_DNS_CLASS_IN);
+    deliver_meta(&b, offlink4(), 40000, OTA_MDNS_LINK_OFF, 255);
+    qb_init(&b, 0x1235, 0);
+    qb_q(&b, "_ota._tcp.local", OTA_DNS_TYPE_PTR, QU);
+    deliver_meta(&b, offlink4(), 40000, OTA_MDNS_LINK_OFF, 60);
+    qb_init(&b, 0, 0);
+    qb_q(&b, "livingroom.local", OTA_DNS_TYPE_ANY, QU);
+    deliver_meta(&b, offlink4(), 5353, OTA_MDNS_LINK_OFF, 255);
+    qb_init(&b, 0, 0);
+    qb_q(&b, "_ota._tcp.local", OTA_DNS_TYPE_PTR, OTA_DNS_CLASS_IN);
+    deliver_meta(&b, offlink4(), 5353, OTA_MDNS_LINK_OFF, -1);
+    run_for(300);
+    assert_int_equal(P.n_sent, 0);
+    assert_true(has_log("mdns: ignored a query from 192.168.7.7: not on the link"));
+
+    /* from the link, TTL 64 (a stub resolver's unicast) or 1 (to the group): answered */
+    qb_init(&b, 0x4242, 0x0100);
+    qb_q(&b, "livingroom.local", OTA_DNS_TYPE_A, OTA_DNS_CLASS_IN);
+    size_t qlen = qb_len(&b);
+    ota_mdns_rx_meta_t x = rx_meta(OTA_MDNS_LINK_ON, 64);
+    ota_mdns_input_meta(&M, b.buf, qlen, peer4(), 40000, &x, NOW);
+    assert_int_equal(P.n_sent, 1);
+    assert_int_equal(P.sent[0].port, 40000);
+    assert_memory_equal(P.sent[0].ip.addr, peer4()->addr, 4);
+    dmsg_t d;
+    decode(&P.sent[0], &d);
+    assert_int_equal(d.hdr.id, 0x4242);
+    check_a_answer(&d, "livingroom", 1, OTA_DNS_CLASS_IN, 10);
+    clear_sent();
+    qb_init(&b, 0, 0);
+    qb_q(&b, "livingroom.local", OTA_DNS_TYPE_A, OTA_DNS_CLASS_IN);
+    deliver_meta(&b, peer4(), 5353, OTA_MDNS_LINK_ON, 1);
+    assert_int_equal(P.n_sent, 1);
+    assert_true(is_group(&P.sent[0].ip, 4, 1));
+}
+
+/* The debug line about ignored datagrams: per reason one per 10 s, then with a
+ * count. */
+static void test_ignored_log_is_rate_limited(void **state)
+{
+    (void)state;
+    bring_up();
+    for (int i = 0; i < 5; i++) {
+        claim_from(offlink4(), OTA_MDNS_LINK_OFF, 255);
+        run_for(1000);
+    }
+    int lines = 0;
+    for (int i = 0; i < P.n_log; i++)
+        if (strstr(P.log[i], "ignored") != NULL)
+            lines++;
+    assert_int_equal(lines, 1);
+    /* the other reason has its own line */
+    claim_from(peer4(), OTA_MDNS_LINK_ON, 64);
+    assert_true(has_log("mdns: ignored a response from 10.0.0.9: TTL 64, not 255"));
+    run_for(5000);
+    claim_from(offlink4(), OTA_MDNS_LINK_OFF, 255);
+    assert_true(has_log("mdns: ignored a response from 192.168.7.7: not on the link (and 4 "
+                        "more since the last line)"));
+    assert_int_equal(ota_mdns_state(&M), OTA_MDNS_RUNNING);
+}
+
+/* Through ota_mdns_poll: the facts come from the port's mdns_recv_meta, which
+ * takes precedence over mdns_recv (and is enough on its own). */
+static ota_mdns_rx_meta_t META_NEXT;
+static int meta_calls, plain_calls;
+
+static int p_recv_meta(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
+                       uint16_t *from_port, ota_mdns_rx_meta_t *meta)
+{
+    meta_calls++;
+    /* the responder hands over a zeroed meta */
+    assert_int_equal(meta->on_link, 0);
+    assert_false(meta->ttl_known);
+    int n = p_recv(user, buf, len, from, from_port);
+    if (n >= 0)
+        *meta = META_NEXT;
+    return n;
+}
+
+static int p_recv_counted(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
+                          uint16_t *from_port)
+{
+    plain_calls++;
+    return p_recv(user, buf, len, from, from_port);
+}
+
+static void test_poll_passes_the_port_facts(void **state)
+{
+    (void)state;
+    ota_port_t port = PORT;
+    port.mdns_recv = p_recv_counted;
+    port.mdns_recv_meta = p_recv_meta;
+    meta_calls = plain_calls = 0;
+    addrs_v4_only();
+    CFG = cfg_std();
+    assert_int_equal(ota_mdns_setup(&M, &port, &P, &CFG, NOW), OTA_OK);
+    run_until_sent(300);
+    clear_log();
+    ota_ip_t other = ip4(1, 10, 0, 0, 99);
+    qb_t b;
+    qb_init(&b, 0, RESPONSE);
+    qb_a(&b, OTA_DNS_SEC_ANSWER, "livingroom.local", FLUSH, 120, &other);
+    size_t n = qb_len(&b);
+    META_NEXT = rx_meta(OTA_MDNS_LINK_OFF, 255);
+    queue_in(b.buf, n, offlink4(), 5353);
+    step();
+    assert_int_equal(P.in_count, 0);
+    assert_string_equal(ota_mdns_name(&M), "livingroom");
+    assert_true(log_mentions("not on the link"));
+    META_NEXT = rx_meta(OTA_MDNS_LINK_ON, 255);
+    queue_in(b.buf, n, peer4(), 5353);
+    step();
+    assert_string_equal(ota_mdns_name(&M), "livingroom-2");
+    assert_true(meta_calls > 0);
+    assert_int_equal(plain_calls, 0);
+
+    /* mdns_recv_meta alone is enough for setup; neither is not */
+    port.mdns_recv = NULL;
+    memset(&M, 0, sizeof M);
+    assert_int_equal(ota_mdns_setup(&M, &port, &P, &CFG, NOW), OTA_OK);
+    port.mdns_recv_meta = NULL;
+    assert_int_equal(ota_mdns_setup(&M, &port, &P, &CFG, NOW), OTA_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2953,6 +3227,12 @@ int main(void)
         cmocka_unit_test_setup(test_fuzzed_input, setup),
         cmocka_unit_test_setup(test_hostile_through_poll, setup),
         cmocka_unit_test_setup(test_next_ms, setup),
+        cmocka_unit_test_setup(test_off_link_response_ignored, setup),
+        cmocka_unit_test_setup(test_on_link_conflict_still_renames, setup),
+        cmocka_unit_test_setup(test_response_ttl_not_255_ignored, setup),
+        cmocka_unit_test_setup(test_off_link_query_not_answered, setup),
+        cmocka_unit_test_setup(test_ignored_log_is_rate_limited, setup),
+        cmocka_unit_test_setup(test_poll_passes_the_port_facts, setup),
     };
     return cmocka_run_group_tests_name("mdns", tests, NULL, NULL);
 }

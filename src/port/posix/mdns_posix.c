@@ -12,7 +12,12 @@
  * groups are joined on interfaces that came up since.
  *
  * The arrival interface of each datagram comes from IP_PKTINFO / IPV6_PKTINFO;
- * datagrams from interfaces outside the selection are dropped here.
+ * datagrams from interfaces outside the selection are dropped here. For the
+ * core's on-link rule (RFC 6762 11, ota_mdns_input_meta) mdns_recv_meta also says
+ * whether the source is on one of the arrival interface's subnets (those of all its
+ * addresses, read with the interface list: getifaddrs netmasks, the prefix lengths
+ * of /proc/net/if_inet6, the peer of a point-to-point link; 169.254/16 and fe80::/10
+ * always are) and the TTL / hop limit it arrived with (IP_RECVTTL, IPV6_RECVHOPLIMIT).
  */
 #include "ota_posix.h"
 
@@ -74,6 +79,7 @@ static int open_socket(int family, char *why, size_t why_cap)
         a->sin_addr.s_addr = htonl(INADDR_ANY);
         len = sizeof *a;
         set_int(fd, IPPROTO_IP, IP_PKTINFO, 1);
+        set_int(fd, IPPROTO_IP, IP_RECVTTL, 1); /* the on-link check (RFC 6762 11) */
         set_int(fd, IPPROTO_IP, IP_MULTICAST_TTL, 255);
         set_int(fd, IPPROTO_IP, IP_TTL, 255); /* unicast responses too (RFC 6762 11) */
         set_int(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1);
@@ -87,6 +93,7 @@ static int open_socket(int family, char *why, size_t why_cap)
         len = sizeof *a;
         set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
         set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+        set_int(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
         set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255);
         set_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255);
         set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1);
@@ -166,6 +173,7 @@ int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size
     if (md->bind_family != 0)
         ota_posix_log(OTA_LOG_INFO, TAG, "only on the interface of %s (--bind)", addr);
     ctx->port.mdns_recv = ota_posix_mdns_recv;
+    ctx->port.mdns_recv_meta = ota_posix_mdns_recv_meta;
     ctx->port.mdns_send = ota_posix_mdns_send;
     ctx->port.mdns_addrs = ota_posix_mdns_addrs;
     return 1;
@@ -179,6 +187,7 @@ void ota_posix_mdns_close(ota_posix_t *ctx)
     if (md->fd6 >= 0)
         close(md->fd6);
     ctx->port.mdns_recv = NULL;
+    ctx->port.mdns_recv_meta = NULL;
     ctx->port.mdns_send = NULL;
     ctx->port.mdns_addrs = NULL;
     ota_posix_mdns_reset(ctx);
@@ -321,10 +330,70 @@ static const iface_t *iface_index(const iface_t *ifs, size_t n, uint32_t ifindex
     return NULL;
 }
 
+/* The subnets being collected for the on-link check (committed when complete). */
+typedef struct nets {
+    ota_posix_mdns_net_t t[OTA_POSIX_MDNS_MAX_NETS];
+    size_t n;
+} nets_t;
+
+static void net_add(nets_t *nets, int family, uint32_t ifindex, const uint8_t *addr,
+                    unsigned plen)
+{
+    if (nets->n >= OTA_POSIX_MDNS_MAX_NETS)
+        return;
+    ota_posix_mdns_net_t *e = &nets->t[nets->n++];
+    memset(e, 0, sizeof *e);
+    e->ifindex = ifindex;
+    e->family = (uint8_t)family;
+    e->plen = (uint8_t)(plen > (family == 4 ? 32u : 128u) ? (family == 4 ? 32u : 128u) : plen);
+    memcpy(e->addr, addr, family == 4 ? 4 : 16);
+}
+
+/* The prefix length of an IPv4 netmask (its leading ones). */
+static unsigned mask_len(const struct sockaddr *sa)
+{
+    if (sa == NULL || sa->sa_family != AF_INET)
+        return 32;
+    uint32_t m = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+    unsigned n = 0;
+    while (n < 32 && (m & (0x80000000u >> n)) != 0)
+        n++;
+    return n;
+}
+
+static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned plen)
+{
+    size_t whole = plen / 8;
+    if (memcmp(a, b, whole) != 0)
+        return false;
+    unsigned rest = plen % 8;
+    if (rest == 0)
+        return true;
+    uint8_t mask = (uint8_t)(0xFFu << (8 - rest));
+    return (a[whole] & mask) == (b[whole] & mask);
+}
+
+/* Is the source of a datagram that came in on ifindex on one of its subnets? */
+static uint8_t link_of(const ota_posix_mdns_t *md, int family, uint32_t ifindex,
+                       const uint8_t *src)
+{
+    if (family == 4 && src[0] == 169 && src[1] == 254)
+        return OTA_MDNS_LINK_ON; /* IPv4 link-local (RFC 3927): on the link by definition */
+    if (family == 6 && src[0] == 0xfe && (src[1] & 0xc0) == 0x80)
+        return OTA_MDNS_LINK_ON; /* IPv6 link-local: never forwarded */
+    for (size_t i = 0; i < md->n_nets; i++) {
+        const ota_posix_mdns_net_t *e = &md->nets[i];
+        if (e->family == family && e->ifindex == ifindex && prefix_match(e->addr, src, e->plen))
+            return OTA_MDNS_LINK_ON;
+    }
+    return OTA_MDNS_LINK_OFF;
+}
+
 /* IPv6 addresses with their flags, from /proc/net/if_inet6 (getifaddrs has no
- * flags): "<32 hex> <ifindex> <plen> <scope> <flags> <name>" per line. */
+ * flags): "<32 hex> <ifindex> <plen> <scope> <flags> <name>" per line. Every
+ * address's prefix goes to nets; the usable ones become candidates. */
 static size_t read_inet6(const ota_posix_mdns_t *md, const iface_t *ifs, size_t n_ifs,
-                         cand_t *c, size_t n, size_t cap)
+                         cand_t *c, size_t n, size_t cap, nets_t *nets)
 {
     FILE *f = fopen("/proc/net/if_inet6", "re");
     if (f == NULL)
@@ -342,6 +411,8 @@ static size_t read_inet6(const ota_posix_mdns_t *md, const iface_t *ifs, size_t 
         ip.family = 6;
         ip.ifindex = ifindex;
         bool ok = ota_hex_decode(hex, 16, ip.addr) == 0;
+        if (ok && (flags & IF6_DADFAILED) == 0 && !is_loopback(6, ip.addr))
+            net_add(nets, 6, ifindex, ip.addr, plen);
         if (!ok || (flags & (IF6_TEMPORARY | IF6_DADFAILED | IF6_DEPRECATED | IF6_TENTATIVE)) != 0)
             continue;
         const iface_t *itf = iface_index(ifs, n_ifs, ifindex);
@@ -382,6 +453,8 @@ int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
     }
     cand_t c[MAX_CANDIDATES];
     size_t n = 0;
+    nets_t nets;
+    nets.n = 0;
     if (md->fd4 >= 0) {
         for (struct ifaddrs *i = list; i != NULL && n < MAX_CANDIDATES; i = i->ifa_next) {
             if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET ||
@@ -391,6 +464,14 @@ int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
             const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
             if (itf == NULL || is_loopback(4, (const uint8_t *)&sa->sin_addr))
                 continue;
+            /* its subnet, whatever --bind says: the link is the interface's */
+            net_add(&nets, 4, itf->ifindex, (const uint8_t *)&sa->sin_addr,
+                    mask_len(i->ifa_netmask));
+            if ((i->ifa_flags & IFF_POINTOPOINT) != 0 && i->ifa_dstaddr != NULL &&
+                i->ifa_dstaddr->sa_family == AF_INET)
+                net_add(&nets, 4, itf->ifindex,
+                        (const uint8_t *)&((const struct sockaddr_in *)i->ifa_dstaddr)->sin_addr,
+                        32);
             if (md->bind_family == 4 && memcmp(md->bind_addr, &sa->sin_addr, 4) != 0)
                 continue;
             memset(&c[n], 0, sizeof c[n]);
@@ -403,7 +484,9 @@ int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
     }
     freeifaddrs(list);
     if (md->fd6 >= 0)
-        n = read_inet6(md, ifs, n_ifs, c, n, MAX_CANDIDATES);
+        n = read_inet6(md, ifs, n_ifs, c, n, MAX_CANDIDATES, &nets);
+    memcpy(md->nets, nets.t, nets.n * sizeof nets.t[0]);
+    md->n_nets = nets.n;
 
     /* the interfaces to serve, per family: those with an address of that family */
     for (int fam = 4; fam <= 6; fam += 2) {
@@ -438,12 +521,14 @@ int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
 /* One datagram from fd: its length (cut to len), or OTA_ERR_WOULD_BLOCK; *dropped
  * when one was read but is not for us (another interface, a pending socket error). */
 static int recv_one(ota_posix_t *ctx, int fd, int family, uint8_t *buf, size_t len,
-                    ota_ip_t *from, uint16_t *from_port, bool *dropped)
+                    ota_ip_t *from, uint16_t *from_port, ota_mdns_rx_meta_t *meta,
+                    bool *dropped)
 {
     struct sockaddr_storage ss;
     struct iovec iov = {.iov_base = buf, .iov_len = len};
     union {
-        char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+        char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)) +
+               2 * CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } cb;
     struct msghdr mh;
@@ -464,7 +549,13 @@ static int recv_one(ota_posix_t *ctx, int fd, int family, uint8_t *buf, size_t l
         return 0;
     }
     uint32_t ifindex = 0;
+    int ttl = -1;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if ((family == 4 && cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_TTL) ||
+            (family == 6 && cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT)) {
+            memcpy(&ttl, CMSG_DATA(cm), sizeof ttl);
+            continue;
+        }
         if (family == 4 && cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
             struct in_pktinfo pi;
             memcpy(&pi, CMSG_DATA(cm), sizeof pi);
@@ -492,11 +583,24 @@ static int recv_one(ota_posix_t *ctx, int fd, int family, uint8_t *buf, size_t l
         memcpy(from->addr, &a->sin6_addr, 16);
         *from_port = ntohs(a->sin6_port);
     }
+    memset(meta, 0, sizeof *meta);
+    meta->on_link = link_of(&ctx->mdns, family, ifindex, from->addr);
+    if (ttl >= 0 && ttl <= 255) {
+        meta->ttl_known = true;
+        meta->ttl = (uint8_t)ttl;
+    }
     return (size_t)n > len ? (int)len : (int)n;
 }
 
 int ota_posix_mdns_recv(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
                         uint16_t *from_port)
+{
+    ota_mdns_rx_meta_t meta;
+    return ota_posix_mdns_recv_meta(user, buf, len, from, from_port, &meta);
+}
+
+int ota_posix_mdns_recv_meta(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
+                             uint16_t *from_port, ota_mdns_rx_meta_t *meta)
 {
     ota_posix_t *ctx = user;
     ota_posix_mdns_t *md = &ctx->mdns;
@@ -513,7 +617,8 @@ int ota_posix_mdns_recv(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
             continue;
         }
         bool dropped;
-        int n = recv_one(ctx, fd, md->turn6 ? 6 : 4, buf, len, from, from_port, &dropped);
+        int n = recv_one(ctx, fd, md->turn6 ? 6 : 4, buf, len, from, from_port, meta,
+                         &dropped);
         if (n == OTA_ERR_WOULD_BLOCK) {
             idle++;
             continue;

@@ -46,6 +46,15 @@ void ota_posix_crypto_fill(ota_port_t *port);
 #define OTA_POSIX_MAX_CONNS 64
 #define OTA_POSIX_MAX_VIEWERS 4
 #define OTA_POSIX_MDNS_MAX_IFS 32 /* interfaces served per address family */
+#define OTA_POSIX_MDNS_MAX_NETS 64 /* subnets known for the on-link check */
+
+/** A subnet of an interface mDNS serves (mdns_posix.c): sources in it are on the link. */
+typedef struct ota_posix_mdns_net {
+    uint32_t ifindex;
+    uint8_t family; /* 4 or 6 */
+    uint8_t plen;   /* prefix length */
+    uint8_t addr[16];
+} ota_posix_mdns_net_t;
 
 /** One interface mDNS runs on, per address family (mdns_posix.c). */
 typedef struct ota_posix_mdns_if {
@@ -66,6 +75,8 @@ typedef struct ota_posix_mdns {
     bool turn6;                /* recv takes turns between the sockets */
     bool errors_logged;        /* send errors: one log line a minute at most */
     uint32_t err_logged_at, errors_quiet;
+    ota_posix_mdns_net_t nets[OTA_POSIX_MDNS_MAX_NETS]; /* re-read with the addresses */
+    size_t n_nets;
 } ota_posix_mdns_t;
 
 typedef struct ota_posix_options {
@@ -149,6 +160,11 @@ void ota_posix_mdns_reset(ota_posix_t *ctx);
 
 /** The hooks (ota/port.h), for tests that call them directly. recv drops datagrams
  *  that came in on an interface outside the selection, or without IP_PKTINFO. */
+/** mdns_recv with the on-link facts (RFC 6762 11): is the source on a subnet of the
+ *  arrival interface (getifaddrs, /proc/net/if_inet6; link-local always is), and
+ *  the IP TTL / hop limit it arrived with (IP_RECVTTL, IPV6_RECVHOPLIMIT). */
+int ota_posix_mdns_recv_meta(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
+                             uint16_t *from_port, ota_mdns_rx_meta_t *meta);
 int ota_posix_mdns_recv(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
                         uint16_t *from_port);
 int ota_posix_mdns_send(void *user, const uint8_t *buf, size_t len, const ota_ip_t *to,
