@@ -433,8 +433,26 @@ int main(int argc, char **argv)
                  posix.active, safe ? 1 : 0);
         uint32_t lp32 = log_port ? log_port : (po.port == 65535u ? 65534u : po.port + 1u);
         uint16_t lp = (uint16_t)lp32;
-        if (ota_posix_log_listen(&posix, po.bind_addr, lp, hello, err, sizeof err) == 0)
-            ota_posix_log(OTA_LOG_INFO, "logger", "log viewers: port %u", (unsigned)lp);
+        /* viewers prove the OTA password: its verifier, or one made at start-up from
+         * a run-time password (one PBKDF2 with the minimum iterations) */
+        char log_verifier[OTA_VERIFIER_TEXT_MAX] = "";
+        if (cfg.verifier == NULL && cfg.password != NULL && cfg.password[0] != '\0') {
+            ota_verifier_t lv = {.iterations = OTA_SALTED_MIN_ITERATIONS};
+            uint8_t sp[OTA_SALTED_KEY_LEN];
+            if (ota_posix_random(NULL, lv.salt, sizeof lv.salt) == 0 &&
+                ota_posix_pbkdf2_sha256(cfg.password, strlen(cfg.password), lv.salt,
+                                        sizeof lv.salt, lv.iterations, sp, sizeof sp) == 0 &&
+                ota_salted_keys(&posix.port, &posix, sp, NULL, lv.stored_key,
+                                lv.server_key) == 0)
+                ota_verifier_format(&lv, log_verifier, sizeof log_verifier);
+            memset(sp, 0, sizeof sp);
+            memset(&lv, 0, sizeof lv);
+        }
+        if (ota_posix_log_listen(&posix, po.bind_addr, lp, hello,
+                                 cfg.verifier ? cfg.verifier : log_verifier, err,
+                                 sizeof err) == 0)
+            ota_posix_log(OTA_LOG_INFO, "logger", "log viewers: port %u%s", (unsigned)lp,
+                          posix.log_auth ? " (they prove the OTA password)" : "");
         else
             ota_posix_log(OTA_LOG_WARN, "logger", "no log viewers: %s", err);
     }

@@ -61,7 +61,7 @@ class RunTest(unittest.TestCase):
         self.assertEqual(rc, 3)
         self.assertIn("demo-node.local", err)
         rc, out, err = run_ota("logs", "--device", "127.0.0.1", "--log-port", log_port,
-                               "--follow-seconds", "2")
+                               "--password", "VERYSECURE", "--follow-seconds", "2")
         self.assertEqual(rc, 0, err)
         self.assertRegex(out, r"heartbeat tick=\d+")
         rc, out, err = run_ota("logs", "--device", "127.0.0.1", "--log-port", free_port(),

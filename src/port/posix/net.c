@@ -10,12 +10,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "ota/errors.h"
+#include "ota/util.h"
 
 /* A non-blocking listening socket on addr:port; -1 with err set. */
 static int listen_on(const char *addr, uint16_t port, char *bound, size_t bound_cap, char *err,
@@ -191,73 +193,311 @@ int ota_posix_net_connect(void *user, const char *ip, uint16_t port, ota_conn_t 
     return OTA_OK;
 }
 
-/* ---------------- the log viewers' listener ---------------- */
+/* ---------------- the log viewers' listener ----------------
+ * Framing: docs/protocol.md, "Log viewer stream". Without a verifier a viewer gets
+ * the hello line, then the log. With one it first gets a challenge line, answers
+ * with one line (client nonce + ClientProof), and only after the check gets the
+ * ServerSignature, the hello line and the log. Everything is non-blocking: a viewer
+ * that does not keep up is dropped, one that does not answer in time is closed. */
 
 static ota_posix_t *log_ctx; /* the process's log server (one node per process) */
 
+/* OTA_LOG_AUTH_LABEL: an impostor log server cannot relay the OTA port's challenge to
+ * a viewer and use the answer to upload firmware. */
+_Static_assert(sizeof OTA_LOG_AUTH_LABEL - 1 == OTA_SALTED_LABEL_LEN, "label length");
+#define LOG_BACKOFF_FREE 3u       /* failed auths in a row before the back-off */
+#define LOG_BACKOFF_BASE_MS 1000u /* then 1 s, doubling per failure ... */
+#define LOG_BACKOFF_MAX_MS 30000u /* ... up to 30 s */
+#define LOG_REPORT_MS 10000u      /* drops/refusals: one log line per 10 s at most */
+
+static const char log_evicted[] = "# ota-log evicted: a newer viewer took this slot\n";
+
 int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port, const char *hello,
-                         char *err, size_t err_cap)
+                         const char *verifier, char *err, size_t err_cap)
 {
+    ota_verifier_t v;
+    bool auth = verifier != NULL && verifier[0] != '\0';
+    if (auth && ota_verifier_parse(verifier, &v) != 0) {
+        snprintf(err, err_cap, "the verifier is not one 'ota hash-password' prints");
+        return -1;
+    }
     char bound[80];
     int fd = listen_on(addr, port, bound, sizeof bound, err, err_cap);
-    if (fd < 0)
+    if (fd < 0) {
+        ota_wipe(&v, sizeof v);
         return -1;
+    }
     ctx->log_fd = fd;
     snprintf(ctx->log_hello, sizeof ctx->log_hello, "%s\n", hello);
+    ctx->log_auth = auth;
+    if (auth)
+        ctx->log_verifier = v;
+    ota_wipe(&v, sizeof v);
     log_ctx = ctx;
     return 0;
+}
+
+/* All of s now, or false (a fresh or live socket whose buffer is full). */
+static bool send_now(int fd, const char *s, size_t n)
+{
+    return send(fd, s, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
+}
+
+static void viewer_close(ota_posix_t *ctx, int i)
+{
+    if (ctx->viewers[i] >= 0)
+        close(ctx->viewers[i]);
+    ctx->viewers[i] = -1;
+    ota_wipe(&ctx->viewer[i], sizeof ctx->viewer[i]); /* state FREE */
+}
+
+static bool log_backoff_active(const ota_posix_t *ctx, uint32_t now)
+{
+    return ctx->log_backoff_ms > 0 &&
+           ota_elapsed_ms(now, ctx->log_backoff_start_ms) < ctx->log_backoff_ms;
+}
+
+static void log_auth_message(const ota_posix_t *ctx, const uint8_t *snonce,
+                             const uint8_t *cnonce, uint8_t *msg)
+{
+    ota_salted_auth_message(snonce, cnonce, ctx->log_verifier.salt,
+                            ctx->log_verifier.iterations, msg);
+    memcpy(msg, OTA_LOG_AUTH_LABEL, OTA_SALTED_LABEL_LEN);
+}
+
+/* Send the challenge line: "# ota-log-auth v1 salt=<hex> iterations=<n> nonce=<hex>". */
+static void viewer_challenge(ota_posix_t *ctx, int i, uint32_t now)
+{
+    ota_posix_viewer_t *v = &ctx->viewer[i];
+    char salt[2 * OTA_SALT_LEN + 1], nonce[2 * OTA_SALTED_NONCE_LEN + 1], line[200];
+    if (ota_posix_random(NULL, v->nonce, sizeof v->nonce) != 0) {
+        viewer_close(ctx, i);
+        return;
+    }
+    ota_hex_encode(ctx->log_verifier.salt, OTA_SALT_LEN, salt);
+    salt[sizeof salt - 1] = '\0';
+    ota_hex_encode(v->nonce, OTA_SALTED_NONCE_LEN, nonce);
+    nonce[sizeof nonce - 1] = '\0';
+    int n = snprintf(line, sizeof line, "# ota-log-auth v1 salt=%s iterations=%lu nonce=%s\n",
+                     salt, (unsigned long)ctx->log_verifier.iterations, nonce);
+    if (!send_now(ctx->viewers[i], line, (size_t)n)) {
+        viewer_close(ctx, i);
+        return;
+    }
+    v->state = OTA_POSIX_VIEWER_AUTH;
+    v->since_ms = now;
+}
+
+static void log_auth_failed(ota_posix_t *ctx, uint32_t now)
+{
+    ctx->log_refused++;
+    ctx->log_failures++;
+    if (ctx->log_failures <= LOG_BACKOFF_FREE)
+        return;
+    uint32_t delay = LOG_BACKOFF_BASE_MS;
+    for (uint32_t extra = ctx->log_failures - LOG_BACKOFF_FREE - 1u;
+         extra > 0 && delay < LOG_BACKOFF_MAX_MS; extra--)
+        delay *= 2u;
+    if (delay > LOG_BACKOFF_MAX_MS)
+        delay = LOG_BACKOFF_MAX_MS;
+    ctx->log_backoff_start_ms = now;
+    ctx->log_backoff_ms = delay;
+    ota_posix_log(OTA_LOG_WARN, "logger", "%lu failed log viewer authentications in a row; "
+                  "the next challenge waits %lu ms", (unsigned long)ctx->log_failures,
+                  (unsigned long)delay);
+}
+
+/* The viewer's answer line is complete: "auth <64 hex cnonce> <64 hex proof>". */
+static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
+{
+    ota_posix_viewer_t *v = &ctx->viewer[i];
+    const char *rx = v->rx;
+    size_t len = strcspn(rx, "\r\n");
+    uint8_t cnonce[OTA_SALTED_NONCE_LEN], proof[OTA_SALTED_KEY_LEN], sig[OTA_SALTED_KEY_LEN];
+    uint8_t msg[OTA_SALTED_AUTH_MESSAGE_LEN];
+    bool ok = len == 5 + 2 * OTA_SALTED_NONCE_LEN + 1 + 2 * OTA_SALTED_KEY_LEN &&
+              memcmp(rx, "auth ", 5) == 0 && rx[5 + 2 * OTA_SALTED_NONCE_LEN] == ' ' &&
+              ota_hex_decode(rx + 5, OTA_SALTED_NONCE_LEN, cnonce) == 0 &&
+              ota_hex_decode(rx + 6 + 2 * OTA_SALTED_NONCE_LEN, OTA_SALTED_KEY_LEN, proof) == 0;
+    if (ok) {
+        log_auth_message(ctx, v->nonce, cnonce, msg);
+        ok = ota_salted_verify(&ctx->port, ctx, &ctx->log_verifier, msg, proof, sig) == 0;
+    }
+    if (!ok) {
+        static const char failed[] = "# ota-log-auth failed\n";
+        (void)send_now(ctx->viewers[i], failed, sizeof failed - 1);
+        viewer_close(ctx, i);
+        log_auth_failed(ctx, now);
+        return;
+    }
+    char line[28 + 2 * OTA_SALTED_KEY_LEN + 1 + sizeof ctx->log_hello];
+    memcpy(line, "# ota-log-auth ok signature=", 28);
+    ota_hex_encode(sig, sizeof sig, line + 28);
+    size_t n = 28 + 2 * sizeof sig;
+    line[n++] = '\n';
+    size_t hl = strlen(ctx->log_hello);
+    memcpy(line + n, ctx->log_hello, hl);
+    n += hl;
+    ota_wipe(sig, sizeof sig);
+    ota_wipe(msg, sizeof msg);
+    if (!send_now(ctx->viewers[i], line, n)) {
+        viewer_close(ctx, i);
+        return;
+    }
+    memset(v->rx, 0, sizeof v->rx);
+    v->rx_len = 0;
+    v->state = OTA_POSIX_VIEWER_LIVE;
+    ctx->log_failures = 0;
+    ctx->log_backoff_ms = 0;
+    ota_posix_log(OTA_LOG_INFO, "logger", "a log viewer proved the password");
+}
+
+/* A slot for a new viewer: a free one, else the oldest viewer still authenticating
+ * is evicted, else the oldest one (only the owner gets past the auth). */
+static int viewer_slot(ota_posix_t *ctx)
+{
+    int pending = -1, oldest = -1;
+    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
+        if (ctx->viewers[i] < 0)
+            return i;
+        uint32_t seq = ctx->viewer[i].seq;
+        if (ctx->viewer[i].state != OTA_POSIX_VIEWER_LIVE &&
+            (pending < 0 || (int32_t)(seq - ctx->viewer[pending].seq) < 0))
+            pending = i;
+        if (oldest < 0 || (int32_t)(seq - ctx->viewer[oldest].seq) < 0)
+            oldest = i;
+    }
+    int victim = pending >= 0 ? pending : oldest;
+    if (ctx->viewer[victim].state == OTA_POSIX_VIEWER_LIVE)
+        (void)send_now(ctx->viewers[victim], log_evicted, sizeof log_evicted - 1);
+    viewer_close(ctx, victim);
+    return victim;
+}
+
+/* The rate-limited report of dropped and refused viewers. */
+static void log_report(ota_posix_t *ctx, uint32_t now)
+{
+    if (ctx->log_dropped == 0 && ctx->log_refused == 0)
+        return;
+    if (ctx->log_reported && ota_elapsed_ms(now, ctx->log_report_ms) < LOG_REPORT_MS)
+        return;
+    uint32_t dropped = ctx->log_dropped, refused = ctx->log_refused;
+    ctx->log_dropped = ctx->log_refused = 0;
+    ctx->log_reported = true;
+    ctx->log_report_ms = now;
+    if (dropped)
+        ota_posix_log(OTA_LOG_WARN, "logger", "dropped %lu log viewer%s that did not keep up "
+                      "(lines came faster than %s read them)", (unsigned long)dropped,
+                      dropped == 1 ? "" : "s", dropped == 1 ? "it" : "they");
+    if (refused)
+        ota_posix_log(OTA_LOG_WARN, "logger", "refused %lu log viewer%s (wrong password, or "
+                      "no answer within %u s)", (unsigned long)refused, refused == 1 ? "" : "s",
+                      OTA_POSIX_LOG_AUTH_MS / 1000u);
 }
 
 void ota_posix_log_poll(ota_posix_t *ctx)
 {
     if (ctx->log_fd < 0)
         return;
+    uint32_t now = ota_posix_now_ms();
     for (;;) {
         int fd = accept4(ctx->log_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
-            return;
-        int slot = -1;
-        for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
-            if (ctx->viewers[i] < 0)
-                slot = i;
-        if (slot < 0) {
-            static const char full[] = "# too many log viewers; try again later\n";
-            (void)!send(fd, full, sizeof full - 1, MSG_NOSIGNAL);
-            close(fd);
+            break;
+        int sndbuf = 16 * 1024; /* how far a viewer may fall behind (the kernel doubles
+                                 * it) before it is dropped */
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+        int i = viewer_slot(ctx);
+        ctx->viewers[i] = fd;
+        ctx->viewer[i].seq = ctx->log_seq++;
+        ctx->viewer[i].since_ms = now;
+        if (!ctx->log_auth) {
+            ctx->viewer[i].state = OTA_POSIX_VIEWER_LIVE;
+            if (!send_now(fd, ctx->log_hello, strlen(ctx->log_hello)))
+                viewer_close(ctx, i);
+        } else if (log_backoff_active(ctx, now)) {
+            ctx->viewer[i].state = OTA_POSIX_VIEWER_WAIT;
+        } else {
+            viewer_challenge(ctx, i, now);
+        }
+    }
+    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
+        if (ctx->viewers[i] < 0)
+            continue;
+        ota_posix_viewer_t *v = &ctx->viewer[i];
+        if (v->state == OTA_POSIX_VIEWER_WAIT && !log_backoff_active(ctx, now))
+            viewer_challenge(ctx, i, now);
+        if (ctx->viewers[i] < 0)
+            continue;
+        char buf[256];
+        ssize_t n;
+        do {
+            size_t room = v->state == OTA_POSIX_VIEWER_AUTH ? sizeof v->rx - 1u - v->rx_len
+                                                            : sizeof buf;
+            n = recv(ctx->viewers[i], v->state == OTA_POSIX_VIEWER_AUTH ? v->rx + v->rx_len : buf,
+                     room, MSG_DONTWAIT);
+            if (n > 0 && v->state == OTA_POSIX_VIEWER_AUTH)
+                v->rx_len = (uint8_t)(v->rx_len + n);
+        } while (n > 0 && v->state == OTA_POSIX_VIEWER_LIVE); /* a live viewer: discard */
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
+            (n > 0 && v->state == OTA_POSIX_VIEWER_WAIT)) {
+            viewer_close(ctx, i); /* gone, or talking before its challenge */
             continue;
         }
-        ctx->viewers[slot] = fd;
-        (void)!send(fd, ctx->log_hello, strlen(ctx->log_hello), MSG_NOSIGNAL);
+        if (v->state != OTA_POSIX_VIEWER_AUTH)
+            continue;
+        v->rx[v->rx_len] = '\0';
+        if (memchr(v->rx, '\n', v->rx_len) != NULL) {
+            viewer_check(ctx, i, now);
+        } else if (v->rx_len >= sizeof v->rx - 1u) {
+            viewer_close(ctx, i); /* no answer of ours is that long */
+            log_auth_failed(ctx, now);
+        } else if (ota_elapsed_ms(now, v->since_ms) >= OTA_POSIX_LOG_AUTH_MS) {
+            viewer_close(ctx, i);
+            ctx->log_refused++;
+        }
     }
+    log_report(ctx, now);
 }
 
-/* Called by ota_posix_log for every line (with its newline). */
+size_t ota_posix_log_pollfds(const ota_posix_t *ctx, struct pollfd *fds, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS && n < max; i++)
+        if (ctx->log_fd >= 0 && ctx->viewers[i] >= 0)
+            fds[n++] = (struct pollfd){.fd = ctx->viewers[i], .events = POLLIN};
+    return n;
+}
+
+/* Called by ota_posix_log for every line (with its newline). Never blocks: a viewer
+ * whose socket buffer cannot take the whole line is dropped (and reported by the next
+ * ota_posix_log_poll), instead of silently losing lines. */
 void ota_posix_log_broadcast(const char *line, size_t len)
 {
     ota_posix_t *ctx = log_ctx;
     if (ctx == NULL || ctx->log_fd < 0)
         return;
     for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
-        if (ctx->viewers[i] < 0)
+        if (ctx->viewers[i] < 0 || ctx->viewer[i].state != OTA_POSIX_VIEWER_LIVE)
             continue;
         ssize_t n = send(ctx->viewers[i], line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            close(ctx->viewers[i]); /* the viewer went away */
-            ctx->viewers[i] = -1;
-        }
+        if (n == (ssize_t)len)
+            continue;
+        if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)
+            ctx->log_dropped++; /* it did not keep up */
+        viewer_close(ctx, i);   /* or it went away */
     }
 }
 
 void ota_posix_log_close(ota_posix_t *ctx)
 {
-    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
-        if (ctx->viewers[i] >= 0)
-            close(ctx->viewers[i]);
-        ctx->viewers[i] = -1;
-    }
+    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
+        viewer_close(ctx, i);
     if (ctx->log_fd >= 0)
         close(ctx->log_fd);
     ctx->log_fd = -1;
+    ota_wipe(&ctx->log_verifier, sizeof ctx->log_verifier);
+    ctx->log_auth = false;
     if (log_ctx == ctx)
         log_ctx = NULL;
 }

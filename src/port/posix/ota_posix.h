@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ota/auth.h"
 #include "ota/port.h"
 
 /* ---- crypto_mbedtls.c ---- */
@@ -55,6 +56,27 @@ typedef struct ota_posix_mdns_net {
     uint8_t plen;   /* prefix length */
     uint8_t addr[16];
 } ota_posix_mdns_net_t;
+
+/** The AuthMessage label of the log port's salted exchange (net.c, the ota tool's
+ *  follow.c): not the OTA port's, so that a proof made for one port is worth nothing
+ *  on the other. */
+#define OTA_LOG_AUTH_LABEL "ota-salted-logs-v1"
+/** How long a log viewer has to answer the password challenge (net.c). */
+#define OTA_POSIX_LOG_AUTH_MS 5000u
+
+/** What the log server knows of one viewer slot (net.c); the fd is viewers[i]. */
+typedef struct ota_posix_viewer {
+    uint8_t state;      /* OTA_POSIX_VIEWER_* */
+    uint32_t seq;       /* accept order: the oldest is evicted first */
+    uint32_t since_ms;  /* when the challenge went out (the auth deadline) */
+    uint8_t nonce[OTA_SALTED_NONCE_LEN]; /* server nonce of the challenge */
+    char rx[160];       /* the viewer's answer line, as it arrives */
+    uint8_t rx_len;
+} ota_posix_viewer_t;
+#define OTA_POSIX_VIEWER_FREE 0
+#define OTA_POSIX_VIEWER_WAIT 1 /* accepted; the challenge waits for the back-off */
+#define OTA_POSIX_VIEWER_AUTH 2 /* challenged, no answer yet */
+#define OTA_POSIX_VIEWER_LIVE 3 /* gets the log lines */
 
 /** One interface mDNS runs on, per address family (mdns_posix.c). */
 typedef struct ota_posix_mdns_if {
@@ -105,7 +127,17 @@ typedef struct ota_posix {
     int udp_fd;            /* ArduinoOTA invitations, -1 when off */
     int log_fd;            /* log viewers' listener, -1 when off */
     int viewers[OTA_POSIX_MAX_VIEWERS];
+    ota_posix_viewer_t viewer[OTA_POSIX_MAX_VIEWERS]; /* their state */
     char log_hello[160];   /* first line a viewer gets */
+    bool log_auth;         /* viewers must prove the password (log_verifier) */
+    ota_verifier_t log_verifier;
+    uint32_t log_seq;      /* accept counter */
+    uint32_t log_failures; /* failed viewer auths in a row (brute-force back-off) */
+    uint32_t log_backoff_start_ms, log_backoff_ms;
+    uint32_t log_dropped;  /* viewers dropped since the last report (rate-limited) */
+    uint32_t log_refused;  /* wrong passwords / missed deadlines since the last report */
+    uint32_t log_report_ms;
+    bool log_reported;
     ota_posix_mdns_t mdns; /* mDNS sockets (mdns_posix.c) */
 } ota_posix_t;
 
@@ -122,14 +154,23 @@ void ota_posix_free(ota_posix_t *ctx);
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms);
 
 /** Serve this process's log lines to up to OTA_POSIX_MAX_VIEWERS TCP viewers
- *  (`ota logs`) on port, same address as the OTA listener. A viewer first gets
- *  hello (one line), then every line logged with ota_posix_log(). A viewer that does
- *  not keep up loses lines, never blocks the node. \return 0, -1 (err says why). */
+ *  (`ota logs`) on port, same address as the OTA listener. Without a verifier (NULL
+ *  or "") a viewer first gets hello (one line), then every line logged with
+ *  ota_posix_log(). With one (the text `ota hash-password` prints) a viewer must first
+ *  pass the salted exchange of docs/protocol.md "Log viewer stream" within
+ *  OTA_POSIX_LOG_AUTH_MS, and gets nothing of the log before. A viewer that does not
+ *  keep up is dropped, never waited for. When every slot is taken a new viewer evicts
+ *  the oldest one still authenticating, else the oldest one.
+ *  \return 0, -1 (err says why, e.g. an invalid verifier). */
 int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port,
-                         const char *hello, char *err, size_t err_cap);
+                         const char *hello, const char *verifier, char *err, size_t err_cap);
 
-/** Accept waiting viewers (call from the main loop). */
+/** Accept waiting viewers, run their auth, drop the late ones (call from the main
+ *  loop; one HMAC check per answer, never blocks). */
 void ota_posix_log_poll(ota_posix_t *ctx);
+struct pollfd;
+/** The viewer sockets ota_posix_wait() sleeps on: up to max into fds. \return count. */
+size_t ota_posix_log_pollfds(const ota_posix_t *ctx, struct pollfd *fds, size_t max);
 /** Internal to the port: send one log line to every viewer; close the viewers. */
 void ota_posix_log_broadcast(const char *line, size_t len);
 void ota_posix_log_close(ota_posix_t *ctx);

@@ -186,7 +186,8 @@ void ota_posix_free(ota_posix_t *ctx)
 
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
 {
-    struct pollfd fds[OTA_POSIX_MAX_CONNS + 5]; /* listener, connections, log, UDP, mDNS */
+    /* listener, connections, log + its viewers, UDP, mDNS */
+    struct pollfd fds[OTA_POSIX_MAX_CONNS + OTA_POSIX_MAX_VIEWERS + 5];
     nfds_t n = 0;
     if (ctx->listen_fd >= 0)
         fds[n++] = (struct pollfd){.fd = ctx->listen_fd, .events = POLLIN};
@@ -197,6 +198,7 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
             fds[n++] = (struct pollfd){.fd = ctx->conns[i], .events = POLLIN};
     if (extra.fd >= 0)
         fds[n++] = extra;
+    n += ota_posix_log_pollfds(ctx, fds + n, OTA_POSIX_MAX_VIEWERS); /* their answers */
     if (udp.fd >= 0)
         fds[n++] = udp;
     if (ctx->mdns.fd4 >= 0)

@@ -12,7 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client.h"
+#include "ota/auth.h"
 #include "ota/protocol.h"
+#include "ota/util.h"
+#include "ota_posix.h"
 #include "progress.h"
 
 static volatile sig_atomic_t interrupted = 0;
@@ -92,8 +96,81 @@ int ota_wait_for_node(const char *host, uint16_t port, unsigned timeout_s, doubl
     return -1;
 }
 
-int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s, char *first_hello,
-                    size_t hello_cap)
+/* Send all of buf (the socket is non-blocking). 0, -1. */
+static int send_all(int fd, const char *buf, size_t n, int timeout_ms)
+{
+    while (n > 0) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, timeout_ms) != 1)
+            return -1;
+        ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (w <= 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The viewer's side of the salted exchange (docs/protocol.md, "Log viewer stream"):
+ * answer the challenge line and keep the ServerSignature the device must send back.
+ * AuthMessage is the OTA port's with the log port's label. 0, or an exit code. */
+static int answer_challenge(int fd, const char *line, const char *password, uint8_t *want_sig)
+{
+    char salt_hex[2 * OTA_SALT_LEN + 1], nonce_hex[2 * OTA_SALTED_NONCE_LEN + 1];
+    unsigned long iterations = 0;
+    uint8_t salt[OTA_SALT_LEN], snonce[OTA_SALTED_NONCE_LEN];
+    if (sscanf(line, "# ota-log-auth v1 salt=%32[0-9a-f] iterations=%lu nonce=%64[0-9a-f]",
+               salt_hex, &iterations, nonce_hex) != 3 ||
+        strlen(salt_hex) != 2 * OTA_SALT_LEN || strlen(nonce_hex) != 2 * OTA_SALTED_NONCE_LEN ||
+        ota_hex_decode(salt_hex, OTA_SALT_LEN, salt) != 0 ||
+        ota_hex_decode(nonce_hex, OTA_SALTED_NONCE_LEN, snonce) != 0 ||
+        iterations < OTA_SALTED_MIN_ITERATIONS || iterations > 10000000ul) {
+        fprintf(stderr, "error: the node's log port sent a password challenge this tool "
+                        "does not understand: %s\n", line);
+        return OTA_EXIT_AUTH;
+    }
+    if (password == NULL) {
+        fprintf(stderr, "error: the node's log needs the OTA password\nhint: pass --password, "
+                        "--password-file, $OTA_PASSWORD or the node's YAML file\n");
+        return OTA_EXIT_AUTH;
+    }
+    ota_port_t crypto;
+    memset(&crypto, 0, sizeof crypto);
+    ota_posix_crypto_fill(&crypto);
+    uint8_t sp[OTA_SALTED_KEY_LEN], cnonce[OTA_SALTED_NONCE_LEN], proof[OTA_SALTED_KEY_LEN];
+    uint8_t msg[OTA_SALTED_AUTH_MESSAGE_LEN];
+    if (ota_posix_pbkdf2_sha256(password, strlen(password), salt, OTA_SALT_LEN,
+                                (uint32_t)iterations, sp, sizeof sp) != 0 ||
+        ota_posix_random(NULL, cnonce, sizeof cnonce) != 0) {
+        ota_wipe(sp, sizeof sp);
+        return OTA_EXIT_INTERNAL;
+    }
+    ota_salted_auth_message(snonce, cnonce, salt, (uint32_t)iterations, msg);
+    memcpy(msg, OTA_LOG_AUTH_LABEL, OTA_SALTED_LABEL_LEN);
+    int rc = ota_salted_client_proof(&crypto, NULL, sp, msg, proof, want_sig);
+    ota_wipe(sp, sizeof sp);
+    if (rc != 0)
+        return OTA_EXIT_INTERNAL;
+    char reply[8 + 2 * OTA_SALTED_NONCE_LEN + 2 * OTA_SALTED_KEY_LEN];
+    memcpy(reply, "auth ", 5);
+    ota_hex_encode(cnonce, sizeof cnonce, reply + 5);
+    reply[5 + 2 * OTA_SALTED_NONCE_LEN] = ' ';
+    ota_hex_encode(proof, sizeof proof, reply + 6 + 2 * OTA_SALTED_NONCE_LEN);
+    size_t n = 6 + 2 * OTA_SALTED_NONCE_LEN + 2 * OTA_SALTED_KEY_LEN;
+    reply[n++] = '\n';
+    rc = send_all(fd, reply, n, 5000);
+    ota_wipe(proof, sizeof proof);
+    return rc == 0 ? 0 : -1; /* -1: the connection broke, reconnect */
+}
+
+/* Where a connection of ota_follow_logs is in the stream. */
+enum { AT_START, AT_SIGNATURE, AT_HELLO, AT_LOG };
+
+int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s,
+                    const char *password, char *first_hello, size_t hello_cap)
 {
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
@@ -101,9 +178,10 @@ int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s, char
     sigaction(SIGINT, &sa, &old);
     interrupted = 0;
     double t0 = ota_now_s();
-    bool ever = false, waiting_said = false;
+    bool ever = false, waiting_said = false, stop = false;
     int rc = 0;
-    while (!interrupted && (follow_s == 0 || ota_now_s() - t0 < follow_s)) {
+    uint8_t want_sig[OTA_SALTED_KEY_LEN];
+    while (!stop && !interrupted && (follow_s == 0 || ota_now_s() - t0 < follow_s)) {
         int fd = dial(host, log_port, 1000);
         if (fd < 0) {
             if (!waiting_said) {
@@ -117,8 +195,8 @@ int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s, char
         waiting_said = false;
         char line[2048];
         size_t len = 0;
-        bool first = true;
-        for (;;) {
+        int at = AT_START;
+        while (!stop) {
             if (interrupted || (follow_s != 0 && ota_now_s() - t0 >= follow_s))
                 break;
             int n = read_some(fd, line + len, sizeof line - 1 - len, 200);
@@ -131,32 +209,69 @@ int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s, char
             }
             len += (size_t)n;
             char *nl;
-            while ((nl = memchr(line, '\n', len)) != NULL) {
+            while (!stop && (nl = memchr(line, '\n', len)) != NULL) {
                 *nl = '\0';
-                if (first && line[0] == '#') {
+                if (nl > line && nl[-1] == '\r')
+                    nl[-1] = '\0';
+                if (at == AT_START && strncmp(line, "# ota-log-auth ", 15) == 0) {
+                    int a = answer_challenge(fd, line, password, want_sig);
+                    if (a > 0) {
+                        rc = a;
+                        stop = true;
+                    } else if (a < 0) {
+                        break;
+                    }
+                    at = AT_SIGNATURE;
+                } else if (at == AT_SIGNATURE) {
+                    uint8_t sig[OTA_SALTED_KEY_LEN];
+                    if (strcmp(line, "# ota-log-auth failed") == 0) {
+                        fprintf(stderr, "error: wrong password: the node's log port refused "
+                                        "it\n");
+                        rc = OTA_EXIT_AUTH;
+                        stop = true;
+                    } else if (strncmp(line, "# ota-log-auth ok signature=", 28) != 0 ||
+                               strlen(line + 28) != 2 * sizeof sig ||
+                               ota_hex_decode(line + 28, sizeof sig, sig) != 0 ||
+                               !ota_ct_equal(sig, want_sig, sizeof sig)) {
+                        fprintf(stderr, "error: the device could not prove it knows the "
+                                        "password; its log is not shown (an impostor?)\n");
+                        rc = OTA_EXIT_AUTH;
+                        stop = true;
+                    }
+                    at = AT_HELLO;
+                } else if (at == AT_LOG && strncmp(line, "# ota-log evicted", 17) == 0) {
+                    fprintf(stderr, "-- a newer log viewer took this one's place (the node "
+                                    "serves a few at most); stopping\n");
+                    stop = true;
+                } else if (at <= AT_HELLO && line[0] == '#') {
                     fprintf(stderr, "-- connected: %s\n", line + 2);
                     if (!ever && first_hello != NULL)
                         snprintf(first_hello, hello_cap, "%s", line);
                     ever = true;
+                    at = AT_LOG;
                 } else {
+                    at = AT_LOG;
                     puts(line);
                     fflush(stdout);
                 }
-                first = false;
                 size_t used = (size_t)(nl + 1 - line);
                 memmove(line, nl + 1, len - used);
                 len -= used;
             }
+            if (nl != NULL && !stop)
+                break; /* the answer could not be sent: reconnect */
             if (len == sizeof line - 1) { /* an overlong line: print it as it is */
                 line[len] = '\0';
-                puts(line);
+                if (at != AT_SIGNATURE)
+                    puts(line);
                 len = 0;
             }
         }
         close(fd);
     }
+    ota_wipe(want_sig, sizeof want_sig);
     sigaction(SIGINT, &old, NULL);
-    if (!ever && !interrupted)
+    if (rc == 0 && !ever && !interrupted)
         rc = 3;
     return rc;
 }

@@ -16,9 +16,14 @@ int ota_wait_for_node(const char *host, uint16_t port, unsigned timeout_s, doubl
 
 /** Print the node's log lines from host:log_port to stdout until Ctrl-C, or for
  *  follow_s seconds when it is not 0. Reconnects when the node goes away (reboots).
- *  When first_hello is not NULL, the first hello line of the node is copied there.
- *  \return 0 when stopped by Ctrl-C or the time limit, 3 when the node never answered. */
-int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s, char *first_hello,
-                    size_t hello_cap);
+ *  A node with a password first sends a challenge (docs/protocol.md "Log viewer
+ *  stream"): it is answered with password (NULL: none) and the node's signature is
+ *  checked before a single log line is shown. When first_hello is not NULL, the first
+ *  hello line of the node is copied there.
+ *  \return 0 when stopped by Ctrl-C, the time limit or a newer viewer taking the slot;
+ *  3 when the node never answered; 4 (OTA_EXIT_AUTH) on no or a wrong password, or a
+ *  node that could not prove it knows the password (the message is printed). */
+int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s,
+                    const char *password, char *first_hello, size_t hello_cap);
 
 #endif /* OTA_TOOLS_OTA_FOLLOW_H */

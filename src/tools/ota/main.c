@@ -863,7 +863,8 @@ static const char run_usage[] =
     "\n"
     "  --device HOST       the node's address (default <name>.local)\n"
     "  --port N            its OTA port (default from the file)\n"
-    "  --password P        (also --password-file F, $OTA_PASSWORD; default from the file)\n"
+    "  --password P        (also --password-file F, $OTA_PASSWORD; default from the file;\n"
+    "                      the upload and the log viewer use it)\n"
     "  --log-port N        its log port (default from the file)\n"
     "  --no-compress       never gzip\n"
     "  --timeout S         per-phase inactivity limit of the upload (default 160)\n"
@@ -935,9 +936,8 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
         default: return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (!run && (o.password || password_file || !o.compress))
-        return usage_error(cmd, "password and compression options belong to upload and run%s",
-                           NULL);
+    if (!run && !o.compress)
+        return usage_error(cmd, "--no-compress belongs to upload and run%s", NULL);
     int npos = argc - optind;
     if (run ? npos != 2 : npos > 1)
         return usage_error(cmd, run ? "expects NODE.yaml FIRMWARE%s" : "expects at most one "
@@ -951,7 +951,7 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
     char *pw_alloc = NULL;
     o.host = f.device;
     o.port = f.port;
-    if (run && resolve_password(&o, password_file, &pw_alloc) != 0)
+    if (resolve_password(&o, password_file, &pw_alloc) != 0)
         return OTA_EXIT_INPUT;
     if (node_file != NULL &&
         apply_node_file(node_file, &o, f.port_set, host, sizeof host, &cfg) != 0) {
@@ -1022,14 +1022,14 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
         fflush(stdout);
     }
     char hello[160] = "";
-    int rc = ota_follow_logs(o.host, log_port, f.follow_s, hello, sizeof hello);
+    int rc = ota_follow_logs(o.host, log_port, f.follow_s, o.password, hello, sizeof hello);
     if (run && hello[0]) {
         const char *sm = strstr(hello, "safe_mode=");
         const char *slot = strstr(hello, "slot=");
         printf("node %s: running slot %c, safe mode %s\n", cfg.name, slot ? slot[5] : '?',
                sm && sm[10] == '1' ? "ON (only logging, network and OTA run)" : "off");
     }
-    if (rc != 0)
+    if (rc == OTA_EXIT_NETWORK)
         fprintf(stderr, "error: no log viewer port answered at %s port %u\nhint: the node "
                         "serves logs when its configuration has a logger: block; check "
                         "--log-port\n", o.host, (unsigned)log_port);

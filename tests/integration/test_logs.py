@@ -1,0 +1,356 @@
+"""The node's log viewer stream (docs/protocol.md, "Log viewer stream"): with a password
+only viewers that prove it see a line, and the node proves it knows the verifier; idle
+or slow viewers never lock the owner out nor stall the node; without a password the
+stream is byte for byte what it always was. The salted exchange is written here from
+the spec, independently of the C code, for the raw clients and the impostor server."""
+import hashlib
+import hmac
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nodelib import OTA, HeartbeatWatch, Node, free_port, run_ota  # noqa: E402
+
+PASSWORD = "VERYSECURE"  # the password of the verifier demo-node is built with
+LABEL = b"ota-salted-logs-v1"
+CHALLENGE = re.compile(r"# ota-log-auth v1 salt=([0-9a-f]{32}) iterations=(\d+) "
+                       r"nonce=([0-9a-f]{64})$")
+HELLO = re.compile(r"# ota-log node=demo-node slot=a safe_mode=0$")
+
+
+def _hmac(key, msg):
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def keys(password, salt, iterations):
+    """(ClientKey, StoredKey, ServerKey) of PROTOCOL.md 1.3."""
+    sp = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 32)
+    ck = _hmac(sp, b"Client Key")
+    return ck, hashlib.sha256(ck).digest(), _hmac(sp, b"Server Key")
+
+
+def auth_message(snonce, cnonce, salt, iterations, label=LABEL):
+    return label + snonce + cnonce + salt + iterations.to_bytes(4, "big")
+
+
+def answer(challenge, password):
+    """The viewer's answer line to a challenge line, and the signature it expects."""
+    m = CHALLENGE.match(challenge)
+    assert m, challenge
+    salt, iterations, snonce = bytes.fromhex(m[1]), int(m[2]), bytes.fromhex(m[3])
+    ck, sk, srvk = keys(password, salt, iterations)
+    cnonce = os.urandom(32)
+    msg = auth_message(snonce, cnonce, salt, iterations)
+    proof = bytes(a ^ b for a, b in zip(ck, _hmac(sk, msg)))
+    return ("auth %s %s\n" % (cnonce.hex(), proof.hex())).encode(), _hmac(srvk, msg)
+
+
+class Viewer:
+    """A raw log viewer socket."""
+
+    def __init__(self, port, rcvbuf=None, timeout=10):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(timeout)
+        self.s.connect(("127.0.0.1", port))
+        self.buf = b""
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed after %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+    def read_for(self, secs):
+        """Everything that arrives within secs (stops early at EOF)."""
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            self.s.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                chunk = self.s.recv(4096)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            self.buf += chunk
+        data, self.buf = self.buf, b""
+        return data
+
+    def closed_within(self, secs):
+        self.s.settimeout(secs)
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def login(self, password=PASSWORD):
+        reply, sig = answer(self.line(), password)
+        self.s.sendall(reply)
+        ok = self.line()
+        return ok, sig
+
+    def close(self):
+        self.s.close()
+
+
+class LogsTest(unittest.TestCase):
+    def node(self, *flags):
+        log_port = free_port()
+        node = Node(self, "--heartbeat-ms", "50", "--log-port", str(log_port), *flags)
+        node.log_port = log_port
+        node.wait_for(lambda: "log viewers: port %d" % log_port in node.log(), 10,
+                      "the log server")
+        return node
+
+    def viewer(self, port, **kw):
+        v = Viewer(port, **kw)
+        self.addCleanup(v.close)
+        return v
+
+    def logs(self, node, *args, secs=2, env=None):
+        return run_ota("logs", "--device", "127.0.0.1", "--log-port", node.log_port,
+                       "--follow-seconds", secs, *args, env=env)
+
+    def assert_streams(self, rc, out, err):
+        self.assertEqual(rc, 0, err)
+        self.assertIn("-- connected: ota-log node=demo-node slot=a safe_mode=0", err)
+        self.assertRegex(out, r"\[I\]\[demo\] heartbeat tick=\d+")
+
+    # -- a node with a password ------------------------------------------------
+    def test_raw_socket_gets_only_the_challenge_then_is_closed(self):
+        node = self.node()
+        self.assertIn("(they prove the OTA password)", node.log())
+        v = self.viewer(node.log_port)
+        data = v.read_for(2.0)  # 40 heartbeats are logged meanwhile
+        text = data.decode()
+        self.assertEqual(text.count("\n"), 1, text)
+        self.assertRegex(text.rstrip("\n"), CHALLENGE)
+        for leak in ("heartbeat", "[I]", "[W]", "ota-log node="):
+            self.assertNotIn(leak, text)
+        # no answer within 5 s: closed, and the node says so (rate-limited)
+        self.assertTrue(v.closed_within(6), "the unauthenticated viewer was not closed")
+        node.wait_for(lambda: "refused 1 log viewer" in node.log(), 5, "the refusal line")
+        # a wrong answer gets the failure line and nothing else
+        v = self.viewer(node.log_port)
+        ok, _ = v.login("wrong")
+        self.assertEqual(ok, "# ota-log-auth failed")
+        rest = v.read_for(1.0)
+        self.assertNotIn(b"heartbeat", rest)
+        self.assertTrue(v.closed_within(2))
+
+    def test_raw_client_from_the_spec_authenticates(self):
+        node = self.node()
+        v = self.viewer(node.log_port)
+        ok, sig = v.login()
+        self.assertEqual(ok, "# ota-log-auth ok signature=" + sig.hex())
+        self.assertRegex(v.line(), HELLO)
+        seen = [v.line() for _ in range(5)]
+        self.assertTrue(any("heartbeat tick=" in line for line in seen), seen)
+
+    def test_ota_logs_password_sources(self):
+        node = self.node()
+        rc, out, err = self.logs(node, "--password", "wrong")
+        self.assertEqual(rc, 4, err)
+        self.assertIn("wrong password", err)
+        self.assertNotIn("heartbeat", out)
+        rc, out, err = self.logs(node)
+        self.assertEqual(rc, 4, err)
+        self.assertIn("needs the OTA password", err)
+        self.assertIn("--password", err)
+        self.assertNotIn("heartbeat", out)
+        self.assert_streams(*self.logs(node, "--password", PASSWORD))
+        d = tempfile.mkdtemp(prefix="ota-logs-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(d, True))
+        pw = os.path.join(d, "pw")
+        with open(pw, "w") as f:
+            f.write(PASSWORD + "\n")
+        self.assert_streams(*self.logs(node, "--password-file", pw))
+        self.assert_streams(*self.logs(node, env={"OTA_PASSWORD": PASSWORD}))
+        yaml = os.path.join(d, "node.yaml")
+        with open(yaml, "w") as f:
+            f.write(textwrap.dedent("""\
+                esphome:
+                  name: demo-node
+                host:
+                logger:
+                  port: %d
+                ota:
+                  - platform: esphome
+                    password: %s
+                    port: %d
+                """ % (node.log_port, PASSWORD, node.port)))
+        self.assert_streams(*run_ota("logs", yaml, "--device", "127.0.0.1",
+                                     "--follow-seconds", "2"))
+        # a flag overrides the file's password
+        rc, _, err = run_ota("logs", yaml, "--device", "127.0.0.1", "--password", "nope",
+                             "--follow-seconds", "2")
+        self.assertEqual(rc, 4, err)
+        node.wait_for(lambda: "a log viewer proved the password" in node.log(), 5, "auth line")
+
+    def test_idle_viewers_do_not_lock_the_owner_out(self):
+        node = self.node()
+        idle = [self.viewer(node.log_port) for _ in range(4)]  # never answer, never read
+        time.sleep(0.3)
+        self.assert_streams(*self.logs(node, "--password", PASSWORD))
+        # the owner stays while more idle viewers come and take the other slots
+        p = subprocess.Popen([OTA, "logs", "--device", "127.0.0.1", "--log-port",
+                              str(node.log_port), "--password", PASSWORD,
+                              "--follow-seconds", "5"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL, env=dict(os.environ, OTA_PASSWORD=""))
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        node.wait_for(lambda: node.count("a log viewer proved the password") >= 2, 10,
+                      "the owner's second login")
+        idle += [self.viewer(node.log_port) for _ in range(8)]
+        t_idle = time.monotonic()
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn("closed the log connection", err)
+        self.assertNotIn("evicted", err)
+        self.assertEqual(err.count("-- connected:"), 1, err)
+        ticks = [int(t) for t in re.findall(r"heartbeat tick=(\d+)", out)]
+        self.assertGreater(len(ticks), 40, out[-2000:])
+        self.assertGreater(time.monotonic() - t_idle, 1.0)  # lines kept coming after them
+
+    def test_a_viewer_that_does_not_keep_up_is_dropped(self):
+        node = self.node("--heartbeat-ms", "10")  # the node logs a lot: 100 lines/s
+        slow = self.viewer(node.log_port, rcvbuf=4096)
+        ok, _ = slow.login()
+        self.assertTrue(ok.startswith("# ota-log-auth ok"), ok)
+        watch = HeartbeatWatch(node)
+        t0 = watch.mark()
+        # from here on it never reads: once about 32 KiB are queued for it, it goes
+        node.wait_for(lambda: "[W][logger] dropped 1 log viewer that did not keep up"
+                      in node.log(), 60, "the drop line")
+        time.sleep(0.5)
+        # the main loop never waited for it (a blocking send would stop the heartbeat)
+        gaps = watch.gaps_since(t0)
+        self.assertGreater(len(gaps), 100)
+        self.assertLess(max(gaps), 2.0, gaps)
+        self.assertIsNone(node.proc.poll())
+        self.assertTrue(slow.closed_within(10), "the slow viewer was not closed")
+        # the node keeps running and serves the next viewer
+        n = len(node.heartbeats())
+        self.assert_streams(*self.logs(node, "--password", PASSWORD))
+        self.assertGreater(len(node.heartbeats()), n + 10)
+
+    def test_an_impostor_log_server_is_refused(self):
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        self.addCleanup(srv.close)
+        port = srv.getsockname()[1]
+        mode = {"sig": "random"}
+        got = []
+
+        def serve():
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                with c:
+                    c.settimeout(10)
+                    salt, snonce, it = os.urandom(16), os.urandom(32), 4096
+                    c.sendall(("# ota-log-auth v1 salt=%s iterations=%d nonce=%s\n"
+                               % (salt.hex(), it, snonce.hex())).encode())
+                    data = b""
+                    try:
+                        while b"\n" not in data:
+                            chunk = c.recv(512)
+                            if not chunk:
+                                break
+                            data += chunk
+                    except OSError:
+                        continue
+                    got.append(data)
+                    m = re.match(rb"auth ([0-9a-f]{64}) ([0-9a-f]{64})\n", data)
+                    if not m:
+                        continue
+                    cnonce = bytes.fromhex(m[1].decode())
+                    if mode["sig"] == "random":
+                        sig = os.urandom(32)
+                    else:  # knows the verifier: the real signature
+                        _, _, srvk = keys(PASSWORD, salt, it)
+                        sig = _hmac(srvk, auth_message(snonce, cnonce, salt, it))
+                    try:
+                        c.sendall(("# ota-log-auth ok signature=%s\n"
+                                   "# ota-log node=demo-node slot=a safe_mode=0\n"
+                                   "[I][demo] heartbeat tick=1 loops=1 IMPOSTOR\n"
+                                   % sig.hex()).encode())
+                        time.sleep(0.5)
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        rc, out, err = run_ota("logs", "--device", "127.0.0.1", "--log-port", port,
+                               "--password", PASSWORD, "--follow-seconds", "5")
+        self.assertEqual(rc, 4, err)
+        self.assertIn("the device could not prove it knows the password", err)
+        self.assertNotIn("IMPOSTOR", out)
+        self.assertNotIn("-- connected", err)
+        self.assertEqual(len(got), 1)  # refused at once, no retry
+        # the same exchange with the right signature (this file's SCRAM agrees with
+        # the tool's): the lines are shown
+        mode["sig"] = "real"
+        rc, out, err = run_ota("logs", "--device", "127.0.0.1", "--log-port", port,
+                               "--password", PASSWORD, "--follow-seconds", "2")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("IMPOSTOR", out)
+
+    def test_a_run_time_password_protects_the_log_too(self):
+        node = self.node("--password", "runtime-pw")  # no verifier: one made at start-up
+        v = self.viewer(node.log_port)
+        self.assertRegex(v.line(), CHALLENGE)
+        rc, _, err = self.logs(node, "--password", PASSWORD)
+        self.assertEqual(rc, 4, err)
+        self.assert_streams(*self.logs(node, "--password", "runtime-pw"))
+
+    # -- a node without a password: the stream of old ----------------------------
+    def test_no_password_node_keeps_the_old_stream(self):
+        node = self.node("--no-password")
+        self.assertNotIn("they prove the OTA password", node.log())
+        v = self.viewer(node.log_port)
+        data = v.read_for(1.0)
+        first, rest = data.split(b"\n", 1)
+        self.assertEqual(first, b"# ota-log node=demo-node slot=a safe_mode=0")
+        self.assertNotIn(b"#", rest)
+        self.assertRegex(rest.decode(), r"^(\[[EWID]\]\[[a-z]+\] [^\n]*\n)+")
+        self.assertIn(b"heartbeat tick=", rest)
+        v.close()
+        self.assert_streams(*self.logs(node))
+        self.assert_streams(*self.logs(node, "--password", "ignored"))  # nothing asked
+        # a 5th viewer evicts the oldest one, which is told so
+        vs = [self.viewer(node.log_port) for _ in range(4)]
+        for x in vs:
+            self.assertRegex(x.line(), HELLO)
+        time.sleep(0.2)
+        extra = self.viewer(node.log_port)
+        self.assertRegex(extra.line(), HELLO)
+        data = vs[0].read_for(3.0)
+        self.assertIn(b"# ota-log evicted: a newer viewer took this slot\n", data)
+        self.assertTrue(vs[0].closed_within(2))
+        self.assertIn(b"heartbeat", vs[1].read_for(0.5))
+
+
+if __name__ == "__main__":
+    unittest.main()
