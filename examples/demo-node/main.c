@@ -74,6 +74,8 @@ static const char usage_text[] =
     "  --auth-backoff-free N     failed logins in a row before back-off (default 3)\n"
     "  --auth-backoff-base-ms N  first back-off, doubling per failure (default 1000)\n"
     "  --auth-backoff-max-ms N   longest back-off (default 30000)\n"
+    "  --auth-guesses-per-min N  password guesses per minute from all addresses\n"
+    "                            together (default 30, 0 = no ceiling)\n"
     "  --protocol-version 1|2    protocol version announced (default 2)\n"
     "  --no-compression          refuse gzip uploads\n"
     "  --handshake-timeout-ms N  silence allowed during the handshake (default 20000)\n"
@@ -207,7 +209,7 @@ int main(int argc, char **argv)
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
            O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA, O_AR_PW_FILE,
-           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION };
+           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION, O_GUESSES };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
@@ -217,6 +219,7 @@ int main(int argc, char **argv)
         {"auth-backoff-free", required_argument, NULL, O_BO_FREE},
         {"auth-backoff-base-ms", required_argument, NULL, O_BO_BASE},
         {"auth-backoff-max-ms", required_argument, NULL, O_BO_MAX},
+        {"auth-guesses-per-min", required_argument, NULL, O_GUESSES},
         {"no-password", no_argument, NULL, O_NO_PASSWORD},
         {"allow-md5", no_argument, NULL, O_MD5},
         {"protocol-version", required_argument, NULL, O_VERSION},
@@ -289,6 +292,11 @@ int main(int argc, char **argv)
             if (!parse_u32(optarg, 3600000, &v))
                 return usage_error("back-off times take milliseconds", optarg);
             *(c == O_BO_BASE ? &cfg.auth_backoff_base_ms : &cfg.auth_backoff_max_ms) = v;
+            break;
+        case O_GUESSES:
+            if (!parse_u32(optarg, 100000, &v))
+                return usage_error("--auth-guesses-per-min takes 0 to 100000", optarg);
+            cfg.auth_guesses_per_min = v;
             break;
         case O_MD5: cfg.allow_md5 = true; break;
         case O_VERSION:

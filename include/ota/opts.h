@@ -20,6 +20,67 @@
 #define OTA_CFG_MAX_SESSIONS 4
 #endif
 
+/** One source address (the peer's IP, whatever its port) may hold at most this many
+ *  of the handshake sessions: a newcomer from a source at its limit replaces that
+ *  source's own least useful session, so a flood from one address cannot fill the
+ *  pool. Default: half the pool, rounded up. */
+#ifndef OTA_CFG_MAX_SESSIONS_PER_SOURCE
+#define OTA_CFG_MAX_SESSIONS_PER_SOURCE ((OTA_CFG_MAX_SESSIONS + 1) / 2)
+#endif
+
+/** Handshake pool policy (server.c, "admission"). A real uploader sends the magic and
+ *  feature bytes as soon as it is connected and answers a challenge within
+ *  milliseconds: a session still in those first steps after HANDSHAKE_PROMPT_MS is
+ *  "slow" and the first to be replaced; one that got past them within that time is
+ *  protected from eviction until it falls silent for HANDSHAKE_STALE_MS. */
+#ifndef OTA_CFG_HANDSHAKE_PROMPT_MS
+#define OTA_CFG_HANDSHAKE_PROMPT_MS 1000u
+#endif
+#ifndef OTA_CFG_HANDSHAKE_STALE_MS
+#define OTA_CFG_HANDSHAKE_STALE_MS 3000u
+#endif
+
+/** Random early drop (OpenSSH's MaxStartups start:rate:full): once RED_START sessions
+ *  are in the handshake pool, a newcomer that has not sent its magic yet is refused
+ *  with probability RED_RATE_PCT percent, rising linearly to 100 % when the pool is
+ *  full (then it may only replace a slow session). Newcomers whose magic bytes are
+ *  already there when they are accepted skip the draw. */
+#ifndef OTA_CFG_ACCEPT_PAUSE_MS
+/** While a newcomer that has sent nothing yet would meet random early drop (below),
+ *  new connections are taken from the listener only this often: they wait in the
+ *  accept queue, where a real uploader's first bytes arrive and tell it from a flood. */
+#define OTA_CFG_ACCEPT_PAUSE_MS 30u
+#endif
+#ifndef OTA_CFG_RED_START
+#define OTA_CFG_RED_START ((OTA_CFG_MAX_SESSIONS + 1) / 2)
+#endif
+#ifndef OTA_CFG_RED_RATE_PCT
+#define OTA_CFG_RED_RATE_PCT 30
+#endif
+
+/** Brute-force back-off is kept per source address in a table of this many entries
+ *  (about 60 bytes each; the least recently used entry is reused). */
+#ifndef OTA_CFG_AUTH_SOURCES
+#define OTA_CFG_AUTH_SOURCES 8
+#endif
+
+/** Longest source address kept (text, NUL included; an IPv6 address fits in 46). */
+#ifndef OTA_CFG_ADDR_MAX
+#define OTA_CFG_ADDR_MAX 46
+#endif
+
+/** ArduinoOTA challenges kept open side by side, one per source address (about 150
+ *  bytes each): an invitation from another address does not cancel a challenge. */
+#ifndef OTA_CFG_ARDUINO_OFFERS
+#define OTA_CFG_ARDUINO_OFFERS 2
+#endif
+
+/** Repeated events (dropped connections, failed handshakes, refusals) log their first
+ *  occurrence, then at most one summary line per this interval. */
+#ifndef OTA_CFG_LOG_REPEAT_MS
+#define OTA_CFG_LOG_REPEAT_MS 10000u
+#endif
+
 /** Receive buffer of the (single) update in progress: firmware bytes are read into
  *  it and written to the slot from it. Bigger is faster, 1 KiB works. */
 #ifndef OTA_CFG_DATA_BUF_SIZE
@@ -103,6 +164,21 @@
 /* ---- sanity checks: each names the option to fix ---- */
 #if OTA_CFG_MAX_SESSIONS < 1 || OTA_CFG_MAX_SESSIONS > 32
 #error "OTA_CFG_MAX_SESSIONS must be between 1 and 32"
+#endif
+#if OTA_CFG_MAX_SESSIONS_PER_SOURCE < 1 || OTA_CFG_MAX_SESSIONS_PER_SOURCE > OTA_CFG_MAX_SESSIONS
+#error "OTA_CFG_MAX_SESSIONS_PER_SOURCE must be between 1 and OTA_CFG_MAX_SESSIONS"
+#endif
+#if OTA_CFG_RED_START < 0 || OTA_CFG_RED_START > OTA_CFG_MAX_SESSIONS || OTA_CFG_RED_RATE_PCT < 0 || OTA_CFG_RED_RATE_PCT > 100
+#error "OTA_CFG_RED_START must be 0 to OTA_CFG_MAX_SESSIONS, OTA_CFG_RED_RATE_PCT 0 to 100"
+#endif
+#if OTA_CFG_AUTH_SOURCES < 1 || OTA_CFG_AUTH_SOURCES > 64
+#error "OTA_CFG_AUTH_SOURCES must be 1 to 64"
+#endif
+#if OTA_CFG_ADDR_MAX < 16 || OTA_CFG_ADDR_MAX > 64
+#error "OTA_CFG_ADDR_MAX must be 16 to 64"
+#endif
+#if OTA_CFG_ARDUINO_OFFERS < 1 || OTA_CFG_ARDUINO_OFFERS > 8
+#error "OTA_CFG_ARDUINO_OFFERS must be 1 to 8"
 #endif
 #if OTA_CFG_DATA_BUF_SIZE < 256
 #error "OTA_CFG_DATA_BUF_SIZE must be at least 256"

@@ -28,6 +28,7 @@
 #include "ota/opts.h"
 #include "ota/port.h"
 #include "ota/protocol.h"
+#include "ota/ratelimit.h"
 
 /** What the firmware is told about an update (e.g. to pause other work, or show
  *  progress). */
@@ -59,13 +60,33 @@ typedef struct ota_server_config {
     /** With a password: offer MD5 challenge auth (default false: MD5 is weak; switch it
      *  on only for uploaders that know nothing else). */
     bool allow_md5;
-    /** Brute-force back-off: after auth_backoff_free failed authentications in a row
-     *  (from anyone), each new attempt waits auth_backoff_base_ms, doubling per further
-     *  failure up to auth_backoff_max_ms, before it gets its challenge. A success resets
-     *  it. Defaults 3, 1000 ms, 30000 ms; auth_backoff_base_ms = 0 turns it off. */
+    /** Brute-force back-off, per source address (the peer's IP, any port; both
+     *  protocols share it): after auth_backoff_free failed authentications in a row
+     *  from one address, each new attempt from that address waits
+     *  auth_backoff_base_ms, doubling per further failure up to auth_backoff_max_ms,
+     *  before it gets its challenge (at most one attempt per wait: parallel
+     *  connections do not multiply it). A success from that address resets it; other
+     *  addresses are never delayed by it. Defaults 3, 1000 ms, 30000 ms;
+     *  auth_backoff_base_ms = 0 turns it off. The table holds OTA_CFG_AUTH_SOURCES
+     *  addresses (the least recently used is forgotten first).
+     *
+     *  Guess rates with the defaults: one address gets 3 guesses at once, then 1 after
+     *  1 s, 2 s, 4 s, 8 s, 16 s, then one per 30 s: about 2 per minute, 2900 per day.
+     *  All addresses together (an attacker with many, e.g. an IPv6 prefix) get at most
+     *  auth_guesses_per_min per clock minute of the node (a fixed window: 30 by
+     *  default, 43200 per day), whatever the per-address state. */
     uint8_t auth_backoff_free;
     uint32_t auth_backoff_base_ms;
     uint32_t auth_backoff_max_ms;
+    /** Global ceiling: challenges handed out (= password guesses, both protocols)
+     *  per 60 s window, from all addresses together (default 30, 0 = no ceiling).
+     *  When it is reached, a native session waits for the next window (it is not
+     *  refused: the owner with the right password gets in when the window rolls);
+     *  an ArduinoOTA invitation goes unanswered while the wait is short (espota resends
+     *  it), else is answered "ERR: ... retry in N s". Answers already under way when
+     *  the ceiling is reached still count: at most OTA_CFG_MAX_SESSIONS +
+     *  OTA_CFG_ARDUINO_OFFERS guesses over it per window. */
+    uint32_t auth_guesses_per_min;
     /** ArduinoOTA listener (PROTOCOL.md 2; needs port->udp_recv, udp_send, net_connect):
      *  off by default. arduino_auth is OTA_ARDUINO_AUTH_NONE, _MD5 or _SHA256 and
      *  arduino_hash the credential that variant stores: MD5hex(password) or
@@ -110,8 +131,22 @@ typedef enum ota_session_step {
 /** The update lock's holder when the update came over ArduinoOTA. */
 #define OTA_ARDUINO_HOLDER OTA_CFG_MAX_SESSIONS
 
-/* Internal: the ArduinoOTA listener (one invitation at a time). Treat as opaque. */
+/* Internal: an ArduinoOTA challenge sent to one address and not answered yet. */
+typedef struct ota_arduino_offer {
+    uint8_t cmd;
+    uint16_t host_port;
+    uint16_t udp_port;
+    uint32_t size;
+    uint32_t sent_ms;       /* 0 with ip[0] == '\0': free */
+    char ip[OTA_CFG_ADDR_MAX];
+    char nonce[65];
+    uint8_t md5[OTA_MD5_LEN];
+} ota_arduino_offer_t;
+
+/* Internal: the ArduinoOTA listener: open challenges, one per address, and the one
+ * exchange (key derivation, data) under way. Treat as opaque. */
 typedef struct ota_arduino {
+    ota_arduino_offer_t offers[OTA_CFG_ARDUINO_OFFERS];
     uint8_t state;          /* see arduino.c */
     uint8_t cmd;            /* 0 application image, 100 filesystem image */
     uint16_t host_port;     /* the uploader's TCP port */
@@ -121,7 +156,7 @@ typedef struct ota_arduino {
     uint32_t iter;          /* PBKDF2 iterations done (SHA-256 variant) */
     ota_conn_t conn;
     uint8_t tx_len, tx_off;
-    char ip[48];
+    char ip[OTA_CFG_ADDR_MAX];
     char nonce[65];
     char cnonce[65];
     char response[65];
@@ -146,6 +181,7 @@ typedef struct ota_session {
     int close_err;         /* why it closes (for the log), 0 if clean */
     uint32_t last_rx_ms;   /* time of the last byte received */
     uint32_t opened_ms;
+    bool prompt;           /* got past magic + features within OTA_CFG_HANDSHAKE_PROMPT_MS */
     uint16_t rx_len;       /* bytes in rx */
     uint16_t rx_need;      /* bytes the current step waits for */
     uint8_t tx_len, tx_off;
@@ -181,15 +217,30 @@ typedef struct ota_update {
 #endif
 } ota_update_t;
 
+/* Internal: brute-force state of one source address. Treat as opaque. */
+typedef struct ota_auth_source {
+    char addr[OTA_CFG_ADDR_MAX]; /* "" = free */
+    uint8_t failures;            /* failed authentications in a row (saturates) */
+    uint32_t used_ms;            /* last attempt (least recently used is reused) */
+    uint32_t wait_start_ms;      /* the next attempt waits until wait_start + wait_ms */
+    uint32_t wait_ms;
+} ota_auth_source_t;
+
+/* Internal: the kinds of repeated log line (server.c). */
+enum { OTA_SRV_RL_DROP = 0, OTA_SRV_RL_BUSY, OTA_SRV_RL_HANDSHAKE, OTA_SRV_RL_CONNECT,
+       OTA_SRV_RL_WAIT, OTA_SRV_RL_UDP, OTA_SRV_RL_COUNT };
+
 typedef struct ota_server {
     const ota_port_t *port;
     void *user;
     ota_server_config_t cfg;
     ota_verifier_t verifier; /* parsed cfg.verifier, wiped by ota_server_free */
     bool has_verifier;
-    uint32_t auth_failures;  /* failed authentications in a row */
-    uint32_t backoff_start_ms;
-    uint32_t backoff_ms;     /* attempts wait until backoff_start_ms + backoff_ms */
+    ota_auth_source_t auth_sources[OTA_CFG_AUTH_SOURCES]; /* per-address back-off */
+    uint32_t guess_window_ms; /* start of the current global ceiling window */
+    uint32_t guesses;         /* challenges handed out in it */
+    ota_ratelimit_t rl[OTA_SRV_RL_COUNT]; /* repeated log lines */
+    uint32_t accept_ms;       /* last time connections were taken from the listener */
     uint32_t now_ms;
     bool activated;        /* a new image is active: refuse further updates */
     bool reboot_pending;   /* the updater is done with us: reboot */

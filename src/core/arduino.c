@@ -5,8 +5,15 @@
  * Filesystem images (command 100) go to the port's data slot when it has one.
  *
  *   IDLE --invitation "<cmd> <port> <size> <md5>"--> no auth: "OK", CONNECT
- *                                                   auth:    "AUTH <nonce>", AUTH
- *   AUTH --"200 <cnonce> <response>"--> MD5 variant: check; SHA-256 variant: HASH
+ *                                                   auth:    "AUTH <nonce>", an offer
+ *   offer --"200 <cnonce> <response>"--> MD5 variant: check; SHA-256 variant: HASH
+ *
+ * Offers (challenges sent, not answered yet) are kept per source address, up to
+ * OTA_CFG_ARDUINO_OFFERS side by side: an invitation from another address takes a
+ * free offer or the oldest one, never cancels the challenge of an uploader that is
+ * busy answering, so one datagram every few seconds from a squatter does not keep the
+ * owner out. Wrong answers count in the per-address back-off (shared with the native
+ * protocol, server.c): they delay that address only.
  *   HASH (PBKDF2, 10000 iterations, a slice per poll) --> check
  *        right: "OK", CONNECT     wrong: "Authentication Failed", IDLE
  *   CONNECT (to the uploader's TCP port) --> DATA: every read is hashed, written and
@@ -26,13 +33,16 @@
 
 #if OTA_CFG_ENABLE_ARDUINO
 
-enum { AR_IDLE = 0, AR_AUTH, AR_HASH, AR_DATA, AR_CLOSING };
+enum { AR_IDLE = 0, AR_HASH, AR_DATA, AR_CLOSING };
 
 #define AR_ITERATIONS 10000u       /* PBKDF2 of the SHA-256 variant */
 #define AR_ITERATIONS_PER_POLL 500u
 #define AR_AUTH_TIMEOUT_MS 15000u  /* from the challenge to the answer */
 #define AR_CONNECT_TIMEOUT_MS 10000u
 #define AR_DATGRAM_MAX 160
+/* An invitation that must wait this long or less (back-off) is not answered: the
+ * uploader resends it every second for about ten, and the resend gets its challenge. */
+#define AR_QUIET_WAIT_MS 5000u
 
 int ota_arduino_check_config(const ota_port_t *port, const ota_server_config_t *cfg)
 {
@@ -58,13 +68,13 @@ static void reply(ota_server_t *s, const char *ip, uint16_t port, const char *te
 }
 
 /* "AUTH <nonce>" */
-static void send_challenge(ota_server_t *s, const char *ip, uint16_t port)
+static void send_challenge(ota_server_t *s, const char *ip, uint16_t port, const char *nonce)
 {
     char msg[80];
     ota_strbuf_t sb;
     ota_sb_init(&sb, msg, sizeof msg);
     ota_sb_str(&sb, "AUTH ");
-    ota_sb_str(&sb, s->arduino.nonce);
+    ota_sb_str(&sb, nonce);
     reply(s, ip, port, msg);
 }
 
@@ -264,12 +274,74 @@ static void check_response(ota_server_t *s)
         to_idle(s);
         return;
     }
-    ota_srv_auth_ok(s);
+    ota_srv_auth_ok(s, a->ip);
     say(s, OTA_LOG_INFO, a->ip, "authenticated (ArduinoOTA)");
     begin_update(s);
 }
 
 /* ------------------------------------------------------------ datagrams */
+
+static void offer_clear(ota_arduino_offer_t *o)
+{
+    ota_wipe(o, sizeof *o);
+}
+
+static ota_arduino_offer_t *offer_find(ota_arduino_t *a, const char *ip)
+{
+    for (int i = 0; i < OTA_CFG_ARDUINO_OFFERS; i++)
+        if (a->offers[i].ip[0] != '\0' && strcmp(a->offers[i].ip, ip) == 0)
+            return &a->offers[i];
+    return NULL;
+}
+
+/* The offer of ip, else a free one, else the oldest. */
+static ota_arduino_offer_t *offer_take(ota_server_t *s, const char *ip)
+{
+    ota_arduino_t *a = &s->arduino;
+    ota_arduino_offer_t *o = offer_find(a, ip);
+    if (o != NULL)
+        return o;
+    o = &a->offers[0];
+    for (int i = 0; i < OTA_CFG_ARDUINO_OFFERS; i++) {
+        ota_arduino_offer_t *c = &a->offers[i];
+        if (c->ip[0] == '\0')
+            return c;
+        if (ota_elapsed_ms(s->now_ms, c->sent_ms) > ota_elapsed_ms(s->now_ms, o->sent_ms))
+            o = c;
+    }
+    return o;
+}
+
+/* An answer to the challenge of offer o: make it the exchange under way. */
+static void on_answer(ota_server_t *s, ota_arduino_offer_t *o, char *cnonce, char *response,
+                      uint16_t from_port)
+{
+    ota_arduino_t *a = &s->arduino;
+    size_t hex = strlen(o->nonce);
+    if (!is_hex(cnonce, hex) || !is_hex(response, hex)) {
+        reply(s, o->ip, from_port, "Authentication Failed");
+        ota_srv_auth_failed(s, o->ip);
+        offer_clear(o);
+        return;
+    }
+    memcpy(a->ip, o->ip, sizeof a->ip);
+    memcpy(a->nonce, o->nonce, sizeof a->nonce);
+    memcpy(a->md5, o->md5, sizeof a->md5);
+    a->cmd = o->cmd;
+    a->host_port = o->host_port;
+    a->size = o->size;
+    a->udp_port = from_port;
+    a->state_ms = s->now_ms;
+    offer_clear(o);
+    memcpy(a->cnonce, cnonce, hex + 1);
+    memcpy(a->response, response, hex + 1);
+    if (s->cfg.arduino_auth == OTA_ARDUINO_AUTH_MD5) {
+        check_response(s);
+    } else {
+        a->state = AR_HASH;
+        a->iter = 0;
+    }
+}
 
 static void on_datagram(ota_server_t *s, char *text, const char *ip, uint16_t from_port)
 {
@@ -279,25 +351,21 @@ static void on_datagram(ota_server_t *s, char *text, const char *ip, uint16_t fr
         text[--n] = '\0';
     char *f[5];
     int nf = split(text, f, 4);
+    bool busy = a->state != AR_IDLE || s->update.session != -1 || s->activated;
 
-    /* the answer to our challenge */
-    if (a->state == AR_AUTH && nf == 3 && strcmp(f[0], "200") == 0 && strcmp(ip, a->ip) == 0) {
-        size_t hex = strlen(a->nonce);
-        if (!is_hex(f[1], hex) || !is_hex(f[2], hex)) {
-            reply(s, ip, from_port, "Authentication Failed");
-            ota_srv_auth_failed(s, ip);
-            to_idle(s);
+    /* the answer to a challenge */
+    if (nf == 3 && strcmp(f[0], "200") == 0) {
+        ota_arduino_offer_t *o = offer_find(a, ip);
+        if (o == NULL) {
+            ota_srv_log_repeat(s, OTA_SRV_RL_UDP, OTA_LOG_DEBUG, ip,
+                               "ignored an ArduinoOTA answer to no challenge");
             return;
         }
-        memcpy(a->cnonce, f[1], hex + 1);
-        memcpy(a->response, f[2], hex + 1);
-        a->udp_port = from_port;
-        if (s->cfg.arduino_auth == OTA_ARDUINO_AUTH_MD5) {
-            check_response(s);
-        } else {
-            a->state = AR_HASH;
-            a->iter = 0;
+        if (busy) { /* another exchange is under way; the offer stays for a retry */
+            reply(s, ip, from_port, "ERR: another update is in progress");
+            return;
         }
+        on_answer(s, o, f[1], f[2], from_port);
         return;
     }
     /* an invitation: "<cmd> <host_port> <size> <md5>" */
@@ -305,20 +373,11 @@ static void on_datagram(ota_server_t *s, char *text, const char *ip, uint16_t fr
     if (nf != 4 || parse_u32(f[0], 999, &cmd) != 0 || parse_u32(f[1], 65535, &port) != 0 ||
         port == 0 || parse_u32(f[2], 0xFFFFFFFFu, &size) != 0 || size == 0 ||
         !is_hex(f[3], OTA_MD5_HEX_LEN)) {
-        say(s, OTA_LOG_DEBUG, ip, "ignored a malformed ArduinoOTA datagram");
+        ota_srv_log_repeat(s, OTA_SRV_RL_UDP, OTA_LOG_DEBUG, ip,
+                           "ignored a malformed ArduinoOTA datagram");
         return;
     }
-    if (a->state == AR_AUTH && strcmp(ip, a->ip) == 0 && port != a->host_port)
-        to_idle(s); /* the same uploader starts over: a challenge holds no lock */
-    if (a->state != AR_IDLE) {
-        if (a->state == AR_AUTH && strcmp(ip, a->ip) == 0 && port == a->host_port) {
-            send_challenge(s, ip, from_port); /* the uploader did not get it: again */
-        } else {
-            reply(s, ip, from_port, "ERR: another update is in progress");
-        }
-        return;
-    }
-    if (s->update.session != -1 || s->activated) {
+    if (busy) {
         reply(s, ip, from_port, "ERR: another update is in progress");
         return;
     }
@@ -327,35 +386,65 @@ static void on_datagram(ota_server_t *s, char *text, const char *ip, uint16_t fr
     if (cmd != 0 && !fs_ok) {
         reply(s, ip, from_port, cmd == 100 ? "ERR: this node takes no filesystem images"
                                            : "ERR: unknown update command");
-        say(s, OTA_LOG_WARN, ip, "refused an ArduinoOTA filesystem or unknown command");
+        ota_srv_log_repeat(s, OTA_SRV_RL_UDP, OTA_LOG_WARN, ip,
+                           "refused an ArduinoOTA filesystem or unknown command");
         return;
     }
     size_t iplen = strlen(ip);
     if (iplen >= sizeof a->ip)
         return;
-    memcpy(a->ip, ip, iplen + 1);
-    a->udp_port = from_port;
-    a->host_port = (uint16_t)port;
-    a->size = size;
-    a->cmd = (uint8_t)cmd;
-    ota_hex_decode(f[3], OTA_MD5_LEN, a->md5);
-    a->state_ms = s->now_ms;
     if (s->cfg.arduino_auth == OTA_ARDUINO_AUTH_NONE) {
+        memcpy(a->ip, ip, iplen + 1);
+        a->udp_port = from_port;
+        a->host_port = (uint16_t)port;
+        a->size = size;
+        a->cmd = (uint8_t)cmd;
+        ota_hex_decode(f[3], OTA_MD5_LEN, a->md5);
+        a->state_ms = s->now_ms;
         begin_update(s);
         return;
     }
-    if (ota_srv_backoff_active(s)) {
-        reply(s, ip, from_port, "ERR: authentication is delayed after repeated failures; "
-                                "retry in a few seconds");
+    ota_arduino_offer_t *o = offer_find(a, ip);
+    if (o != NULL && o->host_port == port && o->size == size) {
+        send_challenge(s, ip, from_port, o->nonce); /* it did not get it: again */
+        return;
+    }
+    uint32_t wait = ota_srv_auth_wait(s, ip);
+    if (wait > AR_QUIET_WAIT_MS) {
+        char msg[96];
+        ota_strbuf_t sb;
+        ota_sb_init(&sb, msg, sizeof msg);
+        ota_sb_str(&sb, ota_srv_source_wait(s, ip) > 0
+                            ? "ERR: authentication is delayed after repeated failures; retry in "
+                            : "ERR: too many login attempts on this node; retry in ");
+        ota_sb_u32(&sb, (wait + 999u) / 1000u);
+        ota_sb_str(&sb, " s");
+        reply(s, ip, from_port, msg);
+        ota_srv_log_repeat(s, OTA_SRV_RL_WAIT, OTA_LOG_INFO, ip,
+                           "ArduinoOTA auth delayed by the brute-force back-off");
+        return;
+    }
+    if (wait > 0) { /* short: the uploader's next resend gets its challenge */
+        ota_srv_log_repeat(s, OTA_SRV_RL_WAIT, OTA_LOG_INFO, ip,
+                           "ArduinoOTA auth delayed by the brute-force back-off");
         return;
     }
     size_t hex = s->cfg.arduino_auth == OTA_ARDUINO_AUTH_MD5 ? OTA_MD5_HEX_LEN
                                                              : OTA_SHA256_HEX_LEN;
-    if (ota_auth_random_hex(s->port, s->user, a->nonce, hex) != OTA_OK)
+    o = offer_take(s, ip);
+    offer_clear(o);
+    if (ota_auth_random_hex(s->port, s->user, o->nonce, hex) != OTA_OK)
         return;
-    a->nonce[hex] = '\0';
-    send_challenge(s, ip, from_port);
-    a->state = AR_AUTH;
+    o->nonce[hex] = '\0';
+    memcpy(o->ip, ip, iplen + 1);
+    o->udp_port = from_port;
+    o->host_port = (uint16_t)port;
+    o->size = size;
+    o->cmd = (uint8_t)cmd;
+    ota_hex_decode(f[3], OTA_MD5_LEN, o->md5);
+    o->sent_ms = s->now_ms;
+    ota_srv_auth_begin(s, ip);
+    send_challenge(s, ip, from_port, o->nonce);
 }
 
 /* ------------------------------------------------------------ data */
@@ -512,11 +601,11 @@ void ota_arduino_poll(ota_server_t *s)
             continue; /* binary garbage */
         on_datagram(s, (char *)buf, ip, from_port);
     }
+    for (int i = 0; i < OTA_CFG_ARDUINO_OFFERS; i++) /* challenges never answered */
+        if (a->offers[i].ip[0] != '\0' &&
+            ota_elapsed_ms(s->now_ms, a->offers[i].sent_ms) >= AR_AUTH_TIMEOUT_MS)
+            offer_clear(&a->offers[i]);
     switch (a->state) {
-    case AR_AUTH:
-        if (ota_elapsed_ms(s->now_ms, a->state_ms) >= AR_AUTH_TIMEOUT_MS)
-            to_idle(s); /* the uploader never answered the challenge */
-        break;
     case AR_HASH:
         if (pbkdf2_slice(s, a))
             check_response(s);
@@ -550,6 +639,8 @@ void ota_arduino_free(ota_server_t *s)
     if (s->arduino.conn >= 0)
         close_conn(s);
     to_idle(s);
+    for (int i = 0; i < OTA_CFG_ARDUINO_OFFERS; i++)
+        offer_clear(&s->arduino.offers[i]);
 }
 
 #else /* !OTA_CFG_ENABLE_ARDUINO: a configuration asking for it is refused at setup */

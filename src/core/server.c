@@ -56,6 +56,61 @@ static void log_peer(const ota_server_t *s, ota_log_level_t lvl, const ota_sessi
     log_line(s, lvl, &sb);
 }
 
+/* ---------------------------------------------------- repeated log lines */
+
+/* What a summary of each kind of repeated line says: "<head>N<tail>". */
+static const struct {
+    const char *head, *tail;
+    ota_log_level_t lvl;
+} repeats[OTA_SRV_RL_COUNT] = {
+    [OTA_SRV_RL_DROP] = {"handshake pool full: ", " more dropped", OTA_LOG_WARN},
+    [OTA_SRV_RL_BUSY] = {"update in progress: ", " more connections refused", OTA_LOG_WARN},
+    [OTA_SRV_RL_HANDSHAKE] = {"failed handshakes: ", " more", OTA_LOG_WARN},
+    [OTA_SRV_RL_CONNECT] = {"connections: ", " more", OTA_LOG_DEBUG},
+    [OTA_SRV_RL_WAIT] = {"brute-force back-off: ", " more attempts delayed", OTA_LOG_INFO},
+    [OTA_SRV_RL_UDP] = {"ArduinoOTA: ", " more datagrams ignored or refused", OTA_LOG_WARN},
+};
+
+bool ota_srv_log_allowed(ota_server_t *s, int kind)
+{
+    return ota_ratelimit_allow(&s->rl[kind], s->now_ms, OTA_CFG_LOG_REPEAT_MS);
+}
+
+void ota_srv_log_repeat(ota_server_t *s, int kind, ota_log_level_t lvl, const char *peer,
+                        const char *msg)
+{
+    if (ota_srv_log_allowed(s, kind))
+        ota_srv_log(s, lvl, peer, msg);
+}
+
+/* Once per poll: the summaries that are due. */
+static void log_repeat_summaries(ota_server_t *s)
+{
+    for (int k = 0; k < OTA_SRV_RL_COUNT; k++) {
+        uint32_t n = ota_ratelimit_due(&s->rl[k], s->now_ms, OTA_CFG_LOG_REPEAT_MS);
+        if (n == 0)
+            continue;
+        char line[OTA_CFG_LOG_LINE_MAX];
+        ota_strbuf_t sb;
+        ota_sb_init(&sb, line, sizeof line);
+        ota_sb_str(&sb, repeats[k].head);
+        ota_sb_u32(&sb, n);
+        ota_sb_str(&sb, repeats[k].tail);
+        ota_sb_str(&sb, " in the last ");
+        ota_sb_u32(&sb, OTA_CFG_LOG_REPEAT_MS / 1000u);
+        ota_sb_str(&sb, " s");
+        log_line(s, repeats[k].lvl, &sb);
+    }
+}
+
+/* log_peer, but as one of a kind of repeated line */
+static void log_peer_repeat(ota_server_t *s, int kind, ota_log_level_t lvl,
+                            const ota_session_t *ss, const char *msg, int err)
+{
+    if (ota_srv_log_allowed(s, kind))
+        log_peer(s, lvl, ss, msg, err);
+}
+
 static const char *step_name(uint8_t step)
 {
     switch (step) {
@@ -88,6 +143,7 @@ void ota_server_config_default(ota_server_config_t *cfg)
     cfg->auth_backoff_free = 3;
     cfg->auth_backoff_base_ms = 1000u;
     cfg->auth_backoff_max_ms = 30000u;
+    cfg->auth_guesses_per_min = 30u;
     cfg->handshake_timeout_ms = OTA_CFG_HANDSHAKE_TIMEOUT_MS;
     cfg->data_timeout_ms = OTA_CFG_DATA_TIMEOUT_MS;
     cfg->final_ack_timeout_ms = 2000u;
@@ -240,7 +296,10 @@ static void close_session(ota_server_t *s, int idx, int err)
 static void fail(ota_server_t *s, int idx, int err, const char *what)
 {
     ota_session_t *ss = &s->sessions[idx];
-    log_peer(s, OTA_LOG_WARN, ss, what, err);
+    if (ss->step <= OTA_STEP_FEATURES) /* garbage before the handshake: floods do that */
+        log_peer_repeat(s, OTA_SRV_RL_HANDSHAKE, OTA_LOG_WARN, ss, what, err);
+    else
+        log_peer(s, OTA_LOG_WARN, ss, what, err);
     ota_srv_release_update(s, idx, err);
     queue1(ss, ota_protocol_response_for_error(err));
     ss->close_after_send = true;
@@ -255,7 +314,8 @@ static bool take_lock(ota_server_t *s, int idx)
     ota_update_t *u = &s->update;
     if (u->session != NO_SESSION || s->reboot_pending) {
         ota_session_t *ss = &s->sessions[idx];
-        log_peer(s, OTA_LOG_WARN, ss, "refused, another update is in progress", OTA_OK);
+        log_peer_repeat(s, OTA_SRV_RL_BUSY, OTA_LOG_WARN, ss,
+                        "refused, another update is in progress", OTA_OK);
         queue1(ss, OTA_RESP_ERROR_BUSY);
         ss->close_after_send = true;
         ss->step = OTA_STEP_CLOSING;
@@ -299,38 +359,164 @@ static int flush(ota_server_t *s, int idx)
 
 /* ------------------------------------------------------------ brute force */
 
-bool ota_srv_backoff_active(const ota_server_t *s)
+void ota_srv_addr_key(const char *peer, char key[OTA_CFG_ADDR_MAX])
 {
-    return s->backoff_ms > 0 && ota_elapsed_ms(s->now_ms, s->backoff_start_ms) < s->backoff_ms;
+    /* "1.2.3.4:port" -> "1.2.3.4", "[v6]:port" -> "v6"; no port, or a bare IPv6
+     * address (more than one colon, as ArduinoOTA datagrams name their sender): as is */
+    const char *p = peer;
+    size_t n = strlen(peer);
+    if (p[0] == '[') {
+        p++;
+        const char *end = memchr(p, ']', n - 1);
+        n = end != NULL ? (size_t)(end - p) : n - 1;
+    } else {
+        const char *colon = NULL;
+        int colons = 0;
+        for (const char *q = p; *q; q++)
+            if (*q == ':') {
+                colon = q;
+                colons++;
+            }
+        if (colons == 1)
+            n = (size_t)(colon - p);
+    }
+    if (n > OTA_CFG_ADDR_MAX - 1)
+        n = OTA_CFG_ADDR_MAX - 1;
+    memcpy(key, p, n);
+    key[n] = '\0';
 }
 
-void ota_srv_auth_failed(ota_server_t *s, const char *peer)
+static ota_auth_source_t *source_find(ota_server_t *s, const char *key)
 {
-    s->auth_failures++;
-    if (s->cfg.auth_backoff_base_ms == 0 || s->auth_failures <= s->cfg.auth_backoff_free)
-        return;
-    uint32_t extra = s->auth_failures - s->cfg.auth_backoff_free - 1u;
+    for (int i = 0; i < OTA_CFG_AUTH_SOURCES; i++)
+        if (s->auth_sources[i].addr[0] != '\0' && strcmp(s->auth_sources[i].addr, key) == 0)
+            return &s->auth_sources[i];
+    return NULL;
+}
+
+/* The entry of key, made (in a free entry, else the least recently used one). */
+static ota_auth_source_t *source_get(ota_server_t *s, const char *key)
+{
+    ota_auth_source_t *e = source_find(s, key);
+    if (e != NULL)
+        return e;
+    e = &s->auth_sources[0];
+    for (int i = 0; i < OTA_CFG_AUTH_SOURCES; i++) {
+        ota_auth_source_t *c = &s->auth_sources[i];
+        if (c->addr[0] == '\0') {
+            e = c;
+            break;
+        }
+        if (ota_elapsed_ms(s->now_ms, c->used_ms) > ota_elapsed_ms(s->now_ms, e->used_ms))
+            e = c;
+    }
+    memset(e, 0, sizeof *e);
+    size_t n = strlen(key);
+    memcpy(e->addr, key, n + 1);
+    return e;
+}
+
+/* The wait after n + 1 failures in a row: 0 for the free ones, then base ms,
+ * doubling per failure up to max ms. */
+static uint32_t backoff_delay(const ota_server_t *s, uint32_t failures)
+{
+    if (s->cfg.auth_backoff_base_ms == 0 || failures < s->cfg.auth_backoff_free)
+        return 0;
+    uint32_t extra = failures - s->cfg.auth_backoff_free;
     uint32_t delay = s->cfg.auth_backoff_base_ms;
     while (extra-- > 0 && delay < s->cfg.auth_backoff_max_ms)
         delay = delay > UINT32_MAX / 2 ? UINT32_MAX : delay * 2u;
     if (delay > s->cfg.auth_backoff_max_ms)
         delay = s->cfg.auth_backoff_max_ms;
-    s->backoff_start_ms = s->now_ms;
-    s->backoff_ms = delay;
+    return delay;
+}
+
+#define GUESS_WINDOW_MS 60000u
+
+uint32_t ota_srv_source_wait(const ota_server_t *s, const char *key)
+{
+    for (int i = 0; i < OTA_CFG_AUTH_SOURCES; i++) {
+        const ota_auth_source_t *e = &s->auth_sources[i];
+        if (e->addr[0] == '\0' || strcmp(e->addr, key) != 0)
+            continue;
+        uint32_t gone = ota_elapsed_ms(s->now_ms, e->wait_start_ms);
+        return gone < e->wait_ms ? e->wait_ms - gone : 0;
+    }
+    return 0;
+}
+
+uint32_t ota_srv_global_wait(const ota_server_t *s)
+{
+    if (s->cfg.auth_guesses_per_min == 0 || s->guesses < s->cfg.auth_guesses_per_min)
+        return 0;
+    uint32_t gone = ota_elapsed_ms(s->now_ms, s->guess_window_ms);
+    return gone < GUESS_WINDOW_MS ? GUESS_WINDOW_MS - gone : 0;
+}
+
+uint32_t ota_srv_auth_wait(const ota_server_t *s, const char *key)
+{
+    uint32_t a = ota_srv_source_wait(s, key), b = ota_srv_global_wait(s);
+    return a > b ? a : b;
+}
+
+/* One answer was checked: a guess against the global ceiling. */
+static void count_guess(ota_server_t *s)
+{
+    if (ota_elapsed_ms(s->now_ms, s->guess_window_ms) >= GUESS_WINDOW_MS || s->guesses == 0) {
+        s->guess_window_ms = s->now_ms;
+        s->guesses = 0;
+    }
+    if (s->guesses < UINT32_MAX)
+        s->guesses++;
+}
+
+void ota_srv_auth_begin(ota_server_t *s, const char *key)
+{
+    ota_auth_source_t *e = source_find(s, key);
+    if (e == NULL)
+        return;
+    e->used_ms = s->now_ms;
+    /* in back-off, one attempt per wait: a second connection waits for this one */
+    uint32_t delay = e->failures > 0 ? backoff_delay(s, (uint32_t)e->failures - 1u) : 0;
+    if (delay > 0) {
+        e->wait_start_ms = s->now_ms;
+        e->wait_ms = delay;
+    }
+}
+
+void ota_srv_auth_failed(ota_server_t *s, const char *peer)
+{
+    char key[OTA_CFG_ADDR_MAX];
+    ota_srv_addr_key(peer, key);
+    count_guess(s);
+    ota_auth_source_t *e = source_get(s, key);
+    if (e->failures < UINT8_MAX)
+        e->failures++;
+    e->used_ms = s->now_ms;
+    uint32_t delay = backoff_delay(s, (uint32_t)e->failures - 1u);
+    e->wait_start_ms = s->now_ms;
+    e->wait_ms = delay;
+    if (delay == 0)
+        return;
     char line[OTA_CFG_LOG_LINE_MAX];
     ota_strbuf_t sb;
     ota_sb_init(&sb, line, sizeof line);
-    ota_sb_u32(&sb, s->auth_failures);
-    ota_sb_str(&sb, " failed authentications in a row; next attempt waits ");
+    ota_sb_u32(&sb, e->failures);
+    ota_sb_str(&sb, " failed authentications in a row from this address; its next attempt "
+                    "waits ");
     ota_sb_u32(&sb, delay);
     ota_sb_str(&sb, " ms");
     ota_srv_log(s, OTA_LOG_WARN, peer, line);
 }
 
-void ota_srv_auth_ok(ota_server_t *s)
+void ota_srv_auth_ok(ota_server_t *s, const char *peer)
 {
-    s->auth_failures = 0;
-    s->backoff_ms = 0;
+    char key[OTA_CFG_ADDR_MAX];
+    ota_srv_addr_key(peer, key);
+    count_guess(s);
+    ota_auth_source_t *e = source_find(s, key);
+    if (e != NULL)
+        memset(e, 0, sizeof *e);
 }
 
 void ota_srv_log(const ota_server_t *s, ota_log_level_t lvl, const char *peer, const char *msg)
@@ -347,7 +533,7 @@ void ota_srv_log(const ota_server_t *s, ota_log_level_t lvl, const char *peer, c
 static void after_auth_ok(ota_server_t *s, int idx, const uint8_t *extra, size_t extra_len)
 {
     ota_session_t *ss = &s->sessions[idx];
-    ota_srv_auth_ok(s);
+    ota_srv_auth_ok(s, ss->peer);
     if (!take_lock(s, idx))
         return;
     log_peer(s, OTA_LOG_INFO, ss, "authenticated", OTA_OK);
@@ -391,9 +577,16 @@ static void begin_auth(ota_server_t *s, int idx)
         expect(ss, ext ? OTA_STEP_UPDATE_TYPE : OTA_STEP_SIZE, ext ? 1 : 4);
         return;
     }
-    if (ota_srv_backoff_active(s)) {
+    char key[OTA_CFG_ADDR_MAX];
+    ota_srv_addr_key(ss->peer, key);
+    if (ota_srv_auth_wait(s, key) > 0) {
         if (ss->step != OTA_STEP_AUTH_WAIT)
-            log_peer(s, OTA_LOG_INFO, ss, "auth delayed by the brute-force back-off", OTA_OK);
+            log_peer_repeat(s, OTA_SRV_RL_WAIT, OTA_LOG_INFO, ss,
+                            ota_srv_source_wait(s, key) > 0
+                                ? "auth delayed by the brute-force back-off"
+                                : "auth delayed by the brute-force back-off (the node's "
+                                  "ceiling of guesses per minute is reached)",
+                            OTA_OK);
         ss->step = OTA_STEP_AUTH_WAIT;
         return;
     }
@@ -402,6 +595,7 @@ static void begin_auth(ota_server_t *s, int idx)
         fail(s, idx, OTA_ERR_NO_AUTH_METHOD, no_method_reason(s, ss->features));
         return;
     }
+    ota_srv_auth_begin(s, key);
     ss->auth_method = method;
     queue1(ss, method);
     if (method == OTA_RESP_REQUEST_AUTH_SALTED) {
@@ -516,6 +710,7 @@ static void on_message(ota_server_t *s, int idx)
 
     case OTA_STEP_FEATURES:
         ss->features = ss->rx[0];
+        ss->prompt = ota_elapsed_ms(s->now_ms, ss->opened_ms) <= OTA_CFG_HANDSHAKE_PROMPT_MS;
         if (ss->features & OTA_FEATURE_EXTENDED) {
             queue1(ss, OTA_RESP_FEATURE_FLAGS);
             queue1(ss, accepts_gzip(s) ? OTA_SERVER_FLAG_COMPRESSION : 0);
@@ -809,6 +1004,9 @@ static void run_session(ota_server_t *s, int idx)
         if (rc < 0) {
             if (ss->step == OTA_STEP_FINAL_ACK)
                 s->reboot_pending = true;
+            else if (!ss->close_after_send && ss->step < OTA_STEP_PREPARE)
+                log_peer_repeat(s, OTA_SRV_RL_HANDSHAKE, OTA_LOG_WARN, ss,
+                                "connection lost while answering", rc);
             else if (!ss->close_after_send)
                 log_peer(s, OTA_LOG_WARN, ss, "connection lost while answering", rc);
             close_session(s, idx, rc);
@@ -819,12 +1017,15 @@ static void run_session(ota_server_t *s, int idx)
             return;
         }
         switch (ss->step) {
-        case OTA_STEP_AUTH_WAIT:
-            if (ota_srv_backoff_active(s))
+        case OTA_STEP_AUTH_WAIT: {
+            char key[OTA_CFG_ADDR_MAX];
+            ota_srv_addr_key(ss->peer, key);
+            if (ota_srv_auth_wait(s, key) > 0)
                 return;
             ss->last_rx_ms = s->now_ms; /* the wait was ours, not the peer's */
             begin_auth(s, idx);
             continue;
+        }
         case OTA_STEP_PREPARE:
             prepare(s, idx);
             if (ss->step == OTA_STEP_PREPARE)
@@ -862,9 +1063,12 @@ static void run_session(ota_server_t *s, int idx)
                 ota_sb_str(&sb, "connection closed during ");
                 ota_sb_str(&sb, step_name(ss->step));
                 /* a bare connect-and-close (port probe) is not worth a warning */
-                log_peer(s, (ss->step == OTA_STEP_MAGIC && ss->rx_len == 0) ? OTA_LOG_DEBUG
-                                                                            : OTA_LOG_WARN,
-                         ss, line, OTA_OK);
+                if (ss->step == OTA_STEP_MAGIC && ss->rx_len == 0)
+                    log_peer_repeat(s, OTA_SRV_RL_CONNECT, OTA_LOG_DEBUG, ss, line, OTA_OK);
+                else if (ss->step < OTA_STEP_PREPARE)
+                    log_peer_repeat(s, OTA_SRV_RL_HANDSHAKE, OTA_LOG_WARN, ss, line, OTA_OK);
+                else
+                    log_peer(s, OTA_LOG_WARN, ss, line, OTA_OK);
             }
             close_session(s, idx, n == 0 ? OTA_ERR_CLOSED : n);
             return;
@@ -876,33 +1080,207 @@ static void run_session(ota_server_t *s, int idx)
     }
 }
 
-static int free_or_idlest_session(ota_server_t *s)
+/* --------------------------------------------------------------- admission
+ *
+ * The handshake pool is small (OTA_CFG_MAX_SESSIONS) and anyone can connect, so who
+ * gets a place decides whether a flood of connections locks the owner out. A real
+ * uploader sends the magic bytes as soon as it is connected (they are usually there
+ * when the connection is accepted), the features byte one round trip later, and
+ * answers a challenge within milliseconds. A flooder connects and sits, or sends
+ * garbage. So:
+ *  - garbage is refused before it takes a place (the first bytes are read at accept);
+ *  - one source address holds at most OTA_CFG_MAX_SESSIONS_PER_SOURCE places: its
+ *    newcomer replaces its own least useful session (or is refused);
+ *  - a session that got past magic + features promptly, or is proving itself (auth
+ *    exchange, responsive), or holds the update lock, is never replaced;
+ *  - otherwise the first replaced are sessions slow in the early steps, then silent
+ *    or stalled ones in the auth exchange, then ones waiting out their own back-off,
+ *    then young silent ones; ties go to the source holding most places, then to the
+ *    idlest;
+ *  - a newcomer whose magic bytes are already there may replace a young silent
+ *    session; one that has sent nothing yet meets random early drop (OpenSSH's
+ *    MaxStartups): from OTA_CFG_RED_START sessions on, it is refused with a
+ *    probability rising from OTA_CFG_RED_RATE_PCT % to 100 % at a full pool, where it
+ *    may only replace a slow session. So the pool does not churn at the flood's rate
+ *    and a young session has time to show what it is.
+ */
+
+enum { RANK_KEEP = -1, RANK_YOUNG_TALKING = 1, RANK_YOUNG_SILENT = 2, RANK_OWN_BACKOFF = 3,
+       RANK_STALLED = 4, RANK_SLOW_EARLY = 5, RANK_CLOSING = 6 };
+
+static bool same_source(const ota_session_t *ss, const char *key)
 {
-    int idlest = NO_SESSION;
-    uint32_t idlest_age = 0;
+    char k[OTA_CFG_ADDR_MAX];
+    ota_srv_addr_key(ss->peer, k);
+    return strcmp(k, key) == 0;
+}
+
+/* How readily session i gives its place to a newcomer (higher: sooner). */
+static int evict_rank(const ota_server_t *s, int i)
+{
+    const ota_session_t *ss = &s->sessions[i];
+    if (s->update.session == i)
+        return RANK_KEEP;
+    uint32_t age = ota_elapsed_ms(s->now_ms, ss->opened_ms);
+    uint32_t idle = ota_elapsed_ms(s->now_ms, ss->last_rx_ms);
+    switch (ss->step) {
+    case OTA_STEP_MAGIC:
+    case OTA_STEP_FEATURES:
+        if (age > OTA_CFG_HANDSHAKE_PROMPT_MS)
+            return RANK_SLOW_EARLY;
+        return ss->step == OTA_STEP_MAGIC && ss->rx_len == 0 ? RANK_YOUNG_SILENT
+                                                             : RANK_YOUNG_TALKING;
+    case OTA_STEP_AUTH_WAIT: {
+        char key[OTA_CFG_ADDR_MAX];
+        ota_srv_addr_key(ss->peer, key);
+        /* delayed by its own failures: an attacker's; by the global ceiling only: keep */
+        return (!ss->prompt || ota_srv_source_wait(s, key) > 0) ? RANK_OWN_BACKOFF
+                                                                : RANK_KEEP;
+    }
+    case OTA_STEP_AUTH_REPLY:
+    case OTA_STEP_UPDATE_TYPE:
+    case OTA_STEP_SIZE:
+        return (!ss->prompt || idle >= OTA_CFG_HANDSHAKE_STALE_MS) ? RANK_STALLED : RANK_KEEP;
+    case OTA_STEP_CLOSING:
+        return ss->close_after_send ? RANK_CLOSING : RANK_KEEP;
+    default:
+        return RANK_KEEP;
+    }
+}
+
+static int source_count(const ota_server_t *s, const char *key)
+{
+    int n = 0;
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
+        if (s->sessions[i].step != OTA_STEP_FREE && same_source(&s->sessions[i], key))
+            n++;
+    return n;
+}
+
+/* The session to replace: rank at least min_rank, from key's source only when key is
+ * given; NO_SESSION if there is none. */
+static int pick_victim(const ota_server_t *s, const char *key, int min_rank)
+{
+    int best = NO_SESSION, best_rank = 0, best_src = 0;
+    uint32_t best_idle = 0;
     for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++) {
         const ota_session_t *ss = &s->sessions[i];
         if (ss->step == OTA_STEP_FREE)
-            return i;
-        if (s->update.session == i)
             continue;
-        uint32_t age = ota_elapsed_ms(s->now_ms, ss->last_rx_ms);
-        if (idlest == NO_SESSION || age > idlest_age) {
-            idlest = i;
-            idlest_age = age;
+        if (key != NULL && !same_source(ss, key))
+            continue;
+        int r = evict_rank(s, i);
+        if (r < min_rank)
+            continue;
+        char k[OTA_CFG_ADDR_MAX];
+        ota_srv_addr_key(ss->peer, k);
+        int src = source_count(s, k);
+        uint32_t idle = ota_elapsed_ms(s->now_ms, ss->last_rx_ms);
+        if (best == NO_SESSION || r > best_rank || (r == best_rank && src > best_src) ||
+            (r == best_rank && src == best_src && idle > best_idle)) {
+            best = i;
+            best_rank = r;
+            best_src = src;
+            best_idle = idle;
         }
     }
-    if (idlest != NO_SESSION) {
-        log_peer(s, OTA_LOG_WARN, &s->sessions[idlest],
-                 "handshake pool full, dropping this idlest connection", OTA_OK);
-        close_session(s, idlest, OTA_ERR_BUSY);
+    return best;
+}
+
+/* Random early drop of a newcomer that has sent nothing yet, with used sessions in
+ * the pool (none of them replaceable as slow). */
+static bool early_drop(ota_server_t *s, int used)
+{
+    if (used < OTA_CFG_RED_START)
+        return false;
+    uint32_t pct = 100;
+    if (used < OTA_CFG_MAX_SESSIONS)
+        pct = (uint32_t)OTA_CFG_RED_RATE_PCT +
+              (uint32_t)(100 - OTA_CFG_RED_RATE_PCT) * (uint32_t)(used - OTA_CFG_RED_START) /
+                  (uint32_t)(OTA_CFG_MAX_SESSIONS - OTA_CFG_RED_START);
+    uint8_t r[2];
+    if (s->port->random(s->user, r, sizeof r) != OTA_OK)
+        return true;
+    return (uint32_t)((r[0] << 8) | r[1]) % 100u < pct;
+}
+
+static void evict(ota_server_t *s, int idx, const char *why)
+{
+    log_peer_repeat(s, OTA_SRV_RL_DROP, OTA_LOG_WARN, &s->sessions[idx], why, OTA_OK);
+    close_session(s, idx, OTA_ERR_BUSY);
+}
+
+/* A place for a newcomer from key (eager: its first bytes are the magic's), or
+ * NO_SESSION: refuse it. */
+static int admit(ota_server_t *s, const char *key, bool eager)
+{
+    if (source_count(s, key) >= OTA_CFG_MAX_SESSIONS_PER_SOURCE) {
+        int v = pick_victim(s, key, eager ? RANK_YOUNG_TALKING : RANK_YOUNG_SILENT);
+        if (v != NO_SESSION)
+            evict(s, v, "too many connections from this address, dropping its oldest");
+        return v;
     }
-    return idlest;
+    /* places taken for real: slow sessions count as free */
+    int free_idx = NO_SESSION, used = 0;
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++) {
+        if (s->sessions[i].step == OTA_STEP_FREE) {
+            if (free_idx == NO_SESSION)
+                free_idx = i;
+        } else if (evict_rank(s, i) < RANK_OWN_BACKOFF) {
+            used++;
+        }
+    }
+    if (!eager && early_drop(s, used))
+        return NO_SESSION;
+    if (free_idx != NO_SESSION)
+        return free_idx;
+    /* a slow session gives way to anyone, a young silent one only to an eager newcomer */
+    int v = pick_victim(s, NULL, eager ? RANK_YOUNG_SILENT : RANK_OWN_BACKOFF);
+    if (v != NO_SESSION)
+        evict(s, v, evict_rank(s, v) >= RANK_OWN_BACKOFF
+                        ? "handshake pool full, dropping this slow connection"
+                        : "handshake pool full, dropping this silent connection");
+    return v;
+}
+
+/* Refuse a connection before it has a session. */
+static void refuse(ota_server_t *s, ota_conn_t conn, const char *peer, int kind,
+                   ota_log_level_t lvl, const char *why, int code)
+{
+    if (code >= 0) {
+        uint8_t b = (uint8_t)code;
+        (void)s->port->net_send(s->user, conn, &b, 1);
+    }
+    s->port->net_close(s->user, conn);
+    ota_srv_log_repeat(s, kind, lvl, peer, why);
+}
+
+/* true when a newcomer that has sent nothing yet would meet early drop (or find no
+ * place at all). */
+static bool under_pressure(const ota_server_t *s)
+{
+    int used = 0;
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
+        if (s->sessions[i].step != OTA_STEP_FREE && evict_rank(s, i) < RANK_OWN_BACKOFF)
+            used++;
+    return used >= OTA_CFG_RED_START;
 }
 
 static void accept_new(ota_server_t *s)
 {
+    /* Under pressure (a newcomer that has sent nothing would meet early drop): take
+     * connections from the listener only every OTA_CFG_ACCEPT_PAUSE_MS. Meanwhile they
+     * wait in the port's accept queue, where a real uploader's magic bytes arrive: so
+     * it is told from the sitters when it is accepted; a full queue slows the flood. */
+    bool pressed = under_pressure(s);
+    if (s->update.session == NO_SESSION && !s->activated && pressed &&
+        ota_elapsed_ms(s->now_ms, s->accept_ms) < OTA_CFG_ACCEPT_PAUSE_MS)
+        return;
+    s->accept_ms = s->now_ms;
     for (int k = 0; k < ACCEPTS_PER_POLL; k++) {
+        /* the pressure began in this batch: the rest waits for the next one */
+        if (!pressed && k > 0 && under_pressure(s))
+            return;
         ota_conn_t conn = -1;
         char peer[OTA_CFG_PEER_MAX];
         peer[0] = '\0';
@@ -911,19 +1289,30 @@ static void accept_new(ota_server_t *s)
         peer[sizeof peer - 1] = '\0';
         if (s->update.session != NO_SESSION || s->activated) {
             /* One update at a time: tell the newcomer at once, leave the update be. */
-            uint8_t busy = OTA_RESP_ERROR_BUSY;
-            (void)s->port->net_send(s->user, conn, &busy, 1);
-            s->port->net_close(s->user, conn);
-            char line[OTA_CFG_LOG_LINE_MAX];
-            ota_strbuf_t sb;
-            peer_line(&sb, line, peer);
-            ota_sb_str(&sb, "refused, an update is in progress");
-            log_line(s, OTA_LOG_WARN, &sb);
+            refuse(s, conn, peer, OTA_SRV_RL_BUSY, OTA_LOG_WARN,
+                   "refused, an update is in progress", OTA_RESP_ERROR_BUSY);
             continue;
         }
-        int idx = free_or_idlest_session(s);
-        if (idx == NO_SESSION) { /* cannot happen: without a lock holder all are evictable */
-            s->port->net_close(s->user, conn);
+        /* what it has sent already tells an uploader from garbage and from a sitter */
+        uint8_t head[OTA_MAGIC_LEN];
+        int got = s->port->net_recv(s->user, conn, head, sizeof head);
+        if (got == OTA_ERR_WOULD_BLOCK) {
+            got = 0;
+        } else if (got <= 0) {
+            refuse(s, conn, peer, OTA_SRV_RL_CONNECT, OTA_LOG_DEBUG, "closed at once", -1);
+            continue;
+        }
+        if (got > 0 && memcmp(head, ota_protocol_magic, (size_t)got) != 0) {
+            refuse(s, conn, peer, OTA_SRV_RL_HANDSHAKE, OTA_LOG_WARN,
+                   "wrong magic bytes: bad protocol magic", OTA_RESP_ERROR_MAGIC);
+            continue;
+        }
+        char key[OTA_CFG_ADDR_MAX];
+        ota_srv_addr_key(peer, key);
+        int idx = admit(s, key, got > 0);
+        if (idx == NO_SESSION) {
+            refuse(s, conn, peer, OTA_SRV_RL_DROP, OTA_LOG_WARN,
+                   "handshake pool full, connection refused", -1);
             continue;
         }
         ota_session_t *ss = &s->sessions[idx];
@@ -932,7 +1321,11 @@ static void accept_new(ota_server_t *s)
         memcpy(ss->peer, peer, sizeof ss->peer);
         ss->opened_ms = ss->last_rx_ms = s->now_ms;
         expect(ss, OTA_STEP_MAGIC, OTA_MAGIC_LEN);
-        log_peer(s, OTA_LOG_DEBUG, ss, "connected", OTA_OK);
+        memcpy(ss->rx, head, (size_t)got);
+        ss->rx_len = (uint16_t)got;
+        log_peer_repeat(s, OTA_SRV_RL_CONNECT, OTA_LOG_DEBUG, ss, "connected", OTA_OK);
+        if (ss->rx_len == ss->rx_need)
+            on_message(s, idx);
     }
 }
 
@@ -970,7 +1363,10 @@ static void check_timeouts(ota_server_t *s)
         ota_sb_str(&sb, " ms during ");
         ota_sb_str(&sb, step_name(ss->step));
         ota_sb_str(&sb, ", closing");
-        log_peer(s, OTA_LOG_WARN, ss, line, OTA_OK);
+        if (ss->step < OTA_STEP_PREPARE) /* idle connections of a flood time out here */
+            log_peer_repeat(s, OTA_SRV_RL_HANDSHAKE, OTA_LOG_WARN, ss, line, OTA_OK);
+        else
+            log_peer(s, OTA_LOG_WARN, ss, line, OTA_OK);
         close_session(s, i, OTA_ERR_TIMEOUT);
     }
 }
@@ -989,6 +1385,7 @@ int ota_server_poll(ota_server_t *srv, uint32_t now_ms)
     check_timeouts(srv);
     if (srv->cfg.arduino_enabled)
         ota_arduino_poll(srv);
+    log_repeat_summaries(srv);
     if (srv->reboot_pending && !srv->reboot_requested) {
         srv->reboot_requested = true;
         srv->port->reboot(srv->user);
@@ -1005,7 +1402,7 @@ bool ota_server_active(const ota_server_t *srv)
 {
     if (srv == NULL)
         return false;
-    if (srv->arduino.state != 0) /* an ArduinoOTA exchange is under way */
+    if (srv->arduino.state != 0) /* an ArduinoOTA key derivation or upload is under way */
         return true;
     for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
         if (srv->sessions[i].step != OTA_STEP_FREE)

@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -108,6 +109,43 @@ class ArduinoNodeTest(unittest.TestCase):
         self.assertGreaterEqual(node.heartbeats()[-1][0] - before, 5)  # the loop kept going
         img = make_image(self, seed=6)
         self.assertEqual(espota_client.upload(node.arduino_port, read_bytes(img))[0], "OK")
+        node.assert_runs(img, 2)
+
+    def test_invitation_squatter_does_not_block_the_owner(self):
+        """Issue 12: one invitation from another address every 100 ms (127.0.0.3), never
+        answered, while an espota-style upload from 127.0.0.1 runs: it succeeds."""
+        pw = password_file(self, "VERYSECURE")
+        node = arduino_node(self, "--arduino-password-file", pw)
+        stop = threading.Event()
+        sent = []
+
+        def squat():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.3", 0))
+            s.settimeout(0.1)
+            port = s.getsockname()[1]
+            with s:
+                while not stop.is_set():
+                    s.sendto(("0 %d 123456 %s\n" % (port, "ab" * 16)).encode(),
+                             ("127.0.0.1", node.arduino_port))
+                    sent.append(1)
+                    try:
+                        s.recv(128)  # its challenge, left unanswered
+                    except OSError:
+                        pass
+                    stop.wait(0.1)
+
+        t = threading.Thread(target=squat, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 5)
+        self.addCleanup(stop.set)
+        time.sleep(0.5)  # the squatter holds a challenge before the owner comes
+        img = make_image(self, seed=8)
+        result = espota_client.upload(node.arduino_port, read_bytes(img), "VERYSECURE")
+        stop.set()
+        t.join(5)
+        self.assertEqual(result[0], "OK", result)
+        self.assertGreater(len(sent), 3)
         node.assert_runs(img, 2)
 
 

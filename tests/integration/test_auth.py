@@ -124,10 +124,12 @@ class SaltedAuthTest(unittest.TestCase):
         for _ in range(3):
             rc, _, _ = node.upload(img, "--password", "guess")
             self.assertEqual(rc, 4)
-        self.assertIn("3 failed authentications in a row; next attempt waits 1500 ms",
-                      node.log())
+        self.assertIn("3 failed authentications in a row from this address; its next "
+                      "attempt waits 1500 ms", node.log())
+        node.wait_for(lambda: len(node.heartbeats()) >= 1, 10, "a heartbeat line")
         ticks_before = node.heartbeats()[-1][0]
         t0 = time.monotonic()
+        # the same address (127.0.0.1) as the guesses: its back-off applies
         rc, _, err = node.upload(img, "--password", "VERYSECURE")
         waited = time.monotonic() - t0
         self.assertEqual(rc, 0, err)  # the right password still works after the back-off
@@ -137,6 +139,63 @@ class SaltedAuthTest(unittest.TestCase):
         lines = node.log().split("booted slot=b")[0]
         ticks = [int(t) for t in __import__("re").findall(r"heartbeat tick=(\d+)", lines)]
         self.assertGreaterEqual(ticks[-1] - ticks_before, 5)  # the loop kept running
+
+    @staticmethod
+    def salted_attempt(port, source, proof=None, timeout=10):
+        """One salted authentication from the loopback address source with a wrong
+        proof; returns the device's answer byte, or None when no challenge came within
+        timeout (the back-off holds it)."""
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                     source_address=(source, 0))
+        try:
+            def read(n):
+                buf = b""
+                while len(buf) < n:
+                    chunk = s.recv(n - len(buf))
+                    if not chunk:
+                        raise ConnectionError("closed after %r" % buf)
+                    buf += chunk
+                return buf
+            s.sendall(MAGIC)
+            assert read(2)[0] == 0x00
+            s.sendall(bytes([0x84]))  # extended + salted
+            assert read(2)[0] == 0x48
+            try:
+                method = read(1)[0]
+            except socket.timeout:
+                return None
+            assert method == 0x10, method
+            read(16 + 4 + 32)
+            s.sendall(os.urandom(32) + (proof or os.urandom(32)))
+            return read(1)[0]
+        finally:
+            s.close()
+
+    def test_back_off_is_per_source(self):
+        """An attacker's wrong passwords from 127.0.0.2 delay 127.0.0.2 only: the owner
+        at 127.0.0.1 gets its challenge at once and updates."""
+        node = Node(self, "--auth-backoff-free", "1", "--auth-backoff-base-ms", "30000")
+        for _ in range(2):
+            self.assertEqual(self.salted_attempt(node.port, "127.0.0.2"), 0x82)
+        self.assertIn("127.0.0.2", node.log())
+        self.assertIn("its next attempt waits 30000 ms", node.log())
+        # the attacker's next attempt waits (no challenge in 2 s, of 30)
+        self.assertIsNone(self.salted_attempt(node.port, "127.0.0.2", timeout=2))
+        img = make_image(self, seed=7)
+        rc, _, err = node.upload(img, "--password", "VERYSECURE")
+        self.assertEqual(rc, 0, err)
+        node.assert_runs(img, 2)
+        self.assertNotRegex(node.log(), r"127\.0\.0\.1:\d+: auth delayed")
+
+    def test_global_ceiling_delays_but_does_not_refuse(self):
+        """Many addresses guessing in parallel hit the node's ceiling of guesses per
+        minute: further attempts (the owner's too) wait for the minute to roll, they
+        are not refused."""
+        node = Node(self, "--auth-guesses-per-min", "3", "--auth-backoff-base-ms", "0")
+        for i in range(3):
+            self.assertEqual(self.salted_attempt(node.port, "127.0.0.%d" % (20 + i)), 0x82)
+        self.assertIsNone(self.salted_attempt(node.port, "127.0.0.30", timeout=2))
+        self.assertIn("ceiling of guesses per minute", node.log())
 
 
 if __name__ == "__main__":

@@ -152,7 +152,7 @@ static int f_random(void *user, uint8_t *buf, size_t len)
 {
     fake_port_t *fp = fp_of(user);
     for (size_t i = 0; i < len; i++)
-        buf[i] = fp->random_counter++;
+        buf[i] = fp->random_fixed ? fp->random_byte : fp->random_counter++;
     return OTA_OK;
 }
 
@@ -178,7 +178,7 @@ static int f_udp_recv(void *user, uint8_t *buf, size_t len, char *from, size_t f
     memcpy(buf, fp->dgram[i], n);
     fp->dgram_head = (fp->dgram_head + 1) % 8;
     fp->dgram_count--;
-    snprintf(from, from_len, "10.0.0.9");
+    snprintf(from, from_len, "%s", fp->dgram_from[i][0] ? fp->dgram_from[i] : "10.0.0.9");
     *from_port = 5555;
     return (int)n;
 }
@@ -186,8 +186,8 @@ static int f_udp_recv(void *user, uint8_t *buf, size_t len, char *from, size_t f
 static int f_udp_send(void *user, const char *ip, uint16_t port, const uint8_t *buf, size_t len)
 {
     fake_port_t *fp = fp_of(user);
-    (void)ip;
     (void)port;
+    snprintf(fp->last_reply_to, sizeof fp->last_reply_to, "%s", ip);
     size_t n = len < sizeof fp->last_reply - 1 ? len : sizeof fp->last_reply - 1;
     memcpy(fp->last_reply, buf, n);
     fp->last_reply[n] = '\0';
@@ -261,7 +261,17 @@ void fake_datagram(fake_port_t *fp, const void *data, size_t len)
     int i = (fp->dgram_head + fp->dgram_count) % 8;
     memcpy(fp->dgram[i], data, len);
     fp->dgram_len[i] = len;
+    fp->dgram_from[i][0] = '\0';
     fp->dgram_count++;
+}
+
+void fake_datagram_from(fake_port_t *fp, const char *ip, const void *data, size_t len)
+{
+    int i = (fp->dgram_head + fp->dgram_count) % 8;
+    int before = fp->dgram_count;
+    fake_datagram(fp, data, len);
+    if (fp->dgram_count > before)
+        snprintf(fp->dgram_from[i], sizeof fp->dgram_from[i], "%s", ip);
 }
 
 /* ---------------- boot record ---------------- */
@@ -404,6 +414,13 @@ int fake_connect(fake_port_t *fp)
     snprintf(c->peer, sizeof c->peer, "10.0.0.%u:%u", (unsigned)(i + 1) & 0xffu,
              40000u + (unsigned)i);
     return i;
+}
+
+int fake_connect_from(fake_port_t *fp, const char *peer)
+{
+    int c = fake_connect(fp);
+    snprintf(fp->conns[c].peer, sizeof fp->conns[c].peer, "%s", peer);
+    return c;
 }
 
 void fake_send(fake_port_t *fp, int c, const void *data, size_t len)

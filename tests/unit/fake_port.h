@@ -29,7 +29,7 @@ typedef struct fake_conn {
     size_t recv_limit;  /* most bytes one net_recv hands out (0: no limit) */
     size_t send_limit;  /* most bytes one net_send takes (0: no limit) */
     bool send_blocked;  /* net_send answers WOULD_BLOCK */
-    char peer[32];
+    char peer[64];
 } fake_conn_t;
 
 typedef struct fake_port {
@@ -51,12 +51,16 @@ typedef struct fake_port {
     /* system */
     int reboots;
     uint8_t random_counter;
+    bool random_fixed;     /* random bytes are all random_byte (to steer early drop) */
+    uint8_t random_byte;
     bool verbose;          /* print log lines */
     char last_log[256];
     int log_lines;
     /* ArduinoOTA: queued datagrams (from 10.0.0.9:5555), the last reply, connects */
     uint8_t dgram[8][300];
     size_t dgram_len[8];
+    char dgram_from[8][48];   /* sender of each ("" = 10.0.0.9) */
+    char last_reply_to[48];
     int dgram_head, dgram_count;
     char last_reply[128];
     int replies;
@@ -88,9 +92,13 @@ void fake_free(fake_port_t *fp);
 extern const ota_port_t fake_port_ops_arduino;
 /** Queue a datagram for udp_recv. */
 void fake_datagram(fake_port_t *fp, const void *data, size_t len);
+/** The same from the address ip (port 5555). */
+void fake_datagram_from(fake_port_t *fp, const char *ip, const void *data, size_t len);
 
 /** Queue a new client connection; returns its index. */
 int fake_connect(fake_port_t *fp);
+/** The same from the peer "ip:port". */
+int fake_connect_from(fake_port_t *fp, const char *peer);
 /** Append bytes the client sends. */
 void fake_send(fake_port_t *fp, int c, const void *data, size_t len);
 /** Bytes the device sent that the test has not read yet. */

@@ -20,6 +20,7 @@
 #include "fake_port.h"
 #include "ota/auth.h"
 #include "ota/protocol.h"
+#include "ota/ratelimit.h"
 #include "ota/server.h"
 #include "ota/util.h"
 
@@ -89,12 +90,14 @@ static uint8_t *pattern(size_t n, unsigned seed)
     return p;
 }
 
-/* Connect and send magic + features; checks the version and feature answers. */
-static int open_session(uint8_t features, uint8_t version)
+/* Connect from peer (NULL: the fake's own address per connection) and send magic +
+ * features; checks the version and feature answers. */
+static int open_session_from(const char *peer, uint8_t features, uint8_t version)
 {
-    int c = fake_connect(&fp);
+    int c = peer ? fake_connect_from(&fp, peer) : fake_connect(&fp);
     fake_send(&fp, c, ota_protocol_magic, OTA_MAGIC_LEN);
     fake_send(&fp, c, &features, 1);
+    now_ms += OTA_CFG_ACCEPT_PAUSE_MS; /* a busy pool takes newcomers at this pace */
     pump(2);
     uint8_t hello[2] = {OTA_RESP_OK, version};
     expect_bytes(c, hello, 2);
@@ -107,6 +110,11 @@ static int open_session(uint8_t features, uint8_t version)
         expect_byte(c, OTA_RESP_HEADER_OK);
     }
     return c;
+}
+
+static int open_session(uint8_t features, uint8_t version)
+{
+    return open_session_from(NULL, features, version);
 }
 
 /* Answer the challenge the device sent (method byte + nonce are unread). */
@@ -779,10 +787,13 @@ static void test_full_pool_drops_idlest(void **state)
 {
     (void)state;
     setup_server(&fake_port_ops, NULL);
+    fp.random_fixed = true;
+    fp.random_byte = 7; /* early drop draws 99: only a full pool refuses */
     int idle[OTA_CFG_MAX_SESSIONS];
     for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++) {
         idle[i] = fake_connect(&fp); /* connect and say nothing (port scanners) */
         pump(5);
+        assert_false(fp.conns[idle[i]].device_closed);
     }
     size_t n = 9000;
     uint8_t *d = pattern(n, 15);
@@ -1033,11 +1044,13 @@ static void test_bad_verifier_rejected_at_setup(void **state)
     assert_int_equal(ota_server_setup(&srv, &no_hmac, &fp, &cfg), OTA_ERR_INVALID_ARG);
 }
 
-/* Open a session and wait for its challenge, answering wrongly. */
+#define ATTACKER "10.0.0.66:4000"
+
+/* Open a session from ATTACKER and wait for its challenge, answering wrongly. */
 static void fail_once(void)
 {
     uint8_t wrong[32] = {1}, sig[32];
-    int c = open_session(ALL_AUTH, 2);
+    int c = open_session_from(ATTACKER, ALL_AUTH, 2);
     answer_salted(c, wrong, sig);
     expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
     pump(1);
@@ -1054,14 +1067,14 @@ static void test_brute_force_backoff(void **state)
     setup_server(&fake_port_ops, &cfg);
     fail_once();
     fail_once(); /* two free failures: no delay yet */
-    int c = open_session(ALL_AUTH, 2);
+    int c = open_session_from(ATTACKER, ALL_AUTH, 2);
     assert_int_equal(fake_unread(&fp, c), 1 + 16 + 4 + 32);
     uint8_t wrong[32] = {1}, sig[32], got[32];
     answer_salted(c, wrong, sig); /* third failure: back-off 1000 ms */
     expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
     assert_non_null(strstr(fp.last_log, "waits 1000 ms"));
 
-    c = open_session(ALL_AUTH, 2);
+    c = open_session_from(ATTACKER, ALL_AUTH, 2);
     now_ms += 900;
     pump(1);
     assert_int_equal(fake_unread(&fp, c), 0); /* no challenge yet */
@@ -1071,7 +1084,7 @@ static void test_brute_force_backoff(void **state)
     answer_salted(c, wrong, sig); /* fourth failure: doubles to 2000 ms */
     expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
     assert_non_null(strstr(fp.last_log, "waits 2000 ms"));
-    c = open_session(ALL_AUTH, 2);
+    c = open_session_from(ATTACKER, ALL_AUTH, 2);
     now_ms += 1500;
     pump(1);
     assert_int_equal(fake_unread(&fp, c), 0);
@@ -1082,7 +1095,8 @@ static void test_brute_force_backoff(void **state)
     expect_byte(c, OTA_RESP_AUTH_OK);
     assert_int_equal(fake_read(&fp, c, got, 32), 32);
     assert_memory_equal(got, sig, 32);
-    assert_int_equal(srv.auth_failures, 0);
+    for (int i = 0; i < OTA_CFG_AUTH_SOURCES; i++) /* the address's failures are forgotten */
+        assert_int_equal(srv.auth_sources[i].addr[0], '\0');
 }
 
 static void test_backoff_is_bounded(void **state)
@@ -1092,9 +1106,10 @@ static void test_backoff_is_bounded(void **state)
     cfg.auth_backoff_free = 0;
     cfg.auth_backoff_base_ms = 100;
     cfg.auth_backoff_max_ms = 400;
+    cfg.auth_guesses_per_min = 0; /* no global ceiling: 40 guesses in 16 s */
     setup_server(&fake_port_ops, &cfg);
     for (int i = 0; i < 40; i++) {
-        int c = open_session(ALL_AUTH, 2);
+        int c = open_session_from(ATTACKER, ALL_AUTH, 2);
         now_ms += 400; /* never more than the bound */
         pump(1);
         uint8_t wrong[32] = {2}, sig[32];
@@ -1102,7 +1117,390 @@ static void test_backoff_is_bounded(void **state)
         expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
         pump(1);
     }
-    assert_int_equal(srv.backoff_ms, 400);
+    assert_string_equal(srv.auth_sources[0].addr, "10.0.0.66");
+    assert_int_equal(srv.auth_sources[0].wait_ms, 400);
+}
+
+/* ------------------------------------------------------------ floods, per-source state */
+
+/* One poll after the accept pause: a busy pool takes newcomers at that pace. */
+static void paced(void)
+{
+    now_ms += OTA_CFG_ACCEPT_PAUSE_MS;
+    pump(1);
+}
+
+static void test_ratelimit_first_then_summaries(void **state)
+{
+    (void)state;
+    ota_ratelimit_t rl = {0, 0};
+    uint32_t t = 0xFFFFF000u; /* across the wraparound */
+    assert_true(ota_ratelimit_allow(&rl, t, 10000)); /* the first one in full */
+    for (int i = 0; i < 500; i++)
+        assert_false(ota_ratelimit_allow(&rl, t + (uint32_t)i, 10000));
+    assert_int_equal(ota_ratelimit_due(&rl, t + 9999, 10000), 0); /* not yet */
+    assert_int_equal(ota_ratelimit_due(&rl, t + 10000, 10000), 500);
+    assert_int_equal(ota_ratelimit_due(&rl, t + 10001, 10000), 0); /* one per interval */
+    assert_false(ota_ratelimit_allow(&rl, t + 12000, 10000));
+    assert_int_equal(ota_ratelimit_due(&rl, t + 20000, 10000), 1);
+    /* a quiet interval: the next one is logged in full again */
+    assert_int_equal(ota_ratelimit_due(&rl, t + 30000, 10000), 0);
+    assert_true(ota_ratelimit_allow(&rl, t + 30001, 10000));
+}
+
+static void test_repeated_lines_are_rate_limited(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    for (int i = 0; i < 300; i++) { /* garbage connections */
+        int c = fake_connect(&fp);
+        fake_send(&fp, c, "GET / HTTP/1.0\r\n", 16);
+        pump(1);
+        assert_true(fp.conns[c].device_closed);
+        expect_byte(c, OTA_RESP_ERROR_MAGIC);
+    }
+    assert_true(fp.log_lines <= 2); /* the first one, no more */
+    now_ms += OTA_CFG_LOG_REPEAT_MS;
+    pump(1);
+    assert_non_null(strstr(fp.last_log, "failed handshakes: 299 more in the last 10 s"));
+    int lines = fp.log_lines;
+    now_ms += 3 * OTA_CFG_LOG_REPEAT_MS; /* quiet: no more summaries */
+    pump(1);
+    assert_int_equal(fp.log_lines, lines);
+    /* idle connections that time out count the same way */
+    for (int i = 0; i < 40; i++) {
+        fake_connect(&fp);
+        now_ms += 700;
+        pump(1);
+    }
+    now_ms += 25000;
+    pump(1);
+    /* first lines of: connected, refused, dropped as slow, timed out; summaries */
+    assert_true(fp.log_lines - lines <= 12);
+}
+
+static void test_garbage_never_takes_a_place(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    fp.random_fixed = true;
+    fp.random_byte = 7; /* early drop draws 99: only a full pool refuses */
+    int keep[3];
+    for (int i = 0; i < 3; i++)
+        keep[i] = open_session(0, 2);
+    for (int i = 0; i < 20; i++) {
+        int c = fake_connect(&fp);
+        fake_send(&fp, c, "\x16\x03\x01", 3); /* a TLS hello */
+        paced();
+        assert_true(fp.conns[c].device_closed);
+    }
+    for (int i = 0; i < 3; i++) /* nobody was replaced for it */
+        assert_false(fp.conns[keep[i]].device_closed);
+}
+
+static void test_early_drop_of_silent_newcomers(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    fp.random_fixed = true;
+    fp.random_byte = 0; /* every draw is 0: whenever early drop applies, it drops */
+    int a = fake_connect(&fp), b = fake_connect(&fp); /* below OTA_CFG_RED_START: in */
+    paced();
+    assert_false(fp.conns[a].device_closed);
+    assert_false(fp.conns[b].device_closed);
+    int c = fake_connect(&fp); /* silent, at the start threshold: dropped */
+    paced();
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fake_unread(&fp, c), 0);
+    /* one whose magic is already there skips the draw */
+    int d = open_session(0, 2);
+    expect_byte(d, OTA_RESP_AUTH_OK);
+    teardown(NULL);
+
+    /* draws of 35: 30 % at the threshold lets it in, 65 % one above does not */
+    setup_server(&fake_port_ops, NULL);
+    fp.random_fixed = true;
+    fp.random_byte = 0xFF;
+    a = fake_connect(&fp);
+    b = fake_connect(&fp);
+    c = fake_connect(&fp);
+    paced();
+    assert_false(fp.conns[c].device_closed);
+    d = fake_connect(&fp);
+    paced();
+    assert_true(fp.conns[d].device_closed);
+    /* once they are slow (silent past the prompt time) they count as free places */
+    now_ms += OTA_CFG_HANDSHAKE_PROMPT_MS + 1;
+    int e = fake_connect(&fp), f = fake_connect(&fp);
+    paced();
+    assert_false(fp.conns[e].device_closed); /* the free place */
+    assert_false(fp.conns[f].device_closed);
+    assert_true(fp.conns[a].device_closed); /* the oldest slow one made room */
+    assert_false(fp.conns[b].device_closed);
+}
+
+static void test_progressed_sessions_are_not_evicted(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.password = "pw";
+    setup_server(&fake_port_ops, &cfg);
+    fp.random_fixed = true;
+    fp.random_byte = 7;
+    /* the owner: magic + features at once, holds a challenge */
+    int owner = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    /* a flood of sitters and of eager newcomers that stall after the magic */
+    for (int i = 0; i < 60; i++) { /* for 2 s: less than OTA_CFG_HANDSHAKE_STALE_MS */
+        int c = fake_connect(&fp);
+        if (i % 2)
+            fake_send(&fp, c, ota_protocol_magic, OTA_MAGIC_LEN);
+        paced();
+        assert_false(fp.conns[owner].device_closed);
+    }
+    answer_challenge(owner, OTA_RESP_REQUEST_AUTH_SHA256, "pw");
+    expect_byte(owner, OTA_RESP_AUTH_OK);
+    assert_true(ota_server_update_in_progress(&srv));
+    teardown(NULL);
+
+    /* a session that answers nothing after its challenge loses the protection */
+    setup_server(&fake_port_ops, &cfg);
+    fp.random_fixed = true;
+    fp.random_byte = 7;
+    int stalled[OTA_CFG_MAX_SESSIONS];
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
+        stalled[i] = open_session(OTA_FEATURE_SHA256_AUTH, 2);
+    int c = fake_connect_from(&fp, "10.0.0.99:1");
+    fake_send(&fp, c, ota_protocol_magic, OTA_MAGIC_LEN);
+    paced();
+    assert_true(fp.conns[c].device_closed); /* all four are proving themselves: refused */
+    for (int i = 0; i < OTA_CFG_MAX_SESSIONS; i++)
+        assert_false(fp.conns[stalled[i]].device_closed);
+    now_ms += OTA_CFG_HANDSHAKE_STALE_MS;
+    c = open_session_from("10.0.0.99:2", OTA_FEATURE_SHA256_AUTH, 2);
+    assert_true(fp.conns[stalled[0]].device_closed); /* the longest silent went */
+    answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "pw");
+    expect_byte(c, OTA_RESP_AUTH_OK);
+}
+
+static void test_one_source_holds_a_limited_share(void **state)
+{
+    (void)state;
+    setup_server(&fake_port_ops, NULL);
+    fp.random_fixed = true;
+    fp.random_byte = 7;
+    int other = fake_connect_from(&fp, "10.0.0.200:1");
+    paced();
+    int mine[6];
+    for (int i = 0; i < 6; i++) { /* one address hammering */
+        mine[i] = fake_connect_from(&fp, "10.0.0.50:1000");
+        paced();
+        now_ms += 10;
+    }
+    int open = 0;
+    for (int i = 0; i < 6; i++)
+        open += !fp.conns[mine[i]].device_closed;
+    assert_int_equal(open, OTA_CFG_MAX_SESSIONS_PER_SOURCE);
+    assert_false(fp.conns[mine[5]].device_closed); /* its own oldest went first */
+    assert_true(fp.conns[mine[0]].device_closed);
+    assert_false(fp.conns[other].device_closed); /* nobody else's */
+    /* and the owner from elsewhere still gets in and through */
+    size_t n = 9000;
+    uint8_t *d = pattern(n, 40);
+    int c = open_session_from("10.0.0.1:5000", 0, 2);
+    full_upload(c, d, n, 3000);
+    final_ack(c);
+    free(d);
+}
+
+static void test_backoff_is_per_source(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    cfg.auth_backoff_free = 1;
+    cfg.auth_backoff_base_ms = 5000;
+    setup_server(&fake_port_ops, &cfg);
+    fail_once();
+    fail_once(); /* the attacker waits 5 s now */
+    int att = open_session_from(ATTACKER, ALL_AUTH, 2);
+    pump(2);
+    assert_int_equal(fake_unread(&fp, att), 0);
+    /* the owner from another address is not delayed */
+    int own = open_session_from("10.0.0.77:5000", ALL_AUTH, 2);
+    uint8_t sig[32], got[32];
+    answer_salted(own, kat_salted_password, sig);
+    expect_byte(own, OTA_RESP_AUTH_OK);
+    assert_int_equal(fake_read(&fp, own, got, 32), 32);
+    /* nor on IPv6, where the key is the address without the port */
+    teardown(NULL);
+    setup_server(&fake_port_ops, &cfg);
+    for (int i = 0; i < 2; i++) {
+        uint8_t wrong[32] = {1};
+        int c = open_session_from("[fd00::66]:4000", ALL_AUTH, 2);
+        answer_salted(c, wrong, sig);
+        expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+        pump(1);
+    }
+    att = open_session_from("[fd00::66]:4001", ALL_AUTH, 2);
+    assert_int_equal(fake_unread(&fp, att), 0); /* same address, other port: waits */
+    own = open_session_from("[fd00::77]:4000", ALL_AUTH, 2);
+    answer_salted(own, kat_salted_password, sig);
+    expect_byte(own, OTA_RESP_AUTH_OK);
+}
+
+static void test_backoff_one_attempt_per_wait(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    cfg.auth_backoff_free = 1;
+    cfg.auth_backoff_base_ms = 1000;
+    setup_server(&fake_port_ops, &cfg);
+    fail_once();
+    fail_once(); /* in back-off: 1000 ms */
+    int a = open_session_from(ATTACKER, ALL_AUTH, 2);
+    int b = open_session_from("10.0.0.66:4001", ALL_AUTH, 2); /* a second connection */
+    now_ms += 1001;
+    pump(1);
+    /* one of the two gets its challenge, the other waits another round */
+    assert_int_equal((fake_unread(&fp, a) > 0) + (fake_unread(&fp, b) > 0), 1);
+    now_ms += 1001;
+    pump(1);
+    assert_true(fake_unread(&fp, a) > 0 && fake_unread(&fp, b) > 0);
+}
+
+static void test_global_guess_ceiling(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    cfg.auth_backoff_base_ms = 0; /* per-address back-off off: only the ceiling */
+    cfg.auth_guesses_per_min = 5;
+    setup_server(&fake_port_ops, &cfg);
+    uint8_t wrong[32] = {3}, sig[32], got[32];
+    for (int i = 0; i < 5; i++) { /* five addresses, one guess each */
+        char peer[32];
+        snprintf(peer, sizeof peer, "10.1.0.%d:4000", i + 1);
+        int c = open_session_from(peer, ALL_AUTH, 2);
+        answer_salted(c, wrong, sig);
+        expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+        pump(1);
+        now_ms += 1000;
+    }
+    /* the ceiling is reached: the owner waits (is not refused) */
+    int own = open_session_from("10.0.0.77:5000", ALL_AUTH, 2);
+    assert_non_null(strstr(fp.last_log, "ceiling"));
+    now_ms += 30000;
+    pump(1);
+    assert_int_equal(fake_unread(&fp, own), 0);
+    assert_false(fp.conns[own].device_closed);
+    now_ms += 26000; /* the minute rolls (it began with the first guess) */
+    pump(1);
+    answer_salted(own, kat_salted_password, sig);
+    expect_byte(own, OTA_RESP_AUTH_OK);
+    assert_int_equal(fake_read(&fp, own, got, 32), 32);
+    assert_memory_equal(got, sig, 32);
+}
+
+static void test_backoff_table_reuses_the_oldest(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg = salted_cfg();
+    cfg.auth_backoff_free = 0;
+    cfg.auth_backoff_base_ms = 100;
+    cfg.auth_guesses_per_min = 0;
+    setup_server(&fake_port_ops, &cfg);
+    uint8_t wrong[32] = {4}, sig[32];
+    for (int i = 0; i < OTA_CFG_AUTH_SOURCES + 1; i++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "10.2.0.%d:4000", i + 1);
+        int c = open_session_from(peer, ALL_AUTH, 2);
+        answer_salted(c, wrong, sig);
+        expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
+        pump(1);
+        now_ms += 200;
+    }
+    bool first = false, last = false;
+    for (int i = 0; i < OTA_CFG_AUTH_SOURCES; i++) {
+        first |= strcmp(srv.auth_sources[i].addr, "10.2.0.1") == 0;
+        last |= strcmp(srv.auth_sources[i].addr, "10.2.0.9") == 0;
+    }
+    assert_false(first); /* forgotten: it was the least recently used */
+    assert_true(last);
+}
+
+/* ArduinoOTA, MD5 variant (its check is immediate). */
+static const char ar_hash[] = "912ec803b2ce49e4a541068d495ab570"; /* MD5hex("asdf") */
+
+/* Answer the challenge nonce from ip: "200 <cnonce> <response>". */
+static void ar_answer(const char *ip, const char *nonce, const char *password_hash)
+{
+    char cnonce[33], resp[33], msg[128], buf[160];
+    memset(cnonce, 'c', 32);
+    cnonce[32] = '\0';
+    snprintf(buf, sizeof buf, "%s:%s:%s", password_hash, nonce, cnonce);
+    uint8_t dig[16];
+    mbedtls_md5_ret((const uint8_t *)buf, strlen(buf), dig);
+    ota_hex_encode(dig, 16, resp);
+    resp[32] = '\0';
+    snprintf(msg, sizeof msg, "200 %s %s\n", cnonce, resp);
+    fake_datagram_from(&fp, ip, msg, strlen(msg));
+}
+
+static void test_arduino_squatter_does_not_block(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.arduino_enabled = true;
+    cfg.arduino_auth = OTA_ARDUINO_AUTH_MD5;
+    cfg.arduino_hash = ar_hash;
+    setup_server(&fake_port_ops_arduino, &cfg);
+    const char inv[] = "0 7777 1000 0123456789abcdef0123456789abcdef\n";
+    const char sq[] = "0 6666 1000 0123456789abcdef0123456789abcdef\n";
+    fake_datagram_from(&fp, "10.0.0.3", sq, strlen(sq)); /* the squatter first */
+    pump(1);
+    assert_int_equal(strncmp(fp.last_reply, "AUTH ", 5), 0);
+    fake_datagram_from(&fp, "10.0.0.1", inv, strlen(inv)); /* the owner */
+    pump(1);
+    assert_int_equal(strncmp(fp.last_reply, "AUTH ", 5), 0);
+    assert_string_equal(fp.last_reply_to, "10.0.0.1");
+    char nonce[33];
+    memcpy(nonce, fp.last_reply + 5, 32);
+    nonce[32] = '\0';
+    for (int i = 0; i < 5; i++) { /* the squatter keeps inviting, with new ports */
+        char msg[80];
+        snprintf(msg, sizeof msg, "0 %d 1000 0123456789abcdef0123456789abcdef\n", 6000 + i);
+        fake_datagram_from(&fp, "10.0.0.3", msg, strlen(msg));
+        pump(1);
+    }
+    ar_answer("10.0.0.1", nonce, ar_hash);
+    pump(1);
+    assert_string_equal(fp.last_reply, "OK");
+    assert_string_equal(fp.last_reply_to, "10.0.0.1");
+    assert_int_equal(fp.connects, 1);
+    teardown(NULL);
+
+    /* wrong answers from one address delay only that address */
+    cfg.auth_backoff_free = 1;
+    cfg.auth_backoff_base_ms = 8000;
+    setup_server(&fake_port_ops_arduino, &cfg);
+    for (int i = 0; i < 3; i++) {
+        fake_datagram_from(&fp, "10.0.0.3", sq, strlen(sq));
+        pump(1);
+        if (strncmp(fp.last_reply, "AUTH ", 5) != 0)
+            break;
+        memcpy(nonce, fp.last_reply + 5, 32);
+        ar_answer("10.0.0.3", nonce, "00000000000000000000000000000000");
+        pump(1);
+        assert_string_equal(fp.last_reply, "Authentication Failed");
+    }
+    assert_non_null(strstr(fp.last_reply, "retry in"));
+    fake_datagram_from(&fp, "10.0.0.1", inv, strlen(inv));
+    pump(1);
+    assert_int_equal(strncmp(fp.last_reply, "AUTH ", 5), 0);
+    memcpy(nonce, fp.last_reply + 5, 32);
+    ar_answer("10.0.0.1", nonce, ar_hash);
+    pump(1);
+    assert_string_equal(fp.last_reply, "OK");
 }
 
 int main(void)
@@ -1146,6 +1544,17 @@ int main(void)
         cmocka_unit_test_teardown(test_bad_verifier_rejected_at_setup, teardown),
         cmocka_unit_test_teardown(test_brute_force_backoff, teardown),
         cmocka_unit_test_teardown(test_backoff_is_bounded, teardown),
+        cmocka_unit_test(test_ratelimit_first_then_summaries),
+        cmocka_unit_test_teardown(test_repeated_lines_are_rate_limited, teardown),
+        cmocka_unit_test_teardown(test_garbage_never_takes_a_place, teardown),
+        cmocka_unit_test_teardown(test_early_drop_of_silent_newcomers, teardown),
+        cmocka_unit_test_teardown(test_progressed_sessions_are_not_evicted, teardown),
+        cmocka_unit_test_teardown(test_one_source_holds_a_limited_share, teardown),
+        cmocka_unit_test_teardown(test_backoff_is_per_source, teardown),
+        cmocka_unit_test_teardown(test_backoff_one_attempt_per_wait, teardown),
+        cmocka_unit_test_teardown(test_global_guess_ceiling, teardown),
+        cmocka_unit_test_teardown(test_backoff_table_reuses_the_oldest, teardown),
+        cmocka_unit_test_teardown(test_arduino_squatter_does_not_block, teardown),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
