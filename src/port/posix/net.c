@@ -505,6 +505,7 @@ void ota_posix_log_close(ota_posix_t *ctx)
 int ota_posix_net_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_len)
 {
     ota_posix_t *ctx = user;
+    ctx->accept_calls++;
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     int fd = accept4(ctx->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -117,6 +117,12 @@ typedef struct ota_posix {
     char inactive; /* slot an update writes */
     uint64_t slot_size;
     int listen_fd;
+    /* The core may leave a waiting connection in the accept queue for a while (a
+     * flood: OTA_CFG_ACCEPT_PAUSE_MS): ota_posix_wait then leaves the listener out of
+     * poll() for that long instead of waking at once, again and again. */
+    uint32_t accept_calls;     /* ota_posix_net_accept calls so far */
+    uint32_t accept_calls_seen; /* ... at the last wait */
+    bool listen_ready;         /* the last wait found the listener readable */
     int conns[OTA_POSIX_MAX_CONNS];
     int tmp_fd;            /* the inactive slot's temp file while an update runs */
     char tmp_path[4200];

@@ -17,6 +17,7 @@
 
 #include "bootstate.h"
 #include "ota/errors.h"
+#include "ota/opts.h"
 
 static const char level_char[] = {'E', 'W', 'I', 'D'};
 
@@ -189,8 +190,18 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
     /* listener, connections, log + its viewers, UDP, mDNS */
     struct pollfd fds[OTA_POSIX_MAX_CONNS + OTA_POSIX_MAX_VIEWERS + 5];
     nfds_t n = 0;
-    if (ctx->listen_fd >= 0)
+    /* the listener was readable and the core did not accept since: it is pausing
+     * (a flood), so do not wake for it again before the pause is over */
+    bool hold = ctx->listen_ready && ctx->accept_calls == ctx->accept_calls_seen;
+    if (hold && (timeout_ms < 0 || timeout_ms > (int)OTA_CFG_ACCEPT_PAUSE_MS))
+        timeout_ms = (int)OTA_CFG_ACCEPT_PAUSE_MS;
+    ctx->accept_calls_seen = ctx->accept_calls;
+    ctx->listen_ready = false;
+    nfds_t listen_at = (nfds_t)-1;
+    if (ctx->listen_fd >= 0 && !hold) {
+        listen_at = n;
         fds[n++] = (struct pollfd){.fd = ctx->listen_fd, .events = POLLIN};
+    }
     struct pollfd extra = {.fd = ctx->log_fd, .events = POLLIN};
     struct pollfd udp = {.fd = ctx->udp_fd, .events = POLLIN};
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
@@ -205,8 +216,11 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
         fds[n++] = (struct pollfd){.fd = ctx->mdns.fd4, .events = POLLIN};
     if (ctx->mdns.fd6 >= 0)
         fds[n++] = (struct pollfd){.fd = ctx->mdns.fd6, .events = POLLIN};
-    if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
+    int rc = poll(fds, n, timeout_ms);
+    if (rc < 0 && errno != EINTR)
         return -1;
+    if (rc > 0 && listen_at != (nfds_t)-1)
+        ctx->listen_ready = (fds[listen_at].revents & POLLIN) != 0;
     return 0;
 }
 
