@@ -286,5 +286,226 @@ class ArduinoUploaderTest(unittest.TestCase):
         self.assertEqual(received[0][1], read_bytes(img))
 
 
+class ArduinoImpostor:
+    """No TCP listener on the port (the native connection is refused), an ArduinoOTA
+    responder on UDP: answers the invitation with `answer` ("OK" or "AUTH <nonce>"),
+    records the datagrams, says `verdict` to a challenge response ("OK": it then wants
+    the image too) and, invited, connects back and counts the firmware bytes."""
+
+    def __init__(self, tc, answer="OK", verdict="OK"):
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.port = self.udp.getsockname()[1]
+        self.udp.settimeout(0.5)
+        tc.addCleanup(self.udp.close)
+        self.answer, self.verdict = answer, verdict
+        self.datagrams = []
+        self.firmware = 0
+        self.stop = False
+        self.t = threading.Thread(target=self.serve, daemon=True)
+        self.t.start()
+        tc.addCleanup(self.shutdown)
+
+    def shutdown(self):
+        self.stop = True
+        self.t.join(5)
+
+    def serve(self):
+        import re
+        host_port = None
+        while not self.stop:
+            try:
+                data, peer = self.udp.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            text = data.decode(errors="replace")
+            self.datagrams.append(text)
+            m = re.match(r"(\d+) (\d+) (\d+) ([0-9a-f]{32})", text)
+            if m:
+                host_port = int(m[2])
+                self.udp.sendto(self.answer.encode(), peer)
+                if self.answer == "OK":
+                    self.pull(host_port)
+                    return
+            elif text.startswith("200 "):
+                self.udp.sendto(self.verdict.encode(), peer)
+                if self.verdict == "OK":
+                    self.pull(host_port)
+                    return
+
+    def pull(self, host_port):
+        try:
+            c = socket.create_connection(("127.0.0.1", host_port), timeout=5)
+        except OSError:
+            return
+        with c:
+            c.settimeout(5)
+            try:
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        return
+                    self.firmware += len(chunk)
+                    c.sendall(b"%d\n" % self.firmware)
+            except OSError:
+                return
+
+
+class ArduinoImpostorTest(unittest.TestCase):
+    """Issue 12 review: ArduinoOTA cannot prove the device knows the password, so the
+    uploader never falls back to it when salted auth is required, refuses a device that
+    asks for no password when one was given, answers one challenge only in the
+    automatic fallback, and streams only to the address it invited."""
+
+    PASSWORD = "correct horse"
+
+    def setUp(self):
+        self.img = make_image(self, extra=20000, seed=7)
+        d = tempfile.mkdtemp(prefix="ota-ar-imp-")
+        import shutil
+        self.addCleanup(shutil.rmtree, d, True)
+        self.dir = d
+        self.known = os.path.join(d, "known_nodes")
+
+    def up(self, port, *args):
+        return run_ota("upload", "--device", "127.0.0.1", "--port", port, "--known-nodes",
+                       self.known, *args, self.img, timeout=60)
+
+    def assert_no_fallback(self, imp, rc, err):
+        imp.shutdown()
+        self.assertEqual(imp.datagrams, [], err)
+        self.assertEqual(imp.firmware, 0, err)
+        self.assertEqual(rc, 4, err)
+        self.assertIn("refused the native OTA connection", err)
+        self.assertIn("not falling back to ArduinoOTA", err)
+        self.assertIn("--protocol arduino", err)
+
+    def test_no_fallback_with_auth_salted(self):
+        imp = ArduinoImpostor(self, "OK")
+        rc, out, err = self.up(imp.port, "--password", self.PASSWORD, "--auth", "salted")
+        self.assert_no_fallback(imp, rc, err)
+        self.assertIn("--auth salted", err)
+
+    def test_no_fallback_to_a_known_node(self):
+        imp = ArduinoImpostor(self, "OK")
+        with open(self.known, "w") as f:
+            f.write("127.0.0.1:%d salted %s\n" % (imp.port, "00" * 16))
+        rc, out, err = self.up(imp.port, "--password", self.PASSWORD)
+        self.assert_no_fallback(imp, rc, err)
+        self.assertIn("%s line 1" % self.known, err)
+
+    def test_no_fallback_for_a_node_yaml_with_a_password(self):
+        import textwrap
+        imp = ArduinoImpostor(self, "AUTH " + os.urandom(32).hex())
+        yaml = os.path.join(self.dir, "node.yaml")
+        with open(yaml, "w") as f:
+            f.write(textwrap.dedent("""\
+                esphome:
+                  name: fake-node
+                host:
+                ota:
+                  - platform: esphome
+                    password: "%s"
+                    port: %d
+                """ % (self.PASSWORD, imp.port)))
+        rc, out, err = run_ota("upload", yaml, self.img, "--device", "127.0.0.1",
+                               "--known-nodes", self.known, timeout=60)
+        self.assert_no_fallback(imp, rc, err)
+        self.assertIn("legacy_auth", err)
+
+    def test_fallback_without_salted_requirement_answers_once_and_warns(self):
+        """No salted requirement: the fallback still runs (stock ArduinoOTA devices), but
+        a refused SHA-256 answer is not followed by a second, MD5hex-keyed one."""
+        imp = ArduinoImpostor(self, "AUTH " + os.urandom(32).hex(), "Authentication Failed")
+        rc, out, err = self.up(imp.port, "--password", self.PASSWORD)
+        imp.shutdown()
+        self.assertEqual(rc, 4, err)
+        self.assertEqual(len([d for d in imp.datagrams if d.startswith("200 ")]), 1, err)
+        self.assertIn("trying ArduinoOTA", err)
+        self.assertIn("cannot prove it knows the password", err)
+
+    def test_device_asking_for_no_password_is_refused(self):
+        for args in (("--protocol", "arduino"), ()):
+            imp = ArduinoImpostor(self, "OK")
+            rc, out, err = self.up(imp.port, "--password", self.PASSWORD, *args)
+            imp.shutdown()
+            self.assertEqual(imp.firmware, 0, err)
+            self.assertEqual(rc, 4, err)
+            self.assertIn("the device asked for no password", err)
+            self.assertIn("--auth none", err)
+        rc, out, err = self.up(free_port(), "--protocol", "arduino", "--auth", "salted")
+        self.assertEqual(rc, 2, err)
+
+    def test_real_node_with_password_warns_and_auth_none_uploads(self):
+        node = arduino_node(self, "--arduino-password-file", password_file(self, "VERYSECURE"))
+        rc, out, err = self.up(node.arduino_port, "--protocol", "arduino", "--password",
+                               "VERYSECURE")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("cannot prove it knows the password", err)
+        node.assert_runs(self.img, 2)
+        free = arduino_node(self, "--no-password")
+        img = make_image(self, seed=16)
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", free.arduino_port,
+                               "--protocol", "arduino", "--password", "x", "--auth", "none",
+                               img)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("cannot prove", err)
+        free.assert_runs(img, 2)
+
+    def test_firmware_only_to_the_invited_address(self):
+        """The device was invited at 127.0.0.1; 127.0.0.2 connects back first: it is
+        closed without a byte, and the upload waits for the device until the timeout."""
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(20)
+        self.addCleanup(udp.close)
+        port = udp.getsockname()[1]
+        got = {"stranger": 0, "device": 0}
+
+        def connect_back(source, host_port, key):
+            c = socket.socket()
+            c.bind((source, 0))
+            c.settimeout(5)
+            try:
+                c.connect(("127.0.0.1", host_port))
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    got[key] += len(chunk)
+                    c.sendall(b"%d\n" % got[key])
+                    if key == "device" and got[key] >= size:
+                        c.sendall(b"OK\n")
+                        break
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+        size = len(read_bytes(self.img))
+
+        def serve():
+            try:
+                data, peer = udp.recvfrom(2048)
+            except OSError:
+                return
+            host_port = int(data.split()[1])
+            udp.sendto(b"OK", peer)
+            connect_back("127.0.0.2", host_port, "stranger")
+            time.sleep(0.5)
+            connect_back("127.0.0.1", host_port, "device")
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", port,
+                               "--protocol", "arduino", self.img, timeout=60)
+        t.join(10)
+        self.assertEqual(got["stranger"], 0, err)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(got["device"], size)
+
+
 if __name__ == "__main__":
     unittest.main()

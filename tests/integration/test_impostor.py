@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -21,8 +22,8 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodelib import (MAGIC, Node, known_nodes_file, make_image, read_bytes,  # noqa: E402
-                     run_ota)
+from nodelib import (MAGIC, OTA, Node, known_nodes_file, make_image,  # noqa: E402
+                     read_bytes, run_ota)
 
 PASSWORD = "correct horse"
 LABEL = b"ota-salted-auth-v1"
@@ -311,7 +312,7 @@ class ImpostorTest(unittest.TestCase):
         rc, out, err = self.upload(dev)
         self.assert_uploaded(first, rc, err)
         self.assertIn("remembered %s" % key, err)
-        self.assertIn("%s salted %s\n" % (key, salt1.hex()), self.known_text())
+        self.assertIn("%s salted %s 4096\n" % (key, salt1.hex()), self.known_text())
         mode = stat.S_IMODE(os.stat(self.known).st_mode)
         self.assertEqual(mode, 0o600)
         # the password was changed on the node: a new salt, and it proves the new verifier
@@ -319,7 +320,7 @@ class ImpostorTest(unittest.TestCase):
         self.assert_uploaded(second, rc, err)
         self.assertIn("new salt", err)
         text = self.known_text()
-        self.assertIn("%s salted %s\n" % (key, salt2.hex()), text)
+        self.assertIn("%s salted %s 4096\n" % (key, salt2.hex()), text)
         self.assertNotIn(salt1.hex(), text)
         self.assertEqual(text.count(key), 1)
         # a device there with yet another salt that cannot prove the password
@@ -467,7 +468,7 @@ class RealNodeTest(unittest.TestCase):
         with open(known) as f:
             text = f.read()
         key = "%s:%d" % (node.address, node.port)
-        self.assertRegex(text, r"(?m)^%s salted [0-9a-f]{32}$" % re.escape(key))
+        self.assertRegex(text, r"(?m)^%s salted [0-9a-f]{32} [0-9]+$" % re.escape(key))
         self.assertEqual(stat.S_IMODE(os.stat(known).st_mode), 0o600)
         img2 = make_image(self, seed=12)
         rc, out, err = node.upload(img2, "--password", "VERYSECURE", "--known-nodes", known)
@@ -476,6 +477,145 @@ class RealNodeTest(unittest.TestCase):
         self.assertNotIn("warning", err)
         with open(known) as f:
             self.assertEqual(f.read(), text)  # same node, same salt: nothing to change
+
+
+class KnownNodesFileTest(unittest.TestCase):
+    """The known_nodes file itself: concurrent writers, a file that cannot be read
+    (fail closed), the iteration count (issue 12 review)."""
+
+    def setUp(self):
+        self.known = known_nodes_file(self)
+        self.img = make_image(self, extra=20000, seed=9)
+
+    def upload(self, port, *args):
+        return run_ota("upload", "--device", "127.0.0.1", "--port", port, "--password",
+                       PASSWORD, "--known-nodes", self.known, "--no-compress", "--timeout",
+                       "20", *args, self.img)
+
+    def test_concurrent_uploads_keep_every_record(self):
+        """Six `ota upload` processes at once: every node is recorded (flock on
+        FILE.lock around the read-modify-rename)."""
+        devs = [FakeDevice(self, Session("salted")) for _ in range(6)]
+        procs = [subprocess.Popen([OTA, "upload", "--device", "127.0.0.1", "--port",
+                                   str(d.port), "--password", PASSWORD, "--known-nodes",
+                                   self.known, "--no-compress", self.img],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, text=True) for d in devs]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+        with open(self.known) as f:
+            text = f.read()
+        missing = [d.port for d in devs if "127.0.0.1:%d salted " % d.port not in text]
+        self.assertEqual(missing, [], "records lost by concurrent uploads:\n" + text)
+
+    def unusable(self, port, content=None):
+        if content is None:
+            content = b"127.0.0.1:%d salted\n# a stray \x00 byte\n" % port
+        with open(self.known, "wb") as f:
+            f.write(content)
+
+    def test_unreadable_file_fails_closed(self):
+        """A NUL byte anywhere: no record can be trusted to be absent, so a legacy or
+        no-auth offer is refused (exit 4) with the file and the problem named."""
+        for offer in ("sha256", "md5", "none"):
+            s = Session(offer)
+            dev = FakeDevice(self, s)
+            self.unusable(dev.port)
+            rc, out, err = self.upload(dev.port, *(("--auth", "none") if offer == "none"
+                                                   else ()))
+            dev.t.join(30)
+            self.assertEqual(rc, 4, err)
+            self.assertEqual(s.after_offer, 0, err)
+            self.assertIsNone(s.image)
+            self.assertIn(self.known, err)
+            self.assertIn("NUL byte", err)
+        # a salted node still works (its signature proves it); nothing can be recorded
+        s = Session("salted")
+        dev = FakeDevice(self, s)
+        self.unusable(dev.port)
+        rc, out, err = self.upload(dev.port)
+        dev.t.join(30)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(s.image, read_bytes(self.img))
+        self.assertIn("could not remember", err)
+
+    def test_unreadable_and_too_large_files_fail_closed(self):
+        s = Session("sha256")
+        dev = FakeDevice(self, s, Session("sha256"))
+        with open(self.known, "wb") as f:
+            f.write(b"# big\n")
+            f.truncate(5 << 20)  # sparse, over the 4 MiB limit
+        rc, out, err = self.upload(dev.port)
+        self.assertEqual(rc, 4, err)
+        self.assertEqual(s.after_offer, 0, err)
+        self.assertIn("larger than 4 MiB", err)
+        if os.geteuid() != 0:  # root reads anything
+            with open(self.known, "w") as f:
+                f.write("# mine\n")
+            os.chmod(self.known, 0)
+            rc, out, err = self.upload(dev.port)
+            self.assertEqual(rc, 4, err)
+            self.assertIn("Permission denied", err)
+            self.assertEqual(dev.sessions[1].after_offer, 0, err)
+
+    def test_a_bad_line_is_only_a_warning_and_comments_parse(self):
+        s = Session("sha256")
+        dev = FakeDevice(self, s)
+        with open(self.known, "w") as f:
+            f.write("not a record\n127.0.0.1:%d salted   # the living room\n" % dev.port)
+        rc, out, err = self.upload(dev.port)
+        dev.t.join(30)
+        self.assertEqual(rc, 4, err)  # the commented record counts: no legacy answer
+        self.assertEqual(s.after_offer, 0, err)
+        self.assertIn("line 1 is not", err)
+        self.assertIn("proved salted authentication before (%s line 2)" % self.known, err)
+
+    def test_fewer_iterations_than_recorded_is_refused_before_the_proof(self):
+        salt = os.urandom(16)
+        first = Session("salted", salt=salt, iterations=20000)
+        same = Session("salted", salt=salt, iterations=20000)
+        lower = Session("salted", salt=os.urandom(16), iterations=4096)
+        lower_same_salt = Session("salted", salt=salt, iterations=10000)
+        changed = Session("salted", salt=os.urandom(16), iterations=30000)
+        dev = FakeDevice(self, first, same, lower, lower_same_salt, changed)
+        key = "127.0.0.1:%d" % dev.port
+        rc, out, err = self.upload(dev.port)
+        self.assertEqual(rc, 0, err)
+        with open(self.known) as f:
+            self.assertIn("%s salted %s 20000\n" % (key, salt.hex()), f.read())
+        rc, out, err = self.upload(dev.port)
+        self.assertEqual(rc, 0, err)
+        for s in (lower, lower_same_salt):
+            rc, out, err = self.upload(dev.port)
+            self.assertEqual(rc, 4, err)
+            self.assertEqual(s.after_offer, 0, "the proof was sent\n" + err)
+            self.assertIsNone(s.image)
+            self.assertIn("fewer than the 20000", err)
+            self.assertIn("%s line 3" % self.known, err)
+        # a new salt with more iterations and a valid signature: a changed password
+        rc, out, err = self.upload(dev.port)
+        dev.t.join(30)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(changed.image, read_bytes(self.img))
+        self.assertIn("new salt (its password was changed", err)
+        with open(self.known) as f:
+            self.assertIn("%s salted %s 30000\n" % (key, changed.salt.hex()), f.read())
+
+    def test_old_record_without_iterations_is_upgraded(self):
+        salt = os.urandom(16)
+        s = Session("salted", salt=salt, iterations=8192)
+        dev = FakeDevice(self, s)
+        key = "127.0.0.1:%d" % dev.port
+        with open(self.known, "w") as f:
+            f.write("%s salted %s\n" % (key, salt.hex()))
+        rc, out, err = self.upload(dev.port)
+        dev.t.join(30)
+        self.assertEqual(rc, 0, err)
+        with open(self.known) as f:
+            self.assertEqual(f.read().count(key), 1)
+        with open(self.known) as f:
+            self.assertIn("%s salted %s 8192\n" % (key, salt.hex()), f.read())
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -118,6 +119,20 @@ static void test_parse_lines(void **state)
 
     assert_int_equal(ota_known_parse_line("[fe80::1]:3232 salted", &e), 1);
     assert_string_equal(e.node, "[fe80::1]:3232");
+
+    /* the iteration count (newer files), and a trailing comment */
+    assert_int_equal(ota_known_parse_line("n.local:1 salted " SALT_A_HEX " 20000\n", &e), 1);
+    assert_true(e.has_salt);
+    assert_int_equal(e.iterations, 20000);
+    assert_int_equal(ota_known_parse_line("n.local:1 salted " SALT_A_HEX "\n", &e), 1);
+    assert_int_equal(e.iterations, 0); /* an old line: not recorded */
+    assert_int_equal(ota_known_parse_line("n.local:1 salted " SALT_A_HEX " 4096 # mine", &e), 1);
+    assert_int_equal(e.iterations, 4096);
+    assert_int_equal(ota_known_parse_line("n.local:1 salted " SALT_A_HEX " # mine\n", &e), 1);
+    assert_true(e.has_salt);
+    assert_int_equal(ota_known_parse_line("n.local:1 salted # the living room", &e), 1);
+    assert_false(e.has_salt);
+    assert_string_equal(e.node, "n.local:1");
 }
 
 static void test_parse_corrupt_lines(void **state)
@@ -136,6 +151,11 @@ static void test_parse_corrupt_lines(void **state)
         "node.local:3232 salted " SALT_A_HEX "zz", /* long salt */
         "node.local:3232 salted zz112233445566778899aabbccddeeff", /* not hex */
         "node.local:3232 salted " SALT_A_HEX " extra", /* trailing field */
+        "node.local:3232 salted " SALT_A_HEX " 4095", /* below the minimum iterations */
+        "node.local:3232 salted " SALT_A_HEX " 100000000", /* above the maximum */
+        "node.local:3232 salted " SALT_A_HEX " 12x",   /* not a number */
+        "node.local:3232 salted " SALT_A_HEX " 4096 5", /* one field too many */
+        "node.local:3232 salted 4096",                 /* iterations without a salt */
         "\x01\x02garbage",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -203,7 +223,7 @@ static void test_update_text(void **state)
 {
     (void)state;
     /* a new file gets a header comment and the record */
-    char *t = ota_known_update_text(NULL, "a.local:3232", SALT_A);
+    char *t = ota_known_update_text(NULL, "a.local:3232", SALT_A, 0);
     assert_non_null(t);
     assert_true(t[0] == '#');
     assert_non_null(strstr(t, "\na.local:3232 salted " SALT_A_HEX "\n"));
@@ -220,7 +240,7 @@ static void test_update_text(void **state)
                       "a.local:3232 salted " SALT_A_HEX "\n"
                       "y.local:2 salted\n"
                       "A.LOCAL:3232 salted\n";
-    t = ota_known_update_text(old, "a.local:3232", SALT_B);
+    t = ota_known_update_text(old, "a.local:3232", SALT_B, 0);
     assert_non_null(t);
     assert_string_equal(t, "# mine\n"
                            "x.local:1 salted\n"
@@ -229,8 +249,16 @@ static void test_update_text(void **state)
                            "y.local:2 salted\n");
     free(t);
 
+    /* the iterations go after the salt */
+    t = ota_known_update_text(NULL, "a.local:3232", SALT_A, 50000);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "\na.local:3232 salted " SALT_A_HEX " 50000\n"));
+    assert_int_equal(ota_known_lookup_text(t, "a.local:3232", &e, NULL), 1);
+    assert_int_equal(e.iterations, 50000);
+    free(t);
+
     /* appended; a last line without newline keeps its text */
-    t = ota_known_update_text("x.local:1 salted", "b.local:5", NULL);
+    t = ota_known_update_text("x.local:1 salted", "b.local:5", NULL, 0);
     assert_non_null(t);
     assert_string_equal(t, "x.local:1 salted\nb.local:5 salted\n");
     free(t);
@@ -245,7 +273,7 @@ static void test_record_file_modes_and_atomic_rewrite(void **state)
     /* a missing file is "not known", not an error */
     assert_int_equal(ota_known_lookup(t->path, "a.local:3232", &e, NULL, err, sizeof err), 0);
 
-    assert_int_equal(ota_known_record(t->path, "a.local:3232", SALT_A, err, sizeof err), 0);
+    assert_int_equal(ota_known_record(t->path, "a.local:3232", SALT_A, 0, err, sizeof err), 0);
     struct stat st;
     assert_int_equal(stat(t->path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
@@ -267,8 +295,8 @@ static void test_record_file_modes_and_atomic_rewrite(void **state)
     snprintf(text, sizeof text, "%s# my note\nnot a record\n", read_all(t->path));
     write_text(t->path, text);
     chmod(t->path, 0644);
-    assert_int_equal(ota_known_record(t->path, "b.local:3232", NULL, err, sizeof err), 0);
-    assert_int_equal(ota_known_record(t->path, "a.local:3232", SALT_B, err, sizeof err), 0);
+    assert_int_equal(ota_known_record(t->path, "b.local:3232", NULL, 0, err, sizeof err), 0);
+    assert_int_equal(ota_known_record(t->path, "a.local:3232", SALT_B, 0, err, sizeof err), 0);
     const char *now = read_all(t->path);
     assert_non_null(strstr(now, "# my note\nnot a record\n"));
     assert_non_null(strstr(now, "a.local:3232 salted 0102030405060708090a0b0c0d0e0f10\n"));
@@ -286,15 +314,15 @@ static void test_record_file_modes_and_atomic_rewrite(void **state)
     int files = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            files++;
+        if (de->d_name[0] != '.' && strstr(de->d_name, ".lock") == NULL)
+            files++; /* known_nodes.lock stays: it is only ever locked, never renamed */
     closedir(d);
     assert_int_equal(files, 1);
 
     /* a directory in the way: an error that says so, not a crash */
     char blocked[600];
     snprintf(blocked, sizeof blocked, "%s/state/ota/known_nodes/sub", t->dir);
-    assert_int_equal(ota_known_record(blocked, "a.local:1", NULL, err, sizeof err), -1);
+    assert_int_equal(ota_known_record(blocked, "a.local:1", NULL, 0, err, sizeof err), -1);
     assert_true(strlen(err) > 0);
 }
 
@@ -314,6 +342,77 @@ static void test_unreadable_file(void **state)
     fwrite("a.local:1 salted\n\0\n", 1, 19, f);
     fclose(f);
     assert_int_equal(ota_known_lookup(p, "a.local:1", &e, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "NUL"));
+    /* so is a file of more than 4 MiB (sparse) */
+    f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs("a.local:1 salted\n", f);
+    assert_int_equal(fseek(f, 5 << 20, SEEK_SET), 0);
+    fputc('\n', f);
+    fclose(f);
+    assert_int_equal(ota_known_lookup(p, "a.local:1", &e, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "MiB"));
+    /* and one we may not read (unless we are root, who may) */
+    write_text(p, "a.local:1 salted\n");
+    chmod(p, 0);
+    if (access(p, R_OK) != 0)
+        assert_int_equal(ota_known_lookup(p, "a.local:1", &e, NULL, err, sizeof err), -1);
+    chmod(p, 0600);
+
+    /* prepare fails closed: the error is kept for the client, no record is used */
+    f = fopen(p, "wb");
+    assert_non_null(f);
+    fwrite("a.local:1 salted\n\0\n", 1, 19, f);
+    fclose(f);
+    ota_client_options_t o;
+    memset(&o, 0, sizeof o);
+    o.known_file = p;
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    ota_known_prepare(&o, "a.local", 1, out);
+    assert_non_null(strstr(o.known_error, p));
+    assert_int_equal(o.known_line, 0);
+    fclose(out);
+    /* and a readable file clears it */
+    write_text(p, "a.local:1 salted\n");
+    ota_known_prepare(&o, "a.local", 1, stderr);
+    assert_string_equal(o.known_error, "");
+    assert_int_equal(o.known_line, 1);
+}
+
+/* Records written by several processes at once are all kept (flock of FILE.lock). */
+static void test_concurrent_records(void **state)
+{
+    tmp_t *t = *state;
+    enum { PROCS = 8, EACH = 10 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            char err[256], node[64];
+            for (int i = 0; i < EACH; i++) {
+                snprintf(node, sizeof node, "n%d-%d.local:1", p, i);
+                if (ota_known_record(t->path, node, SALT_A, 4096, err, sizeof err) != 0)
+                    _exit(1);
+            }
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int st = 0;
+        assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    const char *text = read_all(t->path);
+    for (int p = 0; p < PROCS; p++)
+        for (int i = 0; i < EACH; i++) {
+            char node[64];
+            ota_known_entry_t e;
+            snprintf(node, sizeof node, "n%d-%d.local:1", p, i);
+            if (ota_known_lookup_text(text, node, &e, NULL) != 1)
+                fail_msg("record of %s lost", node);
+        }
 }
 
 static void test_path_from_environment(void **state)
@@ -410,7 +509,7 @@ static void test_prepare_warns_on_corrupt_lines(void **state)
 {
     tmp_t *t = *state;
     char err[256];
-    assert_int_equal(ota_known_record(t->path, "ok.local:1", NULL, err, sizeof err), 0);
+    assert_int_equal(ota_known_record(t->path, "ok.local:1", NULL, 0, err, sizeof err), 0);
     char text[512];
     snprintf(text, sizeof text, "broken line\n%s", read_all(t->path));
     write_text(t->path, text);
@@ -440,6 +539,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_file_modes_and_atomic_rewrite, setup_tmp,
                                         teardown_tmp),
         cmocka_unit_test_setup_teardown(test_unreadable_file, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_concurrent_records, setup_tmp, teardown_tmp),
         cmocka_unit_test(test_path_from_environment),
         cmocka_unit_test_setup_teardown(test_prepare_and_commit, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_prepare_warns_on_corrupt_lines, setup_tmp,

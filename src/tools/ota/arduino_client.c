@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/md5.h>
@@ -108,6 +109,68 @@ static int ask(int udp, const char *text, char *answer, size_t cap, int timeout_
     return 0;
 }
 
+/* true when the connection came from the address the invitation went to */
+static bool same_host(const struct sockaddr_storage *device, const struct sockaddr_storage *peer,
+                      char *text, size_t cap)
+{
+    text[0] = '\0';
+    if (peer->ss_family == AF_INET) {
+        const struct sockaddr_in *p = (const struct sockaddr_in *)peer;
+        inet_ntop(AF_INET, &p->sin_addr, text, (socklen_t)cap);
+        return device->ss_family == AF_INET &&
+               p->sin_addr.s_addr == ((const struct sockaddr_in *)device)->sin_addr.s_addr;
+    }
+    if (peer->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *p = (const struct sockaddr_in6 *)peer;
+        inet_ntop(AF_INET6, &p->sin6_addr, text, (socklen_t)cap);
+        return device->ss_family == AF_INET6 &&
+               memcmp(&p->sin6_addr, &((const struct sockaddr_in6 *)device)->sin6_addr,
+                      sizeof p->sin6_addr) == 0;
+    }
+    return false;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The device's connection to lfd: only from its own address; others are closed and
+ * counted while waiting goes on, up to timeout_ms in all. -1 on timeout. */
+static int accept_device(int lfd, const struct sockaddr_storage *device, int timeout_ms,
+                         ota_arduino_result_t *r)
+{
+    double end = now_ms() + timeout_ms;
+    for (;;) {
+        int left = (int)(end - now_ms());
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        int n = poll(&p, 1, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != 1)
+            return -1;
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        memset(&peer, 0, sizeof peer);
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+                continue;
+            return -1;
+        }
+        char who[64];
+        if (same_host(device, &peer, who, sizeof who))
+            return fd;
+        close(fd); /* not the device we invited: it gets no firmware */
+        r->strangers++;
+        snprintf(r->stranger, sizeof r->stranger, "%s", who);
+    }
+}
+
 static int stream(int fd, const uint8_t *image, size_t len, unsigned timeout_s,
                   ota_progress_fn progress, void *arg, ota_arduino_result_t *r)
 {
@@ -192,6 +255,14 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
     if (g != 0)
         return fail(r, OTA_AR_RESOLVE, OTA_EXIT_NETWORK, gai_strerror(g));
     int family = ai->ai_family;
+    struct sockaddr_storage device;
+    memset(&device, 0, sizeof device);
+    memcpy(&device, ai->ai_addr,
+           ai->ai_addrlen < sizeof device ? ai->ai_addrlen : sizeof device);
+    if (o->auth == OTA_AUTH_SALTED) {
+        freeaddrinfo(ai);
+        return fail(r, OTA_AR_AUTH_METHOD, OTA_EXIT_AUTH, "ArduinoOTA has no salted method");
+    }
     int udp = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (udp < 0 || connect(udp, ai->ai_addr, ai->ai_addrlen) != 0) {
         freeaddrinfo(ai);
@@ -248,7 +319,7 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
              (unsigned)r->host_port, len, md5);
 
     int rc = OTA_EXIT_OK;
-    bool sha_with_md5 = false;
+    bool sha_with_md5 = o->auth == OTA_AUTH_MD5, retried = false;
     for (;;) {
         bool answered = false;
         for (int i = 0; i < INVITATIONS && !answered; i++)
@@ -268,19 +339,27 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
                 rc = fail(r, OTA_AR_NEED_PASSWORD, OTA_EXIT_AUTH, NULL);
                 break;
             }
+            if (o->auth == OTA_AUTH_NONE || (o->auth == OTA_AUTH_SHA256 && nlen != 64)) {
+                /* not what --auth says the device asks for: no answer at all */
+                rc = fail(r, OTA_AR_AUTH_METHOD, OTA_EXIT_AUTH,
+                          nlen == 64 ? "the SHA-256 challenge" : "the MD5 challenge");
+                break;
+            }
             char reply[200], verdict[ANSWER_MAX + 1];
             if (challenge_answer(o->password, nonce, sha_with_md5, reply, sizeof reply) != 0) {
                 rc = fail(r, OTA_AR_LOST, OTA_EXIT_INTERNAL, "crypto failure");
                 break;
             }
+            r->answers++;
             /* the device may spend a while on its key derivation */
             if (ask(udp, reply, verdict, sizeof verdict, 15000) != 0) {
                 rc = fail(r, OTA_AR_NO_ANSWER, OTA_EXIT_NETWORK, NULL);
                 break;
             }
             if (strstr(verdict, "OK") == NULL) {
-                if (nlen == 64 && !sha_with_md5) {
-                    sha_with_md5 = true; /* some devices keep MD5hex(password): once more */
+                if (nlen == 64 && o->auth == OTA_AUTH_AUTO && o->retry_md5_key && !retried) {
+                    /* some devices keep MD5hex(password): once more, as espota.py does */
+                    sha_with_md5 = retried = true;
                     continue;
                 }
                 rc = fail(r, OTA_AR_AUTH_FAILED, OTA_EXIT_AUTH, verdict);
@@ -292,16 +371,15 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
         } else if (strcmp(answer, "OK") != 0) {
             rc = fail(r, OTA_AR_DEVICE_ERROR, OTA_EXIT_DEVICE, answer);
             break;
-        }
-        /* invited: the device connects back */
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        if (poll(&p, 1, 10000) != 1) {
-            rc = fail(r, OTA_AR_NO_CONNECT, OTA_EXIT_NETWORK, NULL);
+        } else if (o->password != NULL && o->auth != OTA_AUTH_NONE) {
+            /* no challenge at all: anyone can say that */
+            rc = fail(r, OTA_AR_NO_AUTH_ASKED, OTA_EXIT_AUTH, NULL);
             break;
         }
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        /* invited: the device connects back, from the address we invited */
+        int fd = accept_device(lfd, &device, 10000, r);
         if (fd < 0) {
-            rc = fail(r, OTA_AR_NO_CONNECT, OTA_EXIT_NETWORK, strerror(errno));
+            rc = fail(r, OTA_AR_NO_CONNECT, OTA_EXIT_NETWORK, NULL);
             break;
         }
         rc = stream(fd, image, len, o->timeout_s, progress, arg, r);
@@ -311,6 +389,16 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
     close(lfd);
     close(udp);
     return rc;
+}
+
+void ota_arduino_print_auth_warning(FILE *out, const ota_arduino_options_t *o,
+                                    const ota_arduino_result_t *r)
+{
+    if (r->answers == 0)
+        return;
+    fprintf(out, "warning: %s:%u used ArduinoOTA auth, so it cannot prove it knows the "
+                 "password (and whoever asked may crack the answer offline); the native "
+                 "protocol's salted auth can\n", o->host, (unsigned)o->port);
 }
 
 void ota_arduino_print_failure(FILE *out, const ota_arduino_options_t *o,
@@ -352,7 +440,28 @@ void ota_arduino_print_failure(FILE *out, const ota_arduino_options_t *o,
                 r->text);
         fprintf(out, "hint: check the password the device was built with\n");
         return;
+    case OTA_AR_NO_AUTH_ASKED:
+        fprintf(out, "error: the device asked for no password, although one was given; %s "
+                     "gets no firmware\n", o->host);
+        fprintf(out, "hint: anything can answer 'no password needed': if this device really "
+                     "has no password, upload with --auth none; otherwise it may be an "
+                     "impostor (check the address)\n");
+        return;
+    case OTA_AR_AUTH_METHOD:
+        if (o->auth == OTA_AUTH_SALTED)
+            fprintf(out, "error: --auth salted cannot be used over ArduinoOTA (it has only the "
+                         "MD5 and SHA-256 challenges)\n");
+        else
+            fprintf(out, "error: the device asked for %s, which --auth excludes; no response "
+                         "and no firmware were sent\n", r->text);
+        fprintf(out, "hint: if that is what the device should ask for, change --auth; "
+                     "otherwise it may not be your device (check the address)\n");
+        return;
     case OTA_AR_NO_CONNECT:
+        if (r->strangers != 0)
+            fprintf(out, "note: %u connection(s) to port %u came from another address (last: "
+                         "%s), not from %s: closed, nothing sent to them\n", r->strangers,
+                    (unsigned)r->host_port, r->stranger, o->host);
         fprintf(out, "error: the device accepted the invitation but never connected back to "
                      "port %u of this machine\n", (unsigned)r->host_port);
         fprintf(out, "hint: a firewall may block it: open a port and pass --host-port N (and "

@@ -198,10 +198,16 @@ static int auth_salted(session_t *s, const ota_client_options_t *o)
     memcpy(s->res->salt, salt, OTA_SALT_LEN);
     s->res->salt_changed =
         o->known_line != 0 && o->known_has_salt && memcmp(salt, o->known_salt, OTA_SALT_LEN) != 0;
+    s->res->iterations = iterations;
     if (iterations < OTA_SALTED_MIN_ITERATIONS || iterations > 10000000u) {
         s->res->device_code = OTA_RESP_REQUEST_AUTH_SALTED;
         return fail(s, OTA_FAIL_UNEXPECTED, OTA_EXIT_AUTH);
     }
+    /* a known node that now derives its key with fewer iterations: the proof would be
+     * cheaper to crack offline; a real node only ever raises them (a new salt alone
+     * is a changed password, accepted when the signature verifies) */
+    if (o->known_line != 0 && o->known_iterations != 0 && iterations < o->known_iterations)
+        return fail(s, OTA_FAIL_ITERATIONS, OTA_EXIT_AUTH);
     uint8_t sp[OTA_SALTED_KEY_LEN], cnonce[OTA_SALTED_NONCE_LEN];
     uint8_t msg[OTA_SALTED_AUTH_MESSAGE_LEN], reply[OTA_SALTED_REPLY_LEN];
     uint8_t want_sig[OTA_SALTED_KEY_LEN], sig[OTA_SALTED_KEY_LEN];
@@ -260,7 +266,8 @@ static bool method_allowed(ota_auth_mode_t mode, uint8_t method)
 /* Only the salted exchange, with a valid server signature, will do. */
 static bool salted_required(const ota_client_options_t *o)
 {
-    return o->auth == OTA_AUTH_SALTED || o->require_salted != OTA_SALTED_NOT_REQUIRED;
+    return o->auth == OTA_AUTH_SALTED || o->require_salted != OTA_SALTED_NOT_REQUIRED ||
+           o->known_error[0] != '\0';
 }
 
 /* Every decision on what the device offers is taken here, before the uploader
@@ -276,6 +283,11 @@ static int authenticate(session_t *s, const ota_client_options_t *o)
     if (method != OTA_RESP_AUTH_OK && method != OTA_RESP_REQUEST_AUTH_SALTED &&
         method != OTA_RESP_REQUEST_AUTH_SHA256 && method != OTA_RESP_REQUEST_AUTH_MD5)
         return unexpected(s, method);
+    if (method != OTA_RESP_REQUEST_AUTH_SALTED && o->known_error[0] != '\0') {
+        /* fail closed: the node may be recorded in the file we cannot read */
+        s->res->device_code = method;
+        return fail(s, OTA_FAIL_KNOWN_UNREADABLE, OTA_EXIT_AUTH);
+    }
     if (method != OTA_RESP_REQUEST_AUTH_SALTED && o->require_salted == OTA_SALTED_BY_KNOWN) {
         /* the node proved salted auth before: weaker now means changed or not the node */
         s->res->device_code = method;

@@ -64,6 +64,10 @@ typedef enum ota_failure {
     OTA_FAIL_NO_AUTH_ASKED,  /* a password was given, the device asked for none */
     OTA_FAIL_DOWNGRADE,      /* salted is required (require_salted), the device offered
                                 weaker auth (device_code: 0x41, 0x01 or 0x02) */
+    OTA_FAIL_ITERATIONS,     /* a known node offered fewer PBKDF2 iterations than
+                                recorded (iterations) */
+    OTA_FAIL_KNOWN_UNREADABLE, /* the known_nodes file cannot be read (known_error) and
+                                the device offered weaker auth (device_code) */
     OTA_FAIL_INTERNAL        /* out of memory, crypto failure, ... */
 } ota_failure_t;
 
@@ -83,6 +87,9 @@ typedef struct ota_client_options {
     unsigned known_line;       /* its line in known_file, 0: not known */
     bool known_has_salt;
     uint8_t known_salt[16];    /* the salt it used last time */
+    uint32_t known_iterations; /* its PBKDF2 iterations last time, 0: not recorded */
+    char known_error[512];     /* known_file exists but cannot be read as a whole: why
+                                  (then weaker auth than salted is refused: fail closed) */
 } ota_client_options_t;
 
 typedef struct ota_client_result {
@@ -95,6 +102,7 @@ typedef struct ota_client_result {
                               proved it knows the password */
     bool salt_changed;     /* salted: the salt differs from known_salt */
     uint8_t salt[16];      /* salted: the salt the device sent */
+    uint32_t iterations;   /* salted: the PBKDF2 iterations the device sent */
     bool compressed;       /* the upload was gzip */
     size_t wire_size;      /* bytes on the wire */
     size_t sent;           /* bytes of the image sent before the end */

@@ -11,16 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ota/auth.h"
 #include "ota/protocol.h"
 #include "ota/util.h"
 
 #define METHOD_SALTED "salted"
+#define FILE_MAX (4u << 20) /* nobody has 4 MiB of nodes: a bigger file is not ours */
 #define FILE_HEADER                                                                         \
-    "# Nodes that proved salted OTA auth to this uploader (ota upload). A node listed\n"   \
-    "# here that later offers weaker auth is refused. HOST:PORT salted [SALT]\n"
+    "# Nodes that proved salted OTA auth to this uploader (ota upload); one offering\n"   \
+    "# weaker auth or fewer iterations later is refused. HOST:PORT salted [SALT [ITER]]\n"
 
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -90,6 +93,13 @@ static bool valid_node(const char *s, size_t n)
     return memchr(s, ':', (size_t)(colon - s)) == NULL; /* a bare v6 address is not a key */
 }
 
+static int finish(ota_known_entry_t *out, ota_known_entry_t *e)
+{
+    out->line = e->line;
+    *e = *out;
+    return 1;
+}
+
 int ota_known_parse_line(const char *line, ota_known_entry_t *e)
 {
     const char *p = line, *f;
@@ -108,19 +118,34 @@ int ota_known_parse_line(const char *line, ota_known_entry_t *e)
     if (n != strlen(METHOD_SALTED) || memcmp(f, METHOD_SALTED, n) != 0)
         return -1;
     n = field(&p, &f);
+    if (n != 0 && f[0] == '#')
+        return finish(&out, e); /* "HOST:PORT salted # comment" */
     if (n != 0) {
         if (n != 2 * OTA_KNOWN_SALT_LEN ||
             ota_hex_decode(f, OTA_KNOWN_SALT_LEN, out.salt) != 0)
             return -1;
         out.has_salt = true;
-        if (field(&p, &f) != 0)
+        n = field(&p, &f);
+        if (n != 0 && f[0] != '#') {
+            unsigned long it = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (!isdigit((unsigned char)f[i]) || n > 8)
+                    return -1;
+                it = it * 10 + (unsigned long)(f[i] - '0');
+            }
+            if (it < OTA_SALTED_MIN_ITERATIONS || it > OTA_KNOWN_MAX_ITERATIONS)
+                return -1;
+            out.iterations = (uint32_t)it;
+            n = field(&p, &f);
+        }
+        if (n != 0 && f[0] != '#')
             return -1;
+        if (n != 0)
+            return finish(&out, e); /* a trailing "# comment" */
     }
     if (*p != '\0' && *p != '\r' && *p != '\n')
         return -1;
-    out.line = e->line;
-    *e = out;
-    return 1;
+    return finish(&out, e);
 }
 
 /* Calls fn for every line of text (its start, its length without "\n", its number);
@@ -226,15 +251,19 @@ static int update_line(void *arg, const char *line, size_t len, unsigned number)
     return 0;
 }
 
-char *ota_known_update_text(const char *text, const char *node, const uint8_t *salt)
+char *ota_known_update_text(const char *text, const char *node, const uint8_t *salt,
+                            uint32_t iterations)
 {
     char record[OTA_KNOWN_NODE_MAX + 64];
-    char hex[2 * OTA_KNOWN_SALT_LEN + 1] = "";
+    char hex[2 * OTA_KNOWN_SALT_LEN + 16] = "";
     if (salt != NULL) {
-        ota_hex_encode(salt, OTA_KNOWN_SALT_LEN, hex);
-        hex[2 * OTA_KNOWN_SALT_LEN] = '\0';
+        hex[0] = ' ';
+        ota_hex_encode(salt, OTA_KNOWN_SALT_LEN, hex + 1);
+        hex[1 + 2 * OTA_KNOWN_SALT_LEN] = '\0';
+        if (iterations != 0)
+            snprintf(hex + 1 + 2 * OTA_KNOWN_SALT_LEN, 14, " %u", (unsigned)iterations);
     }
-    snprintf(record, sizeof record, "%s %s%s%s\n", node, METHOD_SALTED, salt ? " " : "", hex);
+    snprintf(record, sizeof record, "%s %s%s\n", node, METHOD_SALTED, hex);
     update_ctx_t c = {.node = node, .record = record};
     if (text == NULL || text[0] == '\0')
         text = FILE_HEADER;
@@ -257,15 +286,15 @@ static char *slurp(const char *path)
     while (buf != NULL) {
         size_t n = fread(buf + len, 1, cap - len - 1, f);
         len += n;
+        if (len > FILE_MAX) {
+            free(buf);
+            buf = NULL;
+            errno = EFBIG;
+            break;
+        }
         if (n == 0)
             break;
         if (cap - len - 1 == 0) {
-            if (cap > (64u << 20)) { /* nobody has 64 MiB of nodes */
-                free(buf);
-                buf = NULL;
-                errno = EFBIG;
-                break;
-            }
             char *p = realloc(buf, cap * 2);
             if (p == NULL) {
                 free(buf);
@@ -294,6 +323,18 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* Why the file at path could not be read as a whole (errno from slurp). */
+static void read_error(const char *path, char *err, size_t err_cap)
+{
+    if (errno == EINVAL)
+        snprintf(err, err_cap, "%s holds a NUL byte: it is not a known_nodes text file", path);
+    else if (errno == EFBIG)
+        snprintf(err, err_cap, "%s is larger than %u MiB: it is not a known_nodes file", path,
+                 FILE_MAX >> 20);
+    else
+        snprintf(err, err_cap, "cannot read %s: %s", path, strerror(errno));
+}
+
 int ota_known_lookup(const char *path, const char *node, ota_known_entry_t *e,
                      unsigned *first_corrupt, char *err, size_t err_cap)
 {
@@ -303,7 +344,7 @@ int ota_known_lookup(const char *path, const char *node, ota_known_entry_t *e,
     if (text == NULL) {
         if (errno == ENOENT)
             return 0;
-        snprintf(err, err_cap, "cannot read %s: %s", path, strerror(errno));
+        read_error(path, err, err_cap);
         return -1;
     }
     int r = ota_known_lookup_text(text, node, e, first_corrupt);
@@ -335,19 +376,15 @@ static int make_parent_dirs(const char *path)
     return 0;
 }
 
-static int record_locked(const char *path, const char *node, const uint8_t *salt, char *err,
-                         size_t err_cap)
+static int record_locked(const char *path, const char *node, const uint8_t *salt,
+                         uint32_t iterations, char *err, size_t err_cap)
 {
-    if (make_parent_dirs(path) != 0) {
-        snprintf(err, err_cap, "cannot create the directory of %s: %s", path, strerror(errno));
-        return -1;
-    }
     char *old = slurp(path);
     if (old == NULL && errno != ENOENT) {
-        snprintf(err, err_cap, "cannot read %s: %s", path, strerror(errno));
+        read_error(path, err, err_cap);
         return -1;
     }
-    char *text = ota_known_update_text(old, node, salt);
+    char *text = ota_known_update_text(old, node, salt, iterations);
     free(old);
     if (text == NULL) {
         snprintf(err, err_cap, "out of memory");
@@ -391,11 +428,31 @@ static int record_locked(const char *path, const char *node, const uint8_t *salt
     return 0;
 }
 
-int ota_known_record(const char *path, const char *node, const uint8_t *salt, char *err,
-                     size_t err_cap)
+int ota_known_record(const char *path, const char *node, const uint8_t *salt,
+                     uint32_t iterations, char *err, size_t err_cap)
 {
     pthread_mutex_lock(&write_lock);
-    int rc = record_locked(path, node, salt, err, err_cap);
+    int rc = -1;
+    char lock[4200];
+    if ((size_t)snprintf(lock, sizeof lock, "%s.lock", path) >= sizeof lock) {
+        snprintf(err, err_cap, "path too long: %s", path);
+    } else if (make_parent_dirs(path) != 0) {
+        snprintf(err, err_cap, "cannot create the directory of %s: %s", path, strerror(errno));
+    } else {
+        /* other `ota upload` processes rewrite the file too: hold FILE.lock across the
+         * whole read-modify-rename so that no record of theirs is lost */
+        int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int lr = lfd < 0 ? -1 : 0;
+        while (lr == 0 && flock(lfd, LOCK_EX) != 0)
+            if (errno != EINTR)
+                lr = -1;
+        if (lr != 0)
+            snprintf(err, err_cap, "cannot lock %s: %s", lock, strerror(errno));
+        else
+            rc = record_locked(path, node, salt, iterations, err, err_cap);
+        if (lfd >= 0)
+            close(lfd); /* releases the lock */
+    }
     pthread_mutex_unlock(&write_lock);
     return rc;
 }
@@ -406,6 +463,8 @@ void ota_known_prepare(ota_client_options_t *o, const char *name, uint16_t port,
 {
     o->known_line = 0;
     o->known_has_salt = false;
+    o->known_iterations = 0;
+    o->known_error[0] = '\0';
     if (ota_known_key(name, port, o->known_node, sizeof o->known_node) != 0)
         o->known_node[0] = '\0';
     if (o->known_file == NULL || o->known_node[0] == '\0')
@@ -415,17 +474,20 @@ void ota_known_prepare(ota_client_options_t *o, const char *name, uint16_t port,
     char err[512];
     int r = ota_known_lookup(o->known_file, o->known_node, &e, &corrupt, err, sizeof err);
     if (r < 0) {
-        fprintf(warn, "warning: %s; going on without its records\n", err);
+        /* fail closed: the node may be recorded in the part we cannot read, so the
+         * client refuses weaker auth than salted (the upload says why) */
+        snprintf(o->known_error, sizeof o->known_error, "%s", err);
         return;
     }
     if (corrupt != 0)
-        fprintf(warn, "warning: %s line %u is not 'HOST:PORT salted [SALT]'; ignoring it\n",
-                o->known_file, corrupt);
+        fprintf(warn, "warning: %s line %u is not 'HOST:PORT salted [SALT [ITERATIONS]]'; "
+                      "ignoring it\n", o->known_file, corrupt);
     if (r == 0)
         return;
     o->known_line = e.line;
     o->require_salted = OTA_SALTED_BY_KNOWN;
     o->known_has_salt = e.has_salt;
+    o->known_iterations = e.iterations;
     memcpy(o->known_salt, e.salt, sizeof o->known_salt);
 }
 
@@ -436,11 +498,13 @@ int ota_known_commit(const ota_client_options_t *o, const ota_client_result_t *r
         res->auth_method != OTA_RESP_REQUEST_AUTH_SALTED)
         return 0;
     bool same = o->known_line != 0 && o->known_has_salt &&
-                memcmp(o->known_salt, res->salt, sizeof o->known_salt) == 0;
+                memcmp(o->known_salt, res->salt, sizeof o->known_salt) == 0 &&
+                o->known_iterations == res->iterations;
     if (same)
         return 0;
     char err[512];
-    if (ota_known_record(o->known_file, o->known_node, res->salt, err, sizeof err) != 0) {
+    if (ota_known_record(o->known_file, o->known_node, res->salt, res->iterations, err,
+                         sizeof err) != 0) {
         fprintf(out, "warning: could not remember %s: %s\n", o->known_node, err);
         return -1;
     }

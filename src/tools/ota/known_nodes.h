@@ -9,12 +9,17 @@
  * ~/.local/state/ota/known_nodes) is text, one node a line:
  *
  *     # comment
- *     HOST:PORT salted [SALT]
+ *     HOST:PORT salted [SALT [ITERATIONS]]   [# comment]
  *
  * HOST is the name or address as the user gave it ([v6addr] for IPv6), SALT the 32
- * hex characters of the salt the node used last (optional). Blank and '#' lines are
- * kept; lines that do not parse are ignored (and kept) when reading. The file is
- * written 0600 (its directories 0700) through a temporary file and rename().
+ * hex characters of the salt the node used last (optional), ITERATIONS its PBKDF2
+ * iteration count (optional: older files have none); a known node offering fewer
+ * iterations than recorded is refused. Blank and '#' lines are kept; a line that does
+ * not parse is ignored (and kept) with a warning. A file that cannot be read as a
+ * whole (unreadable, a NUL byte, over 4 MiB) fails closed: the upload refuses weaker
+ * auth than salted from every node. The file is written 0600 (its directories 0700)
+ * through a temporary file and rename(), under flock() of FILE.lock so that
+ * concurrent `ota upload` processes do not lose each other's records.
  */
 #ifndef OTA_TOOLS_OTA_KNOWN_NODES_H
 #define OTA_TOOLS_OTA_KNOWN_NODES_H
@@ -28,11 +33,13 @@
 
 #define OTA_KNOWN_NODE_MAX 300 /* "HOST:PORT" incl. NUL */
 #define OTA_KNOWN_SALT_LEN 16
+#define OTA_KNOWN_MAX_ITERATIONS 10000000u /* what the client accepts at most */
 
 typedef struct ota_known_entry {
     char node[OTA_KNOWN_NODE_MAX]; /* HOST:PORT */
     bool has_salt;
     uint8_t salt[OTA_KNOWN_SALT_LEN];
+    uint32_t iterations;           /* 0: not recorded */
     unsigned line;                 /* 1-based line in the file */
 } ota_known_entry_t;
 
@@ -54,27 +61,32 @@ int ota_known_lookup_text(const char *text, const char *node, ota_known_entry_t 
                           unsigned *first_corrupt);
 
 /** The text with node's record replaced (at its first line; later duplicates dropped)
- *  or appended, salt (may be NULL) stored with it; a header comment opens a new file.
- *  Other lines are kept as they are. malloc'd; NULL when out of memory. */
-char *ota_known_update_text(const char *text, const char *node, const uint8_t *salt);
+ *  or appended, salt (may be NULL) and iterations (0: none; only with a salt) stored
+ *  with it; a header comment opens a new file. Other lines are kept as they are.
+ *  malloc'd; NULL when out of memory. */
+char *ota_known_update_text(const char *text, const char *node, const uint8_t *salt,
+                            uint32_t iterations);
 
 /** Look node up in the file at path. A missing file is "not found".
  *  \return 1 found, 0 not found, -1 unreadable (err says why). */
 int ota_known_lookup(const char *path, const char *node, ota_known_entry_t *e,
                      unsigned *first_corrupt, char *err, size_t err_cap);
 
-/** Record node (with salt, may be NULL) in the file at path: missing directories are
- *  made 0700, the file is rewritten 0600 through a temporary file and rename().
- *  Serialised within the process. \return 0, -1 (err says why). */
-int ota_known_record(const char *path, const char *node, const uint8_t *salt, char *err,
-                     size_t err_cap);
+/** Record node (with salt, may be NULL, and iterations, 0: none) in the file at path:
+ *  missing directories are made 0700, the file is rewritten 0600 through a temporary
+ *  file and rename(), the whole read-modify-rename under flock() of path.lock (and a
+ *  mutex within the process). \return 0, -1 (err says why). */
+int ota_known_record(const char *path, const char *node, const uint8_t *salt,
+                     uint32_t iterations, char *err, size_t err_cap);
 
 /* ------------------------------------------------------------ the upload's policy */
 
 /** Before an upload to name:port (as the user gave it): when o->known_file is set,
- *  look the node up and fill o->known_node, o->known_line and o->known_salt so that
- *  the client refuses weaker auth. Problems reading the file go to warn as one
- *  "warning:" line (the upload goes on without the record). */
+ *  look the node up and fill o->known_node, o->known_line, o->known_salt and
+ *  o->known_iterations so that the client refuses weaker auth. A file that cannot be
+ *  read as a whole fills o->known_error instead (fail closed: the client refuses
+ *  weaker auth than salted from any node); a corrupt line goes to warn as one
+ *  "warning:" line. */
 void ota_known_prepare(ota_client_options_t *o, const char *name, uint16_t port, FILE *warn);
 
 /** After an upload: when it succeeded with the salted method, record the node (new,

@@ -87,13 +87,21 @@ static const char upload_usage[] =
     "  --known-nodes F      the file of nodes that proved salted auth (also\n"
     "                       $OTA_KNOWN_NODES; default $XDG_STATE_HOME/ota/known_nodes or\n"
     "                       ~/.local/state/ota/known_nodes). A salted upload records\n"
-    "                       HOST:PORT there; that node offering weaker auth later is\n"
-    "                       refused before anything is sent (delete its line if the\n"
-    "                       change is intended)\n"
+    "                       HOST:PORT, salt and iterations there; that node offering\n"
+    "                       weaker auth or fewer iterations later is refused before\n"
+    "                       anything is sent (delete its line if the change is\n"
+    "                       intended). A file that cannot be read refuses weaker auth\n"
+    "                       from every node\n"
     "  --no-compress        never gzip (default: gzip when the device accepts it and the\n"
     "                       image gets smaller)\n"
     "  --protocol P         native (ESPHome), arduino (ArduinoOTA / espota) or auto\n"
-    "                       (default: native, and ArduinoOTA when the TCP port refuses)\n"
+    "                       (default: native, and ArduinoOTA when the TCP port refuses,\n"
+    "                       unless salted auth is required: --auth salted, a NODE.yaml\n"
+    "                       password, a known node). ArduinoOTA cannot prove the device\n"
+    "                       knows the password (a warning says so); a device asking for\n"
+    "                       none is refused unless --auth none; --auth sha256|md5 pick\n"
+    "                       the hash the device keeps (with arduino, a refused SHA-256\n"
+    "                       answer is retried once with MD5hex, as espota.py does)\n"
     "  --host-port N        ArduinoOTA: the port the device connects back to (default:\n"
     "                       a random free one; open it in your firewall)\n"
     "  --host-ip ADDR       ArduinoOTA: listen for the device on this address only\n"
@@ -456,6 +464,7 @@ static int upload_arduino(const ota_arduino_options_t *ao, const char *firmware,
     double t0 = ota_now_s();
     int rc = ota_arduino_upload(ao, image, len, ota_progress_update, &prog, &res);
     ota_progress_finish(&prog);
+    ota_arduino_print_auth_warning(stderr, ao, &res);
     if (rc != OTA_EXIT_OK) {
         if (refused != NULL && res.failure == OTA_AR_NO_ANSWER) {
             ota_print_failure(stderr, native, refused);
@@ -755,9 +764,12 @@ static int cmd_upload(int argc, char **argv)
         free(pw_alloc);
         return frc;
     }
+    /* --protocol arduino: chosen deliberately, so espota.py's second answer keyed with
+     * MD5hex(password) too; the automatic fallback answers once (arduino_client.h) */
     ota_arduino_options_t ao = {.host = o.host, .port = o.port, .password = o.password,
                                 .host_ip = host_ip, .host_port = host_port,
-                                .timeout_s = o.timeout_s, .filesystem = filesystem};
+                                .timeout_s = o.timeout_s, .filesystem = filesystem,
+                                .auth = o.auth, .retry_md5_key = protocol == 2};
     if (filesystem && protocol != 2) {
         free(image);
         free(pw_alloc);
@@ -765,6 +777,13 @@ static int cmd_upload(int argc, char **argv)
     }
     host_lookup_t lookup;
     memset(&lookup, 0, sizeof lookup);
+    if (protocol == 2 && o.auth == OTA_AUTH_SALTED) {
+        free(image);
+        free(pw_alloc);
+        return usage_error("upload", "--auth salted cannot be used with --protocol arduino "
+                                     "(ArduinoOTA has only the MD5 and SHA-256 challenges)%s",
+                           NULL);
+    }
     if (protocol == 2) {
         int arc = OTA_EXIT_NETWORK;
         ao.host = lookup_host(&lookup, name, quiet);
@@ -818,6 +837,31 @@ static int cmd_upload(int argc, char **argv)
         if (!quiet)
             fprintf(stderr, "The node verified and activated the image and is rebooting into "
                             "it.\n");
+    } else if (protocol == 0 && res.failure == OTA_FAIL_REFUSED &&
+               (o.auth == OTA_AUTH_SALTED || o.require_salted != OTA_SALTED_NOT_REQUIRED ||
+                o.known_error[0] != '\0')) {
+        /* ArduinoOTA cannot prove the device knows the password: whoever answers its
+         * invitation gets a crackable response or the firmware. No silent fallback to it
+         * when salted auth is required. */
+        char why[700];
+        if (o.auth == OTA_AUTH_SALTED)
+            snprintf(why, sizeof why, "--auth salted");
+        else if (o.require_salted == OTA_SALTED_BY_CONFIG)
+            snprintf(why, sizeof why, "%s sets a password without legacy_auth: true",
+                     o.config_file ? o.config_file : "the node's file");
+        else if (o.require_salted == OTA_SALTED_BY_KNOWN)
+            snprintf(why, sizeof why, "%s line %u records it as a salted node", o.known_file,
+                     o.known_line);
+        else
+            snprintf(why, sizeof why, "the known_nodes file is unusable: %s", o.known_error);
+        fprintf(stderr, "error: %s refused the native OTA connection, and salted auth is "
+                        "required (%s); not falling back to ArduinoOTA, which cannot prove "
+                        "the device knows the password: nothing was sent\n",
+                res.address[0] ? res.address : name, why);
+        fprintf(stderr, "hint: check that the node is up and that --port %u is its native OTA "
+                        "port; to upload over ArduinoOTA deliberately, pass --protocol "
+                        "arduino\n", (unsigned)o.port);
+        rc = OTA_EXIT_AUTH;
     } else if (protocol == 0 && res.failure == OTA_FAIL_REFUSED) {
         /* no native OTA on that TCP port: perhaps an ArduinoOTA device (UDP) */
         if (!quiet)

@@ -264,6 +264,23 @@ void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_clien
     case OTA_FAIL_DOWNGRADE:
         downgrade(out, o, r, where);
         return;
+    case OTA_FAIL_ITERATIONS:
+        fprintf(out, "error: %s offered salted auth with %u PBKDF2 iterations, fewer than the "
+                     "%u it used before (%s line %u); refusing: no response and no firmware "
+                     "were sent\n", o->known_node[0] ? o->known_node : where,
+                (unsigned)r->iterations, (unsigned)o->known_iterations, o->known_file,
+                o->known_line);
+        fprintf(out, "hint: a real node does not lower its iterations by itself: this may be "
+                     "an impostor. If you set the node up again with fewer, delete line %u of "
+                     "%s and upload again\n", o->known_line, o->known_file);
+        return;
+    case OTA_FAIL_KNOWN_UNREADABLE:
+        fprintf(out, "error: %s offered %s, but the known_nodes file is unusable (%s), so "
+                     "this may be a node recorded there; refusing: no response and no "
+                     "firmware were sent\n", where, offer_name(r->device_code), o->known_error);
+        fprintf(out, "hint: fix or delete %s (nodes are recorded again by their next salted "
+                     "upload), or point --known-nodes at another file\n", o->known_file);
+        return;
     case OTA_FAIL_INTERNAL:
     case OTA_FAIL_NONE:
         fprintf(out, "error: internal error during %s\n", phase);
