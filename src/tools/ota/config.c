@@ -2,17 +2,33 @@
  * config.c - loading and validating a node's YAML configuration (see config.h).
  *
  * Both forms found in the wild are accepted:
- *   older:   esphomeyaml:/esphome: {name, platform: ESP32|ESP8266|HOST, board}
+ *   older:   esphomeyaml:/esphome: {name, platform: ESP32|ESP8266|..., board}
  *            ota: {safe_mode, password, port, id, ...}
- *   current: esphome: {name}, esp32:/esp8266:/host: platform blocks,
+ *   current: esphome: {name}, esp32:/esp8266:/rp2040:/bk72xx:/host:... platform blocks,
  *            ota: [- platform: esphome, ...], safe_mode: {num_attempts, ...}
- * The document is read whole with libyaml first; nothing is applied until every
- * check has passed.
+ *
+ * The file is read as ESPHome reads it, in ESPHome's order:
+ *   1. each file is parsed with libyaml and turned into a tree of our own (tnode_t),
+ *      resolving tags on the way: !include (relative to the including file, with
+ *      vars: substituted at once, missing ones left for step 3), !include_dir_*,
+ *      !secret, !env_var, and `<<:` merge keys; !lambda, !extend, !remove, !force
+ *      stay as tagged values. Duplicate keys are an error, as in ESPHome.
+ *   2. packages: are merged under the main file (the main file's values win, maps
+ *      merge recursively, lists concatenate, list items with `id: !extend X` /
+ *      `id: !remove X` change the item of id X, `key: !remove` drops a key).
+ *   3. substitutions: (the file's, overridden by the caller's) replace $name and
+ *      ${name} in every scalar and key, twice over as ESPHome does.
+ *   4. the blocks this tool reads are validated; every other component is left alone.
+ * Nothing is applied to the caller's config until every check has passed. All tree
+ * memory comes from one arena freed at the end.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,25 +36,66 @@
 
 #include <yaml.h>
 
+#define MAX_INCLUDE_DEPTH 16
+
+typedef enum { T_SCALAR, T_MAP, T_SEQ } ttype_t;
+
+typedef struct tnode tnode_t;
+struct tnode {
+    ttype_t type;
+    const char *tag;   /* a local tag ("!lambda", "!extend", ...) still to honour, or NULL */
+    char *val;         /* T_SCALAR: the text */
+    bool plain;        /* T_SCALAR: written without quotes (so null / ~ / "" mean null) */
+    const char *file;  /* where it was written, for messages */
+    size_t line, col;  /* 1-based */
+    size_t n, cap;     /* T_MAP: n pairs k[i]: v[i]; T_SEQ: n items v[i] */
+    tnode_t **k, **v;
+    unsigned pass;     /* the last substitution pass that visited it (shared nodes) */
+};
+
+typedef struct arena_blk {
+    struct arena_blk *next;
+    size_t size;
+    max_align_t data[];
+} arena_blk_t;
+
+typedef struct secrets {
+    struct secrets *next;
+    char *path;
+    tnode_t *root;     /* NULL: could not be read */
+    int err_no;
+    bool bad;          /* read, but not a mapping or not YAML */
+} secrets_t;
+
 typedef struct ctx {
-    const char *path;
-    yaml_document_t *doc;
+    const char *path;  /* the main file, as the caller named it */
     char *err;
     size_t cap;
-    bool secrets_loaded;
-    bool secrets_ok;
-    yaml_document_t secrets;
-    char secrets_path[1100];
+    bool failed;
+    arena_blk_t *arena;
+    secrets_t *secrets;
+    const char *stack[MAX_INCLUDE_DEPTH + 1]; /* files being read, outermost first */
+    char *stack_real[MAX_INCLUDE_DEPTH + 1];
+    int depth;
+    unsigned pass;
 } ctx_t;
+
+typedef struct subs {
+    size_t n, cap;
+    const char **name;
+    const char **value;
+} subs_t;
 
 /* -------------------------------------------------------------- errors */
 
-static int errat(ctx_t *c, const yaml_node_t *n, const char *fmt, ...)
+static int errat(ctx_t *c, const tnode_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int errat(ctx_t *c, const yaml_node_t *n, const char *fmt, ...)
+static int errat(ctx_t *c, const tnode_t *n, const char *fmt, ...)
 {
-    int off = n ? snprintf(c->err, c->cap, "%s:%zu:%zu: ", c->path, n->start_mark.line + 1,
-                           n->start_mark.column + 1)
+    if (c->failed)
+        return -1; /* keep the first message: it is the cause */
+    c->failed = true;
+    int off = n ? snprintf(c->err, c->cap, "%s:%zu:%zu: ", n->file, n->line, n->col)
                 : snprintf(c->err, c->cap, "%s: ", c->path);
     if (off < 0 || (size_t)off >= c->cap)
         return -1;
@@ -48,6 +105,1027 @@ static int errat(ctx_t *c, const yaml_node_t *n, const char *fmt, ...)
     va_end(ap);
     return -1;
 }
+
+/* ------------------------------------------------------------- memory */
+
+static void *xalloc(ctx_t *c, size_t size)
+{
+    arena_blk_t *b = calloc(1, sizeof *b + size);
+    if (b == NULL) {
+        errat(c, NULL, "out of memory");
+        return NULL;
+    }
+    b->next = c->arena;
+    b->size = size;
+    c->arena = b;
+    return b->data;
+}
+
+static void arena_free(ctx_t *c)
+{
+    while (c->arena) {
+        arena_blk_t *next = c->arena->next;
+        /* the tree held the password and the secrets */
+        volatile unsigned char *p = (volatile unsigned char *)c->arena->data;
+        for (size_t i = 0; i < c->arena->size; i++)
+            p[i] = 0;
+        free(c->arena);
+        c->arena = next;
+    }
+}
+
+static char *xstrndup(ctx_t *c, const char *s, size_t len)
+{
+    char *p = xalloc(c, len + 1);
+    if (p != NULL)
+        memcpy(p, s, len);
+    return p;
+}
+
+static char *xstrdup(ctx_t *c, const char *s)
+{
+    return xstrndup(c, s, strlen(s));
+}
+
+static tnode_t *new_node(ctx_t *c, ttype_t type, const char *file, size_t line, size_t col)
+{
+    tnode_t *n = xalloc(c, sizeof *n);
+    if (n == NULL)
+        return NULL;
+    n->type = type;
+    n->file = file;
+    n->line = line;
+    n->col = col;
+    return n;
+}
+
+static tnode_t *new_scalar(ctx_t *c, const tnode_t *at, const char *text, bool plain)
+{
+    tnode_t *n = new_node(c, T_SCALAR, at->file, at->line, at->col);
+    if (n == NULL || (n->val = xstrdup(c, text)) == NULL)
+        return NULL;
+    n->plain = plain;
+    return n;
+}
+
+/* append k: v to a map (k NULL) or v to a list */
+static int add(ctx_t *c, tnode_t *m, tnode_t *k, tnode_t *v)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        tnode_t **nk = xalloc(c, cap * sizeof *nk), **nv = xalloc(c, cap * sizeof *nv);
+        if (nk == NULL || nv == NULL)
+            return -1;
+        if (m->n) {
+            memcpy(nv, m->v, m->n * sizeof *nv);
+            if (m->k)
+                memcpy(nk, m->k, m->n * sizeof *nk);
+        }
+        m->k = nk;
+        m->v = nv;
+        m->cap = cap;
+    }
+    m->k[m->n] = k;
+    m->v[m->n] = v;
+    m->n++;
+    return 0;
+}
+
+/* a new map or list with the same entries (a shallow copy) */
+static tnode_t *copy_node(ctx_t *c, const tnode_t *src)
+{
+    tnode_t *n = new_node(c, src->type, src->file, src->line, src->col);
+    if (n == NULL)
+        return NULL;
+    n->tag = src->tag;
+    n->val = src->val;
+    n->plain = src->plain;
+    for (size_t i = 0; i < src->n; i++)
+        if (add(c, n, src->k ? src->k[i] : NULL, src->v[i]))
+            return NULL;
+    return n;
+}
+
+/* ------------------------------------------------------------- queries */
+
+static bool tagged(const tnode_t *n, const char *tag)
+{
+    return n->tag != NULL && strcmp(n->tag, tag) == 0;
+}
+
+static bool is_null(const tnode_t *n)
+{
+    return n->type == T_SCALAR && n->plain && n->tag == NULL &&
+           (n->val[0] == '\0' || strcmp(n->val, "~") == 0 || strcmp(n->val, "null") == 0 ||
+            strcmp(n->val, "Null") == 0 || strcmp(n->val, "NULL") == 0);
+}
+
+static const char *type_name(const tnode_t *n)
+{
+    switch (n->type) {
+    case T_MAP: return "a mapping";
+    case T_SEQ: return "a list";
+    default: return n->tag ? n->tag : "a value";
+    }
+}
+
+/* index of key in map m, or -1 */
+static long find_key(const tnode_t *m, const char *key)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->k[i]->type == T_SCALAR && strcmp(m->k[i]->val, key) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* the value of key, NULL when absent or `key: !remove` */
+static tnode_t *lookup(const tnode_t *m, const char *key)
+{
+    long i = find_key(m, key);
+    return i < 0 || tagged(m->v[i], "!remove") ? NULL : m->v[i];
+}
+
+static void remove_at(tnode_t *m, size_t i)
+{
+    memmove(m->k + i, m->k + i + 1, (m->n - i - 1) * sizeof *m->k);
+    memmove(m->v + i, m->v + i + 1, (m->n - i - 1) * sizeof *m->v);
+    m->n--;
+}
+
+/* ---------------------------------------------------------- file names */
+
+/* dir of path with a trailing '/', or "" */
+static char *dir_of(ctx_t *c, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return xstrndup(c, path, slash ? (size_t)(slash - path + 1) : 0);
+}
+
+static char *join(ctx_t *c, const char *base_file, const char *name)
+{
+    if (name[0] == '/')
+        return xstrdup(c, name);
+    char *dir = dir_of(c, base_file);
+    if (dir == NULL)
+        return NULL;
+    size_t ld = strlen(dir), ln = strlen(name);
+    char *p = xalloc(c, ld + ln + 1);
+    if (p != NULL) {
+        memcpy(p, dir, ld);
+        memcpy(p + ld, name, ln);
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------- loading */
+
+typedef struct fload {
+    yaml_document_t doc;
+    const char *file;
+    tnode_t **memo;   /* by node index - 1 */
+    char *busy;       /* 1 while a node is being converted (recursive aliases) */
+    size_t count;
+} fload_t;
+
+static tnode_t *load_file(ctx_t *c, const char *path, const tnode_t *from, FILE *f,
+                          const uint8_t *data, size_t len);
+static tnode_t *conv(ctx_t *c, fload_t *fl, int index);
+static int substitute(ctx_t *c, tnode_t *n, const subs_t *s, bool keys_at_root);
+
+static int subs_set(ctx_t *c, subs_t *s, const char *name, const char *value)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->name[i], name) == 0) {
+            s->value[i] = value;
+            return 0;
+        }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        const char **nn = xalloc(c, cap * sizeof *nn), **nv = xalloc(c, cap * sizeof *nv);
+        if (nn == NULL || nv == NULL)
+            return -1;
+        if (s->n) {
+            memcpy(nn, s->name, s->n * sizeof *nn);
+            memcpy(nv, s->value, s->n * sizeof *nv);
+        }
+        s->name = nn;
+        s->value = nv;
+        s->cap = cap;
+    }
+    s->name[s->n] = name;
+    s->value[s->n] = value;
+    s->n++;
+    return 0;
+}
+
+static const char *subs_get(const subs_t *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strlen(s->name[i]) == len && strncmp(s->name[i], name, len) == 0)
+            return s->value[i];
+    return NULL;
+}
+
+/* the scalar text of a vars:/substitutions: value (ESPHome takes str() of it) */
+static const char *scalar_text(ctx_t *c, const tnode_t *v, const char *what)
+{
+    if (v->type != T_SCALAR) {
+        errat(c, v, "%s must be a value, not %s", what, type_name(v));
+        return NULL;
+    }
+    return v->val;
+}
+
+/* !include FILE or !include {file: FILE, vars: {...}} at node n of fl */
+static tnode_t *do_include(ctx_t *c, fload_t *fl, const yaml_node_t *yn, const tnode_t *at)
+{
+    const char *name = NULL;
+    const tnode_t *vars = NULL;
+    if (yn->type == YAML_SCALAR_NODE) {
+        name = (const char *)yn->data.scalar.value;
+    } else if (yn->type == YAML_MAPPING_NODE) {
+        /* convert the {file, vars} mapping as an ordinary one */
+        tnode_t *m = new_node(c, T_MAP, at->file, at->line, at->col);
+        if (m == NULL)
+            return NULL;
+        for (yaml_node_pair_t *p = yn->data.mapping.pairs.start; p < yn->data.mapping.pairs.top;
+             p++) {
+            tnode_t *k = conv(c, fl, p->key), *v = conv(c, fl, p->value);
+            if (k == NULL || v == NULL || add(c, m, k, v))
+                return NULL;
+            if (k->type != T_SCALAR ||
+                (strcmp(k->val, "file") != 0 && strcmp(k->val, "vars") != 0)) {
+                errat(c, k, "!include takes file: and vars:, not %s",
+                      k->type == T_SCALAR ? k->val : type_name(k));
+                return NULL;
+            }
+        }
+        tnode_t *f = lookup(m, "file");
+        if (f == NULL) {
+            errat(c, at, "!include needs file: (the file to include)");
+            return NULL;
+        }
+        if ((name = scalar_text(c, f, "!include file")) == NULL)
+            return NULL;
+        vars = lookup(m, "vars");
+        if (vars != NULL && is_null(vars))
+            vars = NULL;
+        if (vars != NULL && vars->type != T_MAP) {
+            errat(c, vars, "vars of !include must be a mapping of names to values, not %s",
+                  type_name(vars));
+            return NULL;
+        }
+    } else {
+        errat(c, at, "!include takes a file name or {file: FILE, vars: {...}}");
+        return NULL;
+    }
+    char *path = join(c, fl->file, name);
+    if (path == NULL)
+        return NULL;
+    tnode_t *root = load_file(c, path, at, NULL, NULL, 0);
+    if (root == NULL)
+        return NULL;
+    /* as ESPHome: the included file's defaults: fill the vars not given, its own
+     * substitutions: are left for the main pass, and vars not known stay as $name */
+    subs_t s = {0};
+    tnode_t *own_subs = NULL;
+    if (root->type == T_MAP) {
+        long i = find_key(root, "substitutions");
+        if (i >= 0) {
+            own_subs = root->v[i];
+            remove_at(root, (size_t)i);
+        }
+    }
+    if (vars != NULL)
+        for (size_t i = 0; i < vars->n; i++) {
+            const char *v = scalar_text(c, vars->v[i], "each var of !include");
+            if (v == NULL || vars->k[i]->type != T_SCALAR ||
+                subs_set(c, &s, vars->k[i]->val, v))
+                return NULL;
+        }
+    if (root->type == T_MAP) {
+        long i = find_key(root, "defaults");
+        if (i >= 0) {
+            tnode_t *d = root->v[i];
+            if (d->type == T_MAP)
+                for (size_t j = 0; j < d->n; j++) {
+                    const char *v = scalar_text(c, d->v[j], "each default");
+                    if (v == NULL)
+                        return NULL;
+                    if (d->k[j]->type == T_SCALAR &&
+                        subs_get(&s, d->k[j]->val, strlen(d->k[j]->val)) == NULL &&
+                        subs_set(c, &s, d->k[j]->val, v))
+                        return NULL;
+                }
+            else if (!is_null(d)) {
+                errat(c, d, "defaults: must be a mapping of names to values, not %s",
+                      type_name(d));
+                return NULL;
+            }
+            remove_at(root, (size_t)i);
+        }
+    }
+    if (s.n && substitute(c, root, &s, true))
+        return NULL;
+    if (own_subs != NULL) {
+        tnode_t *k = new_scalar(c, own_subs, "substitutions", true);
+        if (k == NULL || add(c, root, k, own_subs))
+            return NULL;
+    }
+    return root;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* !include_dir_list / _named / _merge_list / _merge_named DIR: the .yaml files in DIR
+ * (sorted; secrets.yaml and hidden files left out, as ESPHome does) */
+static tnode_t *do_include_dir(ctx_t *c, fload_t *fl, const char *tag, const char *name,
+                               const tnode_t *at)
+{
+    bool named = strstr(tag, "named") != NULL, merge = strstr(tag, "merge") != NULL;
+    char *dir = join(c, fl->file, name);
+    if (dir == NULL)
+        return NULL;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        errat(c, at, "%s %s: cannot read the folder: %s", tag, dir, strerror(errno));
+        return NULL;
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "secrets.yaml") == 0 ||
+            strcmp(e->d_name, "secrets.yml") == 0 ||
+            !((l > 5 && strcmp(e->d_name + l - 5, ".yaml") == 0) ||
+              (l > 4 && strcmp(e->d_name + l - 4, ".yml") == 0)))
+            continue;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = xalloc(c, cap * sizeof *nn);
+            if (nn == NULL)
+                break;
+            if (count)
+                memcpy(nn, names, count * sizeof *nn);
+            names = nn;
+        }
+        if ((names[count++] = xstrdup(c, e->d_name)) == NULL)
+            break;
+    }
+    closedir(d);
+    if (c->failed)
+        return NULL;
+    if (count)
+        qsort(names, count, sizeof *names, cmp_str);
+    tnode_t *out = new_node(c, named ? T_MAP : T_SEQ, at->file, at->line, at->col);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        size_t ld = strlen(dir), ln = strlen(names[i]);
+        bool slash = ld > 0 && dir[ld - 1] == '/';
+        char *path = xalloc(c, ld + ln + 2);
+        if (path == NULL)
+            return NULL;
+        memcpy(path, dir, ld);
+        if (!slash)
+            path[ld++] = '/';
+        memcpy(path + ld, names[i], ln);
+        tnode_t *r = load_file(c, path, at, NULL, NULL, 0);
+        if (r == NULL)
+            return NULL;
+        if (!merge) {
+            tnode_t *k = NULL;
+            if (named) {
+                char *stem = xstrdup(c, names[i]);
+                if (stem == NULL)
+                    return NULL;
+                *strrchr(stem, '.') = '\0';
+                if ((k = new_scalar(c, at, stem, true)) == NULL)
+                    return NULL;
+            }
+            if (add(c, out, k, r))
+                return NULL;
+        } else if (r->type == (named ? T_MAP : T_SEQ)) {
+            for (size_t j = 0; j < r->n; j++)
+                if (add(c, out, named ? r->k[j] : NULL, r->v[j]))
+                    return NULL;
+        }
+    }
+    return out;
+}
+
+static secrets_t *get_secrets(ctx_t *c, const char *path, const tnode_t *at)
+{
+    for (secrets_t *s = c->secrets; s; s = s->next)
+        if (strcmp(s->path, path) == 0)
+            return s;
+    secrets_t *s = xalloc(c, sizeof *s);
+    if (s == NULL || (s->path = xstrdup(c, path)) == NULL)
+        return NULL;
+    s->next = c->secrets;
+    c->secrets = s;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        s->err_no = errno;
+        return s;
+    }
+    fclose(f);
+    s->root = load_file(c, s->path, at, NULL, NULL, 0);
+    if (s->root == NULL)
+        return NULL; /* the message says why */
+    if (s->root->type != T_MAP) {
+        errat(c, at, "%s must be a mapping of names to values", path);
+        return NULL;
+    }
+    return s;
+}
+
+/* !secret NAME: from secrets.yaml beside the file that says it; for an included file
+ * whose folder has none, from the one beside the main file (ESPHome's rule) */
+static tnode_t *do_secret(ctx_t *c, fload_t *fl, const char *name, const tnode_t *at)
+{
+    char *path = join(c, fl->file, "secrets.yaml");
+    if (path == NULL)
+        return NULL;
+    secrets_t *s = get_secrets(c, path, at);
+    if (s == NULL)
+        return NULL;
+    if (s->root == NULL && strcmp(fl->file, c->path) != 0) {
+        char *main_path = join(c, c->path, "secrets.yaml");
+        if (main_path == NULL)
+            return NULL;
+        secrets_t *m = get_secrets(c, main_path, at);
+        if (m == NULL)
+            return NULL;
+        if (m->root == NULL) {
+            errat(c, at, "!secret needs %s or %s, which cannot be read (%s)", path, main_path,
+                  strerror(s->err_no));
+            return NULL;
+        }
+        s = m;
+    }
+    if (s->root == NULL) {
+        errat(c, at, "!secret needs %s, which cannot be read (%s)", path, strerror(s->err_no));
+        return NULL;
+    }
+    tnode_t *v = lookup(s->root, name);
+    if (v == NULL) {
+        errat(c, at, "secret '%s' is not defined in %s", name, s->path);
+        return NULL;
+    }
+    if (v->type != T_SCALAR) {
+        errat(c, at, "secret '%s' in %s must be a value", name, s->path);
+        return NULL;
+    }
+    tnode_t *n = new_scalar(c, at, v->val, false);
+    return n;
+}
+
+static tnode_t *do_env_var(ctx_t *c, const char *spec, const tnode_t *at)
+{
+    /* !env_var NAME [DEFAULT] */
+    while (*spec == ' ')
+        spec++;
+    size_t l = strcspn(spec, " ");
+    char *name = xstrndup(c, spec, l);
+    if (name == NULL)
+        return NULL;
+    const char *v = getenv(name);
+    if (v == NULL) {
+        const char *def = spec + l;
+        while (*def == ' ')
+            def++;
+        if (*def == '\0') {
+            errat(c, at, "environment variable '%s' is not defined", name);
+            return NULL;
+        }
+        v = def;
+    }
+    return new_scalar(c, at, v, false);
+}
+
+static bool is_local_tag(const yaml_char_t *tag)
+{
+    return tag != NULL && tag[0] == '!';
+}
+
+static tnode_t *conv_node(ctx_t *c, fload_t *fl, yaml_node_t *yn)
+{
+    tnode_t *at = new_node(c, T_SCALAR, fl->file, yn->start_mark.line + 1,
+                           yn->start_mark.column + 1);
+    if (at == NULL)
+        return NULL;
+    const char *tag = is_local_tag(yn->tag) ? (const char *)yn->tag : NULL;
+    if (tag != NULL && strcmp(tag, "!include") == 0)
+        return do_include(c, fl, yn, at);
+    switch (yn->type) {
+    case YAML_SCALAR_NODE: {
+        const char *v = (const char *)yn->data.scalar.value;
+        if (tag == NULL || strcmp(tag, "!force") == 0) {
+            at->val = xstrndup(c, v, yn->data.scalar.length);
+            at->plain = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && tag == NULL;
+            return at->val ? at : NULL;
+        }
+        if (strcmp(tag, "!secret") == 0)
+            return do_secret(c, fl, v, at);
+        if (strcmp(tag, "!env_var") == 0)
+            return do_env_var(c, v, at);
+        if (strncmp(tag, "!include_dir_", 13) == 0)
+            return do_include_dir(c, fl, tag, v, at);
+        /* !lambda, !extend, !remove and the like: kept, with their tag */
+        at->val = xstrndup(c, v, yn->data.scalar.length);
+        at->tag = xstrdup(c, tag);
+        return at->val && at->tag ? at : NULL;
+    }
+    case YAML_SEQUENCE_NODE:
+        at->type = T_SEQ;
+        for (yaml_node_item_t *i = yn->data.sequence.items.start; i < yn->data.sequence.items.top;
+             i++) {
+            tnode_t *e = conv(c, fl, *i);
+            if (e == NULL || add(c, at, NULL, e))
+                return NULL;
+        }
+        break;
+    case YAML_MAPPING_NODE: {
+        at->type = T_MAP;
+        tnode_t *merged = NULL; /* the pairs of `<<:` values, in order */
+        for (yaml_node_pair_t *p = yn->data.mapping.pairs.start; p < yn->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *yk = yaml_document_get_node(&fl->doc, p->key);
+            if (yk->type == YAML_SCALAR_NODE && yk->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                !is_local_tag(yk->tag) && strcmp((const char *)yk->data.scalar.value, "<<") == 0) {
+                tnode_t *v = conv(c, fl, p->value);
+                if (v == NULL)
+                    return NULL;
+                if (merged == NULL &&
+                    (merged = new_node(c, T_MAP, fl->file, at->line, at->col)) == NULL)
+                    return NULL;
+                size_t items = v->type == T_SEQ ? v->n : 1;
+                for (size_t i = 0; i < items; i++) {
+                    tnode_t *m = v->type == T_SEQ ? v->v[i] : v;
+                    if (m->type != T_MAP) {
+                        errat(c, m, "a merge key (<<) takes a mapping or a list of mappings, "
+                                    "not %s", type_name(m));
+                        return NULL;
+                    }
+                    for (size_t j = 0; j < m->n; j++)
+                        if (add(c, merged, m->k[j], m->v[j]))
+                            return NULL;
+                }
+                continue;
+            }
+            tnode_t *k = conv(c, fl, p->key);
+            if (k == NULL)
+                return NULL;
+            if (k->type != T_SCALAR) {
+                errat(c, k, "keys must be names, not %s", type_name(k));
+                return NULL;
+            }
+            long prev = find_key(at, k->val);
+            if (prev >= 0) {
+                errat(c, k, "duplicate key '%s' (first at line %zu)", k->val,
+                      at->k[prev]->line);
+                return NULL;
+            }
+            tnode_t *v = conv(c, fl, p->value);
+            if (v == NULL || add(c, at, k, v))
+                return NULL;
+        }
+        /* keys of the mapping itself win, then earlier merged mappings */
+        if (merged != NULL)
+            for (size_t j = 0; j < merged->n; j++)
+                if (merged->k[j]->type == T_SCALAR && find_key(at, merged->k[j]->val) < 0 &&
+                    add(c, at, merged->k[j], merged->v[j]))
+                    return NULL;
+        break;
+    }
+    default:
+        errat(c, at, "empty YAML node");
+        return NULL;
+    }
+    if (tag != NULL && strcmp(tag, "!remove") != 0 && strcmp(tag, "!extend") != 0)
+        at->tag = NULL; /* other tags on mappings and lists: nothing to honour */
+    else if (tag != NULL && (at->tag = xstrdup(c, tag)) == NULL)
+        return NULL;
+    return at;
+}
+
+static tnode_t *conv(ctx_t *c, fload_t *fl, int index)
+{
+    if (index < 1 || (size_t)index > fl->count) {
+        errat(c, NULL, "bad YAML node");
+        return NULL;
+    }
+    size_t i = (size_t)index - 1;
+    if (fl->memo[i] != NULL)
+        return fl->memo[i]; /* an alias: the same node again */
+    if (fl->busy[i]) {
+        yaml_node_t *yn = yaml_document_get_node(&fl->doc, index);
+        tnode_t at = {.file = fl->file, .line = yn->start_mark.line + 1,
+                      .col = yn->start_mark.column + 1};
+        errat(c, &at, "an alias refers to the node that contains it");
+        return NULL;
+    }
+    fl->busy[i] = 1;
+    tnode_t *n = conv_node(c, fl, yaml_document_get_node(&fl->doc, index));
+    fl->busy[i] = 0;
+    fl->memo[i] = n;
+    return n;
+}
+
+/* Read and convert one file (f or data when given, else path). from is the !include
+ * (or !secret) that asked for it, NULL for the main file. An empty document gives a
+ * null scalar. */
+static tnode_t *load_file(ctx_t *c, const char *path, const tnode_t *from, FILE *f,
+                          const uint8_t *data, size_t len)
+{
+    char *real = NULL;
+    if (from != NULL) {
+        if (c->depth >= MAX_INCLUDE_DEPTH) {
+            errat(c, from, "includes nest more than %d deep (at %s)", MAX_INCLUDE_DEPTH, path);
+            return NULL;
+        }
+        char buf[PATH_MAX];
+        if (realpath(path, buf) != NULL) {
+            for (int i = 0; i < c->depth; i++)
+                if (c->stack_real[i] && strcmp(c->stack_real[i], buf) == 0) {
+                    char chain[768] = "";
+                    for (int j = i; j < c->depth; j++)
+                        snprintf(chain + strlen(chain), sizeof chain - strlen(chain), "%s -> ",
+                                 c->stack[j]);
+                    snprintf(chain + strlen(chain), sizeof chain - strlen(chain), "%s", path);
+                    errat(c, from, "include loop: %s is already being read (%s)", path, chain);
+                    return NULL;
+                }
+            if ((real = xstrdup(c, buf)) == NULL)
+                return NULL;
+        }
+        f = fopen(path, "rb");
+        if (f == NULL) {
+            errat(c, from, "cannot include %s: %s", path, strerror(errno));
+            return NULL;
+        }
+    } else {
+        char buf[PATH_MAX];
+        if (realpath(path, buf) != NULL && (real = xstrdup(c, buf)) == NULL)
+            return NULL;
+    }
+    const char *file = xstrdup(c, path);
+    if (file == NULL) {
+        if (from != NULL)
+            fclose(f);
+        return NULL;
+    }
+    yaml_parser_t parser;
+    fload_t fl = {.file = file};
+    yaml_parser_initialize(&parser);
+    if (f != NULL)
+        yaml_parser_set_input_file(&parser, f);
+    else
+        yaml_parser_set_input_string(&parser, data, len);
+    int ok = yaml_parser_load(&parser, &fl.doc);
+    if (from != NULL)
+        fclose(f);
+    if (!ok) {
+        if (!c->failed) {
+            c->failed = true;
+            snprintf(c->err, c->cap, "%s:%zu:%zu: not valid YAML: %s%s%s", file,
+                     parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                     parser.problem ? parser.problem : "syntax error",
+                     parser.context ? " " : "", parser.context ? parser.context : "");
+        }
+        yaml_parser_delete(&parser);
+        return NULL;
+    }
+    yaml_parser_delete(&parser);
+    tnode_t *root;
+    yaml_node_t *yroot = yaml_document_get_root_node(&fl.doc);
+    if (yroot == NULL) {
+        root = new_node(c, T_SCALAR, file, 1, 1);
+        if (root && (root->val = xstrdup(c, "")) != NULL)
+            root->plain = true;
+        else
+            root = NULL;
+    } else {
+        fl.count = (size_t)(fl.doc.nodes.top - fl.doc.nodes.start);
+        fl.memo = xalloc(c, fl.count * sizeof *fl.memo);
+        fl.busy = xalloc(c, fl.count);
+        c->stack[c->depth] = file;
+        c->stack_real[c->depth] = real;
+        c->depth++;
+        root = fl.memo && fl.busy ? conv(c, &fl, 1) : NULL;
+        c->depth--;
+    }
+    yaml_document_delete(&fl.doc);
+    return root;
+}
+
+/* -------------------------------------------------------- substitutions */
+
+static bool sub_char(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '_';
+}
+
+/* the first $name / ${name} in s: where it starts, its span and the name */
+static const char *find_var(const char *s, const char **name, size_t *name_len, size_t *span)
+{
+    for (const char *p = strchr(s, '$'); p != NULL; p = strchr(p + 1, '$')) {
+        if (p[1] == '{') {
+            size_t l = 0;
+            while (sub_char(p[2 + l]))
+                l++;
+            if (p[2 + l] == '}') {
+                *name = p + 2;
+                *name_len = l;
+                *span = l + 3;
+                return p;
+            }
+        } else if (sub_char(p[1])) {
+            size_t l = 0;
+            while (sub_char(p[1 + l]))
+                l++;
+            *name = p + 1;
+            *name_len = l;
+            *span = l + 1;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* s with every known $name / ${name} replaced (unknown ones left as written); the
+ * replacement text is not scanned again (ESPHome's second pass does that) */
+static char *expand_once(ctx_t *c, const char *s, const subs_t *subs)
+{
+    size_t cap = strlen(s) + 1, len = 0;
+    char *out = NULL;
+    const char *p = s;
+    for (;;) {
+        const char *name;
+        size_t nl, span;
+        const char *at = find_var(p, &name, &nl, &span);
+        const char *val = at ? subs_get(subs, name, nl) : NULL;
+        while (at != NULL && val == NULL) {
+            at = find_var(at + span, &name, &nl, &span);
+            val = at ? subs_get(subs, name, nl) : NULL;
+        }
+        if (at == NULL) {
+            if (out == NULL)
+                return (char *)s;
+            size_t tail = strlen(p);
+            if (len + tail + 1 > cap) {
+                char *bigger = xalloc(c, len + tail + 1);
+                if (bigger == NULL)
+                    return NULL;
+                memcpy(bigger, out, len);
+                out = bigger;
+            }
+            memcpy(out + len, p, tail + 1);
+            return out;
+        }
+        size_t lit = (size_t)(at - p), vl = strlen(val);
+        if (out == NULL || len + lit + vl + 1 > cap) {
+            size_t ncap = (len + lit + vl + 1) * 2 + strlen(p);
+            if (ncap > ((size_t)1 << 24)) {
+                errat(c, NULL, "substitutions make a value longer than 16 MiB");
+                return NULL;
+            }
+            char *bigger = xalloc(c, ncap);
+            if (bigger == NULL)
+                return NULL;
+            if (out)
+                memcpy(bigger, out, len);
+            out = bigger;
+            cap = ncap;
+        }
+        memcpy(out + len, p, lit);
+        len += lit;
+        memcpy(out + len, val, vl);
+        len += vl;
+        p = at + span;
+    }
+}
+
+static char *expand(ctx_t *c, const char *s, const subs_t *subs)
+{
+    char *once = expand_once(c, s, subs);
+    if (once == NULL || once == s || strchr(once, '$') == NULL)
+        return once;
+    return expand_once(c, once, subs); /* ESPHome runs its pass twice */
+}
+
+static int substitute_node(ctx_t *c, tnode_t *n, const subs_t *s, bool root, unsigned pass)
+{
+    if (n->pass == pass)
+        return 0;
+    n->pass = pass;
+    if (n->type == T_SCALAR) {
+        char *v = expand(c, n->val, s);
+        if (v == NULL)
+            return -1;
+        n->val = v;
+        return 0;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->type == T_MAP && !(root && strcmp(n->k[i]->val, "substitutions") == 0) &&
+            strchr(n->k[i]->val, '$') != NULL) {
+            tnode_t *k = copy_node(c, n->k[i]);
+            if (k == NULL || (k->val = expand(c, k->val, s)) == NULL)
+                return -1;
+            n->k[i] = k;
+        }
+        if (substitute_node(c, n->v[i], s, false, pass))
+            return -1;
+    }
+    return 0;
+}
+
+static int substitute(ctx_t *c, tnode_t *n, const subs_t *s, bool keys_at_root)
+{
+    return substitute_node(c, n, s, keys_at_root, ++c->pass);
+}
+
+/* ------------------------------------------------------------- merging */
+
+static const char *id_of(const tnode_t *item)
+{
+    if (item->type != T_MAP)
+        return NULL;
+    tnode_t *id = NULL;
+    long i = find_key(item, "id");
+    if (i >= 0)
+        id = item->v[i];
+    return id && id->type == T_SCALAR ? id->val : NULL;
+}
+
+static const char *id_tag(const tnode_t *item)
+{
+    long i = item->type == T_MAP ? find_key(item, "id") : -1;
+    return i >= 0 ? item->v[i]->tag : NULL;
+}
+
+/* the item with its id: !extend X turned into id: X */
+static tnode_t *plain_id(ctx_t *c, const tnode_t *item)
+{
+    tnode_t *m = copy_node(c, item);
+    if (m == NULL)
+        return NULL;
+    long i = find_key(m, "id");
+    tnode_t *id = copy_node(c, m->v[i]);
+    if (id == NULL)
+        return NULL;
+    id->tag = NULL;
+    m->v[i] = id;
+    return m;
+}
+
+/* ESPHome's merge_config(old, new): new wins */
+static tnode_t *merge(ctx_t *c, tnode_t *old, tnode_t *new)
+{
+    if (new->type == T_MAP) {
+        if (old->type != T_MAP)
+            return new;
+        tnode_t *res = copy_node(c, old);
+        if (res == NULL)
+            return NULL;
+        res->tag = new->tag;
+        for (size_t i = 0; i < new->n; i++) {
+            long j = find_key(res, new->k[i]->val);
+            if (tagged(new->v[i], "!remove") && j >= 0) {
+                remove_at(res, (size_t)j);
+            } else if (j >= 0) {
+                tnode_t *m = merge(c, res->v[j], new->v[i]);
+                if (m == NULL)
+                    return NULL;
+                res->v[j] = m;
+            } else if (add(c, res, new->k[i], new->v[i])) {
+                return NULL;
+            }
+        }
+        return res;
+    }
+    if (new->type == T_SEQ) {
+        if (old->type != T_SEQ)
+            return new;
+        tnode_t *res = copy_node(c, old);
+        if (res == NULL)
+            return NULL;
+        for (size_t i = 0; i < new->n; i++) {
+            tnode_t *v = new->v[i];
+            const char *id = id_of(v), *tag = id_tag(v);
+            long at = -1;
+            for (size_t j = 0; id && j < res->n; j++) {
+                const char *oid = id_of(res->v[j]), *otag = id_tag(res->v[j]);
+                /* an item of the old list, or a new one with a plain id */
+                if (oid && strcmp(oid, id) == 0 &&
+                    (tag != NULL ? otag == NULL : (otag && strcmp(otag, "!extend") == 0))) {
+                    at = (long)j;
+                    break;
+                }
+            }
+            if (at >= 0 && tag && strcmp(tag, "!extend") == 0) {
+                tnode_t *pv = plain_id(c, v), *m = pv ? merge(c, res->v[at], pv) : NULL;
+                if (m == NULL)
+                    return NULL;
+                res->v[at] = m;
+                continue;
+            }
+            if (at >= 0 && tag && strcmp(tag, "!remove") == 0) {
+                memmove(res->v + at, res->v + at + 1, (res->n - (size_t)at - 1) * sizeof *res->v);
+                res->n--;
+                continue;
+            }
+            if (at >= 0 && tag == NULL) { /* the package extends an item of the main file */
+                tnode_t *pe = plain_id(c, res->v[at]), *m = pe ? merge(c, v, pe) : NULL;
+                if (m == NULL)
+                    return NULL;
+                res->v[at] = m;
+                continue;
+            }
+            if (add(c, res, NULL, v))
+                return NULL;
+        }
+        return res;
+    }
+    if (is_null(new))
+        return old;
+    return new;
+}
+
+/* ------------------------------------------------------------- packages */
+
+static bool is_remote(const char *s)
+{
+    const char *p = strstr(s, "://");
+    return p != NULL && p > s;
+}
+
+/* ESPHome's do_packages_pass: every package (itself with its packages merged) goes
+ * under the configuration, the last package first, so the main file wins over every
+ * package and a later package over an earlier one */
+static tnode_t *do_packages(ctx_t *c, tnode_t *config)
+{
+    if (config->type != T_MAP)
+        return config;
+    long pi = find_key(config, "packages");
+    if (pi < 0)
+        return config;
+    tnode_t *pk = config->v[pi];
+    if (is_null(pk) || tagged(pk, "!remove")) {
+        tnode_t *res = copy_node(c, config);
+        if (res)
+            remove_at(res, (size_t)pi);
+        return res;
+    }
+    if (pk->type != T_MAP && pk->type != T_SEQ) {
+        errat(c, pk, "packages must be a mapping of names to packages (NAME: !include "
+                     "FILE), not %s", type_name(pk));
+        return NULL;
+    }
+    tnode_t *res = config;
+    for (size_t i = pk->n; i-- > 0;) {
+        tnode_t *p = pk->v[i];
+        char num[24];
+        snprintf(num, sizeof num, "%zu", i);
+        const char *name = pk->type == T_MAP ? pk->k[i]->val : num;
+        tnode_t *url = p->type == T_MAP ? lookup(p, "url") : NULL;
+        if (url != NULL) {
+            errat(c, url, "remote package '%s' is not supported offline: %s (copy the "
+                          "file next to this one and use %s: !include FILE)", name,
+                  url->type == T_SCALAR ? url->val : "a git url", name);
+            return NULL;
+        }
+        if (p->type == T_SCALAR && is_remote(p->val)) {
+            errat(c, p, "remote package '%s' is not supported offline: %s (copy the file "
+                        "next to this one and use %s: !include FILE)", name, p->val, name);
+            return NULL;
+        }
+        if (p->type != T_MAP) {
+            errat(c, p, "package '%s' must be !include FILE or a mapping of components, not "
+                        "%s%s%s%s", name, type_name(p), p->type == T_SCALAR ? " '" : "",
+                  p->type == T_SCALAR ? p->val : "", p->type == T_SCALAR ? "'" : "");
+            return NULL;
+        }
+        tnode_t *inner = do_packages(c, p);
+        if (inner == NULL)
+            return NULL;
+        if ((res = merge(c, inner, res)) == NULL)
+            return NULL;
+    }
+    if (res == config && (res = copy_node(c, config)) == NULL)
+        return NULL;
+    long j = find_key(res, "packages");
+    if (j >= 0)
+        remove_at(res, (size_t)j);
+    return res;
+}
+
+/* ------------------------------------------------------------- strings */
 
 /* Optimal string alignment distance: insertions, deletions, substitutions and swaps
  * of neighbours each count 1 (case-insensitive). */
@@ -90,97 +1168,30 @@ static const char *suggest(const char *key, const char *const *known)
     return best_d <= limit ? best : NULL;
 }
 
-/* -------------------------------------------------------------- scalars */
-
-static yaml_node_t *node(ctx_t *c, int index)
+/* The text of a scalar. NULL (error set) if it is not one, or if it still names a
+ * substitution nobody defined (a password may hold a '$' of its own). */
+static const char *text(ctx_t *c, const tnode_t *n, const char *what)
 {
-    return yaml_document_get_node(c->doc, index);
-}
-
-static const char *raw(const yaml_node_t *n)
-{
-    return (const char *)n->data.scalar.value;
-}
-
-static bool is_plain(const yaml_node_t *n)
-{
-    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-    return is_plain(n) && (raw(n)[0] == '\0' || strcmp(raw(n), "~") == 0 ||
-                           strcasecmp(raw(n), "null") == 0);
-}
-
-static const char *type_name(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_MAPPING_NODE: return "a mapping";
-    case YAML_SEQUENCE_NODE: return "a list";
-    default: return "a value";
-    }
-}
-
-static int load_secrets(ctx_t *c, const yaml_node_t *at)
-{
-    if (c->secrets_loaded)
-        return c->secrets_ok ? 0 : -1;
-    c->secrets_loaded = true;
-    const char *slash = strrchr(c->path, '/');
-    int dir_len = slash ? (int)(slash - c->path) : 1;
-    snprintf(c->secrets_path, sizeof c->secrets_path, "%.*s/secrets.yaml", dir_len,
-             slash ? c->path : ".");
-    FILE *f = fopen(c->secrets_path, "rb");
-    if (f == NULL)
-        return errat(c, at, "!secret needs %s, which cannot be read (%s)", c->secrets_path,
-                     strerror(errno));
-    yaml_parser_t p;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
-    int ok = yaml_parser_load(&p, &c->secrets);
-    yaml_parser_delete(&p);
-    fclose(f);
-    if (!ok)
-        return errat(c, at, "%s is not valid YAML", c->secrets_path);
-    yaml_node_t *root = yaml_document_get_root_node(&c->secrets);
-    if (root == NULL || root->type != YAML_MAPPING_NODE) {
-        yaml_document_delete(&c->secrets);
-        return errat(c, at, "%s must be a mapping of names to values", c->secrets_path);
-    }
-    c->secrets_ok = true;
-    return 0;
-}
-
-/* The text of a scalar, resolving !secret. NULL (error set) if it is not a scalar. */
-static const char *text(ctx_t *c, const yaml_node_t *n, const char *what)
-{
-    if (n->type != YAML_SCALAR_NODE) {
+    if (n->type != T_SCALAR) {
         errat(c, n, "%s must be a value, not %s", what, type_name(n));
         return NULL;
     }
-    if (n->tag == NULL || strcmp((const char *)n->tag, "!secret") != 0)
-        return raw(n);
-    if (load_secrets(c, n) != 0)
+    if (n->tag != NULL) {
+        errat(c, n, "%s must be a plain value here, not %s", what, n->tag);
         return NULL;
-    yaml_node_t *root = yaml_document_get_root_node(&c->secrets);
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(&c->secrets, p->key);
-        yaml_node_t *v = yaml_document_get_node(&c->secrets, p->value);
-        if (k->type == YAML_SCALAR_NODE && strcmp(raw(k), raw(n)) == 0) {
-            if (v->type != YAML_SCALAR_NODE) {
-                errat(c, n, "secret '%s' in %s must be a value", raw(n), c->secrets_path);
-                return NULL;
-            }
-            return raw(v);
-        }
     }
-    errat(c, n, "secret '%s' is not defined in %s", raw(n), c->secrets_path);
-    return NULL;
+    const char *name;
+    size_t nl, span;
+    if (strstr(what, "password") == NULL && find_var(n->val, &name, &nl, &span) != NULL) {
+        errat(c, n, "%s '%s' uses the substitution '%.*s', which is not defined (add it "
+                    "under substitutions: or give -s %.*s VALUE)", what, n->val, (int)nl, name,
+              (int)nl, name);
+        return NULL;
+    }
+    return n->val;
 }
 
-static int get_string(ctx_t *c, const yaml_node_t *n, const char *what, char *out, size_t cap)
+static int get_string(ctx_t *c, const tnode_t *n, const char *what, char *out, size_t cap)
 {
     const char *t = text(c, n, what);
     if (t == NULL)
@@ -191,7 +1202,7 @@ static int get_string(ctx_t *c, const yaml_node_t *n, const char *what, char *ou
     return 0;
 }
 
-static int get_bool(ctx_t *c, const yaml_node_t *n, const char *what, bool *out)
+static int get_bool(ctx_t *c, const tnode_t *n, const char *what, bool *out)
 {
     const char *t = text(c, n, what);
     if (t == NULL)
@@ -211,7 +1222,7 @@ static int get_bool(ctx_t *c, const yaml_node_t *n, const char *what, bool *out)
     return errat(c, n, "%s must be true or false, not '%s'", what, t);
 }
 
-static int get_int(ctx_t *c, const yaml_node_t *n, const char *what, long min, long max,
+static int get_int(ctx_t *c, const tnode_t *n, const char *what, long min, long max,
                    long *out)
 {
     const char *t = text(c, n, what);
@@ -255,7 +1266,7 @@ int ota_config_parse_time(const char *t, uint32_t *ms)
     return 0;
 }
 
-static int get_time(ctx_t *c, const yaml_node_t *n, const char *what, uint32_t *ms)
+static int get_time(ctx_t *c, const tnode_t *n, const char *what, uint32_t *ms)
 {
     const char *t = text(c, n, what);
     if (t == NULL)
@@ -269,50 +1280,31 @@ static int get_time(ctx_t *c, const yaml_node_t *n, const char *what, uint32_t *
 /* -------------------------------------------------------------- mappings */
 
 /* Check every key of mapping m is one of known (exact), else a clear error. */
-static int check_keys(ctx_t *c, const yaml_node_t *m, const char *section,
+static int check_keys(ctx_t *c, const tnode_t *m, const char *section,
                       const char *const *known)
 {
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key);
-        if (k->type != YAML_SCALAR_NODE)
-            return errat(c, k, "keys in %s must be names", section);
+    for (size_t p = 0; p < m->n; p++) {
+        const tnode_t *k = m->k[p];
         bool found = false;
         for (size_t i = 0; known[i] && !found; i++)
-            found = strcmp(raw(k), known[i]) == 0;
+            found = strcmp(k->val, known[i]) == 0;
         if (found)
             continue;
-        const char *s = suggest(raw(k), known);
+        const char *s = suggest(k->val, known);
         if (s)
-            return errat(c, k, "unknown key '%s' in %s (did you mean '%s'?)", raw(k), section, s);
-        size_t count = 0;
-        while (known[count])
-            count++;
-        if (count > 16)
-            return errat(c, k, "unknown component '%s' (this tool reads esphome, the platform "
-                               "blocks, ota, safe_mode and logger, and leaves ESPHome's other "
-                               "components alone)", raw(k));
-        char list[512] = "";
+            return errat(c, k, "unknown key '%s' in %s (did you mean '%s'?)", k->val, section, s);
+        char list[768] = "";
         for (size_t i = 0; known[i]; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                      known[i]);
-        return errat(c, k, "unknown key '%s' in %s (expected one of: %s)", raw(k), section, list);
+        return errat(c, k, "unknown key '%s' in %s (expected one of: %s)", k->val, section, list);
     }
     return 0;
 }
 
-static yaml_node_t *lookup(ctx_t *c, const yaml_node_t *m, const char *key)
+static int need_mapping(ctx_t *c, const tnode_t *n, const char *section, bool null_ok)
 {
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key);
-        if (k->type == YAML_SCALAR_NODE && strcmp(raw(k), key) == 0)
-            return node(c, p->value);
-    }
-    return NULL;
-}
-
-static int need_mapping(ctx_t *c, const yaml_node_t *n, const char *section, bool null_ok)
-{
-    if (n->type == YAML_MAPPING_NODE || (null_ok && is_null(n)))
+    if (n->type == T_MAP || (null_ok && is_null(n)))
         return 0;
     return errat(c, n, "%s must be a mapping of settings, not %s", section, type_name(n));
 }
@@ -321,12 +1313,25 @@ static int need_mapping(ctx_t *c, const yaml_node_t *n, const char *section, boo
 
 /* keys of ESPHome's own that we accept and leave alone */
 static const char *const esphome_keys[] = {
-    "name", "platform", "board", "friendly_name", "comment", "area", "build_path", "includes",
-    "libraries", "on_boot", "on_shutdown", "on_loop", "project", "min_version",
-    "name_add_mac_suffix", "platformio_options", "compile_process_limit", "arduino_version",
-    "esp8266_restore_from_flash", "board_flash_mode", "devices", NULL};
+    "name", "platform", "board", "friendly_name", "comment", "area", "areas", "build_path",
+    "includes", "libraries", "on_boot", "on_shutdown", "on_loop", "on_update", "project",
+    "min_version", "name_add_mac_suffix", "platformio_options", "compile_process_limit",
+    "arduino_version", "esp8266_restore_from_flash", "board_flash_mode", "devices",
+    "debug_scheduler", "environment_variables", NULL};
 
-static int set_platform(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *at,
+/* ESPHome's target platforms (esphome: platform: X, or an X: block) */
+static const char *const platforms[] = {"bk72xx", "esp32", "esp8266", "host", "libretiny",
+                                        "ln882x", "nrf52", "rp2040", "rtl87xx", NULL};
+
+static bool is_platform(const char *name)
+{
+    for (size_t i = 0; platforms[i]; i++)
+        if (strcmp(platforms[i], name) == 0)
+            return true;
+    return false;
+}
+
+static int set_platform(ctx_t *c, ota_node_config_t *cfg, const tnode_t *at,
                         const char *platform)
 {
     char low[16];
@@ -336,72 +1341,78 @@ static int set_platform(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *at,
     for (size_t i = 0; i < n; i++)
         low[i] = (char)tolower((unsigned char)platform[i]);
     low[n] = '\0';
-    if (strcmp(low, "esp32") != 0 && strcmp(low, "esp8266") != 0 && strcmp(low, "host") != 0)
-        return errat(c, at, "platform must be ESP32, ESP8266 or HOST, not '%s'", platform);
+    if (!is_platform(low) || strlen(platform) >= sizeof low)
+        return errat(c, at, "platform must be one of ESPHome's: ESP32, ESP8266, RP2040, BK72XX, "
+                            "RTL87XX, LN882X, LIBRETINY, NRF52 or HOST, not '%s'", platform);
     if (cfg->platform[0] && strcmp(cfg->platform, low) != 0)
         return errat(c, at, "the platform is given twice: %s and %s", cfg->platform, low);
     strcpy(cfg->platform, low);
     return 0;
 }
 
-static int parse_esphome(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m,
+static int parse_esphome(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m,
                          const char *section)
 {
     if (need_mapping(c, m, section, false) || check_keys(c, m, section, esphome_keys))
         return -1;
-    yaml_node_t *v;
-    if ((v = lookup(c, m, "name")) == NULL)
+    tnode_t *v;
+    if ((v = lookup(m, "name")) == NULL)
         return errat(c, m, "%s needs a name (the node's host name, e.g. livingroom)", section);
     if (get_string(c, v, "name", cfg->name, sizeof cfg->name))
         return -1;
     for (const char *p = cfg->name; *p; p++)
-        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-'))
-            return errat(c, v, "name '%s' may contain only lowercase letters, digits and '-' "
-                               "(it becomes the host name %s.local)", cfg->name, cfg->name);
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-' ||
+              *p == '_'))
+            return errat(c, v, "name '%s' may contain only lowercase letters, digits, '-' and "
+                               "'_' (it becomes the host name %s.local)", cfg->name, cfg->name);
     if (cfg->name[0] == '\0' || cfg->name[0] == '-')
         return errat(c, v, "name must start with a letter or digit");
     char buf[64];
-    if ((v = lookup(c, m, "platform")) != NULL &&
+    if ((v = lookup(m, "platform")) != NULL &&
         (get_string(c, v, "platform", buf, sizeof buf) || set_platform(c, cfg, v, buf)))
         return -1;
-    if ((v = lookup(c, m, "board")) != NULL &&
+    if ((v = lookup(m, "board")) != NULL &&
         get_string(c, v, "board", cfg->board, sizeof cfg->board))
         return -1;
     return 0;
 }
 
-static const char *const platform_keys[] = {"board", "framework", "variant", "flash_size",
-                                            "partitions", "restore_from_flash", "early_pin_init",
-                                            "board_flash_mode", "cpu_frequency", NULL};
+/* the keys of ESPHome's platform blocks (esp32, esp8266, rp2040, libretiny's families,
+ * host, nrf52) */
+static const char *const platform_keys[] = {
+    "board", "framework", "variant", "flash_size", "partitions", "restore_from_flash",
+    "early_pin_init", "board_flash_mode", "cpu_frequency", "watchdog_timeout", "family",
+    "mac_address", "engineering_sample", "bootloader", "dfu", "reg0", "enable_lwip_assert",
+    NULL};
 
-static int parse_platform_block(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *key,
-                                const yaml_node_t *m)
+static int parse_platform_block(ctx_t *c, ota_node_config_t *cfg, const tnode_t *key,
+                                const tnode_t *m)
 {
-    if (set_platform(c, cfg, key, raw(key)))
+    if (set_platform(c, cfg, key, key->val))
         return -1;
     if (is_null(m))
         return 0;
-    if (need_mapping(c, m, raw(key), false) || check_keys(c, m, raw(key), platform_keys))
+    if (need_mapping(c, m, key->val, false) || check_keys(c, m, key->val, platform_keys))
         return -1;
-    yaml_node_t *v = lookup(c, m, "board");
+    tnode_t *v = lookup(m, "board");
     if (v != NULL && get_string(c, v, "board", cfg->board, sizeof cfg->board))
         return -1;
     return 0;
 }
 
-static int parse_safe_mode_settings(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m)
+static int parse_safe_mode_settings(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m)
 {
-    yaml_node_t *v;
+    tnode_t *v;
     long n;
-    if ((v = lookup(c, m, "num_attempts")) != NULL) {
+    if ((v = lookup(m, "num_attempts")) != NULL) {
         if (get_int(c, v, "num_attempts", 1, 1000, &n))
             return -1;
         cfg->num_attempts = (uint32_t)n;
     }
-    if ((v = lookup(c, m, "boot_is_good_after")) != NULL &&
+    if ((v = lookup(m, "boot_is_good_after")) != NULL &&
         get_time(c, v, "boot_is_good_after", &cfg->boot_is_good_after_ms))
         return -1;
-    if ((v = lookup(c, m, "reboot_timeout")) != NULL &&
+    if ((v = lookup(m, "reboot_timeout")) != NULL &&
         get_time(c, v, "reboot_timeout", &cfg->reboot_timeout_ms))
         return -1;
     return 0;
@@ -411,9 +1422,9 @@ static const char *const ota_keys[] = {
     "platform", "id", "password", "port", "version", "safe_mode", "num_attempts",
     "reboot_timeout", "boot_is_good_after", "legacy_auth", "allow_md5", "rollback_after",
     "arduino_port", "arduino_auth",
-    "on_begin", "on_progress", "on_end", "on_error", "on_state_change", NULL};
+    "on_begin", "on_progress", "on_end", "on_error", "on_abort", "on_state_change", NULL};
 
-static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m,
+static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m,
                            const char *section)
 {
     if (need_mapping(c, m, section, true))
@@ -423,9 +1434,9 @@ static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *
         return 0;
     if (check_keys(c, m, section, ota_keys))
         return -1;
-    yaml_node_t *v;
+    tnode_t *v;
     long n;
-    if ((v = lookup(c, m, "id")) != NULL) {
+    if ((v = lookup(m, "id")) != NULL) {
         if (get_string(c, v, "id", cfg->ota_id, sizeof cfg->ota_id))
             return -1;
         for (const char *p = cfg->ota_id; *p; p++)
@@ -433,42 +1444,44 @@ static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *
                 return errat(c, v, "id '%s' must be a C identifier (letters, digits, '_', not "
                                    "starting with a digit)", cfg->ota_id);
     }
-    if ((v = lookup(c, m, "password")) != NULL) {
+    if ((v = lookup(m, "password")) != NULL) {
         if (get_string(c, v, "password", cfg->password, sizeof cfg->password))
             return -1;
         cfg->password_set = cfg->password[0] != '\0';
     }
-    if ((v = lookup(c, m, "port")) != NULL) {
+    if ((v = lookup(m, "port")) != NULL) {
         if (get_int(c, v, "port", 1, 65535, &n))
             return -1;
         cfg->port = (uint16_t)n;
     }
-    if ((v = lookup(c, m, "version")) != NULL) {
+    if ((v = lookup(m, "version")) != NULL) {
         if (get_int(c, v, "version", 1, 2, &n))
             return -1;
         cfg->version = (uint8_t)n;
     }
-    if ((v = lookup(c, m, "safe_mode")) != NULL && get_bool(c, v, "safe_mode", &cfg->safe_mode))
+    if ((v = lookup(m, "safe_mode")) != NULL && get_bool(c, v, "safe_mode", &cfg->safe_mode))
         return -1;
-    if ((v = lookup(c, m, "legacy_auth")) != NULL &&
+    if ((v = lookup(m, "legacy_auth")) != NULL &&
         get_bool(c, v, "legacy_auth", &cfg->legacy_auth))
         return -1;
-    if ((v = lookup(c, m, "allow_md5")) != NULL && get_bool(c, v, "allow_md5", &cfg->allow_md5))
+    if ((v = lookup(m, "allow_md5")) != NULL && get_bool(c, v, "allow_md5", &cfg->allow_md5))
         return -1;
-    if ((v = lookup(c, m, "arduino_port")) != NULL) {
+    if ((v = lookup(m, "arduino_port")) != NULL) {
         if (get_int(c, v, "arduino_port", 1, 65535, &n))
             return -1;
         cfg->arduino_port = (uint16_t)n;
         cfg->arduino = true;
     }
-    if ((v = lookup(c, m, "arduino_auth")) != NULL) {
+    if ((v = lookup(m, "arduino_auth")) != NULL) {
         if (get_string(c, v, "arduino_auth", cfg->arduino_auth, sizeof cfg->arduino_auth) ||
-            (strcmp(cfg->arduino_auth, "sha256") != 0 && strcmp(cfg->arduino_auth, "md5") != 0))
+            (strcmp(cfg->arduino_auth, "sha256") != 0 && strcmp(cfg->arduino_auth, "md5") != 0)) {
+            c->failed = false; /* this message says more than get_string's */
             return errat(c, v, "arduino_auth takes sha256 (current ArduinoOTA cores) or md5 "
                                "(older ones)");
+        }
         cfg->arduino = true;
     }
-    if ((v = lookup(c, m, "rollback_after")) != NULL) {
+    if ((v = lookup(m, "rollback_after")) != NULL) {
         if (get_int(c, v, "rollback_after", 1, 100, &n))
             return -1;
         cfg->rollback_after = (uint32_t)n;
@@ -476,17 +1489,18 @@ static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *
     return parse_safe_mode_settings(c, cfg, m);
 }
 
-static int parse_ota(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *n)
+static int parse_ota(ctx_t *c, ota_node_config_t *cfg, const tnode_t *n)
 {
-    if (n->type != YAML_SEQUENCE_NODE)
+    if (n->type != T_SEQ)
         return parse_ota_entry(c, cfg, n, "ota"); /* the older form: one mapping */
-    bool seen = false;
-    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
-         i++) {
-        yaml_node_t *e = node(c, *i);
+    /* ESPHome merges the esphome entries of one port into one (a package's and the
+     * main file's, say); this node serves one port */
+    tnode_t *ours = NULL;
+    for (size_t i = 0; i < n->n; i++) {
+        tnode_t *e = n->v[i];
         if (need_mapping(c, e, "each ota entry", false))
             return -1;
-        yaml_node_t *p = lookup(c, e, "platform");
+        tnode_t *p = lookup(e, "platform");
         if (p == NULL)
             return errat(c, e, "each ota entry needs a platform (esphome for this uploader)");
         const char *plat = text(c, p, "platform");
@@ -494,26 +1508,42 @@ static int parse_ota(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *n)
             return -1;
         if (strcmp(plat, "esphome") != 0)
             continue; /* web_server, http_request...: not ours to check */
-        if (seen)
-            return errat(c, e, "only one ota entry may use platform: esphome");
-        seen = true;
-        if (parse_ota_entry(c, cfg, e, "ota (platform: esphome)"))
-            return -1;
+        if (ours != NULL) {
+            tnode_t *p1 = lookup(ours, "port"), *p2 = lookup(e, "port");
+            if (p1 && p2 && p1->type == T_SCALAR && p2->type == T_SCALAR &&
+                strcmp(p1->val, p2->val) != 0)
+                return errat(c, e, "only one ota entry may use platform: esphome (or several "
+                                   "with the same port): this one has port %s, the one at line "
+                                   "%zu port %s", p2->val, ours->line, p1->val);
+            tnode_t *w1 = lookup(ours, "password"), *w2 = lookup(e, "password");
+            if (w1 && w2 && w1->type == T_SCALAR && w2->type == T_SCALAR &&
+                strcmp(w1->val, w2->val) != 0)
+                return errat(c, e, "two ota entries of platform: esphome on one port have "
+                                   "different passwords (ESPHome refuses this too)");
+            tnode_t *m = merge(c, ours, e);
+            if (m == NULL)
+                return -1;
+            m->line = ours->line;
+            m->col = ours->col;
+            ours = m;
+        } else {
+            ours = e;
+        }
     }
-    return 0;
+    return ours ? parse_ota_entry(c, cfg, ours, "ota (platform: esphome)") : 0;
 }
 
 static const char *const safe_mode_keys[] = {"id", "disabled", "num_attempts",
                                              "boot_is_good_after", "reboot_timeout",
                                              "on_safe_mode", NULL};
 
-static int parse_safe_mode(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m)
+static int parse_safe_mode(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m)
 {
     if (is_null(m))
         return 0;
     if (need_mapping(c, m, "safe_mode", false) || check_keys(c, m, "safe_mode", safe_mode_keys))
         return -1;
-    yaml_node_t *v = lookup(c, m, "disabled");
+    tnode_t *v = lookup(m, "disabled");
     bool disabled = false;
     if (v != NULL && get_bool(c, v, "disabled", &disabled))
         return -1;
@@ -522,17 +1552,19 @@ static int parse_safe_mode(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *
     return parse_safe_mode_settings(c, cfg, m);
 }
 
-static const char *const logger_keys[] = {"port", "level", "baud_rate", "logs", "hardware_uart",
-                                          "tx_buffer_size", "deassert_rts_dtr", "id", NULL};
+static const char *const logger_keys[] = {
+    "port", "level", "baud_rate", "logs", "hardware_uart", "tx_buffer_size", "deassert_rts_dtr",
+    "id", "esp8266_store_log_strings_in_flash", "on_message", "initial_level",
+    "task_log_buffer_size", NULL};
 
-static int parse_logger(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m)
+static int parse_logger(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m)
 {
     cfg->logger = true;
     if (is_null(m))
         return 0;
     if (need_mapping(c, m, "logger", false) || check_keys(c, m, "logger", logger_keys))
         return -1;
-    yaml_node_t *v = lookup(c, m, "port");
+    tnode_t *v = lookup(m, "port");
     long n;
     if (v != NULL) {
         if (get_int(c, v, "logger port", 1, 65535, &n))
@@ -544,15 +1576,15 @@ static int parse_logger(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m)
 
 /* mdns: as in ESPHome: `disabled: true` turns the responder off; extra services
  * are ESPHome's business (this node advertises its OTA services only) */
-static const char *const mdns_keys[] = {"disabled", "services", NULL};
+static const char *const mdns_keys[] = {"disabled", "services", "id", NULL};
 
-static int parse_mdns(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m)
+static int parse_mdns(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m)
 {
     if (is_null(m))
         return 0;
     if (need_mapping(c, m, "mdns", false) || check_keys(c, m, "mdns", mdns_keys))
         return -1;
-    yaml_node_t *v = lookup(c, m, "disabled");
+    tnode_t *v = lookup(m, "disabled");
     bool disabled = false;
     if (v != NULL && get_bool(c, v, "disabled", &disabled))
         return -1;
@@ -560,41 +1592,236 @@ static int parse_mdns(ctx_t *c, ota_node_config_t *cfg, const yaml_node_t *m)
     return 0;
 }
 
-/* top-level components: ours, and ESPHome's that this tool leaves alone */
-static const char *const top_keys[] = {
-    "esphome", "esphomeyaml", "esp32", "esp8266", "host", "ota", "safe_mode", "logger",
-    "wifi", "api", "web_server", "captive_portal", "mqtt", "sensor", "binary_sensor", "switch",
-    "light", "output", "text_sensor", "button", "number", "select", "time", "i2c", "spi",
-    "uart", "globals", "script", "interval", "substitutions", "packages",
-    "external_components", "status_led", "debug", "deep_sleep", "ethernet", "mdns", "network",
-    "climate", "cover", "fan", "lock", "display", "font", "preferences", "esp32_ble_tracker",
-    "bluetooth_proxy", "one_wire", "dallas", "remote_receiver", "remote_transmitter", NULL};
+/* ------------------------------------------------------ where the node is */
+
+static const char *const manual_ip_keys[] = {"static_ip", "gateway", "subnet", "dns1", "dns2",
+                                             NULL};
+
+/* manual_ip: {static_ip, ...}: the static_ip, checked, into ip (or "" when m is null) */
+static int parse_manual_ip(ctx_t *c, const tnode_t *m, const char *section, char *ip,
+                           size_t cap)
+{
+    ip[0] = '\0';
+    if (is_null(m))
+        return 0;
+    if (need_mapping(c, m, section, false) || check_keys(c, m, section, manual_ip_keys))
+        return -1;
+    static const char *const required[] = {"static_ip", "gateway", "subnet"};
+    for (size_t i = 0; i < 3; i++)
+        if (lookup(m, required[i]) == NULL)
+            return errat(c, m, "%s needs %s (ESPHome asks for static_ip, gateway and subnet)",
+                         section, required[i]);
+    for (size_t i = 0; manual_ip_keys[i]; i++) {
+        tnode_t *v = lookup(m, manual_ip_keys[i]);
+        char buf[64];
+        struct in_addr a;
+        if (v == NULL)
+            continue;
+        if (get_string(c, v, manual_ip_keys[i], buf, sizeof buf))
+            return -1;
+        if (inet_pton(AF_INET, buf, &a) != 1)
+            return errat(c, v, "%s must be an IPv4 address such as 192.168.1.50, not '%s'",
+                         manual_ip_keys[i], buf);
+        if (i == 0)
+            snprintf(ip, cap, "%s", buf);
+    }
+    return 0;
+}
+
+static const char *const wifi_keys[] = {
+    "ssid", "password", "networks", "manual_ip", "eap", "ap", "domain", "reboot_timeout",
+    "power_save_mode", "fast_connect", "use_address", "output_power", "enable_btm",
+    "enable_rrm", "passive_scan", "enable_on_boot", "on_connect", "on_disconnect", "id",
+    "min_auth_mode", "post_connect_roaming", "enable_mdns", "band_mode", NULL};
+
+static const char *const wifi_network_keys[] = {"ssid", "password", "channel", "manual_ip",
+                                                "bssid", "hidden", "priority", "eap", NULL};
+
+static const char *const ethernet_keys[] = {
+    "type", "mdc_pin", "mdio_pin", "clk_mode", "phy_addr", "power_pin", "phy_registers",
+    "clk_pin", "miso_pin", "mosi_pin", "cs_pin", "interrupt_pin", "reset_pin", "clock_speed",
+    "polling_interval", "manual_ip", "domain", "use_address", "id", "enable_mdns",
+    "on_connect", "on_disconnect", "mac_address", "interface", "clk", NULL};
+
+typedef struct where {
+    char use_address[256];
+    char static_ip[64];
+    char domain[128];
+    const char *ip_from;      /* "manual_ip" or "networks: manual_ip" */
+    bool present;
+} where_t;
+
+/* use_address, manual_ip and domain of wifi: or ethernet: */
+static int parse_net(ctx_t *c, const tnode_t *m, const char *section,
+                     const char *const *keys, where_t *w)
+{
+    w->present = true;
+    if (is_null(m))
+        return 0;
+    if (need_mapping(c, m, section, false) || check_keys(c, m, section, keys))
+        return -1;
+    tnode_t *v;
+    if ((v = lookup(m, "use_address")) != NULL) {
+        if (get_string(c, v, "use_address", w->use_address, sizeof w->use_address))
+            return -1;
+        if (w->use_address[0] == '\0')
+            return errat(c, v, "use_address must not be empty");
+    }
+    if ((v = lookup(m, "domain")) != NULL) {
+        if (get_string(c, v, "domain", w->domain, sizeof w->domain))
+            return -1;
+        if (w->domain[0] != '\0' && w->domain[0] != '.')
+            return errat(c, v, "domain must start with '.', as in .local or .lan");
+    }
+    char section_ip[64];
+    snprintf(section_ip, sizeof section_ip, "%s manual_ip", section);
+    if ((v = lookup(m, "manual_ip")) != NULL &&
+        parse_manual_ip(c, v, section_ip, w->static_ip, sizeof w->static_ip))
+        return -1;
+    if (w->static_ip[0])
+        w->ip_from = "manual_ip";
+    if (strcmp(section, "wifi") != 0 || (v = lookup(m, "networks")) == NULL || is_null(v))
+        return 0;
+    if (v->type != T_SEQ && v->type != T_MAP)
+        return errat(c, v, "wifi networks must be a list of networks, not %s", type_name(v));
+    size_t count = v->type == T_SEQ ? v->n : 1;
+    const tnode_t *first_ip = NULL;
+    for (size_t i = 0; i < count; i++) {
+        const tnode_t *net = v->type == T_SEQ ? v->v[i] : v;
+        if (need_mapping(c, net, "each wifi network", false) ||
+            check_keys(c, net, "wifi networks", wifi_network_keys))
+            return -1;
+        tnode_t *ipm = lookup(net, "manual_ip");
+        char ip[64];
+        if (ipm == NULL || parse_manual_ip(c, ipm, "wifi networks manual_ip", ip, sizeof ip))
+            continue;
+        if (ip[0] == '\0')
+            continue;
+        if (w->ip_from != NULL && strcmp(w->ip_from, "manual_ip") == 0)
+            continue; /* wifi: manual_ip comes first */
+        if (first_ip != NULL && strcmp(ip, w->static_ip) != 0 && w->use_address[0] == '\0')
+            return errat(c, ipm, "wifi networks have two static IPs (%s and %s): set "
+                                 "use_address (ESPHome asks for it too)", w->static_ip, ip);
+        first_ip = ipm;
+        snprintf(w->static_ip, sizeof w->static_ip, "%s", ip);
+        w->ip_from = "networks: manual_ip";
+    }
+    return c->failed ? -1 : 0;
+}
+
+/* ESPHome's use_address: wifi's, else ethernet's; each: use_address, else the static
+ * IP, else name + domain (only set here when the domain is not .local) */
+static void resolve_address(ota_node_config_t *cfg, const where_t *wifi, const where_t *eth)
+{
+    const where_t *ws[2] = {wifi, eth};
+    const char *names[2] = {"wifi", "ethernet"};
+    for (int i = 0; i < 2; i++) {
+        const where_t *w = ws[i];
+        if (!w->present)
+            continue;
+        if (w->use_address[0]) {
+            snprintf(cfg->address, sizeof cfg->address, "%s", w->use_address);
+            snprintf(cfg->address_source, sizeof cfg->address_source, "%s: use_address",
+                     names[i]);
+        } else if (w->static_ip[0]) {
+            snprintf(cfg->address, sizeof cfg->address, "%s", w->static_ip);
+            snprintf(cfg->address_source, sizeof cfg->address_source, "%s: %s", names[i],
+                     w->ip_from);
+        } else if (w->domain[0] && strcmp(w->domain, ".local") != 0) {
+            snprintf(cfg->address, sizeof cfg->address, "%s%s", cfg->name, w->domain);
+            snprintf(cfg->address_source, sizeof cfg->address_source, "%s: domain", names[i]);
+        } else {
+            continue; /* <name>.local; ESPHome stops at the first block present */
+        }
+        return;
+    }
+}
+
+/* ---------------------------------------------------------- substitutions */
+
+static int check_sub_key(ctx_t *c, const tnode_t *k, const char **name)
+{
+    const char *s = k->val;
+    if (s[0] == '$')
+        s++;
+    if (s[0] == '\0')
+        return errat(c, k, "a substitution needs a name");
+    if (isdigit((unsigned char)s[0]))
+        return errat(c, k, "substitution '%s' must not start with a digit", s);
+    for (const char *p = s; *p; p++)
+        if (!sub_char(*p))
+            return errat(c, k, "substitution '%s' may contain only letters, digits and '_' "
+                               "(not '%c')", s, *p);
+    *name = s;
+    return 0;
+}
+
+/* the file's substitutions:, then the caller's over them; the values are expanded in
+ * order, twice, as ESPHome's two passes do; then every scalar and key */
+static int do_substitutions(ctx_t *c, tnode_t *root, const ota_config_subst_t *cl,
+                            size_t n_cl)
+{
+    subs_t s = {0};
+    tnode_t *m = lookup(root, "substitutions");
+    if (m != NULL && !is_null(m)) {
+        if (m->type != T_MAP)
+            return errat(c, m, "substitutions must be a mapping of names to values, not %s",
+                         type_name(m));
+        for (size_t i = 0; i < m->n; i++) {
+            const char *name;
+            if (check_sub_key(c, m->k[i], &name))
+                return -1;
+            if (m->v[i]->type != T_SCALAR)
+                return errat(c, m->v[i], "substitution '%s' must be a value, not %s", name,
+                             type_name(m->v[i]));
+            if (subs_set(c, &s, name, m->v[i]->val))
+                return -1;
+        }
+    }
+    for (size_t i = 0; i < n_cl; i++) {
+        const char *name = cl[i].name;
+        if (name[0] == '$')
+            name++;
+        if (name[0] == '\0' || isdigit((unsigned char)name[0]))
+            return errat(c, NULL, "substitution '%s' given on the command line is not a valid "
+                                  "name", cl[i].name);
+        for (const char *p = name; *p; p++)
+            if (!sub_char(*p))
+                return errat(c, NULL, "substitution '%s' given on the command line may contain "
+                                      "only letters, digits and '_'", cl[i].name);
+        if (subs_set(c, &s, name, cl[i].value))
+            return -1;
+    }
+    if (s.n == 0)
+        return 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < s.n; i++) {
+            const char *v = expand_once(c, s.value[i], &s);
+            if (v == NULL)
+                return -1;
+            s.value[i] = v;
+        }
+    return substitute(c, root, &s, true);
+}
 
 /* ------------------------------------------------------------------ load */
 
-static int validate(ctx_t *c, ota_node_config_t *cfg, yaml_node_t *root)
+static int validate(ctx_t *c, ota_node_config_t *cfg, tnode_t *root)
 {
-    if (root == NULL || is_null(root))
-        return errat(c, NULL, "the file is empty: expected a node configuration with esphome: "
-                              "(name) and ota:");
-    if (root->type != YAML_MAPPING_NODE)
-        return errat(c, root, "a node configuration must be a mapping of components "
-                              "(esphome:, ota:, ...), not %s", type_name(root));
-    if (check_keys(c, root, "the configuration", top_keys))
-        return -1;
-    const yaml_node_t *esphome = NULL;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
-         p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
-        const char *key = raw(k);
+    where_t wifi = {0}, eth = {0};
+    const tnode_t *esphome = NULL;
+    for (size_t p = 0; p < root->n; p++) {
+        tnode_t *k = root->k[p], *v = root->v[p];
+        const char *key = k->val;
         int rc = 0;
+        if (tagged(v, "!remove"))
+            continue; /* removed from a package, with nothing to remove */
         if (strcmp(key, "esphome") == 0 || strcmp(key, "esphomeyaml") == 0) {
             if (esphome != NULL)
                 return errat(c, k, "esphome: and esphomeyaml: both present; keep one");
             esphome = k;
             rc = parse_esphome(c, cfg, v, key);
-        } else if (strcmp(key, "esp32") == 0 || strcmp(key, "esp8266") == 0 ||
-                   strcmp(key, "host") == 0) {
+        } else if (is_platform(key)) {
             rc = parse_platform_block(c, cfg, k, v);
         } else if (strcmp(key, "ota") == 0) {
             rc = parse_ota(c, cfg, v);
@@ -604,15 +1831,21 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, yaml_node_t *root)
             rc = parse_logger(c, cfg, v);
         } else if (strcmp(key, "mdns") == 0) {
             rc = parse_mdns(c, cfg, v);
+        } else if (strcmp(key, "wifi") == 0) {
+            rc = parse_net(c, v, "wifi", wifi_keys, &wifi);
+        } else if (strcmp(key, "ethernet") == 0) {
+            rc = parse_net(c, v, "ethernet", ethernet_keys, &eth);
         }
+        /* every other component is ESPHome's business: left alone */
         if (rc)
             return -1;
     }
     if (esphome == NULL)
         return errat(c, root, "missing esphome: block with the node's name");
     if (cfg->platform[0] == '\0')
-        return errat(c, root, "no platform: add an esp32:, esp8266: or host: block (or "
-                              "platform: under esphome:)");
+        return errat(c, root, "no platform: add a platform block (esp32:, esp8266:, rp2040:, "
+                              "bk72xx:, rtl87xx:, host: ...) or platform: under esphome:");
+    resolve_address(cfg, &wifi, &eth);
     if (cfg->port == 0)
         cfg->port = strcmp(cfg->platform, "esp8266") == 0 ? 8266 : 3232;
     if (cfg->ota_id[0] == '\0')
@@ -635,30 +1868,16 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, yaml_node_t *root)
 }
 
 static int load(const char *path, FILE *f, const uint8_t *data, size_t len,
-                ota_node_config_t *out, char *err, size_t err_cap)
+                const ota_config_subst_t *subs, size_t n_subs, ota_node_config_t *out,
+                char *err, size_t err_cap)
 {
     ctx_t c;
     memset(&c, 0, sizeof c);
     c.path = path;
     c.err = err;
     c.cap = err_cap;
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    if (f != NULL)
-        yaml_parser_set_input_file(&parser, f);
-    else
-        yaml_parser_set_input_string(&parser, data, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(err, err_cap, "%s:%zu:%zu: not valid YAML: %s%s%s", path,
-                 parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                 parser.problem ? parser.problem : "syntax error",
-                 parser.context ? " " : "", parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
-        return -1;
-    }
-    yaml_parser_delete(&parser);
-    c.doc = &doc;
+    if (err_cap)
+        err[0] = '\0';
     ota_node_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
     snprintf(cfg.file, sizeof cfg.file, "%s", path);
@@ -669,32 +1888,52 @@ static int load(const char *path, FILE *f, const uint8_t *data, size_t len,
     cfg.reboot_timeout_ms = 300000;
     cfg.rollback_after = 3;
     cfg.mdns = true;
-    int rc = validate(&c, &cfg, yaml_document_get_root_node(&doc));
-    yaml_document_delete(&doc);
-    if (c.secrets_ok)
-        yaml_document_delete(&c.secrets);
+    int rc = -1;
+    tnode_t *root = load_file(&c, path, NULL, f, data, len);
+    if (root == NULL) {
+        if (!c.failed)
+            errat(&c, NULL, "cannot be read");
+    } else if (is_null(root)) {
+        errat(&c, NULL, "the file is empty: expected a node configuration with esphome: "
+                        "(name) and ota:");
+    } else if (root->type != T_MAP) {
+        errat(&c, root, "a node configuration must be a mapping of components (esphome:, "
+                        "ota:, ...), not %s", type_name(root));
+    } else if ((root = do_packages(&c, root)) != NULL &&
+               do_substitutions(&c, root, subs, n_subs) == 0) {
+        rc = validate(&c, &cfg, root);
+    }
+    if (rc != 0 && !c.failed)
+        errat(&c, NULL, "cannot be loaded");
+    arena_free(&c); /* wipes the tree: it held the password and the secrets */
     if (rc == 0)
         *out = cfg; /* nothing is applied unless everything passed */
     memset(&cfg, 0, sizeof cfg);
     return rc;
 }
 
-int ota_config_load(const char *path, ota_node_config_t *out, char *err, size_t err_cap)
+int ota_config_load_ex(const char *path, const ota_config_subst_t *subs, size_t n_subs,
+                       ota_node_config_t *out, char *err, size_t err_cap)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         snprintf(err, err_cap, "%s: cannot read: %s", path, strerror(errno));
         return -1;
     }
-    int rc = load(path, f, NULL, 0, out, err, err_cap);
+    int rc = load(path, f, NULL, 0, subs, n_subs, out, err, err_cap);
     fclose(f);
     return rc;
+}
+
+int ota_config_load(const char *path, ota_node_config_t *out, char *err, size_t err_cap)
+{
+    return ota_config_load_ex(path, NULL, 0, out, err, err_cap);
 }
 
 int ota_config_load_buffer(const char *name, const uint8_t *data, size_t len,
                            ota_node_config_t *cfg, char *err, size_t err_cap)
 {
-    return load(name, NULL, data, len, cfg, err, err_cap);
+    return load(name, NULL, data, len, NULL, 0, cfg, err, err_cap);
 }
 
 void ota_config_print(const ota_node_config_t *cfg)
@@ -703,6 +1942,11 @@ void ota_config_print(const ota_node_config_t *cfg)
     printf("name:               %s (host %s.local)\n", cfg->name, cfg->name);
     printf("platform:           %s%s%s\n", cfg->platform, cfg->board[0] ? ", board " : "",
            cfg->board);
+    if (cfg->address[0])
+        printf("address:            %s (from %s)\n", cfg->address, cfg->address_source);
+    else
+        printf("address:            %s.local (mDNS%s)\n", cfg->name,
+               cfg->mdns ? "" : "; but mdns: is disabled: set wifi: use_address or manual_ip");
     if (!cfg->has_ota) {
         printf("ota:                not configured\n");
         return;

@@ -3,6 +3,14 @@
  * loaded with libyaml and validated: every error names file, line and column and
  * says what is expected. Used by `ota config`, `ota codegen`, `ota upload FILE`,
  * `ota logs FILE` and `ota run FILE`.
+ *
+ * Loaded as ESPHome loads it: !include (plain and {file, vars}), !include_dir_*,
+ * !secret (secrets.yaml beside the file that says it, else beside the main file),
+ * !env_var, `<<:` merge keys, packages: (local; remote git packages are refused
+ * with a message naming the package), substitutions ($name, ${name}; the caller's
+ * override the file's). Components this tool does not read are ignored; the blocks
+ * it reads (esphome/esphomeyaml, the platform block, wifi, ethernet, ota,
+ * safe_mode, logger, mdns, substitutions, packages) are checked key by key.
  */
 #ifndef OTA_TOOLS_OTA_CONFIG_H
 #define OTA_TOOLS_OTA_CONFIG_H
@@ -15,7 +23,8 @@
 typedef struct ota_node_config {
     char file[1024];
     char name[64];         /* esphome: name */
-    char platform[16];     /* "esp32", "esp8266" or "host" */
+    char platform[16];     /* ESPHome's target platform: esp32, esp8266, rp2040, bk72xx,
+                            * rtl87xx, ln882x, libretiny, nrf52 or host */
     char board[64];
     bool has_ota;          /* an ota component (native protocol) is configured */
     char ota_id[64];       /* id: the C name of the component instance */
@@ -38,11 +47,31 @@ typedef struct ota_node_config {
     bool logger;           /* a logger: block is present */
     uint16_t log_port;     /* where the node serves its log lines to viewers */
     bool mdns;             /* answer <name>.local and advertise the OTA services */
+    /* Where the node is, in ESPHome's order: wifi: use_address, wifi: manual_ip:
+     * static_ip (or the one static_ip of wifi: networks:), name + wifi: domain when
+     * that is not .local, then the same from ethernet:. "" when none is set: the
+     * caller then uses <name>.local (mDNS). address_source says which setting it
+     * came from ("wifi: use_address", ...), "" with address. */
+    char address[256];
+    char address_source[48];
 } ota_node_config_t;
+
+/* A substitution given by the caller (ESPHome's `-s KEY VALUE`); these override
+ * the file's substitutions: of the same name. */
+typedef struct ota_config_subst {
+    const char *name;
+    const char *value;
+} ota_config_subst_t;
 
 /** Load and validate path. On failure err holds "file:line:col: message" (or
  *  "file: message") and nothing in *cfg is to be used. \return 0, -1. */
 int ota_config_load(const char *path, ota_node_config_t *cfg, char *err, size_t err_cap);
+
+/** ota_config_load with n_subs substitutions from the command line (subs may be
+ *  NULL when n_subs is 0); an error in an included file names that file.
+ *  \return 0, -1. */
+int ota_config_load_ex(const char *path, const ota_config_subst_t *subs, size_t n_subs,
+                       ota_node_config_t *cfg, char *err, size_t err_cap);
 
 /** The same for YAML text in memory; name stands for the file in messages and
  *  !secret looks for secrets.yaml beside it. \return 0, -1. */

@@ -1389,15 +1389,34 @@ static int cmd_config(int argc, char **argv)
         fputs(config_usage, stdout);
         return OTA_EXIT_OK;
     }
-    if (argc != 2 || argv[1][0] == '-')
+    /* -s KEY VALUE (repeatable, before FILE): substitutions, as ESPHome's CLI takes them */
+    ota_config_subst_t subs[32];
+    size_t n_subs = 0;
+    int a = 1;
+    while (a < argc && (strcmp(argv[a], "-s") == 0 || strcmp(argv[a], "--substitution") == 0)) {
+        if (a + 2 >= argc)
+            return usage_error("config", "-s takes KEY VALUE%s", NULL);
+        if (n_subs == sizeof subs / sizeof subs[0])
+            return usage_error("config", "at most 32 substitutions%s", NULL);
+        subs[n_subs].name = argv[a + 1];
+        subs[n_subs].value = argv[a + 2];
+        n_subs++;
+        a += 3;
+    }
+    if (argc - a != 1 || argv[a][0] == '-')
         return usage_error("config", "expects exactly one FILE%s", NULL);
     ota_node_config_t cfg;
-    int rc = load_config(argv[1], &cfg);
+    char err[1024];
+    int rc = OTA_EXIT_OK;
+    if (ota_config_load_ex(argv[a], subs, n_subs, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = OTA_EXIT_INPUT;
+    }
     if (rc == OTA_EXIT_OK) {
         ota_config_print(&cfg);
         fflush(stdout);
         ota_config_warn(&cfg, stderr);
-        printf("%s: valid\n", argv[1]);
+        printf("%s: valid\n", argv[a]);
     }
     ota_wipe(&cfg, sizeof cfg);
     return rc;
