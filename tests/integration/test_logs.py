@@ -24,6 +24,43 @@ LABEL = b"ota-salted-logs-v1"
 CHALLENGE = re.compile(r"# ota-log-auth v1 salt=([0-9a-f]{32}) iterations=(\d+) "
                        r"nonce=([0-9a-f]{64})$")
 HELLO = re.compile(r"# ota-log node=demo-node slot=a safe_mode=0$")
+BUSY = "# too many log viewers; try again later"
+EVICTED = b"# ota-log evicted: a newer viewer took this slot\n"
+
+# An attacker: opens connections to the log port from one source address, 1000 a
+# second (one every 0.25 ms from the four of them: far faster than the owner's PBKDF2
+# and answer; an unpaced loop would only overflow the accept queue and then sit out
+# the 1 s SYN retransmission, leaving the owner quiet gaps), never answers, keeps its
+# last few open (the node closes the ones it replaces). It closes with RST and walks
+# through the source ports, so that no TIME_WAIT stalls it. Prints its count each second.
+FLOODER = r"""
+import collections, random, socket, struct, sys, time
+src, port = sys.argv[1], int(sys.argv[2])
+held, count, said = collections.deque(), 0, time.monotonic()
+sport, due = random.randrange(10000, 60000), time.monotonic()
+while True:
+    now = time.monotonic()
+    due = max(due + 0.001, now - 0.01)  # no catching up in a burst
+    if due > now:
+        time.sleep(due - now)
+    sport = sport + 1 if sport < 60999 else 10000
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.settimeout(3)
+    try:
+        s.bind((src, sport))
+        s.connect(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        continue
+    count += 1
+    held.append(s)
+    if len(held) > 8:
+        held.popleft().close()
+    if time.monotonic() - said >= 1:
+        said = time.monotonic()
+        print(count, flush=True)
+"""
 
 
 def _hmac(key, msg):
@@ -56,10 +93,12 @@ def answer(challenge, password):
 class Viewer:
     """A raw log viewer socket."""
 
-    def __init__(self, port, rcvbuf=None, timeout=10):
+    def __init__(self, port, rcvbuf=None, timeout=10, source=None):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source:  # another loopback address: another source to the node
+            self.s.bind((source, 0))
         self.s.settimeout(timeout)
         self.s.connect(("127.0.0.1", port))
         self.buf = b""
@@ -325,6 +364,97 @@ class LogsTest(unittest.TestCase):
         self.assertEqual(rc, 4, err)
         self.assert_streams(*self.logs(node, "--password", "runtime-pw"))
 
+    def test_one_pending_slot_per_address_and_floods_are_turned_away(self):
+        node = self.node()
+        port = node.log_port
+        # an address's newer connection replaces its own pending one
+        first = self.viewer(port, source="127.0.0.2")
+        self.assertRegex(first.line(), CHALLENGE)
+        flood = []
+        for _ in range(20):  # 127.0.0.2 connects a lot: it ranks first for eviction
+            flood.append(self.viewer(port, source="127.0.0.2"))
+            self.assertRegex(flood[-1].line(), CHALLENGE)
+        self.assertTrue(first.closed_within(2), "the older pending viewer was kept")
+        self.assertTrue(flood[-2].closed_within(2))
+        quiet = []
+        for a in ("127.0.0.3", "127.0.0.4", "127.0.0.5"):
+            quiet.append(self.viewer(port, source=a))
+            self.assertRegex(quiet[-1].line(), CHALLENGE)
+        # all 4 slots taken: a newcomer evicts the flooder's, not the oldest one
+        quiet.append(self.viewer(port, source="127.0.0.6"))
+        self.assertRegex(quiet[-1].line(), CHALLENGE)
+        self.assertTrue(flood[-1].closed_within(2), "the flooder's viewer was kept")
+        # the flooder cannot take a quiet address's place: turned away, told why
+        again = self.viewer(port, source="127.0.0.2")
+        self.assertEqual(again.line(), BUSY)
+        self.assertTrue(again.closed_within(2))
+        for q in quiet:
+            self.assertFalse(q.closed_within(0.1), "a quiet pending viewer was evicted")
+        node.wait_for(lambda: "turned away 1 log viewer" in node.log(), 5, "the report")
+        # the owner (a quiet address too) still gets in, in place of the oldest one
+        self.assert_streams(*self.logs(node, "--password", PASSWORD))
+        self.assertTrue(quiet[0].closed_within(2))
+
+    def test_authenticated_viewers_give_way_only_to_an_authenticated_one(self):
+        node = self.node()
+        port = node.log_port
+        owners = []
+        for _ in range(4):
+            owners.append(self.viewer(port))
+            ok, _ = owners[-1].login()
+            self.assertTrue(ok.startswith("# ota-log-auth ok"), ok)
+            self.assertRegex(owners[-1].line(), HELLO)
+        # all 4 authenticated: a newcomer waits in the spare slot, evicting nobody
+        pending = self.viewer(port, source="127.0.0.2")
+        self.assertRegex(pending.line(), CHALLENGE)
+        other = self.viewer(port, source="127.0.0.3")  # takes the spare (a quiet tie)
+        challenge = other.line()
+        self.assertRegex(challenge, CHALLENGE)
+        self.assertTrue(pending.closed_within(2))
+        for o in owners:
+            data = o.read_for(0.3)
+            self.assertIn(b"heartbeat", data)
+            self.assertNotIn(b"evicted", data)
+        # once it proves the password it takes the oldest authenticated one's place
+        reply, sig = answer(challenge, PASSWORD)
+        other.s.sendall(reply)
+        self.assertEqual(other.line(), "# ota-log-auth ok signature=" + sig.hex())
+        self.assertRegex(other.line(), HELLO)
+        self.assertIn(EVICTED, owners[0].read_for(3.0))
+        self.assertTrue(owners[0].closed_within(2))
+        for o in owners[1:] + [other]:
+            self.assertIn(b"heartbeat", o.read_for(0.5))
+
+    def test_a_flood_from_other_addresses_does_not_lock_the_owner_out(self):
+        node = self.node()
+        port = node.log_port
+        for _ in range(4):  # idle viewers that never answer (one slot: the same address)
+            self.assertRegex(self.viewer(port, source="127.0.0.2").line(), CHALLENGE)
+        flooders = []
+        for a in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
+            p = subprocess.Popen([sys.executable, "-c", FLOODER, a, str(port)],
+                                 stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+            self.addCleanup(lambda p=p: (p.kill(), p.wait()))
+            flooders.append(p)
+        time.sleep(1.0)  # the flood is on
+        ok = 0
+        for _ in range(10):
+            rc, out, err = self.logs(node, "--password", PASSWORD, secs=2)
+            if rc == 0 and "-- connected: ota-log node=demo-node" in err and \
+                    "heartbeat tick=" in out:
+                ok += 1
+        counts = []
+        for p in flooders:
+            self.assertIsNone(p.poll(), "a flooder died")
+            p.kill()
+            out, _ = p.communicate(timeout=10)
+            counts.append(int(out.split()[-1]) if out.split() else 0)
+        self.assertGreaterEqual(ok, 9, "the owner got in %d times of 10 (flood: %s)"
+                                % (ok, counts))
+        self.assertGreater(sum(counts), 20000, counts)  # it was a flood
+        self.assertIsNone(node.proc.poll())
+        self.assert_streams(*self.logs(node, "--password", PASSWORD))
+
     # -- a node without a password: the stream of old ----------------------------
     def test_no_password_node_keeps_the_old_stream(self):
         node = self.node("--no-password")
@@ -338,7 +468,12 @@ class LogsTest(unittest.TestCase):
         self.assertIn(b"heartbeat tick=", rest)
         v.close()
         self.assert_streams(*self.logs(node))
-        self.assert_streams(*self.logs(node, "--password", "ignored"))  # nothing asked
+        # a password given but the log port asks none: an impostor can do that, so no
+        # line is shown (the review's finding: forged lines with exit 0)
+        rc, out, err = self.logs(node, "--password", "given")
+        self.assertEqual(rc, 4, err)
+        self.assertIn("asked for no password", err)
+        self.assertNotIn("heartbeat", out)
         # a 5th viewer evicts the oldest one, which is told so
         vs = [self.viewer(node.log_port) for _ in range(4)]
         for x in vs:

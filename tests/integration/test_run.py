@@ -7,7 +7,7 @@ import textwrap
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodelib import Node, free_port, make_image, run_ota  # noqa: E402
+from nodelib import Node, free_port, known_nodes_file, make_image, run_ota  # noqa: E402
 
 
 class RunTest(unittest.TestCase):
@@ -43,6 +43,46 @@ class RunTest(unittest.TestCase):
         self.assertRegex(out, r"\[I\]\[demo\] heartbeat tick=\d+")  # the new image's logs
         self.assertIn("-- connected: ota-log node=demo-node slot=b safe_mode=0", err)
         node.assert_runs(img, 2)
+
+    def test_run_known_nodes_flag(self):
+        rc, out, _ = run_ota("run", "--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("--known-nodes F", out)
+        log_port = free_port()
+        node = Node(self, "--heartbeat-ms", "200", "--log-port", str(log_port))
+        yaml = self.node_file(node.port, log_port)
+        known = known_nodes_file(self)
+        rc, out, err = run_ota("run", yaml, make_image(self, seed=3), "--device", "127.0.0.1",
+                               "--known-nodes", known, "--follow-seconds", "1")
+        self.assertEqual(rc, 0, err)
+        with open(known) as f:  # the salted upload is recorded in the given file ...
+            self.assertRegex(f.read(), r"(?m)^127\.0\.0\.1:%d salted " % node.port)
+        default = os.environ["OTA_KNOWN_NODES"]
+        if os.path.exists(default):  # ... not in $OTA_KNOWN_NODES
+            with open(default) as f:
+                self.assertNotIn("127.0.0.1:%d " % node.port, f.read())
+
+    def test_the_yaml_says_where_the_node_is(self):
+        # ESPHome's order: wifi use_address, else manual_ip static_ip, else <name>.local;
+        # the "does not resolve" hint points there, so it must work
+        log_port = free_port()
+        node = Node(self, "--heartbeat-ms", "200", "--log-port", str(log_port))
+        img = make_image(self, seed=7)
+        for n, wifi in enumerate(("wifi:\n  use_address: 127.0.0.1\n",
+                                  "wifi:\n  manual_ip:\n    static_ip: 127.0.0.1\n"
+                                  "    gateway: 127.0.0.254\n    subnet: 255.255.255.0\n")):
+            with self.subTest(wifi=wifi):
+                yaml = self.node_file(node.port, log_port)
+                with open(yaml, "a") as f:
+                    f.write(wifi)
+                rc, out, err = run_ota("upload", yaml, img)  # no --device
+                self.assertEqual(rc, 0, err)
+                node.assert_runs(img, 2 + n)
+                rc, out, err = run_ota("logs", yaml, "--follow-seconds", "2")
+                self.assertEqual(rc, 0, err)
+                self.assertIn("heartbeat tick=", out)
+        rc, _, err = run_ota("upload", self.node_file(node.port, log_port), img, "--timeout", "5")
+        self.assertIn("use_address", err)  # the hint names the setting that fixes it
 
     def test_upload_with_node_file_and_logs(self):
         log_port = free_port()

@@ -198,7 +198,18 @@ int ota_posix_net_connect(void *user, const char *ip, uint16_t port, ota_conn_t 
  * the hello line, then the log. With one it first gets a challenge line, answers
  * with one line (client nonce + ClientProof), and only after the check gets the
  * ServerSignature, the hello line and the log. Everything is non-blocking: a viewer
- * that does not keep up is dropped, one that does not answer in time is closed. */
+ * that does not keep up is dropped, one that does not answer in time is closed.
+ *
+ * The slots with a password (OpenSSH MaxStartups-like): before the auth nobody can be
+ * told from the owner, so an attacker must not be able to keep evicting the owner's
+ * pending connection (PBKDF2 + answer take the owner tens of ms). Hence: an address
+ * holds at most OTA_POSIX_LOG_PENDING_PER_ADDR pending slots (its newer connection
+ * replaces its older one); a newcomer to full slots evicts the pending viewer of the
+ * address with the most pending slots, then the most connections lately (a flood),
+ * oldest first, and only when its own address does not rank above that one, else it is
+ * turned away; an authenticated viewer (the owner) is never evicted for a pending one.
+ * When all OTA_POSIX_MAX_VIEWERS are authenticated a newcomer waits in the spare slot,
+ * and once it authenticates it evicts the oldest authenticated viewer. */
 
 static ota_posix_t *log_ctx; /* the process's log server (one node per process) */
 
@@ -209,8 +220,13 @@ _Static_assert(sizeof OTA_LOG_AUTH_LABEL - 1 == OTA_SALTED_LABEL_LEN, "label len
 #define LOG_BACKOFF_BASE_MS 1000u /* then 1 s, doubling per failure ... */
 #define LOG_BACKOFF_MAX_MS 30000u /* ... up to 30 s */
 #define LOG_REPORT_MS 10000u      /* drops/refusals: one log line per 10 s at most */
+#define LOG_ACCEPTS_PER_POLL 64   /* a flood of connections cannot hold the main loop */
+#define LOG_BACKLOG 128           /* a flood does not fill the accept queue between two
+                                   * polls, so the owner's SYN is not dropped (a 1 s
+                                   * retransmission) */
 
 static const char log_evicted[] = "# ota-log evicted: a newer viewer took this slot\n";
+static const char log_busy_line[] = "# too many log viewers; try again later\n";
 
 int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port, const char *hello,
                          const char *verifier, char *err, size_t err_cap)
@@ -227,6 +243,9 @@ int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port, cons
         ota_wipe(&v, sizeof v);
         return -1;
     }
+    (void)listen(fd, LOG_BACKLOG); /* deeper than the OTA port's */
+    for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++) /* the spare one too */
+        ctx->viewers[i] = -1;
     ctx->log_fd = fd;
     snprintf(ctx->log_hello, sizeof ctx->log_hello, "%s\n", hello);
     ctx->log_auth = auth;
@@ -344,6 +363,17 @@ static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
         viewer_close(ctx, i);
         return;
     }
+    int live = 0, oldest = -1; /* all authenticated already: this one takes the oldest's */
+    for (int j = 0; j < OTA_POSIX_VIEWER_SLOTS; j++)
+        if (j != i && ctx->viewers[j] >= 0 && ctx->viewer[j].state == OTA_POSIX_VIEWER_LIVE) {
+            live++;
+            if (oldest < 0 || (int32_t)(ctx->viewer[j].seq - ctx->viewer[oldest].seq) < 0)
+                oldest = j;
+        }
+    if (live >= OTA_POSIX_MAX_VIEWERS) {
+        (void)send_now(ctx->viewers[oldest], log_evicted, sizeof log_evicted - 1);
+        viewer_close(ctx, oldest);
+    }
     memset(v->rx, 0, sizeof v->rx);
     v->rx_len = 0;
     v->state = OTA_POSIX_VIEWER_LIVE;
@@ -352,24 +382,169 @@ static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
     ota_posix_log(OTA_LOG_INFO, "logger", "a log viewer proved the password");
 }
 
-/* A slot for a new viewer: a free one, else the oldest viewer still authenticating
- * is evicted, else the oldest one (only the owner gets past the auth). */
-static int viewer_slot(ota_posix_t *ctx)
+/* A slot for a new viewer without a password (all viewers are live): a free one, else
+ * the oldest viewer is evicted (and told so). */
+static int viewer_slot_open(ota_posix_t *ctx)
 {
-    int pending = -1, oldest = -1;
+    int oldest = -1;
     for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
         if (ctx->viewers[i] < 0)
             return i;
-        uint32_t seq = ctx->viewer[i].seq;
-        if (ctx->viewer[i].state != OTA_POSIX_VIEWER_LIVE &&
-            (pending < 0 || (int32_t)(seq - ctx->viewer[pending].seq) < 0))
-            pending = i;
-        if (oldest < 0 || (int32_t)(seq - ctx->viewer[oldest].seq) < 0)
+        if (oldest < 0 || (int32_t)(ctx->viewer[i].seq - ctx->viewer[oldest].seq) < 0)
             oldest = i;
     }
-    int victim = pending >= 0 ? pending : oldest;
-    if (ctx->viewer[victim].state == OTA_POSIX_VIEWER_LIVE)
-        (void)send_now(ctx->viewers[victim], log_evicted, sizeof log_evicted - 1);
+    (void)send_now(ctx->viewers[oldest], log_evicted, sizeof log_evicted - 1);
+    viewer_close(ctx, oldest);
+    return oldest;
+}
+
+/* The source address of an accepted socket (an IPv4-mapped IPv6 one as IPv4). */
+static void peer_address(const struct sockaddr_storage *ss, uint8_t *family, uint8_t *addr)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(addr, 0, 16);
+    *family = 4;
+    if (ss->ss_family == AF_INET) {
+        memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const uint8_t *a6 = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+        if (memcmp(a6, mapped, sizeof mapped) == 0) {
+            memcpy(addr, a6 + 12, 4);
+        } else {
+            *family = 6;
+            memcpy(addr, a6, 16);
+        }
+    }
+}
+
+static bool same_source(uint8_t fa, const uint8_t *a, uint8_t fb, const uint8_t *b)
+{
+    return fa == fb && memcmp(a, b, 16) == 0;
+}
+
+/* A source's score, decayed to now: halved per whole second since it was last. */
+static uint32_t source_decay(ota_posix_log_source_t *s, uint32_t now)
+{
+    uint32_t halvings = ota_elapsed_ms(now, s->at_ms) / 1000u;
+    if (halvings >= 32u) {
+        s->score = 0;
+        s->at_ms = now;
+    } else {
+        s->score >>= halvings;
+        s->at_ms += halvings * 1000u;
+    }
+    return s->score;
+}
+
+static ota_posix_log_source_t *source_find(ota_posix_t *ctx, uint8_t family,
+                                           const uint8_t *addr)
+{
+    for (int i = 0; i < OTA_POSIX_LOG_SOURCES; i++)
+        if (same_source(ctx->log_sources[i].family, ctx->log_sources[i].addr, family, addr))
+            return &ctx->log_sources[i];
+    return NULL;
+}
+
+/* Count one connection from the address (a new address takes the quietest entry). */
+static void source_count(ota_posix_t *ctx, uint8_t family, const uint8_t *addr, uint32_t now)
+{
+    ota_posix_log_source_t *s = source_find(ctx, family, addr);
+    if (s == NULL) {
+        for (int i = 0; i < OTA_POSIX_LOG_SOURCES; i++) {
+            ota_posix_log_source_t *e = &ctx->log_sources[i];
+            if (e->family == 0) {
+                s = e;
+                break;
+            }
+            if (s == NULL || source_decay(e, now) < source_decay(s, now))
+                s = e;
+        }
+        s->family = family;
+        memcpy(s->addr, addr, 16);
+        s->score = 0;
+        s->at_ms = now;
+    }
+    if (source_decay(s, now) <= UINT32_MAX - 16u)
+        s->score += 16u;
+}
+
+/* How hard the address connects lately: 0 for at most one connection (the owner's
+ * `ota logs`), then one more per doubling. */
+static unsigned source_level(ota_posix_t *ctx, uint8_t family, const uint8_t *addr,
+                             uint32_t now)
+{
+    ota_posix_log_source_t *s = source_find(ctx, family, addr);
+    uint32_t n = s != NULL ? source_decay(s, now) / 16u : 0u;
+    unsigned level = 0;
+    for (; n >= 2u; n >>= 1)
+        level++;
+    return level;
+}
+
+static bool viewer_pending(const ota_posix_t *ctx, int i)
+{
+    return ctx->viewers[i] >= 0 && ctx->viewer[i].state != OTA_POSIX_VIEWER_LIVE;
+}
+
+static unsigned pending_from(const ota_posix_t *ctx, uint8_t family, const uint8_t *addr)
+{
+    unsigned n = 0;
+    for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++)
+        n += viewer_pending(ctx, i) &&
+             same_source(ctx->viewer[i].family, ctx->viewer[i].addr, family, addr);
+    return n;
+}
+
+/* A slot for a new viewer from family/addr with a password (see the top of this part),
+ * or -1: turn it away. */
+static int viewer_slot_auth(ota_posix_t *ctx, uint8_t family, const uint8_t *addr,
+                            uint32_t now)
+{
+    int free_slot = -1, own = -1;
+    unsigned used = 0, live = 0, own_n = 0;
+    for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++) {
+        if (ctx->viewers[i] < 0) {
+            if (free_slot < 0)
+                free_slot = i;
+            continue;
+        }
+        used++;
+        if (ctx->viewer[i].state == OTA_POSIX_VIEWER_LIVE) {
+            live++;
+        } else if (same_source(ctx->viewer[i].family, ctx->viewer[i].addr, family, addr)) {
+            own_n++;
+            if (own < 0 || (int32_t)(ctx->viewer[i].seq - ctx->viewer[own].seq) < 0)
+                own = i;
+        }
+    }
+    if (own_n >= OTA_POSIX_LOG_PENDING_PER_ADDR) { /* its newer connection replaces it */
+        viewer_close(ctx, own);
+        return own;
+    }
+    if (used < OTA_POSIX_MAX_VIEWERS || (live == OTA_POSIX_MAX_VIEWERS && used == live))
+        return free_slot; /* the spare slot only while every other one is live */
+    int victim = -1;
+    unsigned victim_n = 0, victim_level = 0;
+    for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++) {
+        if (!viewer_pending(ctx, i))
+            continue;
+        const ota_posix_viewer_t *v = &ctx->viewer[i];
+        unsigned n = pending_from(ctx, v->family, v->addr);
+        unsigned level = source_level(ctx, v->family, v->addr, now);
+        if (victim < 0 || n > victim_n ||
+            (n == victim_n && (level > victim_level ||
+                               (level == victim_level &&
+                                (int32_t)(v->seq - ctx->viewer[victim].seq) < 0)))) {
+            victim = i;
+            victim_n = n;
+            victim_level = level;
+        }
+    }
+    /* the newcomer would hold own_n + 1: it may not take the place of an address that
+     * holds fewer, or as many but connects less (the owner among flooders) */
+    if (victim < 0 || victim_n < own_n + 1u ||
+        (victim_n == own_n + 1u && victim_level < source_level(ctx, family, addr, now)))
+        return -1;
     viewer_close(ctx, victim);
     return victim;
 }
@@ -377,12 +552,12 @@ static int viewer_slot(ota_posix_t *ctx)
 /* The rate-limited report of dropped and refused viewers. */
 static void log_report(ota_posix_t *ctx, uint32_t now)
 {
-    if (ctx->log_dropped == 0 && ctx->log_refused == 0)
+    if (ctx->log_dropped == 0 && ctx->log_refused == 0 && ctx->log_busy == 0)
         return;
     if (ctx->log_reported && ota_elapsed_ms(now, ctx->log_report_ms) < LOG_REPORT_MS)
         return;
-    uint32_t dropped = ctx->log_dropped, refused = ctx->log_refused;
-    ctx->log_dropped = ctx->log_refused = 0;
+    uint32_t dropped = ctx->log_dropped, refused = ctx->log_refused, busy = ctx->log_busy;
+    ctx->log_dropped = ctx->log_refused = ctx->log_busy = 0;
     ctx->log_reported = true;
     ctx->log_report_ms = now;
     if (dropped)
@@ -393,6 +568,10 @@ static void log_report(ota_posix_t *ctx, uint32_t now)
         ota_posix_log(OTA_LOG_WARN, "logger", "refused %lu log viewer%s (wrong password, or "
                       "no answer within %u s)", (unsigned long)refused, refused == 1 ? "" : "s",
                       OTA_POSIX_LOG_AUTH_MS / 1000u);
+    if (busy)
+        ota_posix_log(OTA_LOG_WARN, "logger", "turned away %lu log viewer%s: every slot was "
+                      "taken (by addresses that connect more)", (unsigned long)busy,
+                      busy == 1 ? "" : "s");
 }
 
 void ota_posix_log_poll(ota_posix_t *ctx)
@@ -400,15 +579,33 @@ void ota_posix_log_poll(ota_posix_t *ctx)
     if (ctx->log_fd < 0)
         return;
     uint32_t now = ota_posix_now_ms();
-    for (;;) {
-        int fd = accept4(ctx->log_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    for (int accepted = 0; accepted < LOG_ACCEPTS_PER_POLL; accepted++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(ctx->log_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             break;
+        uint8_t family, addr[16];
+        peer_address(&ss, &family, addr);
+        int i;
+        if (ctx->log_auth) {
+            source_count(ctx, family, addr, now);
+            i = viewer_slot_auth(ctx, family, addr, now);
+        } else {
+            i = viewer_slot_open(ctx);
+        }
+        if (i < 0) {
+            (void)send_now(fd, log_busy_line, sizeof log_busy_line - 1);
+            close(fd);
+            ctx->log_busy++;
+            continue;
+        }
         int sndbuf = 16 * 1024; /* how far a viewer may fall behind (the kernel doubles
                                  * it) before it is dropped */
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-        int i = viewer_slot(ctx);
         ctx->viewers[i] = fd;
+        ctx->viewer[i].family = family;
+        memcpy(ctx->viewer[i].addr, addr, sizeof addr);
         ctx->viewer[i].seq = ctx->log_seq++;
         ctx->viewer[i].since_ms = now;
         if (!ctx->log_auth) {
@@ -421,7 +618,7 @@ void ota_posix_log_poll(ota_posix_t *ctx)
             viewer_challenge(ctx, i, now);
         }
     }
-    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
+    for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++) {
         if (ctx->viewers[i] < 0)
             continue;
         ota_posix_viewer_t *v = &ctx->viewer[i];
@@ -462,10 +659,12 @@ void ota_posix_log_poll(ota_posix_t *ctx)
 
 size_t ota_posix_log_pollfds(const ota_posix_t *ctx, struct pollfd *fds, size_t max)
 {
-    size_t n = 0;
-    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS && n < max; i++)
-        if (ctx->log_fd >= 0 && ctx->viewers[i] >= 0)
-            fds[n++] = (struct pollfd){.fd = ctx->viewers[i], .events = POLLIN};
+    size_t n = 0; /* the pending ones first: their answers are what matters */
+    for (int live = 0; live < 2; live++)
+        for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS && n < max; i++)
+            if (ctx->log_fd >= 0 && ctx->viewers[i] >= 0 &&
+                (ctx->viewer[i].state == OTA_POSIX_VIEWER_LIVE) == (live == 1))
+                fds[n++] = (struct pollfd){.fd = ctx->viewers[i], .events = POLLIN};
     return n;
 }
 
@@ -477,7 +676,7 @@ void ota_posix_log_broadcast(const char *line, size_t len)
     ota_posix_t *ctx = log_ctx;
     if (ctx == NULL || ctx->log_fd < 0)
         return;
-    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++) {
+    for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++) {
         if (ctx->viewers[i] < 0 || ctx->viewer[i].state != OTA_POSIX_VIEWER_LIVE)
             continue;
         ssize_t n = send(ctx->viewers[i], line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -491,8 +690,9 @@ void ota_posix_log_broadcast(const char *line, size_t len)
 
 void ota_posix_log_close(ota_posix_t *ctx)
 {
-    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
-        viewer_close(ctx, i);
+    if (ctx->log_fd >= 0) /* the spare slot is only set (to -1) once the log is on */
+        for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++)
+            viewer_close(ctx, i);
     if (ctx->log_fd >= 0)
         close(ctx->log_fd);
     ctx->log_fd = -1;

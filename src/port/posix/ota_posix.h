@@ -46,6 +46,16 @@ void ota_posix_crypto_fill(ota_port_t *port);
 
 #define OTA_POSIX_MAX_CONNS 64
 #define OTA_POSIX_MAX_VIEWERS 4
+/* With a password, one slot more than that: a pending viewer while all 4 are
+ * authenticated (the owner's 5th; it evicts the oldest one once it passes the auth). */
+#define OTA_POSIX_VIEWER_SLOTS (OTA_POSIX_MAX_VIEWERS + 1)
+/* Unauthenticated viewers one source address may hold at once: its newer connection
+ * replaces its older pending one (a legitimate viewer makes one connection). */
+#ifndef OTA_POSIX_LOG_PENDING_PER_ADDR
+#define OTA_POSIX_LOG_PENDING_PER_ADDR 1
+#endif
+/* Source addresses whose recent connection rate the log server remembers (net.c). */
+#define OTA_POSIX_LOG_SOURCES 16
 #define OTA_POSIX_MDNS_MAX_IFS 32 /* interfaces served per address family */
 #define OTA_POSIX_MDNS_MAX_NETS 64 /* subnets known for the on-link check */
 
@@ -72,11 +82,22 @@ typedef struct ota_posix_viewer {
     uint8_t nonce[OTA_SALTED_NONCE_LEN]; /* server nonce of the challenge */
     char rx[160];       /* the viewer's answer line, as it arrives */
     uint8_t rx_len;
+    uint8_t family;     /* its source address: 4 or 6 */
+    uint8_t addr[16];
 } ota_posix_viewer_t;
 #define OTA_POSIX_VIEWER_FREE 0
 #define OTA_POSIX_VIEWER_WAIT 1 /* accepted; the challenge waits for the back-off */
 #define OTA_POSIX_VIEWER_AUTH 2 /* challenged, no answer yet */
 #define OTA_POSIX_VIEWER_LIVE 3 /* gets the log lines */
+
+/** A source address of log viewers and how many connections it opened lately
+ *  (net.c): a flooding address ranks first for eviction and cannot evict others. */
+typedef struct ota_posix_log_source {
+    uint8_t family;     /* 0: unused entry */
+    uint8_t addr[16];
+    uint32_t score;     /* connections x 16, halved every second */
+    uint32_t at_ms;     /* when score was last decayed */
+} ota_posix_log_source_t;
 
 /** One interface mDNS runs on, per address family (mdns_posix.c). */
 typedef struct ota_posix_mdns_if {
@@ -132,8 +153,9 @@ typedef struct ota_posix {
     char bound[80];        /* "addr:port" actually bound */
     int udp_fd;            /* ArduinoOTA invitations, -1 when off */
     int log_fd;            /* log viewers' listener, -1 when off */
-    int viewers[OTA_POSIX_MAX_VIEWERS];
-    ota_posix_viewer_t viewer[OTA_POSIX_MAX_VIEWERS]; /* their state */
+    int viewers[OTA_POSIX_VIEWER_SLOTS]; /* -1: free (the spare one only while logs on) */
+    ota_posix_viewer_t viewer[OTA_POSIX_VIEWER_SLOTS]; /* their state */
+    ota_posix_log_source_t log_sources[OTA_POSIX_LOG_SOURCES];
     char log_hello[160];   /* first line a viewer gets */
     bool log_auth;         /* viewers must prove the password (log_verifier) */
     ota_verifier_t log_verifier;
@@ -142,6 +164,7 @@ typedef struct ota_posix {
     uint32_t log_backoff_start_ms, log_backoff_ms;
     uint32_t log_dropped;  /* viewers dropped since the last report (rate-limited) */
     uint32_t log_refused;  /* wrong passwords / missed deadlines since the last report */
+    uint32_t log_busy;     /* turned away (every slot busy) since the last report */
     uint32_t log_report_ms;
     bool log_reported;
     ota_posix_mdns_t mdns; /* mDNS sockets (mdns_posix.c) */
@@ -165,8 +188,13 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms);
  *  ota_posix_log(). With one (the text `ota hash-password` prints) a viewer must first
  *  pass the salted exchange of docs/protocol.md "Log viewer stream" within
  *  OTA_POSIX_LOG_AUTH_MS, and gets nothing of the log before. A viewer that does not
- *  keep up is dropped, never waited for. When every slot is taken a new viewer evicts
- *  the oldest one still authenticating, else the oldest one.
+ *  keep up is dropped, never waited for. Without a password, when every slot is taken
+ *  a new viewer evicts the oldest one. With one, a source address holds at most
+ *  OTA_POSIX_LOG_PENDING_PER_ADDR unauthenticated slots (its newer connection replaces
+ *  its older one); when every slot is taken a newcomer evicts an unauthenticated viewer
+ *  of the address that holds the most of them and connects the most, unless its own
+ *  address connects more (then it is turned away); an authenticated viewer is evicted
+ *  only by one that has just authenticated, when all are.
  *  \return 0, -1 (err says why, e.g. an invalid verifier). */
 int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port,
                          const char *hello, const char *verifier, char *err, size_t err_cap);

@@ -90,7 +90,7 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     ctx->log_fd = -1;
     ctx->udp_fd = -1;
     ota_posix_mdns_reset(ctx);
-    for (int i = 0; i < OTA_POSIX_MAX_VIEWERS; i++)
+    for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++)
         ctx->viewers[i] = -1;
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
         ctx->conns[i] = -1;
@@ -188,7 +188,7 @@ void ota_posix_free(ota_posix_t *ctx)
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
 {
     /* listener, connections, log + its viewers, UDP, mDNS */
-    struct pollfd fds[OTA_POSIX_MAX_CONNS + OTA_POSIX_MAX_VIEWERS + 5];
+    struct pollfd fds[OTA_POSIX_MAX_CONNS + OTA_POSIX_VIEWER_SLOTS + 5];
     nfds_t n = 0;
     /* the listener was readable and the core did not accept since: it is pausing
      * (a flood), so do not wake for it again before the pause is over */
@@ -209,7 +209,7 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
             fds[n++] = (struct pollfd){.fd = ctx->conns[i], .events = POLLIN};
     if (extra.fd >= 0)
         fds[n++] = extra;
-    n += ota_posix_log_pollfds(ctx, fds + n, OTA_POSIX_MAX_VIEWERS); /* their answers */
+    n += ota_posix_log_pollfds(ctx, fds + n, OTA_POSIX_VIEWER_SLOTS); /* their answers */
     if (udp.fd >= 0)
         fds[n++] = udp;
     if (ctx->mdns.fd4 >= 0)

@@ -213,7 +213,21 @@ int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s,
                 *nl = '\0';
                 if (nl > line && nl[-1] == '\r')
                     nl[-1] = '\0';
-                if (at == AT_START && strncmp(line, "# ota-log-auth ", 15) == 0) {
+                if (at == AT_START && strncmp(line, "# too many log viewers", 22) == 0) {
+                    /* turned away (slots full): not the node's hello; try again */
+                    fprintf(stderr, "-- the node's log viewer slots are full; retrying\n");
+                    usleep(300 * 1000);
+                    break;
+                } else if (at == AT_START && password != NULL &&
+                    strncmp(line, "# ota-log-auth ", 15) != 0) {
+                    /* anyone can serve lines without asking: with a password given, only
+                     * a node that proves it knows it is shown (docs/protocol.md) */
+                    fprintf(stderr, "error: the node's log port asked for no password, though "
+                                    "one was given; its lines are not shown (an impostor, or "
+                                    "a node without a password: then give none)\n");
+                    rc = OTA_EXIT_AUTH;
+                    stop = true;
+                } else if (at == AT_START && strncmp(line, "# ota-log-auth ", 15) == 0) {
                     int a = answer_challenge(fd, line, password, want_sig);
                     if (a > 0) {
                         rc = a;

@@ -552,7 +552,17 @@ static int apply_node_file(const char *path, ota_client_options_t *o, bool port_
         return -1;
     }
     if (o->host == NULL) {
-        snprintf(host, host_cap, "%s.local", cfg->name);
+        /* where ESPHome would connect: wifi/ethernet use_address or static IP, else
+         * <name>.local (config.c resolves the order) */
+        if (cfg->address[0] != '\0') {
+            if (strlen(cfg->address) >= host_cap) {
+                fprintf(stderr, "error: %s: the node's address '%s' is too long\n", path,
+                        cfg->address);
+                return -1;
+            }
+            memcpy(host, cfg->address, strlen(cfg->address) + 1);
+        } else
+            snprintf(host, host_cap, "%s.local", cfg->name);
         o->host = host;
     }
     if (!port_set)
@@ -912,6 +922,9 @@ static const char run_usage[] =
     "  --log-port N        its log port (default from the file)\n"
     "  --no-compress       never gzip\n"
     "  --timeout S         per-phase inactivity limit of the upload (default 160)\n"
+    "  --known-nodes F     the file of nodes that proved salted auth, as for upload (also\n"
+    "                      $OTA_KNOWN_NODES; default $XDG_STATE_HOME/ota/known_nodes or\n"
+    "                      ~/.local/state/ota/known_nodes)\n"
     "  --follow-seconds S  stop following after S seconds (default: until Ctrl-C)\n";
 
 typedef struct follow_opts {
@@ -924,7 +937,7 @@ typedef struct follow_opts {
 static int cmd_logs_or_run(int argc, char **argv, bool run)
 {
     enum { O_DEVICE = 256, O_PORT, O_LOG_PORT, O_FOLLOW, O_PASSWORD, O_PASSWORD_FILE,
-           O_NO_COMPRESS, O_TIMEOUT };
+           O_NO_COMPRESS, O_TIMEOUT, O_KNOWN_NODES };
     static const struct option opts[] = {
         {"device", required_argument, NULL, O_DEVICE},
         {"port", required_argument, NULL, O_PORT},
@@ -934,6 +947,7 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
         {"password-file", required_argument, NULL, O_PASSWORD_FILE},
         {"no-compress", no_argument, NULL, O_NO_COMPRESS},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"known-nodes", required_argument, NULL, O_KNOWN_NODES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -941,13 +955,14 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
     follow_opts_t f = {.port = DEFAULT_PORT};
     ota_client_options_t o = {.port = DEFAULT_PORT, .auth = OTA_AUTH_AUTO, .compress = true,
                               .timeout_s = DEFAULT_TIMEOUT_S};
-    const char *password_file = NULL;
+    const char *password_file = NULL, *known_nodes = NULL;
     unsigned long v;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case O_DEVICE: f.device = optarg; break;
+        case O_KNOWN_NODES: known_nodes = optarg; break;
         case O_PORT:
         case O_LOG_PORT:
             if (!parse_uint(optarg, 1, 65535, &v))
@@ -982,6 +997,8 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
     }
     if (!run && !o.compress)
         return usage_error(cmd, "--no-compress belongs to upload and run%s", NULL);
+    if (!run && known_nodes != NULL)
+        return usage_error(cmd, "--known-nodes belongs to upload and run%s", NULL);
     int npos = argc - optind;
     if (run ? npos != 2 : npos > 1)
         return usage_error(cmd, run ? "expects NODE.yaml FIRMWARE%s" : "expects at most one "
@@ -1035,8 +1052,8 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
         ota_progress_t prog;
         ota_progress_init(&prog, stderr, false);
         ota_client_result_t res;
-        static char known_path[4096]; /* $OTA_KNOWN_NODES or the default (known_nodes.h) */
-        if (ota_known_path(NULL, known_path, sizeof known_path) == 0)
+        static char known_path[4096]; /* --known-nodes, $OTA_KNOWN_NODES or the default */
+        if (ota_known_path(known_nodes, known_path, sizeof known_path) == 0)
             o.known_file = known_path;
         ota_known_prepare(&o, name, o.port, stderr);
         int rc = ota_client_upload(&o, image, len, ota_progress_update, &prog, &res);

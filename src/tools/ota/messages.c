@@ -187,8 +187,10 @@ void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_clien
     case OTA_FAIL_RESOLVE:
         fprintf(out, "error: host '%s' does not resolve (%s)\n", o->host, r->detail);
         fprintf(out, "hint: check the name, or use the node's IP address (--device "
-                     "192.168.1.50) or set a manual IP on the node; 'ota discover' lists the "
-                     "nodes that advertise themselves\n");
+                     "192.168.1.50), or give the node a fixed address in its YAML (wifi: use_address: "
+                     "192.168.1.50, or wifi: manual_ip: static_ip: ...), which 'ota upload "
+                     "NODE.yaml' then uses; 'ota discover' lists the nodes that advertise "
+                     "themselves\n");
         return;
     case OTA_FAIL_REFUSED:
         fprintf(out, "error: %s refused the connection\n", where);
@@ -300,5 +302,6 @@ void ota_print_mdns_miss(FILE *out, const char *host, const char *detail, double
                 timeout_s);
     fprintf(out, "hint: check that the node is powered and on this network ('ota discover' "
                  "lists the nodes that answer), or use its IP address (--device "
-                 "192.168.1.50) or set a manual IP on the node\n");
+                 "192.168.1.50), or set wifi: use_address (or manual_ip) in the node's YAML, "
+                 "which 'ota upload/run/logs NODE.yaml' then use\n");
 }
