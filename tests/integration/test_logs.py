@@ -456,6 +456,24 @@ class LogsTest(unittest.TestCase):
         self.assert_streams(*self.logs(node, "--password", PASSWORD))
 
     # -- a node without a password: the stream of old ----------------------------
+    def test_wrong_answers_from_another_address_do_not_delay_the_owner(self):
+        node = self.node()
+        for _ in range(6):  # past the free attempts: 127.0.0.2 is in back-off now
+            v = self.viewer(node.log_port, source="127.0.0.2")
+            ok, _ = v.login("wrong")
+            self.assertEqual(ok, "# ota-log-auth failed")
+            v.close()
+        node.wait_for(lambda: "from this address; its next challenge waits" in node.log(), 10,
+                      "the attacker's back-off")
+        # the attacker waits for its challenge ...
+        v = self.viewer(node.log_port, source="127.0.0.2")
+        self.assertEqual(v.read_for(0.5), b"")
+        # ... the owner does not
+        owner = self.viewer(node.log_port)
+        ok, sig = owner.login()
+        self.assertTrue(ok.startswith("# ota-log-auth ok signature="), ok)
+        self.assert_streams(*self.logs(node, "--password", PASSWORD))
+
     def test_no_password_node_keeps_the_old_stream(self):
         node = self.node("--no-password")
         self.assertNotIn("they prove the OTA password", node.log())

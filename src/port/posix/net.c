@@ -219,6 +219,7 @@ _Static_assert(sizeof OTA_LOG_AUTH_LABEL - 1 == OTA_SALTED_LABEL_LEN, "label len
 #define LOG_BACKOFF_FREE 3u       /* failed auths in a row before the back-off */
 #define LOG_BACKOFF_BASE_MS 1000u /* then 1 s, doubling per failure ... */
 #define LOG_BACKOFF_MAX_MS 30000u /* ... up to 30 s */
+#define LOG_GUESSES_PER_MIN 30u   /* wrong answers from all sources together per minute */
 #define LOG_REPORT_MS 10000u      /* drops/refusals: one log line per 10 s at most */
 #define LOG_ACCEPTS_PER_POLL 64   /* a flood of connections cannot hold the main loop */
 #define LOG_BACKLOG 128           /* a flood does not fill the accept queue between two
@@ -270,10 +271,27 @@ static void viewer_close(ota_posix_t *ctx, int i)
     ota_wipe(&ctx->viewer[i], sizeof ctx->viewer[i]); /* state FREE */
 }
 
-static bool log_backoff_active(const ota_posix_t *ctx, uint32_t now)
+static ota_posix_log_source_t *source_find(ota_posix_t *ctx, uint8_t family,
+                                           const uint8_t *addr);
+
+static bool source_in_backoff(const ota_posix_log_source_t *s, uint32_t now)
 {
-    return ctx->log_backoff_ms > 0 &&
-           ota_elapsed_ms(now, ctx->log_backoff_start_ms) < ctx->log_backoff_ms;
+    return s != NULL && s->backoff_ms > 0 &&
+           ota_elapsed_ms(now, s->backoff_start_ms) < s->backoff_ms;
+}
+
+/* Does viewer i wait before its challenge? Its own address's back-off (another
+ * address's wrong answers never delay it), or the ceiling for all sources. */
+static bool log_backoff_active(ota_posix_t *ctx, int i, uint32_t now)
+{
+    if (ota_elapsed_ms(now, ctx->log_window_ms) >= 60000u) {
+        ctx->log_window_ms = now;
+        ctx->log_guesses = 0;
+    }
+    if (ctx->log_guesses >= LOG_GUESSES_PER_MIN)
+        return true;
+    return source_in_backoff(source_find(ctx, ctx->viewer[i].family, ctx->viewer[i].addr),
+                             now);
 }
 
 static void log_auth_message(const ota_posix_t *ctx, const uint8_t *snonce,
@@ -307,23 +325,32 @@ static void viewer_challenge(ota_posix_t *ctx, int i, uint32_t now)
     v->since_ms = now;
 }
 
-static void log_auth_failed(ota_posix_t *ctx, uint32_t now)
+/* A wrong answer from viewer i (call before closing it: it names the source). */
+static void log_auth_failed(ota_posix_t *ctx, int i, uint32_t now)
 {
     ctx->log_refused++;
-    ctx->log_failures++;
-    if (ctx->log_failures <= LOG_BACKOFF_FREE)
+    if (ota_elapsed_ms(now, ctx->log_window_ms) >= 60000u) {
+        ctx->log_window_ms = now;
+        ctx->log_guesses = 0;
+    }
+    ctx->log_guesses++;
+    ota_posix_log_source_t *s = source_find(ctx, ctx->viewer[i].family, ctx->viewer[i].addr);
+    if (s == NULL)
+        return; /* its entry was reused: the ceiling for all sources still counts it */
+    s->failures++;
+    if (s->failures <= LOG_BACKOFF_FREE)
         return;
     uint32_t delay = LOG_BACKOFF_BASE_MS;
-    for (uint32_t extra = ctx->log_failures - LOG_BACKOFF_FREE - 1u;
+    for (uint32_t extra = s->failures - LOG_BACKOFF_FREE - 1u;
          extra > 0 && delay < LOG_BACKOFF_MAX_MS; extra--)
         delay *= 2u;
     if (delay > LOG_BACKOFF_MAX_MS)
         delay = LOG_BACKOFF_MAX_MS;
-    ctx->log_backoff_start_ms = now;
-    ctx->log_backoff_ms = delay;
-    ota_posix_log(OTA_LOG_WARN, "logger", "%lu failed log viewer authentications in a row; "
-                  "the next challenge waits %lu ms", (unsigned long)ctx->log_failures,
-                  (unsigned long)delay);
+    s->backoff_start_ms = now;
+    s->backoff_ms = delay;
+    ota_posix_log(OTA_LOG_WARN, "logger", "%lu failed log viewer authentications in a row "
+                  "from this address; its next challenge waits %lu ms",
+                  (unsigned long)s->failures, (unsigned long)delay);
 }
 
 /* The viewer's answer line is complete: "auth <64 hex cnonce> <64 hex proof>". */
@@ -345,8 +372,8 @@ static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
     if (!ok) {
         static const char failed[] = "# ota-log-auth failed\n";
         (void)send_now(ctx->viewers[i], failed, sizeof failed - 1);
+        log_auth_failed(ctx, i, now);
         viewer_close(ctx, i);
-        log_auth_failed(ctx, now);
         return;
     }
     char line[28 + 2 * OTA_SALTED_KEY_LEN + 1 + sizeof ctx->log_hello];
@@ -377,8 +404,9 @@ static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
     memset(v->rx, 0, sizeof v->rx);
     v->rx_len = 0;
     v->state = OTA_POSIX_VIEWER_LIVE;
-    ctx->log_failures = 0;
-    ctx->log_backoff_ms = 0;
+    ota_posix_log_source_t *s = source_find(ctx, v->family, v->addr);
+    if (s != NULL)
+        s->failures = s->backoff_ms = 0;
     ota_posix_log(OTA_LOG_INFO, "logger", "a log viewer proved the password");
 }
 
@@ -456,12 +484,17 @@ static void source_count(ota_posix_t *ctx, uint8_t family, const uint8_t *addr, 
                 s = e;
                 break;
             }
-            if (s == NULL || source_decay(e, now) < source_decay(s, now))
+            /* an address in back-off keeps its entry (else cycling through new
+             * addresses would wipe it): it ranks as busy as can be */
+            uint32_t de = source_in_backoff(e, now) ? UINT32_MAX : source_decay(e, now);
+            uint32_t ds = s == NULL ? 0 : source_in_backoff(s, now) ? UINT32_MAX
+                                                                    : source_decay(s, now);
+            if (s == NULL || de < ds)
                 s = e;
         }
+        memset(s, 0, sizeof *s);
         s->family = family;
         memcpy(s->addr, addr, 16);
-        s->score = 0;
         s->at_ms = now;
     }
     if (source_decay(s, now) <= UINT32_MAX - 16u)
@@ -612,7 +645,7 @@ void ota_posix_log_poll(ota_posix_t *ctx)
             ctx->viewer[i].state = OTA_POSIX_VIEWER_LIVE;
             if (!send_now(fd, ctx->log_hello, strlen(ctx->log_hello)))
                 viewer_close(ctx, i);
-        } else if (log_backoff_active(ctx, now)) {
+        } else if (log_backoff_active(ctx, i, now)) {
             ctx->viewer[i].state = OTA_POSIX_VIEWER_WAIT;
         } else {
             viewer_challenge(ctx, i, now);
@@ -622,7 +655,7 @@ void ota_posix_log_poll(ota_posix_t *ctx)
         if (ctx->viewers[i] < 0)
             continue;
         ota_posix_viewer_t *v = &ctx->viewer[i];
-        if (v->state == OTA_POSIX_VIEWER_WAIT && !log_backoff_active(ctx, now))
+        if (v->state == OTA_POSIX_VIEWER_WAIT && !log_backoff_active(ctx, i, now))
             viewer_challenge(ctx, i, now);
         if (ctx->viewers[i] < 0)
             continue;
@@ -647,8 +680,8 @@ void ota_posix_log_poll(ota_posix_t *ctx)
         if (memchr(v->rx, '\n', v->rx_len) != NULL) {
             viewer_check(ctx, i, now);
         } else if (v->rx_len >= sizeof v->rx - 1u) {
-            viewer_close(ctx, i); /* no answer of ours is that long */
-            log_auth_failed(ctx, now);
+            log_auth_failed(ctx, i, now); /* no answer of ours is that long */
+            viewer_close(ctx, i);
         } else if (ota_elapsed_ms(now, v->since_ms) >= OTA_POSIX_LOG_AUTH_MS) {
             viewer_close(ctx, i);
             ctx->log_refused++;

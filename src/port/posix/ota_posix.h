@@ -97,6 +97,8 @@ typedef struct ota_posix_log_source {
     uint8_t addr[16];
     uint32_t score;     /* connections x 16, halved every second */
     uint32_t at_ms;     /* when score was last decayed */
+    uint32_t failures;  /* failed auths in a row from it (its own back-off) */
+    uint32_t backoff_start_ms, backoff_ms;
 } ota_posix_log_source_t;
 
 /** One interface mDNS runs on, per address family (mdns_posix.c). */
@@ -160,8 +162,9 @@ typedef struct ota_posix {
     bool log_auth;         /* viewers must prove the password (log_verifier) */
     ota_verifier_t log_verifier;
     uint32_t log_seq;      /* accept counter */
-    uint32_t log_failures; /* failed viewer auths in a row (brute-force back-off) */
-    uint32_t log_backoff_start_ms, log_backoff_ms;
+    /* brute force: back-off per source (log_sources), plus a ceiling for all together */
+    uint32_t log_guesses;  /* failed viewer auths in the current minute, all sources */
+    uint32_t log_window_ms; /* start of that minute */
     uint32_t log_dropped;  /* viewers dropped since the last report (rate-limited) */
     uint32_t log_refused;  /* wrong passwords / missed deadlines since the last report */
     uint32_t log_busy;     /* turned away (every slot busy) since the last report */
