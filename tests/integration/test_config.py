@@ -744,6 +744,26 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(rc, 6, out)
         self.assertIn("substitution 'bad-name' given on the command line may contain only "
                       "letters, digits and '_'", err)
+        # as ESPHome's CLI: before the command too, and for every command reading the file
+        rc, out, err = run_ota("-s", "n", "before", "config", path)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("name:               before (host before.local)\n", out)
+        ota_file = self.write("esphome:\n  name: $n\nhost:\nota:\n  - platform: esphome\n"
+                              "    port: ${p}\n", "sub.yaml")
+        rc, text, err = run_ota("codegen", "-s", "n", "gen", "-s", "p", "3999", ota_file)
+        self.assertEqual(rc, 0, err)
+        self.assertIn('#define OTA_NODE_NAME "gen"', text)
+        self.assertIn("#define OTA_NODE_PORT 3999", text)
+        # upload reads the port from the substituted file: nothing listens there -> exit 3
+        # naming that port (what matters: -s reached the upload's file loading)
+        img = os.path.join(self.dir, "fw.bin")
+        with open(img, "wb") as f:
+            f.write(b"\x7fELF" + b"x" * 1000)
+        rc, out, err = run_ota("upload", "-s", "n", "up", "-s", "p", "1", ota_file, img,
+                               "--device", "127.0.0.1", "--timeout", "3")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("127.0.0.1", err)
+        self.assertIn("port 1", err)
 
     def test_codegen_compiles_and_holds_no_password(self):
         path = self.write(VALID[0][0])

@@ -55,6 +55,8 @@ static const char main_usage[] =
     "\n"
     "  ota COMMAND --help   options of one command\n"
     "  ota --version        the tool's version\n"
+    "  -s KEY VALUE         (any command, repeatable) a substitution of the node's YAML,\n"
+    "                       overriding its substitutions: block, as ESPHome's -s does\n"
     "\n"
     "exit codes: 0 success, 1 internal error, 2 usage, 3 network (does not resolve,\n"
     "refused, timeout, connection lost), 4 authentication, 5 the device reported an\n"
@@ -65,8 +67,9 @@ static const char upload_usage[] =
     "       ota upload NODE.yaml [options] FIRMWARE\n"
     "\n"
     "Send FIRMWARE to the node at HOST over the native OTA protocol (ESPHome-compatible).\n"
-    "With a node's YAML file, HOST is <name>.local and port and password come from the\n"
-    "file; the options below override them.\n"
+    "With a node's YAML file, HOST is its wifi/ethernet use_address or static IP, else\n"
+    "<name>.local, and port and password come from the file (-s KEY VALUE substitutes\n"
+    "in it); the options below override them.\n"
     "\n"
     "  --device HOST        the node's IP address or host name, optionally HOST:PORT\n"
     "                       ([v6addr]:PORT); repeat it to update several nodes. A\n"
@@ -539,11 +542,17 @@ static bool is_yaml(const char *path)
 }
 
 /* Defaults from a node's YAML file: host <name>.local, port, password. */
+/* -s KEY VALUE / --substitution KEY VALUE, as ESPHome's CLI takes them (before or after
+ * the command): taken out of argv by main() and applied to every node file loaded. */
+#define MAX_SUBSTS 32
+static ota_config_subst_t substs[MAX_SUBSTS];
+static size_t n_substs;
+
 static int apply_node_file(const char *path, ota_client_options_t *o, bool port_set,
                            char *host, size_t host_cap, ota_node_config_t *cfg)
 {
     char err[1024];
-    if (ota_config_load(path, cfg, err, sizeof err) != 0) {
+    if (ota_config_load_ex(path, substs, n_substs, cfg, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         return -1;
     }
@@ -1370,14 +1379,14 @@ static int make_verifier(const char *pw, uint32_t iterations, char *text, size_t
 /* ------------------------------------------------------------ config, codegen */
 
 static const char config_usage[] =
-    "usage: ota config FILE\n"
+    "usage: ota config [-s KEY VALUE ...] FILE\n"
     "\n"
     "Check a node's YAML configuration (ESPHome's older and current forms) and print\n"
     "the resolved settings. A password shows as 'set', never in clear. Errors name the\n"
     "file, line and column. !secret NAME reads NAME from secrets.yaml beside FILE.\n";
 
 static const char codegen_usage[] =
-    "usage: ota codegen FILE [-o OUT]\n"
+    "usage: ota codegen [-s KEY VALUE ...] FILE [-o OUT]\n"
     "\n"
     "Write the node's OTA settings as a C header for its firmware (to OUT, or stdout):\n"
     "the component instance named by id, port, protocol version, safe-mode settings,\n"
@@ -1393,7 +1402,7 @@ static const char codegen_usage[] =
 static int load_config(const char *path, ota_node_config_t *cfg)
 {
     char err[1024];
-    if (ota_config_load(path, cfg, err, sizeof err) != 0) {
+    if (ota_config_load_ex(path, substs, n_substs, cfg, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         return OTA_EXIT_INPUT;
     }
@@ -1406,29 +1415,11 @@ static int cmd_config(int argc, char **argv)
         fputs(config_usage, stdout);
         return OTA_EXIT_OK;
     }
-    /* -s KEY VALUE (repeatable, before FILE): substitutions, as ESPHome's CLI takes them */
-    ota_config_subst_t subs[32];
-    size_t n_subs = 0;
-    int a = 1;
-    while (a < argc && (strcmp(argv[a], "-s") == 0 || strcmp(argv[a], "--substitution") == 0)) {
-        if (a + 2 >= argc)
-            return usage_error("config", "-s takes KEY VALUE%s", NULL);
-        if (n_subs == sizeof subs / sizeof subs[0])
-            return usage_error("config", "at most 32 substitutions%s", NULL);
-        subs[n_subs].name = argv[a + 1];
-        subs[n_subs].value = argv[a + 2];
-        n_subs++;
-        a += 3;
-    }
+    int a = 1; /* -s KEY VALUE were taken out by main() */
     if (argc - a != 1 || argv[a][0] == '-')
         return usage_error("config", "expects exactly one FILE%s", NULL);
     ota_node_config_t cfg;
-    char err[1024];
-    int rc = OTA_EXIT_OK;
-    if (ota_config_load_ex(argv[a], subs, n_subs, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "error: %s\n", err);
-        rc = OTA_EXIT_INPUT;
-    }
+    int rc = load_config(argv[a], &cfg);
     if (rc == OTA_EXIT_OK) {
         ota_config_print(&cfg);
         fflush(stdout);
@@ -1638,8 +1629,39 @@ static int cmd_hash_password(int argc, char **argv)
     return OTA_EXIT_OK;
 }
 
+/* Take every "-s KEY VALUE" (or --substitution) out of argv into substs[].
+ * \return the new argc, or -1 after a usage error. */
+static int take_substitutions(int argc, char **argv)
+{
+    int out = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && (strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--substitution") == 0)) {
+            if (i + 2 >= argc) {
+                usage_error(NULL, "-s takes KEY VALUE (a substitution of the node file)%s",
+                            NULL);
+                return -1;
+            }
+            if (n_substs == MAX_SUBSTS) {
+                usage_error(NULL, "at most 32 substitutions%s", NULL);
+                return -1;
+            }
+            substs[n_substs].name = argv[i + 1];
+            substs[n_substs].value = argv[i + 2];
+            n_substs++;
+            i += 2;
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    argv[out] = NULL;
+    return out;
+}
+
 int main(int argc, char **argv)
 {
+    argc = take_substitutions(argc, argv);
+    if (argc < 0)
+        return OTA_EXIT_USAGE;
     if (argc < 2) {
         fputs(main_usage, stderr);
         return OTA_EXIT_USAGE;
