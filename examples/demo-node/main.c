@@ -33,6 +33,10 @@
  * password, or anything that authenticates, out of this binary. */
 #include "node_settings.h"
 
+#ifndef OTA_VERSION
+#define OTA_VERSION "unknown"
+#endif
+
 #ifndef OTA_NODE_MDNS
 #define OTA_NODE_MDNS 1 /* settings from before the mdns: block */
 #endif
@@ -109,6 +113,7 @@ static const char usage_text[] =
     "demo component:\n"
     "  --heartbeat-ms N          heartbeat period (default 1000)\n"
     "  --crash-if-exists FILE    crash during set-up while FILE exists (for tests)\n"
+    "  --version                 the version of this build\n"
     "  --help                    this text\n";
 
 static int usage_error(const char *msg, const char *arg)
@@ -209,7 +214,7 @@ int main(int argc, char **argv)
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
            O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA, O_AR_PW_FILE,
-           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION, O_GUESSES };
+           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION, O_GUESSES, O_VERSION_FLAG };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
@@ -235,6 +240,7 @@ int main(int argc, char **argv)
         {"heartbeat-ms", required_argument, NULL, O_HB},
         {"crash-if-exists", required_argument, NULL, O_CRASH},
         {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION_FLAG},
         {"log-port", required_argument, NULL, O_LOG_PORT},
         {"no-log-server", no_argument, NULL, O_NO_LOG},
         {"arduino-port", required_argument, NULL, O_AR_PORT},
@@ -368,6 +374,7 @@ int main(int argc, char **argv)
             fw_version = optarg;
             break;
         case O_HELP: fputs(usage_text, stdout); return 0;
+        case O_VERSION_FLAG: printf("demo-node %s (firmware %s)\n", OTA_VERSION, fw_version); return 0;
         default: return usage_error("unknown option", NULL);
         }
     }

@@ -173,6 +173,15 @@ class OtaBootCliTest(unittest.TestCase):
         self.assertEqual(self.boot("status").returncode, 2)  # no --state
         self.assertEqual(self.boot("reticulate", "--state", "x").returncode, 2)
 
+    def test_version_of_every_binary(self):
+        ota = run_ota("--version")[1].strip()
+        self.assertRegex(ota, r"^ota \d+\.\d+\.\d+$")
+        version = ota.split()[1]
+        self.assertEqual(self.boot("--version").stdout.strip(), "ota-boot " + version)
+        p = subprocess.run([DEMO_NODE, "--version"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("demo-node %s " % version), p.stdout)
+
     def test_flash_and_status(self):
         with tempfile.TemporaryDirectory() as d:
             state = os.path.join(d, "node")
@@ -191,6 +200,9 @@ class OtaBootCliTest(unittest.TestCase):
             p = self.boot("flash", "--state", state, junk)
             self.assertEqual(p.returncode, 1)
             self.assertIn("not an executable", p.stderr)
+            p = self.boot("flash", "--state", state, os.path.join(d, "nosuch"))
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("nosuch: No such file or directory", p.stderr)
             p = self.boot("status", "--state", os.path.join(d, "missing"))
             self.assertEqual(p.returncode, 1)
             self.assertIn("ota-boot flash", p.stderr)

@@ -251,10 +251,13 @@ class OtaBootTest(unittest.TestCase):
         with open(script, "w") as f:
             f.write("#!/bin/sh\necho hi\n")
         os.chmod(script, 0o755)
-        for bad in (script, os.path.join(self.dir, "missing"), self.dir):
+        for bad in (script, self.dir):
             rc, _, err = self.boot("flash", "--state", self.state, bad)
             self.assertEqual(rc, 1)
             self.assertIn("not an executable for this machine", err)
+        rc, _, err = self.boot("flash", "--state", self.state, os.path.join(self.dir, "missing"))
+        self.assertEqual(rc, 1)
+        self.assertIn("missing: No such file or directory", err)  # says what is wrong
         self.assertFalse(os.path.exists(self.state))  # nothing created on failure
 
     def test_status_of_a_missing_dir_says_how_to_create_it(self):

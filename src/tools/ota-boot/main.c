@@ -32,6 +32,10 @@
 #include "bootstate.h"
 #include "ota_posix.h"
 
+#ifndef OTA_VERSION
+#define OTA_VERSION "unknown"
+#endif
+
 #define EXIT_USAGE 2
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -63,6 +67,7 @@ static const char usage_text[] =
     "                            (default 1000, doubling to 10x while it keeps failing)\n"
     "  status --state DIR        print the boot state as one JSON object\n"
     "  safe-mode --state DIR     make the next boot a safe-mode boot\n"
+    "  --version                 the version of this build\n"
     "\n"
     "Run 'ota-boot COMMAND --help' for one command.\n";
 
@@ -152,6 +157,11 @@ static int copy_file(const char *src, const char *dst_tmp)
 
 static int cmd_flash(const char *dir, const char *image)
 {
+    struct stat isb;
+    if (stat(image, &isb) != 0) {
+        fprintf(stderr, "ota-boot: %s: %s\n", image, strerror(errno));
+        return 1;
+    }
     if (!ota_bootstate_image_ok(image)) {
         fprintf(stderr, "ota-boot: %s is not an executable for this machine (an ELF binary "
                         "such as build/bin/demo-node)\n", image);
@@ -478,6 +488,10 @@ int main(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : 0;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0) {
+        printf("ota-boot %s\n", OTA_VERSION);
+        return 0;
+    }
     if (cmd_help(cmd) == NULL)
         return usage_error("unknown command '%s'", cmd);
 

@@ -32,7 +32,10 @@
 #include "ota_posix.h"
 #include "progress.h"
 
-#define OTA_TOOL_VERSION "0.1.0"
+#ifndef OTA_VERSION
+#define OTA_VERSION "unknown"
+#endif
+#define OTA_TOOL_VERSION OTA_VERSION
 #define DEFAULT_PORT 3232
 #define DEFAULT_TIMEOUT_S 160
 #define DEFAULT_ITERATIONS 10000u
