@@ -40,17 +40,18 @@
 #define OTA_CFG_HANDSHAKE_STALE_MS 3000u
 #endif
 
+/** While a newcomer that has sent nothing yet would meet random early drop (below),
+ *  new connections are taken from the listener only this often: they wait in the
+ *  accept queue, where a real uploader's first bytes arrive and tell it from a flood. */
+#ifndef OTA_CFG_ACCEPT_PAUSE_MS
+#define OTA_CFG_ACCEPT_PAUSE_MS 30u
+#endif
+
 /** Random early drop (OpenSSH's MaxStartups start:rate:full): once RED_START sessions
  *  are in the handshake pool, a newcomer that has not sent its magic yet is refused
  *  with probability RED_RATE_PCT percent, rising linearly to 100 % when the pool is
  *  full (then it may only replace a slow session). Newcomers whose magic bytes are
  *  already there when they are accepted skip the draw. */
-#ifndef OTA_CFG_ACCEPT_PAUSE_MS
-/** While a newcomer that has sent nothing yet would meet random early drop (below),
- *  new connections are taken from the listener only this often: they wait in the
- *  accept queue, where a real uploader's first bytes arrive and tell it from a flood. */
-#define OTA_CFG_ACCEPT_PAUSE_MS 30u
-#endif
 #ifndef OTA_CFG_RED_START
 #define OTA_CFG_RED_START ((OTA_CFG_MAX_SESSIONS + 1) / 2)
 #endif
