@@ -31,6 +31,13 @@ static inline uint32_t ota_elapsed_ms(uint32_t now, uint32_t since)
     return (uint32_t)(now - since);
 }
 
+/** Brute-force back-off: the wait owed after `failures` failed logins in a row. None
+ *  for the first `free_failures` of them, then base_ms, doubling per further failure, at most
+ *  max_ms; base_ms 0 turns it off. Shared by the OTA server and the ports' log
+ *  viewers so that every login path backs off alike. */
+uint32_t ota_backoff_ms(uint32_t failures, uint32_t free_failures, uint32_t base_ms,
+                        uint32_t max_ms);
+
 /** Standard base64 (RFC 4648, with padding) of in[0..len) into out, NUL-terminated.
  *  \return the text length, or 0 if cap is too small (needs 4*ceil(len/3)+1). */
 size_t ota_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap);

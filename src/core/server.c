@@ -420,15 +420,8 @@ static ota_auth_source_t *source_get(ota_server_t *s, const char *key)
  * doubling per failure up to max ms. */
 static uint32_t backoff_delay(const ota_server_t *s, uint32_t failures)
 {
-    if (s->cfg.auth_backoff_base_ms == 0 || failures < s->cfg.auth_backoff_free)
-        return 0;
-    uint32_t extra = failures - s->cfg.auth_backoff_free;
-    uint32_t delay = s->cfg.auth_backoff_base_ms;
-    while (extra-- > 0 && delay < s->cfg.auth_backoff_max_ms)
-        delay = delay > UINT32_MAX / 2 ? UINT32_MAX : delay * 2u;
-    if (delay > s->cfg.auth_backoff_max_ms)
-        delay = s->cfg.auth_backoff_max_ms;
-    return delay;
+    return ota_backoff_ms(failures + 1u, s->cfg.auth_backoff_free, s->cfg.auth_backoff_base_ms,
+                          s->cfg.auth_backoff_max_ms);
 }
 
 #define GUESS_WINDOW_MS 60000u

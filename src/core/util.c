@@ -203,3 +203,15 @@ void ota_sb_hex8(ota_strbuf_t *sb, uint8_t v)
     sb_putc(sb, h[0]);
     sb_putc(sb, h[1]);
 }
+
+uint32_t ota_backoff_ms(uint32_t failures, uint32_t free_failures, uint32_t base_ms,
+                        uint32_t max_ms)
+{
+    if (base_ms == 0 || failures <= free_failures)
+        return 0;
+    uint32_t extra = failures - free_failures - 1u;
+    uint32_t delay = base_ms;
+    while (extra-- > 0 && delay < max_ms)
+        delay = delay > UINT32_MAX / 2 ? UINT32_MAX : delay * 2u;
+    return delay > max_ms ? max_ms : delay;
+}

@@ -338,14 +338,10 @@ static void log_auth_failed(ota_posix_t *ctx, int i, uint32_t now)
     if (s == NULL)
         return; /* its entry was reused: the ceiling for all sources still counts it */
     s->failures++;
-    if (s->failures <= LOG_BACKOFF_FREE)
+    uint32_t delay =
+        ota_backoff_ms(s->failures, LOG_BACKOFF_FREE, LOG_BACKOFF_BASE_MS, LOG_BACKOFF_MAX_MS);
+    if (delay == 0)
         return;
-    uint32_t delay = LOG_BACKOFF_BASE_MS;
-    for (uint32_t extra = s->failures - LOG_BACKOFF_FREE - 1u;
-         extra > 0 && delay < LOG_BACKOFF_MAX_MS; extra--)
-        delay *= 2u;
-    if (delay > LOG_BACKOFF_MAX_MS)
-        delay = LOG_BACKOFF_MAX_MS;
     s->backoff_start_ms = now;
     s->backoff_ms = delay;
     ota_posix_log(OTA_LOG_WARN, "logger", "%lu failed log viewer authentications in a row "
