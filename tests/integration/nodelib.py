@@ -46,6 +46,17 @@ os.environ["XDG_STATE_HOME"] = _STATE_DIR
 os.environ["OTA_KNOWN_NODES"] = os.path.join(_STATE_DIR, "known_nodes")
 
 
+def password_file(tc, text):
+    """A 0600 temp file holding text (a password file as demo-node and ota read them),
+    removed after the test."""
+    fd, path = tempfile.mkstemp(prefix="ota-pw-")
+    os.write(fd, text.encode())
+    os.close(fd)
+    os.chmod(path, 0o600)
+    tc.addCleanup(os.unlink, path)
+    return path
+
+
 def known_nodes_file(tc):
     """A path for a known_nodes file of this test only (not created); pass it with
     --known-nodes or env={"OTA_KNOWN_NODES": path}. Removed after the test."""

@@ -12,16 +12,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import espota_client  # noqa: E402
-from nodelib import (DEMO_NODE, Node, RawClient, free_port, make_image, read_bytes,  # noqa: E402
-                     run_ota, sha256_file)
-
-
-def password_file(tc, password):
-    fd, path = tempfile.mkstemp(prefix="ota-pw-")
-    os.write(fd, (password + "\n").encode())
-    os.close(fd)
-    tc.addCleanup(os.unlink, path)
-    return path
+from nodelib import (DEMO_NODE, Node, RawClient, free_port, make_image,  # noqa: E402
+                     password_file, read_bytes, run_ota, sha256_file)
 
 
 def arduino_node(tc, *flags):
@@ -40,7 +32,7 @@ class ArduinoNodeTest(unittest.TestCase):
 
     def test_sha256_variant_right_and_wrong_password(self):
         # node.yaml enables no ArduinoOTA, so demo-node holds no hash: derive it at run time
-        pw = password_file(self, "VERYSECURE")
+        pw = password_file(self, "VERYSECURE\n")
         node = arduino_node(self, "--arduino-password-file", pw)
         img = make_image(self, seed=2)
         data = read_bytes(img)
@@ -114,7 +106,7 @@ class ArduinoNodeTest(unittest.TestCase):
     def test_invitation_squatter_does_not_block_the_owner(self):
         """Issue 12: one invitation from another address every 100 ms (127.0.0.3), never
         answered, while an espota-style upload from 127.0.0.1 runs: it succeeds."""
-        pw = password_file(self, "VERYSECURE")
+        pw = password_file(self, "VERYSECURE\n")
         node = arduino_node(self, "--arduino-password-file", pw)
         stop = threading.Event()
         sent = []
@@ -157,7 +149,7 @@ class ArduinoUploaderTest(unittest.TestCase):
         return run_ota("upload", "--device", "127.0.0.1", "--port", port, *args, img)
 
     def test_variants_and_auto_detection(self):
-        node = arduino_node(self, "--arduino-password-file", password_file(self, "VERYSECURE"))
+        node = arduino_node(self, "--arduino-password-file", password_file(self, "VERYSECURE\n"))
         img = make_image(self, seed=10)
         rc, out, err = self.up(node, img, "--protocol", "arduino", "--password", "VERYSECURE")
         self.assertEqual(rc, 0, err)
@@ -439,7 +431,7 @@ class ArduinoImpostorTest(unittest.TestCase):
         self.assertEqual(rc, 2, err)
 
     def test_real_node_with_password_warns_and_auth_none_uploads(self):
-        node = arduino_node(self, "--arduino-password-file", password_file(self, "VERYSECURE"))
+        node = arduino_node(self, "--arduino-password-file", password_file(self, "VERYSECURE\n"))
         rc, out, err = self.up(node.arduino_port, "--protocol", "arduino", "--password",
                                "VERYSECURE")
         self.assertEqual(rc, 0, err)

@@ -23,8 +23,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netlab  # noqa: E402
-from nodelib import (DEMO_NODE, HeartbeatWatch, Node, make_image, run_ota,  # noqa: E402
-                     sha256_file)
+from nodelib import (DEMO_NODE, HeartbeatWatch, Node, make_image,  # noqa: E402
+                     password_file, run_ota, sha256_file)
 
 NETLAB_OK, NETLAB_WHY = netlab.available()
 if not NETLAB_OK:
@@ -92,13 +92,6 @@ class DiscoveryCase(unittest.TestCase):
         if wait:
             wait_announced(node, name)
         return node
-
-    def password_file(self, password="VERYSECURE"):
-        fd, path = tempfile.mkstemp(prefix="ota-pw-")
-        os.write(fd, (password + "\n").encode())
-        os.close(fd)
-        self.addCleanup(os.unlink, path)
-        return path
 
     def discover(self, *args, timeout=60):
         rc, out, err = run_ota("discover", "--timeout", DISCOVER_TIMEOUT, *args,
@@ -268,7 +261,7 @@ class StockBrowserTest(DiscoveryCase):
         if missing:
             self.skipTest(missing)
         living = self.node("livingroom", "--arduino-port", "3300", "--arduino-password-file",
-                           self.password_file())  # password: yes
+                           password_file(self, "VERYSECURE\n"))  # password: yes
         kitchen = self.node("kitchen", "--no-password", "--arduino-port", "3301")
         garage = self.node("garage", "--no-password")  # no ArduinoOTA
         living.arduino_port, kitchen.arduino_port = 3300, 3301

@@ -17,8 +17,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import espota_client  # noqa: E402
-from nodelib import (DEMO_NODE, OTA_BOOT, Node, free_port, make_image, read_bytes,  # noqa: E402
-                     run_ota)
+from nodelib import (DEMO_NODE, OTA_BOOT, Node, free_port, make_image,  # noqa: E402
+                     password_file, read_bytes, run_ota)
 
 PASSWORD = "VERYSECURE"  # examples/demo-node/node.yaml's
 
@@ -146,17 +146,9 @@ class CodegenWritesOnlyWhatIsNeeded(unittest.TestCase):
 
 
 class PasswordNotOnTheCommandLine(unittest.TestCase):
-    def password_file(self, text):
-        fd, path = tempfile.mkstemp(prefix="ota-pw-")
-        os.write(fd, text.encode())
-        os.close(fd)
-        os.chmod(path, 0o600)
-        self.addCleanup(os.unlink, path)
-        return path
-
     def test_demo_node_password_file(self):
         secret = "file-only-secret"
-        pw = self.password_file(secret + "\n")
+        pw = password_file(self, secret + "\n")
         node = Node(self, "--password-file", pw)
         with open("/proc/%d/cmdline" % node.firmware_pid(), "rb") as f:
             cmdline = f.read()
@@ -167,7 +159,7 @@ class PasswordNotOnTheCommandLine(unittest.TestCase):
         node.assert_runs(img, 2)
 
     def test_arduino_hash_from_a_file_keeps_the_verifier(self):
-        pw = self.password_file(PASSWORD + "\n")
+        pw = password_file(self, PASSWORD + "\n")
         port = free_port()
         node = Node(self, "--arduino-port", str(port), "--arduino-password-file", pw)
         self.assertIn("auth: salted", node.log())  # the native side still salted only
@@ -176,7 +168,7 @@ class PasswordNotOnTheCommandLine(unittest.TestCase):
         node.assert_runs(img, 2)
 
     def test_bad_password_files_are_refused_clearly(self):
-        empty = self.password_file("\n")
+        empty = password_file(self, "\n")
         for args, text in ((["--password-file", empty], "empty first line"),
                            (["--password-file", "/nonexistent/pw"], "cannot be read"),
                            (["--arduino-port", "9999"], "--arduino-password-file")):
