@@ -440,7 +440,7 @@ int main(int argc, char **argv)
     uint32_t now = ota_posix_now_ms();
     static ota_safe_mode_t sm;
     bool safe = false;
-    ota_safe_mode_boot(&sm, &posix.port, &posix, &smc, now, &safe);
+    ota_safe_mode_boot(&sm, &posix.ports.boot, &posix.ports.log, &smc, now, &safe);
     log_image(posix.active);
     if (log_server) {
         char hello[160];
@@ -455,10 +455,9 @@ int main(int argc, char **argv)
             ota_verifier_t lv = {.iterations = OTA_SALTED_MIN_ITERATIONS};
             uint8_t sp[OTA_SALTED_KEY_LEN];
             if (ota_posix_random(NULL, lv.salt, sizeof lv.salt) == 0 &&
-                ota_posix_pbkdf2_sha256(cfg.password, strlen(cfg.password), lv.salt,
-                                        sizeof lv.salt, lv.iterations, sp, sizeof sp) == 0 &&
-                ota_salted_keys(&posix.port, &posix, sp, NULL, lv.stored_key,
-                                lv.server_key) == 0)
+                ota_posix_pbkdf2_sha256(cfg.password, strlen(cfg.password), lv.salt, sizeof lv.salt,
+                                        lv.iterations, sp, sizeof sp) == 0 &&
+                ota_salted_keys(&ota_posix_crypto, sp, NULL, lv.stored_key, lv.server_key) == 0)
                 ota_verifier_format(&lv, log_verifier, sizeof log_verifier);
             memset(sp, 0, sizeof sp);
             memset(&lv, 0, sizeof lv);
@@ -475,7 +474,7 @@ int main(int argc, char **argv)
     static ota_server_t OTA_NODE_OTA_ID; /* the component instance named by id */
     ota_server_t *const ota = &OTA_NODE_OTA_ID;
     ota_server_init(ota);
-    if (ota_server_setup(ota, &posix.port, &posix, &cfg) != OTA_OK) {
+    if (ota_server_setup(ota, &posix.ports.server, &cfg) != OTA_OK) {
         ota_posix_log(OTA_LOG_ERROR, "ota", "invalid OTA configuration%s",
                       verifier_set ? ": --verifier is not a verifier printed by 'ota "
                                      "hash-password'" : "");
@@ -547,7 +546,8 @@ int main(int argc, char **argv)
                 mc.services[1] = (ota_mdns_service_t){"_arduino._tcp", po.arduino_port, ar_txt};
                 mc.n_services = 2;
             }
-            if (ota_mdns_setup(&mdns, &posix.port, &posix, &mc, ota_posix_now_ms()) == OTA_OK) {
+            if (ota_mdns_setup(&mdns, &posix.ports.mdns, &posix.ports.crypto, &posix.ports.log, &mc,
+                               ota_posix_now_ms()) == OTA_OK) {
                 mdns_running = true;
                 ota_posix_log(OTA_LOG_INFO, "mdns", "responder on for %s.local (_ota._tcp%s)",
                               mdns_name, cfg.arduino_enabled ? ", _arduino._tcp" : "");

@@ -1,7 +1,8 @@
 /*
  * ota/auth.h - the challenge computations of the native protocol's auth step,
  * shared by the device (which checks) and the uploader (which answers), so that
- * both sides compute them with one piece of code. Hashing goes through the port.
+ * both sides compute them with one piece of code. Hashing goes through the port's
+ * crypto table.
  */
 #ifndef OTA_AUTH_H
 #define OTA_AUTH_H
@@ -23,16 +24,15 @@ ota_hash_alg_t ota_auth_alg(uint8_t method);
  *  ota_auth_hex_len(method) characters (not NUL-terminated), and out receives that
  *  many hex characters (not NUL-terminated).
  *  \return 0, OTA_ERR_INVALID_ARG (unknown method, NULL), OTA_ERR_CRYPTO. */
-int ota_auth_challenge_response(const ota_port_t *port, void *user, uint8_t method,
-                                const char *password, const char *nonce,
-                                const char *cnonce, char *out);
+int ota_auth_challenge_response(const ota_crypto_port_t *c, uint8_t method, const char *password,
+                                const char *nonce, const char *cnonce, char *out);
 
-/** Fill out with 2*len lowercase hex characters of len random bytes from the port
+/** Fill out with 2*len lowercase hex characters of len random bytes from the crypto table
  *  (not NUL-terminated). \return 0, OTA_ERR_CRYPTO. */
-int ota_auth_random_hex(const ota_port_t *port, void *user, char *out, size_t hex_len);
+int ota_auth_random_hex(const ota_crypto_port_t *c, char *out, size_t hex_len);
 
 /* ------------------------------------------------------------------------
- * Salted auth (PROTOCOL.md 1.3, method byte 0x10): SCRAM-SHA-256 in binary framing.
+ * Salted auth (docs/protocol.md "Salted auth", method byte 0x10): SCRAM-SHA-256 in binary framing.
  * The device keeps only the verifier (salt, iterations, StoredKey, ServerKey), which
  * does not let anyone authenticate; the uploader derives SaltedPassword with PBKDF2
  * (outside the core: it is the one expensive step) and checks the device's
@@ -73,8 +73,8 @@ size_t ota_verifier_format(const ota_verifier_t *v, char *out, size_t cap);
 
 /** From SaltedPassword (PBKDF2-HMAC-SHA256 of the password) derive the verifier's keys
  *  and, if client_key is not NULL, the ClientKey. \return 0, OTA_ERR_CRYPTO. */
-int ota_salted_keys(const ota_port_t *port, void *user, const uint8_t *salted_password,
-                    uint8_t *client_key, uint8_t *stored_key, uint8_t *server_key);
+int ota_salted_keys(const ota_crypto_port_t *c, const uint8_t *salted_password, uint8_t *client_key,
+                    uint8_t *stored_key, uint8_t *server_key);
 
 /** AuthMessage = label ‖ server nonce ‖ client nonce ‖ salt ‖ iterations (big-endian)
  *  into out (OTA_SALTED_AUTH_MESSAGE_LEN bytes). */
@@ -84,14 +84,13 @@ void ota_salted_auth_message(const uint8_t *server_nonce, const uint8_t *client_
 /** Client: ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage), and the
  *  ServerSignature = HMAC(ServerKey, AuthMessage) the device must answer with.
  *  \return 0, OTA_ERR_CRYPTO. */
-int ota_salted_client_proof(const ota_port_t *port, void *user, const uint8_t *salted_password,
+int ota_salted_client_proof(const ota_crypto_port_t *c, const uint8_t *salted_password,
                             const uint8_t *auth_message, uint8_t *proof,
                             uint8_t *expected_server_signature);
 
 /** Device: check a ClientProof against the verifier in constant time and, on
  *  success, write the ServerSignature. \return 0, OTA_ERR_AUTH, OTA_ERR_CRYPTO. */
-int ota_salted_verify(const ota_port_t *port, void *user, const ota_verifier_t *v,
-                      const uint8_t *auth_message, const uint8_t *proof,
-                      uint8_t *server_signature);
+int ota_salted_verify(const ota_crypto_port_t *c, const ota_verifier_t *v,
+                      const uint8_t *auth_message, const uint8_t *proof, uint8_t *server_signature);
 
 #endif /* OTA_AUTH_H */

@@ -1,7 +1,7 @@
 /*
  * ota/mdns.h - the node's mDNS responder (RFC 6762) and DNS-SD advertiser
  * (RFC 6763): answers "<name>.local" (A and AAAA) and advertises the OTA
- * services as ../shared/PROTOCOL.md section 3 describes.
+ * services as docs/protocol.md "Discovery" describes.
  *
  * Like the OTA server it is poll-driven, allocation-free and portable: datagrams,
  * addresses and randomness come through the mdns_* hooks of ota/port.h. The
@@ -87,8 +87,8 @@ typedef struct ota_mdns_link {
 } ota_mdns_link_t;
 
 typedef struct ota_mdns {
-    const ota_port_t *port;
-    void *user;
+    const ota_mdns_port_t *io;
+    const ota_log_port_t *log;
     ota_mdns_config_t cfg;
     char name[OTA_MDNS_NAME_LEN + 1];  /* the name in use: cfg.name or "<cfg.name>-N" */
     uint32_t suffix;                   /* N of the name in use, 1 = none */
@@ -102,7 +102,7 @@ typedef struct ota_mdns {
     size_t n_addrs;
     ota_mdns_link_t links[OTA_CFG_MDNS_MAX_ADDRS];
     size_t n_links;
-    uint32_t rng;                      /* xorshift state, seeded from port->random */
+    uint32_t rng;                      /* xorshift state, seeded from crypto->random */
     uint8_t ignored_logged;            /* datagrams ignored off the link (bit 0) or
                                           for their TTL (bit 1): a line was logged */
     uint32_t ignored_log_at[2], ignored_quiet[2]; /* when, and how many dropped since */
@@ -124,8 +124,8 @@ void ota_mdns_config_default(ota_mdns_config_t *cfg);
  *  \return OTA_OK; OTA_ERR_INVALID_ARG (bad name or service type, a TXT string
  *  longer than 255 or all of them longer than OTA_CFG_MDNS_TXT_SIZE, the mdns
  *  hooks missing, or the records cannot fit one OTA_CFG_MDNS_TX_SIZE datagram). */
-int ota_mdns_setup(ota_mdns_t *m, const ota_port_t *port, void *user,
-                   const ota_mdns_config_t *cfg, uint32_t now);
+int ota_mdns_setup(ota_mdns_t *m, const ota_mdns_port_t *io, const ota_crypto_port_t *crypto,
+                   const ota_log_port_t *log, const ota_mdns_config_t *cfg, uint32_t now);
 
 /** Receive and answer what arrived, send what is due. Never blocks. */
 void ota_mdns_poll(ota_mdns_t *m, uint32_t now);

@@ -115,6 +115,13 @@
 #define OTA_CFG_POLL_BUDGET (64u * 1024u)
 #endif
 
+/** 1: the core writes log lines (through the port's log table). 0 drops every log
+ *  string and the code that formats them (about a third of a small build): for a
+ *  firmware with no log output or no room for the text. */
+#ifndef OTA_CFG_ENABLE_LOG_STRINGS
+#define OTA_CFG_ENABLE_LOG_STRINGS 1
+#endif
+
 /** 1: accept gzip-compressed uploads when the port can inflate. */
 #ifndef OTA_CFG_ENABLE_COMPRESSION
 #define OTA_CFG_ENABLE_COMPRESSION 1

@@ -1,17 +1,19 @@
 /*
- * ota/port.h - everything the portable core needs from the outside world.
+ * ota/port.h - everything the portable core needs from the outside world, as small
+ * tables in the manner of lwIP's netif and mbedTLS's I/O callbacks: network (TCP,
+ * UDP), image store (the firmware slot and the data slot are two instances of one
+ * shape), boot record, crypto, inflate, mDNS datagrams, log. A port (src/port/<os>/)
+ * fills the ones it has; each module's setup takes only the tables it uses, so a
+ * native-only firmware provides four (TCP, slot, boot, crypto) and nothing else.
+ * docs/porting.md describes each table and what a minimal port must provide.
  *
- * A port (src/port/<os>/) fills one `const ota_port_t` with function pointers and
- * hands it, together with a `void *user` context, to ota_server_setup(). Every call
- * receives that `user` pointer back; the core never keeps global state, so several
- * servers (a fleet of nodes in one test binary) can run side by side.
+ * Every function receives its table's `ctx` back; the core keeps no global state,
+ * so several servers (a fleet of nodes in one test binary) run side by side.
  *
  * Conventions (ota/errors.h): 0 or a positive count on success, negative OTA_ERR_*
  * on failure. OTA_ERR_WOULD_BLOCK means "cannot finish now, nothing was consumed";
  * the core retries the same call on its next poll. No function may block for long:
- * the firmware's main loop runs through ota_server_poll().
- *
- * The clock is not part of the port: the firmware passes now_ms to ota_server_poll().
+ * the firmware's main loop runs through the modules' poll functions.
  */
 #ifndef OTA_PORT_H
 #define OTA_PORT_H
@@ -82,168 +84,189 @@ typedef struct ota_mdns_rx_meta {
  *  Negative values are never valid handles. */
 typedef int ota_conn_t;
 
-typedef struct ota_port {
-    /* ---------------- network (the OTA TCP listener) ---------------- */
+/*
+ * The tables. Each is a struct of function pointers plus the `ctx` pointer every one
+ * of them receives back; a module's setup takes only the tables it uses (see
+ * docs/porting.md for what a minimal port must provide, table by table).
+ */
 
+/** Network, TCP: the OTA listener, and the back-connection of ArduinoOTA. */
+typedef struct ota_tcp_port {
     /** Accept one pending connection, non-blocking.
      *  On success store the handle in *conn, write the peer's address as a
      *  NUL-terminated string into peer (at most peer_len bytes incl. NUL) and return 0.
      *  \return 0, OTA_ERR_WOULD_BLOCK when nobody is waiting, OTA_ERR_IO. */
-    int (*net_accept)(void *user, ota_conn_t *conn, char *peer, size_t peer_len);
+    int (*accept)(void *ctx, ota_conn_t *conn, char *peer, size_t peer_len);
 
     /** Read up to len bytes, non-blocking.
      *  \return bytes read (> 0), OTA_ERR_WOULD_BLOCK, OTA_ERR_CLOSED (orderly close by
      *  the peer), OTA_ERR_IO. */
-    int (*net_recv)(void *user, ota_conn_t conn, uint8_t *buf, size_t len);
+    int (*recv)(void *ctx, ota_conn_t conn, uint8_t *buf, size_t len);
 
     /** Send up to len bytes, non-blocking; a short count is allowed.
      *  \return bytes sent (> 0), OTA_ERR_WOULD_BLOCK, OTA_ERR_CLOSED, OTA_ERR_IO. */
-    int (*net_send)(void *user, ota_conn_t conn, const uint8_t *buf, size_t len);
+    int (*send)(void *ctx, ota_conn_t conn, const uint8_t *buf, size_t len);
 
     /** Close a connection. Never fails; the handle is invalid afterwards. */
-    void (*net_close)(void *user, ota_conn_t conn);
+    void (*close)(void *ctx, ota_conn_t conn);
 
-    /* ---------------- ArduinoOTA (optional: all NULL = no ArduinoOTA listener) ---- */
+    /** Optional (ArduinoOTA only): start a TCP connection to ip:port without waiting
+     *  for it (the uploader's back-connection). The handle works with recv/send/close;
+     *  until the connection is up they answer OTA_ERR_WOULD_BLOCK, and a refused
+     *  connection shows as OTA_ERR_CLOSED or OTA_ERR_IO there. \return 0, OTA_ERR_IO. */
+    int (*connect)(void *ctx, const char *ip, uint16_t port, ota_conn_t *conn);
 
-    /** Read one datagram from the ArduinoOTA UDP port, non-blocking. Write the
-     *  sender's IP address (text, no port) into from and its UDP port into *from_port.
+    void *ctx;
+} ota_tcp_port_t;
+
+/** Network, UDP: the ArduinoOTA invitation socket (optional as a whole). */
+typedef struct ota_udp_port {
+    /** Read one datagram, non-blocking. Write the sender's IP address (text, no port)
+     *  into from and its UDP port into *from_port.
      *  \return the datagram's length (>= 0; a longer one is cut to len),
      *  OTA_ERR_WOULD_BLOCK, OTA_ERR_IO. */
-    int (*udp_recv)(void *user, uint8_t *buf, size_t len, char *from, size_t from_len,
-                    uint16_t *from_port);
+    int (*recv)(void *ctx, uint8_t *buf, size_t len, char *from, size_t from_len,
+                uint16_t *from_port);
 
-    /** Send one datagram to ip:port from the ArduinoOTA UDP port.
+    /** Send one datagram to ip:port from the same socket.
      *  \return 0, OTA_ERR_WOULD_BLOCK, OTA_ERR_IO. */
-    int (*udp_send)(void *user, const char *ip, uint16_t port, const uint8_t *buf, size_t len);
+    int (*send)(void *ctx, const char *ip, uint16_t port, const uint8_t *buf, size_t len);
 
-    /** Start a TCP connection to ip:port without waiting for it (the uploader's
-     *  back-connection). The handle works with net_recv/net_send/net_close; until the
-     *  connection is up they answer OTA_ERR_WOULD_BLOCK, and a refused connection shows
-     *  as OTA_ERR_CLOSED or OTA_ERR_IO there. \return 0, OTA_ERR_IO. */
-    int (*net_connect)(void *user, const char *ip, uint16_t port, ota_conn_t *conn);
+    void *ctx;
+} ota_udp_port_t;
 
-    /** Optional: where ArduinoOTA filesystem images (command 100) go. All NULL: such
-     *  images are refused. data_begin/data_write work like slot_begin/slot_write;
-     *  data_finish makes the complete image the node's data atomically and durably
-     *  (\return 0, OTA_ERR_WRITE); data_abort forgets an unfinished one. */
-    int (*data_begin)(void *user, uint32_t size);
-    int (*data_write)(void *user, uint32_t offset, const uint8_t *data, size_t len);
-    int (*data_finish)(void *user, uint32_t size);
-    void (*data_abort)(void *user);
+/** Image store: one shape for the inactive firmware slot and for the data
+ *  (filesystem) slot of ArduinoOTA command 100. Nothing the running firmware or the
+ *  boot state depends on may change before finish (data) or activate (slot). */
+typedef struct ota_store_port {
+    /** Prepare for an image of image_size bytes (the size on the wire; with
+     *  compression the inflated image may be larger, and write reports
+     *  OTA_ERR_NO_SPACE when it outgrows the store).
+     *  \return 0, OTA_ERR_NO_SPACE (too big), OTA_ERR_NO_SLOT, OTA_ERR_PREPARE
+     *  (storage busy/failed), OTA_ERR_WOULD_BLOCK (erase still running: call again). */
+    int (*begin)(void *ctx, uint32_t image_size);
 
-    /* ---------------- mDNS (optional: all NULL = no responder, ota/mdns.h) ------ */
+    /** Write len bytes at offset (offsets only grow, without gaps).
+     *  \return 0, OTA_ERR_WOULD_BLOCK (nothing written, call again with the same
+     *  bytes), OTA_ERR_NO_SPACE (beyond the store), OTA_ERR_WRITE. */
+    int (*write)(void *ctx, uint32_t offset, const uint8_t *data, size_t len);
 
+    /** All image_size bytes are written: make them durable and validate the image
+     *  format. A firmware slot is still inactive afterwards; a data store makes the
+     *  complete image the node's data here, atomically.
+     *  \return 0, OTA_ERR_BAD_IMAGE (not a bootable image), OTA_ERR_WRITE. */
+    int (*finish)(void *ctx, uint32_t image_size);
+
+    /** Firmware slot: make the finished slot the one the next boot starts
+     *  (atomically: after a power cut either the old or the new image boots,
+     *  complete). \return 0, OTA_ERR_ACTIVATE. A data store leaves it NULL. */
+    int (*activate)(void *ctx);
+
+    /** Forget a begun, unfinished or failed image; the store may hold garbage
+     *  afterwards but it is never used. Never fails; may be called after any of the
+     *  functions above, or twice. */
+    void (*abort)(void *ctx);
+
+    void *ctx;
+} ota_store_port_t;
+
+/** Boot record and restart: what survives a reboot (RTC memory or NVS on a
+ *  microcontroller, the boot-state file on Linux). */
+typedef struct ota_boot_port {
+    /** Read the boot record. A missing or corrupt record is not an error for the
+     *  firmware: fill *rec with zeros and return 0 (the port logs it). Optional for
+     *  the OTA server; ota/safe_mode.h needs it. \return 0, OTA_ERR_IO. */
+    int (*load)(void *ctx, ota_boot_record_t *rec);
+
+    /** Write the boot record atomically and durably (after a power cut either the
+     *  old or the new record is read back, never a mix). Optional like load.
+     *  \return 0, OTA_ERR_IO. */
+    int (*store)(void *ctx, const ota_boot_record_t *rec);
+
+    /** Restart into the activated image. On a microcontroller this does not return;
+     *  on a hosted port it may return and leave the process soon after. */
+    void (*reboot)(void *ctx);
+
+    void *ctx;
+} ota_boot_port_t;
+
+/** Crypto: hashing (MD5, SHA-256), HMAC-SHA256, random bytes. */
+typedef struct ota_crypto_port {
+    /** Start a hash. A started hash may be abandoned without hash_finish (a failed
+     *  update), so it must hold no resource outside *h.
+     *  \return 0, OTA_ERR_CRYPTO, OTA_ERR_UNSUPPORTED. */
+    int (*hash_start)(void *ctx, ota_hash_ctx_t *h, ota_hash_alg_t alg);
+    /** Feed bytes. \return 0, OTA_ERR_CRYPTO. */
+    int (*hash_update)(void *ctx, ota_hash_ctx_t *h, const uint8_t *data, size_t len);
+    /** Write the digest (16 or 32 bytes) to out; the context is spent afterwards.
+     *  \return 0, OTA_ERR_CRYPTO. */
+    int (*hash_finish)(void *ctx, ota_hash_ctx_t *h, uint8_t *out);
+
+    /** HMAC-SHA256 of msg under key into out (32 bytes). Optional: needed for a
+     *  salted verifier and ArduinoOTA's SHA-256 variant.
+     *  \return 0, OTA_ERR_CRYPTO. */
+    int (*hmac_sha256)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *msg,
+                       size_t msg_len, uint8_t *out);
+
+    /** Fill buf with len bytes from a cryptographic random source.
+     *  \return 0, OTA_ERR_CRYPTO. */
+    int (*random)(void *ctx, uint8_t *buf, size_t len);
+
+    void *ctx;
+} ota_crypto_port_t;
+
+/** gzip inflation (optional as a whole: no table = no compressed uploads). */
+typedef struct ota_inflate_port {
+    /** Start inflating one RFC 1952 gzip stream. \return 0, OTA_ERR_INFLATE. */
+    int (*begin)(void *ctx);
+
+    /** Inflate from in[0..in_len) into out[0..out_len). Sets *in_used and
+     *  *out_made, and *done once the gzip trailer has been read and checked.
+     *  \return 0, OTA_ERR_INFLATE (corrupt stream). */
+    int (*run)(void *ctx, const uint8_t *in, size_t in_len, size_t *in_used, uint8_t *out,
+               size_t out_len, size_t *out_made, bool *done);
+
+    /** Release whatever begin took. Safe to call twice. */
+    void (*end)(void *ctx);
+
+    void *ctx;
+} ota_inflate_port_t;
+
+/** mDNS datagrams on UDP port 5353 (ota/mdns.h). */
+typedef struct ota_mdns_port {
     /** Read one datagram that arrived on UDP port 5353 (multicast to 224.0.0.251 or
      *  ff02::fb, or unicast), non-blocking. Fill *from with the sender's address and
      *  from->ifindex with the interface it came in on, *from_port with its port.
      *  \return the datagram's length (a longer one is cut to len), OTA_ERR_WOULD_BLOCK,
      *  OTA_ERR_IO. */
-    int (*mdns_recv)(void *user, uint8_t *buf, size_t len, ota_ip_t *from, uint16_t *from_port);
+    int (*recv)(void *ctx, uint8_t *buf, size_t len, ota_ip_t *from, uint16_t *from_port);
 
     /** Send one datagram from UDP port 5353 to to:to_port on the interface
      *  to->ifindex (to is the group 224.0.0.251 / ff02::fb, or a querier's unicast
      *  address). \return 0, OTA_ERR_WOULD_BLOCK (dropped: mDNS tolerates loss),
      *  OTA_ERR_IO. */
-    int (*mdns_send)(void *user, const uint8_t *buf, size_t len, const ota_ip_t *to,
-                     uint16_t to_port);
+    int (*send)(void *ctx, const uint8_t *buf, size_t len, const ota_ip_t *to, uint16_t to_port);
 
     /** The node's current addresses on the interfaces where mDNS runs (up,
      *  multicast-capable), each with its interface number; called about once a
      *  second, so an interface that comes up late (Wi-Fi joining) is found.
      *  \return how many were written to out (at most max, 0 = no network yet). */
-    int (*mdns_addrs)(void *user, ota_ip_t *out, size_t max);
+    int (*addrs)(void *ctx, ota_ip_t *out, size_t max);
 
-    /** Optional (NULL: the responder uses mdns_recv and knows nothing more):
-     *  mdns_recv that also fills *meta, which the responder zeroes before the call,
-     *  with what the port knows of the datagram's source and TTL. */
-    int (*mdns_recv_meta)(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
-                          uint16_t *from_port, ota_mdns_rx_meta_t *meta);
+    /** Optional (NULL: the responder uses recv and knows nothing more): recv that
+     *  also fills *meta, which the responder zeroes before the call, with what the
+     *  port knows of the datagram's source and TTL. */
+    int (*recv_meta)(void *ctx, uint8_t *buf, size_t len, ota_ip_t *from, uint16_t *from_port,
+                     ota_mdns_rx_meta_t *meta);
 
-    /* ---------------- slot storage (the inactive image slot) ---------------- */
+    void *ctx;
+} ota_mdns_port_t;
 
-    /** Prepare the inactive slot for an image of image_size bytes (the size on the
-     *  wire; with compression the inflated image may be larger, and slot_write
-     *  reports OTA_ERR_NO_SPACE when it outgrows the slot). Nothing the running
-     *  firmware or the boot state depends on may change.
-     *  \return 0, OTA_ERR_NO_SPACE (too big), OTA_ERR_NO_SLOT, OTA_ERR_PREPARE
-     *  (storage busy/failed), OTA_ERR_WOULD_BLOCK (erase still running: call again). */
-    int (*slot_begin)(void *user, uint32_t image_size);
-
-    /** Write len bytes at offset (offsets only grow, without gaps).
-     *  \return 0, OTA_ERR_WOULD_BLOCK (nothing written, call again with the same
-     *  bytes), OTA_ERR_NO_SPACE (beyond the slot), OTA_ERR_WRITE. */
-    int (*slot_write)(void *user, uint32_t offset, const uint8_t *data, size_t len);
-
-    /** All image_size bytes are written: make them durable and validate the image
-     *  format. The slot is still inactive afterwards.
-     *  \return 0, OTA_ERR_BAD_IMAGE (not a bootable image), OTA_ERR_WRITE. */
-    int (*slot_finish)(void *user, uint32_t image_size);
-
-    /** Make the finished slot the one the next boot starts (atomically: after a
-     *  power cut either the old or the new image boots, complete).
-     *  \return 0, OTA_ERR_ACTIVATE. */
-    int (*slot_activate)(void *user);
-
-    /** Forget a begun, unfinished or failed update; the inactive slot may hold
-     *  garbage afterwards but is never activated. Never fails; may be called after
-     *  any of the slot functions above, or twice. */
-    void (*slot_abort)(void *user);
-
-    /* ---------------- system ---------------- */
-
-    /** Restart into the activated image. On a microcontroller this does not return;
-     *  on a hosted port it may return and leave the process soon after. */
-    void (*reboot)(void *user);
-
-    /** Fill buf with len bytes from a cryptographic random source.
-     *  \return 0, OTA_ERR_CRYPTO. */
-    int (*random)(void *user, uint8_t *buf, size_t len);
-
+/** Log output. The clock is not a table: the firmware passes now_ms to every poll. */
+typedef struct ota_log_port {
     /** Emit one log line (no trailing newline). May be NULL: no logging. */
-    void (*log)(void *user, ota_log_level_t level, const char *line);
-
-    /* ---------------- boot state (optional: needed by ota/safe_mode.h) ---------- */
-
-    /** Read the boot record. A missing or corrupt record is not an error for the
-     *  firmware: fill *rec with zeros and return 0 (the port logs it).
-     *  \return 0, OTA_ERR_IO (storage unreadable). */
-    int (*boot_load)(void *user, ota_boot_record_t *rec);
-
-    /** Write the boot record atomically and durably (after a power cut either the
-     *  old or the new record is read back, never a mix). \return 0, OTA_ERR_IO. */
-    int (*boot_store)(void *user, const ota_boot_record_t *rec);
-
-    /* ---------------- hashing ---------------- */
-
-    /** Start a hash. A started hash may be abandoned without hash_finish (a failed
-     *  update), so it must hold no resource outside *ctx.
-     *  \return 0, OTA_ERR_CRYPTO, OTA_ERR_UNSUPPORTED. */
-    int (*hash_start)(void *user, ota_hash_ctx_t *ctx, ota_hash_alg_t alg);
-    /** Feed bytes. \return 0, OTA_ERR_CRYPTO. */
-    int (*hash_update)(void *user, ota_hash_ctx_t *ctx, const uint8_t *data, size_t len);
-    /** Write the digest (16 or 32 bytes) to out; the context is spent afterwards.
-     *  \return 0, OTA_ERR_CRYPTO. */
-    int (*hash_finish)(void *user, ota_hash_ctx_t *ctx, uint8_t *out);
-
-    /** HMAC-SHA256 of msg under key into out (32 bytes). Needed only when the
-     *  server holds a salted verifier (may be NULL otherwise).
-     *  \return 0, OTA_ERR_CRYPTO. */
-    int (*hmac_sha256)(void *user, const uint8_t *key, size_t key_len, const uint8_t *msg,
-                       size_t msg_len, uint8_t *out);
-
-    /* ---------------- gzip inflation (optional: all NULL = no compression) ------ */
-
-    /** Start inflating one RFC 1952 gzip stream. \return 0, OTA_ERR_INFLATE. */
-    int (*inflate_begin)(void *user);
-
-    /** Inflate from in[0..in_len) into out[0..out_len). Sets *in_used and
-     *  *out_made, and *done once the gzip trailer has been read and checked.
-     *  \return 0, OTA_ERR_INFLATE (corrupt stream). */
-    int (*inflate_run)(void *user, const uint8_t *in, size_t in_len, size_t *in_used,
-                       uint8_t *out, size_t out_len, size_t *out_made, bool *done);
-
-    /** Release whatever inflate_begin took. Safe to call twice. */
-    void (*inflate_end)(void *user);
-} ota_port_t;
+    void (*line)(void *ctx, ota_log_level_t level, const char *line);
+    void *ctx;
+} ota_log_port_t;
 
 #endif /* OTA_PORT_H */

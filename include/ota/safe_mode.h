@@ -3,7 +3,7 @@
  *
  * A firmware calls ota_safe_mode_boot() first thing at boot, before any other
  * component starts. It counts the boot in the persistent boot record (through the
- * port's boot_load/boot_store) and says whether this boot must be a safe-mode boot:
+ * port's boot table) and says whether this boot must be a safe-mode boot:
  * only logging, network and OTA, so that a fixed firmware can still be uploaded.
  * ota_safe_mode_poll() from the main loop then
  *   - after boot_is_good_after without a crash: resets the counter and confirms a
@@ -34,8 +34,8 @@ typedef struct ota_safe_mode_config {
 } ota_safe_mode_config_t;
 
 typedef struct ota_safe_mode {
-    const ota_port_t *port;
-    void *user;
+    const ota_boot_port_t *boot;
+    const ota_log_port_t *log;
     ota_safe_mode_config_t cfg;
     uint32_t boot_ms;
     bool safe;
@@ -46,11 +46,11 @@ typedef struct ota_safe_mode {
 void ota_safe_mode_config_default(ota_safe_mode_config_t *cfg);
 
 /** Count this boot and decide. *safe (not NULL) is set to true when this boot must
- *  run in safe mode. port needs boot_load, boot_store and reboot.
- *  \return 0; OTA_ERR_INVALID_ARG (NULL, missing port functions, num_attempts 0);
+ *  run in safe mode. boot needs load, store and reboot; log may be NULL.
+ *  \return 0; OTA_ERR_INVALID_ARG (NULL, missing boot functions, num_attempts 0);
  *  OTA_ERR_IO when the record cannot be written (the firmware should still boot:
  *  *safe is then false and the module does nothing more). */
-int ota_safe_mode_boot(ota_safe_mode_t *sm, const ota_port_t *port, void *user,
+int ota_safe_mode_boot(ota_safe_mode_t *sm, const ota_boot_port_t *boot, const ota_log_port_t *log,
                        const ota_safe_mode_config_t *cfg, uint32_t now_ms, bool *safe);
 
 /** From the main loop; never blocks. While update_in_progress (pass

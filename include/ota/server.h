@@ -1,20 +1,23 @@
 /*
- * ota/server.h - the device side of the native OTA protocol: a non-blocking,
- * poll-driven server that accepts firmware over TCP and writes it to the inactive
- * slot through the port (ota/port.h).
- *
- * Lifecycle (the caller owns all memory; the core allocates nothing):
+ * ota/server.h - the OTA component a firmware runs: it assembles the modules of the
+ * core (the update pipeline ota/update.h, the native protocol ota/native.h, the
+ * optional ArduinoOTA listener ota/arduino.h, the brute-force guard ota/guard.h and
+ * the logger ota/log.h) over the port's tables (ota/port.h). Non-blocking and
+ * poll-driven; the caller owns all memory, the core allocates nothing:
  *
  *     static ota_server_t ota;
  *     ota_server_config_t cfg;
  *     ota_server_config_default(&cfg);
- *     cfg.password = "...";                          // optional
+ *     cfg.verifier = "SCRAM-SHA-256$...";            // optional
+ *     ota_server_ports_t ports = {.tcp = &tcp, .slot = &slot, .boot = &boot,
+ *                                 .crypto = &crypto, .log = &log};
  *     ota_server_init(&ota);
- *     if (ota_server_setup(&ota, &my_port, my_port_ctx, &cfg) != OTA_OK) ...;
+ *     if (ota_server_setup(&ota, &ports, &cfg) != OTA_OK) ...;
  *     for (;;) { ota_server_poll(&ota, millis()); other_work(); }
  *     ota_server_free(&ota);
  *
- * The state machine of one session is drawn in docs/design.md.
+ * The module graph and the state machine of one session are drawn in
+ * docs/design.md.
  */
 #ifndef OTA_SERVER_H
 #define OTA_SERVER_H
@@ -23,24 +26,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota/auth.h"
+#include "ota/arduino.h"
 #include "ota/errors.h"
+#include "ota/guard.h"
+#include "ota/log.h"
+#include "ota/native.h"
 #include "ota/opts.h"
 #include "ota/port.h"
-#include "ota/protocol.h"
-#include "ota/ratelimit.h"
-
-/** What the firmware is told about an update (e.g. to pause other work, or show
- *  progress). */
-typedef enum ota_state {
-    OTA_STATE_STARTED = 0,     /**< a peer took the update lock; slot prepared */
-    OTA_STATE_IN_PROGRESS = 1, /**< bytes arrived (received/total are set) */
-    OTA_STATE_COMPLETED = 2,   /**< image verified and activated; reboot follows */
-    OTA_STATE_ERROR = 3        /**< the update failed (err is set); nothing changed */
-} ota_state_t;
-
-typedef void (*ota_state_cb_t)(void *arg, ota_state_t state, uint32_t received,
-                               uint32_t total, int err);
+#include "ota/update.h"
 
 /** Runtime settings; start from ota_server_config_default(). The strings are
  *  borrowed: they must outlive the server. */
@@ -87,7 +80,7 @@ typedef struct ota_server_config {
      *  the ceiling is reached still count: at most OTA_CFG_MAX_SESSIONS +
      *  OTA_CFG_ARDUINO_OFFERS guesses over it per window. */
     uint32_t auth_guesses_per_min;
-    /** ArduinoOTA listener (PROTOCOL.md 2; needs port->udp_recv, udp_send, net_connect):
+    /** ArduinoOTA listener (docs/protocol.md "ArduinoOTA"; needs the udp table and tcp->connect):
      *  off by default. arduino_auth is OTA_ARDUINO_AUTH_NONE, _MD5 or _SHA256 and
      *  arduino_hash the credential that variant stores: MD5hex(password) or
      *  SHA256hex(password) (lowercase hex), never the password. */
@@ -96,7 +89,7 @@ typedef struct ota_server_config {
     const char *arduino_hash;
     /** Accept gzip uploads when the port can inflate (default true). */
     bool compression;
-    /** Inactivity limits (default 20 s / 105 s, PROTOCOL.md "Timeouts"). */
+    /** Inactivity limits (default 20 s / 105 s, docs/protocol.md "Timeouts"). */
     uint32_t handshake_timeout_ms;
     uint32_t data_timeout_ms;
     /** After UPDATE_END_OK, wait this long for the client's final ack before
@@ -107,147 +100,30 @@ typedef struct ota_server_config {
     void *on_state_arg;
 } ota_server_config_t;
 
-/* Internal: the step a session is at (see docs/design.md). */
-typedef enum ota_session_step {
-    OTA_STEP_FREE = 0,
-    OTA_STEP_MAGIC,
-    OTA_STEP_FEATURES,
-    OTA_STEP_AUTH_WAIT,
-    OTA_STEP_AUTH_REPLY,
-    OTA_STEP_UPDATE_TYPE,
-    OTA_STEP_SIZE,
-    OTA_STEP_PREPARE,
-    OTA_STEP_MD5,
-    OTA_STEP_DATA,
-    OTA_STEP_FINISH,
-    OTA_STEP_FINAL_ACK,
-    OTA_STEP_CLOSING
-} ota_session_step_t;
-
-#define OTA_ARDUINO_AUTH_NONE 0
-#define OTA_ARDUINO_AUTH_MD5 1
-#define OTA_ARDUINO_AUTH_SHA256 2
-
-/** The update lock's holder when the update came over ArduinoOTA. */
-#define OTA_ARDUINO_HOLDER OTA_CFG_MAX_SESSIONS
-
-/* Internal: an ArduinoOTA challenge sent to one address and not answered yet. */
-typedef struct ota_arduino_offer {
-    uint8_t cmd;
-    uint16_t host_port;
-    uint16_t udp_port;
-    uint32_t size;
-    uint32_t sent_ms;       /* 0 with ip[0] == '\0': free */
-    char ip[OTA_CFG_ADDR_MAX];
-    char nonce[65];
-    uint8_t md5[OTA_MD5_LEN];
-} ota_arduino_offer_t;
-
-/* Internal: the ArduinoOTA listener: open challenges, one per address, and the one
- * exchange (key derivation, data) under way. Treat as opaque. */
-typedef struct ota_arduino {
-    ota_arduino_offer_t offers[OTA_CFG_ARDUINO_OFFERS];
-    uint8_t state;          /* see arduino.c */
-    uint8_t cmd;            /* 0 application image, 100 filesystem image */
-    uint16_t host_port;     /* the uploader's TCP port */
-    uint16_t udp_port;      /* where its invitation came from */
-    uint32_t size;
-    uint32_t state_ms;
-    uint32_t iter;          /* PBKDF2 iterations done (SHA-256 variant) */
-    ota_conn_t conn;
-    uint8_t tx_len, tx_off;
-    char ip[OTA_CFG_ADDR_MAX];
-    char nonce[65];
-    char cnonce[65];
-    char response[65];
-    char tx[24];
-    uint8_t md5[OTA_MD5_LEN];
-    uint8_t u[OTA_SHA256_LEN], t[OTA_SHA256_LEN];
-} ota_arduino_t;
-
-/** Longest handshake message a session buffers (SHA-256 cnonce + response). */
-#define OTA_SESSION_RX_MAX (2 * OTA_SHA256_HEX_LEN)
-/** Longest burst of handshake bytes a session queues for sending (feature reply +
- *  the longest challenge). */
-#define OTA_SESSION_TX_MAX (2 + 1 + OTA_SHA256_HEX_LEN + 6)
-
-/** One connection in the handshake pool. Treat as opaque. */
-typedef struct ota_session {
-    ota_conn_t conn;
-    uint8_t step;          /* ota_session_step_t */
-    uint8_t features;      /* client feature byte */
-    uint8_t auth_method;   /* response code of the challenge sent, 0 if none */
-    bool close_after_send; /* close once tx is drained */
-    int close_err;         /* why it closes (for the log), 0 if clean */
-    uint32_t last_rx_ms;   /* time of the last byte received */
-    uint32_t opened_ms;
-    bool prompt;           /* got past magic + features within OTA_CFG_HANDSHAKE_PROMPT_MS */
-    uint16_t rx_len;       /* bytes in rx */
-    uint16_t rx_need;      /* bytes the current step waits for */
-    uint8_t tx_len, tx_off;
-    uint8_t rx[OTA_SESSION_RX_MAX];
-    uint8_t tx[OTA_SESSION_TX_MAX];
-    /* challenge sent: hex for the legacy methods, raw bytes for the salted one */
-    char nonce[OTA_SHA256_HEX_LEN];
-    char peer[OTA_CFG_PEER_MAX];
-} ota_session_t;
-
-/** The single update in progress (whoever holds the update lock). Treat as opaque. */
-typedef struct ota_update {
-    int session;          /* index in sessions[], -1 when nobody holds the lock */
-    uint32_t size;        /* bytes announced on the wire */
-    uint32_t received;    /* bytes received so far */
-    uint32_t acked;       /* v2: chunk acks sent * 8192 */
-    uint32_t pending_acks;/* acks still to send */
-    uint32_t written;     /* bytes written to the slot (inflated when compressed) */
-    uint32_t data_len;    /* bytes of data[] not yet written */
-    uint32_t data_off;
-    uint32_t reported;    /* received at the last progress callback */
-    bool decided;         /* raw or gzip is known (first two bytes seen) */
-    bool compressed;
-    bool inflating;       /* inflate_begin was called */
-    bool inflate_done;
-    bool slot_open;       /* slot_begin succeeded */
-    uint8_t md5[OTA_MD5_LEN];
-    ota_hash_ctx_t md5_ctx;
-    uint8_t data[OTA_CFG_DATA_BUF_SIZE];
-#if OTA_CFG_ENABLE_COMPRESSION
-    uint32_t out_len, out_off;
-    uint8_t out[OTA_CFG_INFLATE_BUF_SIZE];
-#endif
-} ota_update_t;
-
-/* Internal: brute-force state of one source address. Treat as opaque. */
-typedef struct ota_auth_source {
-    char addr[OTA_CFG_ADDR_MAX]; /* "" = free */
-    uint8_t failures;            /* failed authentications in a row (saturates) */
-    uint32_t used_ms;            /* last attempt (least recently used is reused) */
-    uint32_t wait_start_ms;      /* the next attempt waits until wait_start + wait_ms */
-    uint32_t wait_ms;
-} ota_auth_source_t;
-
-/* Internal: the kinds of repeated log line (server.c). */
-enum { OTA_SRV_RL_DROP = 0, OTA_SRV_RL_BUSY, OTA_SRV_RL_HANDSHAKE, OTA_SRV_RL_CONNECT,
-       OTA_SRV_RL_WAIT, OTA_SRV_RL_UDP, OTA_SRV_RL_COUNT };
+/** The port's tables the server uses (borrowed: they must outlive it). */
+typedef struct ota_server_ports {
+    const ota_tcp_port_t *tcp;         /**< required (connect only for ArduinoOTA) */
+    const ota_store_port_t *slot;      /**< required: the inactive firmware slot */
+    const ota_boot_port_t *boot;       /**< required: reboot (load/store not used here) */
+    const ota_crypto_port_t *crypto;   /**< required: hashes, random; HMAC for a verifier */
+    const ota_log_port_t *log;         /**< optional: no logging */
+    const ota_inflate_port_t *inflate; /**< optional: no gzip uploads */
+    const ota_udp_port_t *udp;         /**< optional: needed for ArduinoOTA */
+    const ota_store_port_t *data;      /**< optional: ArduinoOTA filesystem images */
+} ota_server_ports_t;
 
 typedef struct ota_server {
-    const ota_port_t *port;
-    void *user;
-    ota_server_config_t cfg;
-    ota_verifier_t verifier; /* parsed cfg.verifier, wiped by ota_server_free */
-    bool has_verifier;
-    ota_auth_source_t auth_sources[OTA_CFG_AUTH_SOURCES]; /* per-address back-off */
-    uint32_t guess_window_ms; /* start of the current global ceiling window */
-    uint32_t guesses;         /* challenges handed out in it */
-    ota_ratelimit_t rl[OTA_SRV_RL_COUNT]; /* repeated log lines */
-    uint32_t accept_ms;       /* last time connections were taken from the listener */
-    uint32_t now_ms;
-    bool activated;        /* a new image is active: refuse further updates */
-    bool reboot_pending;   /* the updater is done with us: reboot */
-    bool reboot_requested; /* port->reboot() was called */
-    ota_session_t sessions[OTA_CFG_MAX_SESSIONS];
+    ota_server_ports_t ports;
+    bool set_up;
+    bool arduino_on;
+    bool reboot_requested; /* ports.boot->reboot() was called */
+    ota_logger_t log;
+    ota_guard_t guard;
     ota_update_t update;
+    ota_native_t native;
+#if OTA_CFG_ENABLE_ARDUINO
     ota_arduino_t arduino;
+#endif
 } ota_server_t;
 
 /** Fill cfg with the defaults listed in ota_server_config_t. cfg must not be NULL. */
@@ -256,12 +132,12 @@ void ota_server_config_default(ota_server_config_t *cfg);
 /** Zero the server; call once before setup. Never fails. */
 void ota_server_init(ota_server_t *srv);
 
-/** Bind the server to a port and a configuration (copied; its strings are
- *  borrowed; the verifier is parsed here). \return 0; OTA_ERR_INVALID_ARG for a NULL
- *  argument, a port missing a required function, a version other than 1 or 2, a
- *  password set with no legacy method allowed, or a verifier that does not parse (or
- *  with no port->hmac_sha256). */
-int ota_server_setup(ota_server_t *srv, const ota_port_t *port, void *user,
+/** Bind the server to the port's tables and a configuration (copied; its strings
+ *  are borrowed; the verifier is parsed here). \return 0; OTA_ERR_INVALID_ARG for a
+ *  NULL argument, a missing required table or function, a version other than 1 or
+ *  2, a password set with no legacy method allowed, a verifier that does not parse
+ *  (or no crypto->hmac_sha256), or ArduinoOTA asked for without its tables. */
+int ota_server_setup(ota_server_t *srv, const ota_server_ports_t *ports,
                      const ota_server_config_t *cfg);
 
 /** Do all the work that can be done now without waiting: accept connections,

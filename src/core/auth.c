@@ -1,7 +1,7 @@
 /*
  * auth.c - the legacy challenge methods (MD5, SHA-256) of the native protocol's
  * auth step, computed the same way by the device and the uploader.
- * and the salted method (PROTOCOL.md 1.3): verifier text form, key derivation
+ * and the salted method (docs/protocol.md "Salted auth"): verifier text form, key derivation
  * from SaltedPassword, the client's proof and the device's check.
  */
 #include "ota/auth.h"
@@ -30,26 +30,25 @@ ota_hash_alg_t ota_auth_alg(uint8_t method)
     }
 }
 
-int ota_auth_challenge_response(const ota_port_t *port, void *user, uint8_t method,
-                                const char *password, const char *nonce,
-                                const char *cnonce, char *out)
+int ota_auth_challenge_response(const ota_crypto_port_t *c, uint8_t method, const char *password,
+                                const char *nonce, const char *cnonce, char *out)
 {
     size_t hex_len = ota_auth_hex_len(method);
-    if (port == NULL || password == NULL || nonce == NULL || cnonce == NULL ||
-        out == NULL || hex_len == 0)
+    if (c == NULL || password == NULL || nonce == NULL || cnonce == NULL || out == NULL ||
+        hex_len == 0)
         return OTA_ERR_INVALID_ARG;
 
     ota_hash_ctx_t ctx;
     uint8_t digest[OTA_SHA256_LEN];
-    int rc = port->hash_start(user, &ctx, ota_auth_alg(method));
+    int rc = c->hash_start(c->ctx, &ctx, ota_auth_alg(method));
     if (rc == OTA_OK)
-        rc = port->hash_update(user, &ctx, (const uint8_t *)password, strlen(password));
+        rc = c->hash_update(c->ctx, &ctx, (const uint8_t *)password, strlen(password));
     if (rc == OTA_OK)
-        rc = port->hash_update(user, &ctx, (const uint8_t *)nonce, hex_len);
+        rc = c->hash_update(c->ctx, &ctx, (const uint8_t *)nonce, hex_len);
     if (rc == OTA_OK)
-        rc = port->hash_update(user, &ctx, (const uint8_t *)cnonce, hex_len);
+        rc = c->hash_update(c->ctx, &ctx, (const uint8_t *)cnonce, hex_len);
     if (rc == OTA_OK)
-        rc = port->hash_finish(user, &ctx, digest);
+        rc = c->hash_finish(c->ctx, &ctx, digest);
     if (rc == OTA_OK)
         ota_hex_encode(digest, hex_len / 2, out);
     ota_wipe(&ctx, sizeof ctx);
@@ -57,12 +56,12 @@ int ota_auth_challenge_response(const ota_port_t *port, void *user, uint8_t meth
     return rc == OTA_OK ? OTA_OK : OTA_ERR_CRYPTO;
 }
 
-int ota_auth_random_hex(const ota_port_t *port, void *user, char *out, size_t hex_len)
+int ota_auth_random_hex(const ota_crypto_port_t *c, char *out, size_t hex_len)
 {
     uint8_t raw[OTA_SHA256_LEN];
-    if (port == NULL || out == NULL || hex_len > 2 * sizeof raw || (hex_len & 1u))
+    if (c == NULL || out == NULL || hex_len > 2 * sizeof raw || (hex_len & 1u))
         return OTA_ERR_INVALID_ARG;
-    if (port->random(user, raw, hex_len / 2) != OTA_OK)
+    if (c->random(c->ctx, raw, hex_len / 2) != OTA_OK)
         return OTA_ERR_CRYPTO;
     ota_hex_encode(raw, hex_len / 2, out);
     ota_wipe(raw, sizeof raw);
@@ -151,39 +150,37 @@ size_t ota_verifier_format(const ota_verifier_t *v, char *out, size_t cap)
     return sb.len;
 }
 
-static int hmac(const ota_port_t *port, void *user, const uint8_t *key, const void *msg,
-                size_t len, uint8_t *out)
+static int hmac(const ota_crypto_port_t *c, const uint8_t *key, const void *msg, size_t len,
+                uint8_t *out)
 {
-    if (port->hmac_sha256 == NULL)
+    if (c->hmac_sha256 == NULL)
         return OTA_ERR_CRYPTO;
-    return port->hmac_sha256(user, key, OTA_SALTED_KEY_LEN, (const uint8_t *)msg, len, out) ==
-                   OTA_OK
+    return c->hmac_sha256(c->ctx, key, OTA_SALTED_KEY_LEN, (const uint8_t *)msg, len, out) == OTA_OK
                ? OTA_OK
                : OTA_ERR_CRYPTO;
 }
 
-static int sha256(const ota_port_t *port, void *user, const uint8_t *in, size_t len,
-                  uint8_t *out)
+static int sha256(const ota_crypto_port_t *c, const uint8_t *in, size_t len, uint8_t *out)
 {
     ota_hash_ctx_t ctx;
-    int rc = port->hash_start(user, &ctx, OTA_HASH_SHA256);
+    int rc = c->hash_start(c->ctx, &ctx, OTA_HASH_SHA256);
     if (rc == OTA_OK)
-        rc = port->hash_update(user, &ctx, in, len);
+        rc = c->hash_update(c->ctx, &ctx, in, len);
     if (rc == OTA_OK)
-        rc = port->hash_finish(user, &ctx, out);
+        rc = c->hash_finish(c->ctx, &ctx, out);
     ota_wipe(&ctx, sizeof ctx);
     return rc == OTA_OK ? OTA_OK : OTA_ERR_CRYPTO;
 }
 
-int ota_salted_keys(const ota_port_t *port, void *user, const uint8_t *salted_password,
-                    uint8_t *client_key, uint8_t *stored_key, uint8_t *server_key)
+int ota_salted_keys(const ota_crypto_port_t *c, const uint8_t *salted_password, uint8_t *client_key,
+                    uint8_t *stored_key, uint8_t *server_key)
 {
     uint8_t ck[OTA_SALTED_KEY_LEN];
-    int rc = hmac(port, user, salted_password, "Client Key", 10, ck);
+    int rc = hmac(c, salted_password, "Client Key", 10, ck);
     if (rc == OTA_OK)
-        rc = sha256(port, user, ck, sizeof ck, stored_key);
+        rc = sha256(c, ck, sizeof ck, stored_key);
     if (rc == OTA_OK)
-        rc = hmac(port, user, salted_password, "Server Key", 10, server_key);
+        rc = hmac(c, salted_password, "Server Key", 10, server_key);
     if (rc == OTA_OK && client_key != NULL)
         memcpy(client_key, ck, sizeof ck);
     ota_wipe(ck, sizeof ck);
@@ -204,20 +201,19 @@ void ota_salted_auth_message(const uint8_t *server_nonce, const uint8_t *client_
     ota_be32_put(out, iterations);
 }
 
-int ota_salted_client_proof(const ota_port_t *port, void *user, const uint8_t *salted_password,
+int ota_salted_client_proof(const ota_crypto_port_t *c, const uint8_t *salted_password,
                             const uint8_t *auth_message, uint8_t *proof,
                             uint8_t *expected_server_signature)
 {
     uint8_t ck[OTA_SALTED_KEY_LEN], sk[OTA_SALTED_KEY_LEN], srvk[OTA_SALTED_KEY_LEN];
     uint8_t sig[OTA_SALTED_KEY_LEN];
-    int rc = ota_salted_keys(port, user, salted_password, ck, sk, srvk);
+    int rc = ota_salted_keys(c, salted_password, ck, sk, srvk);
     if (rc == OTA_OK)
-        rc = hmac(port, user, sk, auth_message, OTA_SALTED_AUTH_MESSAGE_LEN, sig);
+        rc = hmac(c, sk, auth_message, OTA_SALTED_AUTH_MESSAGE_LEN, sig);
     if (rc == OTA_OK) {
         for (size_t i = 0; i < OTA_SALTED_KEY_LEN; i++)
             proof[i] = (uint8_t)(ck[i] ^ sig[i]);
-        rc = hmac(port, user, srvk, auth_message, OTA_SALTED_AUTH_MESSAGE_LEN,
-                  expected_server_signature);
+        rc = hmac(c, srvk, auth_message, OTA_SALTED_AUTH_MESSAGE_LEN, expected_server_signature);
     }
     ota_wipe(ck, sizeof ck);
     ota_wipe(sk, sizeof sk);
@@ -226,22 +222,20 @@ int ota_salted_client_proof(const ota_port_t *port, void *user, const uint8_t *s
     return rc;
 }
 
-int ota_salted_verify(const ota_port_t *port, void *user, const ota_verifier_t *v,
-                      const uint8_t *auth_message, const uint8_t *proof,
-                      uint8_t *server_signature)
+int ota_salted_verify(const ota_crypto_port_t *c, const ota_verifier_t *v,
+                      const uint8_t *auth_message, const uint8_t *proof, uint8_t *server_signature)
 {
     uint8_t sig[OTA_SALTED_KEY_LEN], ck[OTA_SALTED_KEY_LEN], sk[OTA_SALTED_KEY_LEN];
-    int rc = hmac(port, user, v->stored_key, auth_message, OTA_SALTED_AUTH_MESSAGE_LEN, sig);
+    int rc = hmac(c, v->stored_key, auth_message, OTA_SALTED_AUTH_MESSAGE_LEN, sig);
     if (rc == OTA_OK) {
         for (size_t i = 0; i < OTA_SALTED_KEY_LEN; i++)
             ck[i] = (uint8_t)(proof[i] ^ sig[i]);
-        rc = sha256(port, user, ck, sizeof ck, sk);
+        rc = sha256(c, ck, sizeof ck, sk);
     }
     if (rc == OTA_OK)
         rc = ota_ct_equal(sk, v->stored_key, sizeof sk) ? OTA_OK : OTA_ERR_AUTH;
     if (rc == OTA_OK)
-        rc = hmac(port, user, v->server_key, auth_message, OTA_SALTED_AUTH_MESSAGE_LEN,
-                  server_signature);
+        rc = hmac(c, v->server_key, auth_message, OTA_SALTED_AUTH_MESSAGE_LEN, server_signature);
     ota_wipe(sig, sizeof sig);
     ota_wipe(ck, sizeof ck);
     ota_wipe(sk, sizeof sk);

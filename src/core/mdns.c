@@ -83,7 +83,7 @@ static bool is_unique(unsigned bit)
 static void mlog(const ota_mdns_t *m, ota_log_level_t lvl, const char *a, const char *b,
                  const char *c, const char *d)
 {
-    if (m->port->log == NULL)
+    if (m->log == NULL)
         return;
     char line[OTA_CFG_LOG_LINE_MAX];
     ota_strbuf_t sb;
@@ -96,7 +96,7 @@ static void mlog(const ota_mdns_t *m, ota_log_level_t lvl, const char *a, const 
         ota_sb_str(&sb, c);
     if (d != NULL)
         ota_sb_str(&sb, d);
-    m->port->log(m->user, lvl, line);
+    m->log->line(m->log->ctx, lvl, line);
 }
 
 static uint8_t lower(uint8_t c)
@@ -248,7 +248,7 @@ static bool put_set(ota_mdns_t *m, ota_dns_writer_t *w, uint32_t bits, ota_dns_s
 static void send_to(ota_mdns_t *m, size_t n, const ota_ip_t *to, uint16_t port)
 {
     if (n > 0)
-        (void)m->port->mdns_send(m->user, m->tx, n, to, port);
+        (void)m->io->send(m->io->ctx, m->tx, n, to, port);
 }
 
 static void group_of(const ota_mdns_link_t *l, ota_ip_t *to)
@@ -393,7 +393,7 @@ static void conflict(ota_mdns_t *m, uint32_t now)
         m->conflicts = 0;
     }
     m->conflicts++;
-    if (m->port->log != NULL) {
+    if (m->log != NULL) {
         char line[OTA_CFG_LOG_LINE_MAX];
         ota_strbuf_t sb;
         ota_sb_init(&sb, line, sizeof line);
@@ -402,7 +402,7 @@ static void conflict(ota_mdns_t *m, uint32_t now)
         ota_sb_str(&sb, ".local is taken by another host: trying ");
         ota_sb_str(&sb, m->name);
         ota_sb_str(&sb, ".local");
-        m->port->log(m->user, OTA_LOG_WARN, line);
+        m->log->line(m->log->ctx, OTA_LOG_WARN, line);
     }
     if (m->conflicts >= CONFLICT_LIMIT) {
         m->state = OTA_MDNS_WAITING;
@@ -773,7 +773,7 @@ static void ignored(ota_mdns_t *m, bool response, const ota_ip_t *from,
         m->ignored_quiet[why]++;
         return;
     }
-    if (m->port->log == NULL)
+    if (m->log == NULL)
         return;
     char line[OTA_CFG_LOG_LINE_MAX];
     ota_strbuf_t sb;
@@ -792,7 +792,7 @@ static void ignored(ota_mdns_t *m, bool response, const ota_ip_t *from,
         ota_sb_u32(&sb, m->ignored_quiet[why]);
         ota_sb_str(&sb, " more since the last line)");
     }
-    m->port->log(m->user, OTA_LOG_DEBUG, line);
+    m->log->line(m->log->ctx, OTA_LOG_DEBUG, line);
     m->ignored_logged |= (uint8_t)(1u << why);
     m->ignored_log_at[why] = now;
     m->ignored_quiet[why] = 0;
@@ -963,7 +963,7 @@ static void refresh_addrs(ota_mdns_t *m, uint32_t now)
 {
     ota_ip_t got[OTA_CFG_MDNS_MAX_ADDRS];
     memset(got, 0, sizeof got);
-    int n = m->port->mdns_addrs(m->user, got, OTA_CFG_MDNS_MAX_ADDRS);
+    int n = m->io->addrs(m->io->ctx, got, OTA_CFG_MDNS_MAX_ADDRS);
     if (n < 0)
         n = 0;
     if (n > OTA_CFG_MDNS_MAX_ADDRS)
@@ -1062,18 +1062,16 @@ static bool same_type(const char *a, const char *b)
     return true;
 }
 
-int ota_mdns_setup(ota_mdns_t *m, const ota_port_t *port, void *user,
-                   const ota_mdns_config_t *cfg, uint32_t now)
+int ota_mdns_setup(ota_mdns_t *m, const ota_mdns_port_t *io, const ota_crypto_port_t *crypto,
+                   const ota_log_port_t *log, const ota_mdns_config_t *cfg, uint32_t now)
 {
     memset(m, 0, sizeof *m);
-    if (port == NULL || cfg == NULL ||
-        (port->mdns_recv == NULL && port->mdns_recv_meta == NULL) || port->mdns_send == NULL ||
-        port->mdns_addrs == NULL || !ota_mdns_name_valid(cfg->name) ||
-        cfg->n_services > OTA_CFG_MDNS_MAX_SERVICES || cfg->host_ttl == 0 ||
-        cfg->service_ttl == 0)
+    if (cfg == NULL || io == NULL || (io->recv == NULL && io->recv_meta == NULL) ||
+        io->send == NULL || io->addrs == NULL || !ota_mdns_name_valid(cfg->name) ||
+        cfg->n_services > OTA_CFG_MDNS_MAX_SERVICES || cfg->host_ttl == 0 || cfg->service_ttl == 0)
         return OTA_ERR_INVALID_ARG;
-    m->port = port;
-    m->user = user;
+    m->io = io;
+    m->log = log != NULL && log->line != NULL ? log : NULL;
     m->cfg = *cfg;
     for (size_t i = 0; i < cfg->n_services; i++) {
         const ota_mdns_service_t *s = &cfg->services[i];
@@ -1096,7 +1094,8 @@ int ota_mdns_setup(ota_mdns_t *m, const ota_port_t *port, void *user,
         m->txt_len[i] = (uint16_t)o;
     }
     uint8_t seed[4] = {0};
-    if (port->random == NULL || port->random(user, seed, sizeof seed) != OTA_OK)
+    if (crypto == NULL || crypto->random == NULL ||
+        crypto->random(crypto->ctx, seed, sizeof seed) != OTA_OK)
         memcpy(seed, &now, sizeof seed);
     m->rng = ota_be32_get(seed) | 1u;
 
@@ -1139,10 +1138,9 @@ void ota_mdns_poll(ota_mdns_t *m, uint32_t now)
         ota_mdns_rx_meta_t meta;
         memset(&from, 0, sizeof from);
         memset(&meta, 0, sizeof meta);
-        int n = m->port->mdns_recv_meta != NULL
-                    ? m->port->mdns_recv_meta(m->user, m->rx, sizeof m->rx, &from, &from_port,
-                                              &meta)
-                    : m->port->mdns_recv(m->user, m->rx, sizeof m->rx, &from, &from_port);
+        int n = m->io->recv_meta != NULL
+                    ? m->io->recv_meta(m->io->ctx, m->rx, sizeof m->rx, &from, &from_port, &meta)
+                    : m->io->recv(m->io->ctx, m->rx, sizeof m->rx, &from, &from_port);
         if (n < 0)
             break;
         if (n == 0)

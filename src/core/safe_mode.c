@@ -21,7 +21,7 @@ void ota_safe_mode_config_default(ota_safe_mode_config_t *cfg)
 static void sm_log(const ota_safe_mode_t *sm, ota_log_level_t lvl, const char *a, uint32_t n,
                    const char *b)
 {
-    if (sm->port->log == NULL)
+    if (sm->log == NULL)
         return;
     char line[OTA_CFG_LOG_LINE_MAX];
     ota_strbuf_t sb;
@@ -31,25 +31,25 @@ static void sm_log(const ota_safe_mode_t *sm, ota_log_level_t lvl, const char *a
         ota_sb_u32(&sb, n);
         ota_sb_str(&sb, b);
     }
-    sm->port->log(sm->user, lvl, line);
+    sm->log->line(sm->log->ctx, lvl, line);
 }
 
-int ota_safe_mode_boot(ota_safe_mode_t *sm, const ota_port_t *port, void *user,
+int ota_safe_mode_boot(ota_safe_mode_t *sm, const ota_boot_port_t *boot, const ota_log_port_t *log,
                        const ota_safe_mode_config_t *cfg, uint32_t now_ms, bool *safe)
 {
-    if (sm == NULL || port == NULL || cfg == NULL || safe == NULL || port->boot_load == NULL ||
-        port->boot_store == NULL || port->reboot == NULL || cfg->num_attempts == 0)
+    if (sm == NULL || boot == NULL || cfg == NULL || safe == NULL || boot->load == NULL ||
+        boot->store == NULL || boot->reboot == NULL || cfg->num_attempts == 0)
         return OTA_ERR_INVALID_ARG;
     memset(sm, 0, sizeof *sm);
-    sm->port = port;
-    sm->user = user;
+    sm->boot = boot;
+    sm->log = log != NULL && log->line != NULL ? log : NULL;
     sm->cfg = *cfg;
     sm->boot_ms = now_ms;
     *safe = false;
 
     ota_boot_record_t rec;
     memset(&rec, 0, sizeof rec);
-    if (port->boot_load(user, &rec) != OTA_OK) {
+    if (boot->load(boot->ctx, &rec) != OTA_OK) {
         sm_log(sm, OTA_LOG_ERROR, "boot record unreadable; counting from zero", 0, NULL);
         memset(&rec, 0, sizeof rec);
     }
@@ -59,7 +59,7 @@ int ota_safe_mode_boot(ota_safe_mode_t *sm, const ota_port_t *port, void *user,
     rec.safe_mode = manual || loop;
     if (!rec.safe_mode)
         rec.boot_attempts++;
-    if (port->boot_store(user, &rec) != OTA_OK) {
+    if (boot->store(boot->ctx, &rec) != OTA_OK) {
         sm_log(sm, OTA_LOG_ERROR, "cannot write the boot record; boot-loop detection is off "
                                   "for this boot", 0, NULL);
         sm->confirmed = true; /* do nothing more */
@@ -84,13 +84,13 @@ static int confirm(ota_safe_mode_t *sm)
 {
     ota_boot_record_t rec;
     memset(&rec, 0, sizeof rec);
-    if (sm->port->boot_load(sm->user, &rec) != OTA_OK)
+    if (sm->boot->load(sm->boot->ctx, &rec) != OTA_OK)
         memset(&rec, 0, sizeof rec);
     bool was_pending = rec.pending;
     rec.boot_attempts = 0;
     rec.pending = false;
     rec.safe_mode = false;
-    if (sm->port->boot_store(sm->user, &rec) != OTA_OK)
+    if (sm->boot->store(sm->boot->ctx, &rec) != OTA_OK)
         return OTA_ERR_IO;
     sm->confirmed = true;
     sm_log(sm, OTA_LOG_INFO, was_pending ? "boot is good: the new image is confirmed"
@@ -100,7 +100,7 @@ static int confirm(ota_safe_mode_t *sm)
 
 int ota_safe_mode_mark_good(ota_safe_mode_t *sm)
 {
-    if (sm == NULL || sm->port == NULL)
+    if (sm == NULL || sm->boot == NULL)
         return OTA_ERR_INVALID_ARG;
     if (sm->safe || sm->confirmed)
         return OTA_OK;
@@ -109,7 +109,7 @@ int ota_safe_mode_mark_good(ota_safe_mode_t *sm)
 
 void ota_safe_mode_poll(ota_safe_mode_t *sm, uint32_t now_ms, bool update_in_progress)
 {
-    if (sm == NULL || sm->port == NULL)
+    if (sm == NULL || sm->boot == NULL)
         return;
     uint32_t up = ota_elapsed_ms(now_ms, sm->boot_ms);
     if (!sm->safe) {
@@ -128,16 +128,16 @@ void ota_safe_mode_poll(ota_safe_mode_t *sm, uint32_t now_ms, bool update_in_pro
      * brings safe mode straight back. */
     ota_boot_record_t rec;
     memset(&rec, 0, sizeof rec);
-    if (sm->port->boot_load(sm->user, &rec) != OTA_OK)
+    if (sm->boot->load(sm->boot->ctx, &rec) != OTA_OK)
         memset(&rec, 0, sizeof rec);
     rec.boot_attempts = sm->cfg.num_attempts - 1u;
     rec.safe_mode = false;
-    if (sm->port->boot_store(sm->user, &rec) != OTA_OK)
+    if (sm->boot->store(sm->boot->ctx, &rec) != OTA_OK)
         return;
     sm->reboot_requested = true;
     sm_log(sm, OTA_LOG_WARN, "safe mode: no update for ", sm->cfg.reboot_timeout_ms / 1000u,
            " s; rebooting normally once");
-    sm->port->reboot(sm->user);
+    sm->boot->reboot(sm->boot->ctx);
 }
 
 bool ota_safe_mode_active(const ota_safe_mode_t *sm)

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fp.connect_fails = (data[0] & 0x80) != 0;
     ota_server_init(&srv);
-    if (ota_server_setup(&srv, &fake_port_ops_arduino, &fp, &cfg) != OTA_OK)
+    if (ota_server_setup(&srv, fake_tables(&fp, FAKE_DEFAULT | FAKE_ARDUINO), &cfg) != OTA_OK)
         abort();
     uint32_t now = 0;
     size_t i = 1;
@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         now += 5000;
         ota_server_poll(&srv, now);
     }
-    if (!fp.activated && !fp.data_done && srv.update.session != -1)
+    if (!fp.activated && !fp.data_done && srv.update.holder != -1)
         abort();
     ota_server_free(&srv);
     fake_free(&fp);

@@ -347,13 +347,9 @@ static void f_log(void *user, ota_log_level_t level, const char *line)
         abort();
 }
 
-static const ota_port_t port = {
-    .mdns_recv = f_recv,
-    .mdns_send = f_send,
-    .mdns_addrs = f_addrs,
-    .random = f_random,
-    .log = f_log,
-};
+static const ota_mdns_port_t io = {.recv = f_recv, .send = f_send, .addrs = f_addrs};
+static const ota_crypto_port_t rng = {.random = f_random};
+static const ota_log_port_t log_out = {.line = f_log};
 
 static const char *const txt_ota[] = {"version=2.0", "auth=sha256", "board=esp32dev", NULL};
 static ota_mdns_config_t cfg;
@@ -373,7 +369,7 @@ static void responders_once(void)
     cfg.services[1].type = "_arduino._tcp";
     cfg.services[1].port = 3232;
     cfg.n_services = 2;
-    if (ota_mdns_setup(&work, &port, NULL, &cfg, 0) != OTA_OK)
+    if (ota_mdns_setup(&work, &io, &rng, &log_out, &cfg, 0) != OTA_OK)
         abort();
     uint32_t now = 0;
     bool have_probing = false;

@@ -45,9 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.handshake_timeout_ms = 1000;
     cfg.data_timeout_ms = 2000;
     cfg.auth_backoff_base_ms = 50;
-    const ota_port_t *ops = (data[0] & 0x20) ? &fake_port_ops_no_inflate : &fake_port_ops;
     ota_server_init(&srv);
-    if (ota_server_setup(&srv, ops, &fp, &cfg) != OTA_OK)
+    if (ota_server_setup(&srv, fake_tables(&fp, (data[0] & 0x20) ? 0 : FAKE_INFLATE), &cfg) !=
+        OTA_OK)
         abort();
 
     int conns[4];
@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         now += 1;
         ota_server_poll(&srv, now);
         /* invariants */
-        if (srv.update.session >= 0 && srv.sessions[srv.update.session].step == OTA_STEP_FREE)
+        if (srv.update.holder >= 0 && srv.native.sessions[srv.update.holder].step == OTA_STEP_FREE)
             abort();
         if (fp.activated && fp.finish_calls == 0)
             abort();
@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (ota_server_active(&srv) && !fp.activated)
         abort();
-    if (!fp.activated && srv.update.session >= 0)
+    if (!fp.activated && srv.update.holder >= 0)
         abort();
     ota_server_free(&srv);
     fake_free(&fp);

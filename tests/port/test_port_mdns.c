@@ -377,7 +377,7 @@ static ssize_t recv_peer(int fd, void *buf, size_t cap, struct sockaddr_storage 
 static int node_recv(fixture_t *f, uint8_t *buf, size_t len, ota_ip_t *from, uint16_t *port)
 {
     for (int i = 0; i < 40; i++) {
-        int n = f->ctx.port.mdns_recv(&f->ctx, buf, len, from, port);
+        int n = f->ctx.ports.mdns.recv(&f->ctx, buf, len, from, port);
         if (n != OTA_ERR_WOULD_BLOCK)
             return n;
         ota_posix_wait(&f->ctx, 50);
@@ -415,14 +415,14 @@ static void test_loopback_bind_keeps_mdns_off(void **state)
         assert_non_null(strstr(why, loops[i]));
         assert_int_equal(f->ctx.mdns.fd4, -1);
         assert_int_equal(f->ctx.mdns.fd6, -1);
-        assert_null(f->ctx.port.mdns_recv);
-        assert_null(f->ctx.port.mdns_send);
-        assert_null(f->ctx.port.mdns_addrs);
+        assert_null(f->ctx.ports.mdns.recv);
+        assert_null(f->ctx.ports.mdns.send);
+        assert_null(f->ctx.ports.mdns.addrs);
     }
     char why[300] = "";
     assert_int_equal(ota_posix_mdns_open(&f->ctx, "nonsense", why, sizeof why), -1);
     assert_non_null(strstr(why, "nonsense"));
-    assert_null(f->ctx.port.mdns_recv);
+    assert_null(f->ctx.ports.mdns.recv);
 }
 
 static void test_addrs_every_multicast_interface_but_loopback(void **state)
@@ -430,12 +430,12 @@ static void test_addrs_every_multicast_interface_but_loopback(void **state)
     NEED_LAB();
     fixture_t *f = *state;
     open_mdns(f, "0.0.0.0");
-    assert_non_null(f->ctx.port.mdns_recv);
-    assert_non_null(f->ctx.port.mdns_send);
-    assert_non_null(f->ctx.port.mdns_addrs);
+    assert_non_null(f->ctx.ports.mdns.recv);
+    assert_non_null(f->ctx.ports.mdns.send);
+    assert_non_null(f->ctx.ports.mdns.addrs);
     assert_true(f->ctx.mdns.fd4 >= 0);
     ota_ip_t a[16];
-    int n = f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    int n = f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
     /* ta only: lo is loopback, td is not multicast-capable */
     assert_true(has_addr(a, n, 4, A_TA, if_ta));
     assert_false(has_ifindex(a, n, if_td));
@@ -444,17 +444,17 @@ static void test_addrs_every_multicast_interface_but_loopback(void **state)
         assert_true(has_addr(a, n, 6, ll_ta, if_ta));
     assert_int_equal(n, lab_v6 ? 2 : 1);
     assert_int_equal(a[0].family, 4); /* IPv4 first: what is cut when max is small */
-    assert_int_equal(f->ctx.port.mdns_addrs(&f->ctx, a, 1), 1);
+    assert_int_equal(f->ctx.ports.mdns.addrs(&f->ctx, a, 1), 1);
     assert_true(has_addr(a, 1, 4, A_TA, if_ta));
 
     /* an interface that becomes usable is found on the next call, and dropped again
      * when it goes down */
     assert_int_equal(sh("%s link set td multicast on", ip_tool), 0);
-    n = f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    n = f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
     assert_true(has_addr(a, n, 4, A_TD, if_td));
     assert_true(has_addr(a, n, 4, A_TA, if_ta));
     assert_int_equal(sh("%s link set td down", ip_tool), 0);
-    n = f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    n = f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
     assert_false(has_ifindex(a, n, if_td));
     assert_true(has_addr(a, n, 4, A_TA, if_ta));
     assert_int_equal(sh("%s link set td multicast off", ip_tool), 0);
@@ -469,16 +469,16 @@ static void test_a_specific_bind_serves_only_that_address(void **state)
     assert_true(f->ctx.mdns.fd4 >= 0);
     assert_int_equal(f->ctx.mdns.fd6, -1); /* an IPv4 address: no IPv6 socket */
     ota_ip_t a[16];
-    int n = f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    int n = f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
     assert_int_equal(n, 1);
     assert_true(has_addr(a, n, 4, A_TA, if_ta));
     ota_ip_t to = {.family = 6, .ifindex = if_ta};
     memcpy(to.addr, ll_tb, 16);
-    assert_int_equal(f->ctx.port.mdns_send(&f->ctx, (const uint8_t *)"x", 1, &to, 5353),
+    assert_int_equal(f->ctx.ports.mdns.send(&f->ctx, (const uint8_t *)"x", 1, &to, 5353),
                      OTA_ERR_IO);
     /* an address on no interface: mDNS runs but has nothing to serve yet */
     open_mdns(f, "10.99.99.99");
-    assert_int_equal(f->ctx.port.mdns_addrs(&f->ctx, a, 16), 0);
+    assert_int_equal(f->ctx.ports.mdns.addrs(&f->ctx, a, 16), 0);
 }
 
 static void test_recv_reports_sender_port_and_interface(void **state)
@@ -487,11 +487,11 @@ static void test_recv_reports_sender_port_and_interface(void **state)
     fixture_t *f = *state;
     open_mdns(f, "0.0.0.0");
     ota_ip_t a[16];
-    f->ctx.port.mdns_addrs(&f->ctx, a, 16); /* joins the groups on ta */
+    f->ctx.ports.mdns.addrs(&f->ctx, a, 16); /* joins the groups on ta */
     uint8_t buf[2048];
     ota_ip_t from;
     uint16_t port = 0;
-    assert_int_equal(f->ctx.port.mdns_recv(&f->ctx, buf, sizeof buf, &from, &port),
+    assert_int_equal(f->ctx.ports.mdns.recv(&f->ctx, buf, sizeof buf, &from, &port),
                      OTA_ERR_WOULD_BLOCK);
 
     /* multicast from the peer, from an ephemeral port (a legacy querier) */
@@ -503,7 +503,7 @@ static void test_recv_reports_sender_port_and_interface(void **state)
     assert_memory_equal(from.addr, A_TB, 4);
     assert_int_equal(from.ifindex, if_ta);
     assert_int_equal(port, port_of(p4));
-    assert_int_equal(f->ctx.port.mdns_recv(&f->ctx, buf, sizeof buf, &from, &port),
+    assert_int_equal(f->ctx.ports.mdns.recv(&f->ctx, buf, sizeof buf, &from, &port),
                      OTA_ERR_WOULD_BLOCK);
 
     /* unicast to the node's address; a long datagram is cut to the buffer */
@@ -584,7 +584,7 @@ static int node_recv_meta(fixture_t *f, uint8_t *buf, size_t len, ota_ip_t *from
     uint16_t port;
     for (int i = 0; i < 40; i++) {
         memset(meta, 0, sizeof *meta);
-        int n = f->ctx.port.mdns_recv_meta(&f->ctx, buf, len, from, &port, meta);
+        int n = f->ctx.ports.mdns.recv_meta(&f->ctx, buf, len, from, &port, meta);
         if (n != OTA_ERR_WOULD_BLOCK)
             return n;
         ota_posix_wait(&f->ctx, 50);
@@ -614,7 +614,7 @@ static void test_recv_meta_reports_link_and_ttl(void **state)
     NEED_LAB();
     fixture_t *f = *state;
     open_mdns(f, "10.77.0.1"); /* a specific bind: the interface's subnets all the same */
-    assert_non_null(f->ctx.port.mdns_recv_meta);
+    assert_non_null(f->ctx.ports.mdns.recv_meta);
     in_ns(ns_peer);
     int rc = sh("%s addr add 10.99.0.2/24 dev tb", ip_tool);
     if (lab_v6)
@@ -622,7 +622,7 @@ static void test_recv_meta_reports_link_and_ttl(void **state)
     in_ns(ns_node);
     assert_int_equal(rc, 0);
     ota_ip_t a[16];
-    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
 
     int on = bound_socket(ns_peer, AF_INET, "10.77.0.2");
     set_ttl(on, AF_INET, 255);
@@ -641,11 +641,11 @@ static void test_recv_meta_reports_link_and_ttl(void **state)
     expect_meta(f, "off-uni", OTA_MDNS_LINK_OFF, 255);
     /* the node gets an address there too: on the link from the next refresh */
     assert_int_equal(sh("%s addr add 10.99.0.1/24 dev ta", ip_tool), 0);
-    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
     send_from(off, AF_INET, if_tb, "224.0.0.251", 5353, "now-on", 6);
     expect_meta(f, "now-on", OTA_MDNS_LINK_ON, 255);
     assert_int_equal(sh("%s addr del 10.99.0.1/24 dev ta", ip_tool), 0);
-    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
     send_from(off, AF_INET, if_tb, "224.0.0.251", 5353, "off-again", 9);
     expect_meta(f, "off-again", OTA_MDNS_LINK_OFF, 255);
     close(off);
@@ -661,7 +661,7 @@ static void test_recv_meta_reports_link_and_ttl(void **state)
     if (lab_v6) {
         ota_posix_mdns_close(&f->ctx);
         open_mdns(f, "::");
-        f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+        f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
         char ll[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, ll_tb, ll, sizeof ll);
         int s6 = bound_socket(ns_peer, AF_INET6, ll);
@@ -677,7 +677,7 @@ static void test_recv_meta_reports_link_and_ttl(void **state)
         send_from(s6, AF_INET6, if_tb, "ff02::fb", 5353, "g-off", 5);
         expect_meta(f, "g-off", OTA_MDNS_LINK_OFF, 255);
         assert_int_equal(sh("%s addr add 2001:db8:99::1/64 dev ta nodad", ip_tool), 0);
-        f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+        f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
         send_from(s6, AF_INET6, if_tb, "ff02::fb", 5353, "g-on", 4);
         expect_meta(f, "g-on", OTA_MDNS_LINK_ON, 255);
         assert_int_equal(sh("%s addr del 2001:db8:99::1/64 dev ta", ip_tool), 0);
@@ -696,7 +696,7 @@ static void test_send_reaches_groups_and_peers_on_the_interface(void **state)
     fixture_t *f = *state;
     open_mdns(f, "0.0.0.0");
     ota_ip_t a[16];
-    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
     uint8_t buf[64];
     struct sockaddr_storage src;
     int ttl;
@@ -704,7 +704,7 @@ static void test_send_reaches_groups_and_peers_on_the_interface(void **state)
     int g4 = peer_socket(ns_peer, AF_INET, 5353);
     join_group(g4, AF_INET, if_tb);
     ota_ip_t to = {.family = 4, .ifindex = if_ta, .addr = {224, 0, 0, 251}};
-    assert_int_equal(f->ctx.port.mdns_send(&f->ctx, (const uint8_t *)"ann-4", 5, &to, 5353),
+    assert_int_equal(f->ctx.ports.mdns.send(&f->ctx, (const uint8_t *)"ann-4", 5, &to, 5353),
                      OTA_OK);
     assert_int_equal(recv_peer(g4, buf, sizeof buf, &src, &ttl), 5);
     assert_memory_equal(buf, "ann-4", 5);
@@ -716,9 +716,8 @@ static void test_send_reaches_groups_and_peers_on_the_interface(void **state)
     int u4 = peer_socket(ns_peer, AF_INET, 0);
     ota_ip_t uto = {.family = 4, .ifindex = if_ta};
     memcpy(uto.addr, A_TB, 4);
-    assert_int_equal(f->ctx.port.mdns_send(&f->ctx, (const uint8_t *)"uni-4", 5, &uto,
-                                           port_of(u4)),
-                     OTA_OK);
+    assert_int_equal(
+        f->ctx.ports.mdns.send(&f->ctx, (const uint8_t *)"uni-4", 5, &uto, port_of(u4)), OTA_OK);
     assert_int_equal(recv_peer(u4, buf, sizeof buf, &src, &ttl), 5);
     assert_memory_equal(buf, "uni-4", 5);
     assert_int_equal(ntohs(((struct sockaddr_in *)&src)->sin_port), 5353);
@@ -728,10 +727,10 @@ static void test_send_reaches_groups_and_peers_on_the_interface(void **state)
     /* nowhere to go: an error (logged once), not a crash or a block */
     ota_ip_t lost = {.family = 4, .ifindex = if_ta, .addr = {192, 0, 2, 1}};
     for (int i = 0; i < 3; i++)
-        assert_int_equal(f->ctx.port.mdns_send(&f->ctx, (const uint8_t *)"x", 1, &lost, 5353),
+        assert_int_equal(f->ctx.ports.mdns.send(&f->ctx, (const uint8_t *)"x", 1, &lost, 5353),
                          OTA_ERR_IO);
     ota_ip_t bad = {.family = 5};
-    assert_int_equal(f->ctx.port.mdns_send(&f->ctx, (const uint8_t *)"x", 1, &bad, 5353),
+    assert_int_equal(f->ctx.ports.mdns.send(&f->ctx, (const uint8_t *)"x", 1, &bad, 5353),
                      OTA_ERR_IO);
 
     if (!lab_v6)
@@ -740,7 +739,7 @@ static void test_send_reaches_groups_and_peers_on_the_interface(void **state)
     join_group(g6, AF_INET6, if_tb);
     ota_ip_t to6 = {.family = 6, .ifindex = if_ta};
     inet_pton(AF_INET6, "ff02::fb", to6.addr);
-    assert_int_equal(f->ctx.port.mdns_send(&f->ctx, (const uint8_t *)"ann-6", 5, &to6, 5353),
+    assert_int_equal(f->ctx.ports.mdns.send(&f->ctx, (const uint8_t *)"ann-6", 5, &to6, 5353),
                      OTA_OK);
     assert_int_equal(recv_peer(g6, buf, sizeof buf, &src, &ttl), 5);
     assert_memory_equal(buf, "ann-6", 5);
@@ -751,9 +750,8 @@ static void test_send_reaches_groups_and_peers_on_the_interface(void **state)
     int u6 = peer_socket(ns_peer, AF_INET6, 0);
     ota_ip_t uto6 = {.family = 6, .ifindex = if_ta}; /* link-local: needs the interface */
     memcpy(uto6.addr, ll_tb, 16);
-    assert_int_equal(f->ctx.port.mdns_send(&f->ctx, (const uint8_t *)"uni-6", 5, &uto6,
-                                           port_of(u6)),
-                     OTA_OK);
+    assert_int_equal(
+        f->ctx.ports.mdns.send(&f->ctx, (const uint8_t *)"uni-6", 5, &uto6, port_of(u6)), OTA_OK);
     assert_int_equal(recv_peer(u6, buf, sizeof buf, &src, &ttl), 5);
     assert_memory_equal(buf, "uni-6", 5);
     assert_int_equal(ttl, 255);
@@ -779,8 +777,8 @@ static void test_nodes_and_other_responders_share_the_port(void **state)
     node_init(g);
     open_mdns(g, "0.0.0.0");
     ota_ip_t a[16];
-    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
-    g->ctx.port.mdns_addrs(&g->ctx, a, 16);
+    f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
+    g->ctx.ports.mdns.addrs(&g->ctx, a, 16);
     /* a multicast from the peer reaches both */
     int p4 = peer_socket(ns_peer, AF_INET, 5353);
     send_from(p4, AF_INET, if_tb, "224.0.0.251", 5353, "both", 4);
@@ -791,7 +789,7 @@ static void test_nodes_and_other_responders_share_the_port(void **state)
     assert_int_equal(node_recv(g, buf, sizeof buf, &from, &port), 4);
     /* and one node hears the other's multicast (its probes), looped back */
     ota_ip_t to = {.family = 4, .ifindex = if_ta, .addr = {224, 0, 0, 251}};
-    assert_int_equal(f->ctx.port.mdns_send(&f->ctx, (const uint8_t *)"probe", 5, &to, 5353),
+    assert_int_equal(f->ctx.ports.mdns.send(&f->ctx, (const uint8_t *)"probe", 5, &to, 5353),
                      OTA_OK);
     assert_int_equal(node_recv(g, buf, sizeof buf, &from, &port), 5);
     assert_memory_equal(buf, "probe", 5);
@@ -816,7 +814,7 @@ static void test_wait_wakes_for_mdns_and_free_closes(void **state)
     fixture_t *f = *state;
     open_mdns(f, "0.0.0.0");
     ota_ip_t a[16];
-    f->ctx.port.mdns_addrs(&f->ctx, a, 16);
+    f->ctx.ports.mdns.addrs(&f->ctx, a, 16);
     int p4 = peer_socket(ns_peer, AF_INET, 0);
     send_from(p4, AF_INET, if_tb, "224.0.0.251", 5353, "wake", 4);
     struct timespec t0;
@@ -829,7 +827,7 @@ static void test_wait_wakes_for_mdns_and_free_closes(void **state)
     f->up = false;
     assert_int_equal(f->ctx.mdns.fd4, -1);
     assert_int_equal(f->ctx.mdns.fd6, -1);
-    assert_null(f->ctx.port.mdns_recv);
+    assert_null(f->ctx.ports.mdns.recv);
     assert_int_equal(fcntl(fd4, F_GETFD), -1); /* closed */
     ota_posix_free(&f->ctx);                    /* twice is harmless */
 }

@@ -122,7 +122,7 @@ static ota_conn_t accept_one(fixture_t *f, char *peer, size_t peer_len)
 {
     ota_conn_t c = -1;
     for (int i = 0; i < 200; i++) {
-        int rc = f->ctx.port.net_accept(&f->ctx, &c, peer, peer_len);
+        int rc = f->ctx.ports.tcp.accept(&f->ctx, &c, peer, peer_len);
         if (rc == OTA_OK)
             return c;
         assert_int_equal(rc, OTA_ERR_WOULD_BLOCK);
@@ -136,7 +136,7 @@ static ota_conn_t accept_one(fixture_t *f, char *peer, size_t peer_len)
 static int recv_wait(fixture_t *f, ota_conn_t c, uint8_t *buf, size_t len)
 {
     for (int i = 0; i < 200; i++) {
-        int rc = f->ctx.port.net_recv(&f->ctx, c, buf, len);
+        int rc = f->ctx.ports.tcp.recv(&f->ctx, c, buf, len);
         if (rc != OTA_ERR_WOULD_BLOCK)
             return rc;
         ota_posix_wait(&f->ctx, 10);
@@ -155,10 +155,10 @@ static size_t open_conns(const fixture_t *f)
 static void test_accept_recv_send_codes(void **state)
 {
     fixture_t *f = *state;
-    const ota_port_t *p = &f->ctx.port;
+    const ota_tcp_port_t *p = &f->ctx.ports.tcp;
     ota_conn_t c;
     char peer[64];
-    assert_int_equal(p->net_accept(&f->ctx, &c, peer, sizeof peer), OTA_ERR_WOULD_BLOCK);
+    assert_int_equal(p->accept(&f->ctx, &c, peer, sizeof peer), OTA_ERR_WOULD_BLOCK);
 
     int cl = client(f);
     c = accept_one(f, peer, sizeof peer);
@@ -168,11 +168,11 @@ static void test_accept_recv_send_codes(void **state)
     assert_int_equal(open_conns(f), 1);
 
     uint8_t buf[64] = {0};
-    assert_int_equal(p->net_recv(&f->ctx, c, buf, sizeof buf), OTA_ERR_WOULD_BLOCK);
+    assert_int_equal(p->recv(&f->ctx, c, buf, sizeof buf), OTA_ERR_WOULD_BLOCK);
     assert_int_equal(send(cl, "hello", 5, 0), 5);
     assert_int_equal(recv_wait(f, c, buf, sizeof buf), 5);
     assert_memory_equal(buf, "hello", 5);
-    assert_int_equal(p->net_send(&f->ctx, c, (const uint8_t *)"\x00\x02", 2), 2);
+    assert_int_equal(p->send(&f->ctx, c, (const uint8_t *)"\x00\x02", 2), 2);
     assert_int_equal(recv(cl, buf, sizeof buf, 0), 2);
     assert_int_equal(buf[1], 2);
 
@@ -182,16 +182,16 @@ static void test_accept_recv_send_codes(void **state)
     /* sending to a peer that is gone: closed (EPIPE/ECONNRESET), never SIGPIPE */
     int rc = 0;
     for (int i = 0; i < 100 && rc >= 0; i++)
-        rc = p->net_send(&f->ctx, c, buf, sizeof buf);
+        rc = p->send(&f->ctx, c, buf, sizeof buf);
     assert_int_equal(rc, OTA_ERR_CLOSED);
-    p->net_close(&f->ctx, c);
+    p->close(&f->ctx, c);
     assert_int_equal(open_conns(f), 0);
 }
 
 static void test_send_would_block_when_the_peer_does_not_read(void **state)
 {
     fixture_t *f = *state;
-    const ota_port_t *p = &f->ctx.port;
+    const ota_tcp_port_t *p = &f->ctx.ports.tcp;
     int cl = client(f);
     char peer[64];
     ota_conn_t c = accept_one(f, peer, sizeof peer);
@@ -199,7 +199,7 @@ static void test_send_would_block_when_the_peer_does_not_read(void **state)
     int rc = 0;
     size_t total = 0;
     for (int i = 0; i < 100000; i++) {
-        rc = p->net_send(&f->ctx, c, chunk, sizeof chunk);
+        rc = p->send(&f->ctx, c, chunk, sizeof chunk);
         if (rc < 0)
             break;
         total += (size_t)rc;
@@ -211,29 +211,29 @@ static void test_send_would_block_when_the_peer_does_not_read(void **state)
     uint8_t buf[16] = {0};
     rc = OTA_ERR_WOULD_BLOCK;
     for (int i = 0; i < 200 && rc == OTA_ERR_WOULD_BLOCK; i++) {
-        rc = p->net_send(&f->ctx, c, buf, sizeof buf);
+        rc = p->send(&f->ctx, c, buf, sizeof buf);
         if (rc == OTA_ERR_WOULD_BLOCK)
             ota_posix_wait(&f->ctx, 10);
     }
     assert_int_equal(rc, OTA_ERR_CLOSED);
-    p->net_close(&f->ctx, c);
+    p->close(&f->ctx, c);
 }
 
 static void test_reset_by_peer_reads_as_closed(void **state)
 {
     fixture_t *f = *state;
-    const ota_port_t *p = &f->ctx.port;
+    const ota_tcp_port_t *p = &f->ctx.ports.tcp;
     int cl = client(f);
     char peer[64];
     ota_conn_t c = accept_one(f, peer, sizeof peer);
     /* unread data on the client side, then close: the kernel sends RST */
-    assert_int_equal(p->net_send(&f->ctx, c, (const uint8_t *)"xyz", 3), 3);
+    assert_int_equal(p->send(&f->ctx, c, (const uint8_t *)"xyz", 3), 3);
     struct linger lg = {1, 0}; /* close with RST right away */
     setsockopt(cl, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(cl);
     uint8_t buf[16];
     assert_int_equal(recv_wait(f, c, buf, sizeof buf), OTA_ERR_CLOSED);
-    p->net_close(&f->ctx, c);
+    p->close(&f->ctx, c);
 }
 
 static long elapsed_ms(const struct timespec *a)
@@ -273,10 +273,10 @@ static void test_wait_sleeps_until_timeout_or_activity(void **state)
     ota_posix_wait(&f->ctx, 5000);
     assert_true(elapsed_ms(&t0) < 1000);
     uint8_t b;
-    assert_int_equal(f->ctx.port.net_recv(&f->ctx, c, &b, 1), 1);
+    assert_int_equal(f->ctx.ports.tcp.recv(&f->ctx, c, &b, 1), 1);
 
     /* a closed connection is no longer watched */
-    f->ctx.port.net_close(&f->ctx, c);
+    f->ctx.ports.tcp.close(&f->ctx, c);
     close(cl);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ota_posix_wait(&f->ctx, 100);
@@ -295,7 +295,7 @@ static void test_connections_are_tracked_and_freed(void **state)
     }
     assert_int_equal(open_conns(f), 10);
     for (int i = 0; i < 10; i += 2)
-        f->ctx.port.net_close(&f->ctx, c[i]);
+        f->ctx.ports.tcp.close(&f->ctx, c[i]);
     assert_int_equal(open_conns(f), 5);
     /* ota_posix_free closes the rest (and the listener): the clients see EOF */
     ota_posix_free(&f->ctx);
@@ -328,7 +328,7 @@ static void test_ipv6_peer_string(void **state)
     assert_int_equal(recv_wait(f, c, buf, sizeof buf), 2);
     close(cl);
     assert_int_equal(recv_wait(f, c, buf, sizeof buf), OTA_ERR_CLOSED);
-    f->ctx.port.net_close(&f->ctx, c);
+    f->ctx.ports.tcp.close(&f->ctx, c);
 }
 
 static void test_listener_is_reusable_right_away(void **state)
@@ -338,7 +338,7 @@ static void test_listener_is_reusable_right_away(void **state)
     int cl = client(f);
     char peer[64];
     ota_conn_t c = accept_one(f, peer, sizeof peer);
-    f->ctx.port.net_close(&f->ctx, c); /* the node closes first: its side in TIME_WAIT */
+    f->ctx.ports.tcp.close(&f->ctx, c); /* the node closes first: its side in TIME_WAIT */
     uint8_t b;
     assert_int_equal(recv(cl, &b, 1, 0), 0);
     close(cl);

@@ -123,16 +123,16 @@ static int run_update(const char *dir)
     char err[512];
     if (ota_posix_init(&ctx, &o, err, sizeof err) != 0)
         return 1;
-    const ota_port_t *p = &ctx.port;
-    int rc = p->slot_begin(&ctx, (uint32_t)img_len);
+    const ota_store_port_t *p = &ctx.ports.slot;
+    int rc = p->begin(&ctx, (uint32_t)img_len);
     for (size_t off = 0; rc == OTA_OK && off < img_len; off += 8192) {
         size_t n = img_len - off < 8192 ? img_len - off : 8192;
-        rc = p->slot_write(&ctx, (uint32_t)off, new_img + off, n);
+        rc = p->write(&ctx, (uint32_t)off, new_img + off, n);
     }
     if (rc == OTA_OK)
-        rc = p->slot_finish(&ctx, (uint32_t)img_len);
+        rc = p->finish(&ctx, (uint32_t)img_len);
     if (rc == OTA_OK)
-        rc = p->slot_activate(&ctx);
+        rc = p->activate(&ctx);
     ota_posix_free(&ctx);
     return rc == OTA_OK ? 0 : 2;
 }

@@ -83,7 +83,7 @@ static int write_all(fixture_t *f, const uint8_t *data, size_t len)
 {
     for (size_t off = 0; off < len; off += 8192) {
         size_t n = len - off < 8192 ? len - off : 8192;
-        int rc = f->ctx.port.slot_write(&f->ctx, (uint32_t)off, data + off, n);
+        int rc = f->ctx.ports.slot.write(&f->ctx, (uint32_t)off, data + off, n);
         if (rc != OTA_OK)
             return rc;
     }
@@ -113,30 +113,37 @@ static void test_port_is_complete(void **state)
 {
     fixture_t *f = *state;
     start(f);
-    const ota_port_t *p = &f->ctx.port;
-    assert_non_null(p->net_accept);
-    assert_non_null(p->net_recv);
-    assert_non_null(p->net_send);
-    assert_non_null(p->net_close);
-    assert_non_null(p->slot_begin);
-    assert_non_null(p->slot_write);
-    assert_non_null(p->slot_finish);
-    assert_non_null(p->slot_activate);
-    assert_non_null(p->slot_abort);
-    assert_non_null(p->reboot);
-    assert_non_null(p->random);
-    assert_non_null(p->log);
-    assert_non_null(p->boot_load);
-    assert_non_null(p->boot_store);
-    assert_non_null(p->hash_start);
-    assert_non_null(p->hash_update);
-    assert_non_null(p->hash_finish);
-    assert_non_null(p->hmac_sha256);
-    assert_non_null(p->inflate_begin);
-    assert_non_null(p->inflate_run);
-    assert_non_null(p->inflate_end);
-    assert_null(p->udp_recv); /* no ArduinoOTA port asked for */
-    assert_null(p->data_begin);
+    const ota_posix_ports_t *t = &f->ctx.ports;
+    const ota_server_ports_t *p = &t->server;
+    assert_ptr_equal(p->tcp, &t->tcp);
+    assert_non_null(t->tcp.accept);
+    assert_non_null(t->tcp.recv);
+    assert_non_null(t->tcp.send);
+    assert_non_null(t->tcp.close);
+    assert_ptr_equal(p->slot, &t->slot);
+    assert_non_null(t->slot.begin);
+    assert_non_null(t->slot.write);
+    assert_non_null(t->slot.finish);
+    assert_non_null(t->slot.activate);
+    assert_non_null(t->slot.abort);
+    assert_ptr_equal(p->boot, &t->boot);
+    assert_non_null(t->boot.reboot);
+    assert_non_null(t->boot.load);
+    assert_non_null(t->boot.store);
+    assert_ptr_equal(p->crypto, &t->crypto);
+    assert_non_null(t->crypto.random);
+    assert_non_null(t->crypto.hash_start);
+    assert_non_null(t->crypto.hash_update);
+    assert_non_null(t->crypto.hash_finish);
+    assert_non_null(t->crypto.hmac_sha256);
+    assert_ptr_equal(p->log, &t->log);
+    assert_non_null(t->log.line);
+    assert_ptr_equal(p->inflate, &t->inflate);
+    assert_non_null(t->inflate.begin);
+    assert_non_null(t->inflate.run);
+    assert_non_null(t->inflate.end);
+    assert_null(p->udp); /* no ArduinoOTA port asked for */
+    assert_null(p->data);
     assert_int_equal(f->ctx.active, 'a');
     assert_int_equal(f->ctx.inactive, 'b');
 }
@@ -148,14 +155,14 @@ static void test_good_update_activates_slot_b(void **state)
     tu_snap_t a, st0;
     tu_snap(&a, f->slot_a);
     tu_snap(&st0, f->state);
-    const ota_port_t *p = &f->ctx.port;
-    assert_int_equal(p->slot_begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    const ota_store_port_t *p = &f->ctx.ports.slot;
+    assert_int_equal(p->begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
     assert_int_equal(write_all(f, f->img, f->img_len), OTA_OK);
     assert_false(tu_exists(f->slot_b)); /* still only the temp file */
-    assert_int_equal(p->slot_finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
     assert_false(tu_exists(f->slot_b));
     tu_assert_same(&st0, f->state); /* finish changed nothing that boots */
-    assert_int_equal(p->slot_activate(&f->ctx), OTA_OK);
+    assert_int_equal(p->activate(&f->ctx), OTA_OK);
 
     tu_assert_same(&a, f->slot_a); /* the running image is never touched */
     size_t len;
@@ -175,7 +182,7 @@ static void test_good_update_activates_slot_b(void **state)
     assert_int_equal(st.boot_attempts, 0);
     assert_false(st.safe_mode);
     assert_no_temp_files(f);
-    p->slot_abort(&f->ctx); /* after a successful activation: nothing to do, no harm */
+    p->abort(&f->ctx); /* after a successful activation: nothing to do, no harm */
     assert_true(tu_exists(f->slot_b));
 }
 
@@ -190,12 +197,12 @@ static void test_running_from_slot_b_writes_slot_a(void **state)
     assert_int_equal(f->ctx.inactive, 'a');
     tu_snap_t b;
     tu_snap(&b, f->slot_b);
-    const ota_port_t *p = &f->ctx.port;
+    const ota_store_port_t *p = &f->ctx.ports.slot;
     f->img[f->img_len - 1] ^= 0xff; /* another image */
-    assert_int_equal(p->slot_begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
     assert_int_equal(write_all(f, f->img, f->img_len), OTA_OK);
-    assert_int_equal(p->slot_finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
-    assert_int_equal(p->slot_activate(&f->ctx), OTA_OK);
+    assert_int_equal(p->finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->activate(&f->ctx), OTA_OK);
     tu_assert_same(&b, f->slot_b);
     size_t len;
     uint8_t *a = tu_read(f->slot_a, &len);
@@ -217,11 +224,11 @@ static void test_update_while_pending_makes_running_slot_the_rollback_target(voi
     assert_int_equal(ota_bootstate_store(f->dir, &st), 0);
     setenv("OTA_BOOT_SLOT", "b", 1);
     start(f);
-    const ota_port_t *p = &f->ctx.port;
-    assert_int_equal(p->slot_begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    const ota_store_port_t *p = &f->ctx.ports.slot;
+    assert_int_equal(p->begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
     assert_int_equal(write_all(f, f->img, f->img_len), OTA_OK);
-    assert_int_equal(p->slot_finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
-    assert_int_equal(p->slot_activate(&f->ctx), OTA_OK);
+    assert_int_equal(p->finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->activate(&f->ctx), OTA_OK);
     st = load(f);
     assert_int_equal(st.active, 'a');
     assert_int_equal(st.confirmed, 'b'); /* never the slot that was just overwritten */
@@ -235,22 +242,22 @@ static void test_too_big_is_refused_before_anything_is_written(void **state)
     start(f);
     tu_snap_t st0;
     tu_snap(&st0, f->state);
-    const ota_port_t *p = &f->ctx.port;
-    assert_int_equal(p->slot_begin(&f->ctx, SLOT_SIZE + 1u), OTA_ERR_NO_SPACE);
-    assert_int_equal(p->slot_begin(&f->ctx, UINT32_MAX), OTA_ERR_NO_SPACE);
+    const ota_store_port_t *p = &f->ctx.ports.slot;
+    assert_int_equal(p->begin(&f->ctx, SLOT_SIZE + 1u), OTA_ERR_NO_SPACE);
+    assert_int_equal(p->begin(&f->ctx, UINT32_MAX), OTA_ERR_NO_SPACE);
     assert_no_temp_files(f);
     assert_false(tu_exists(f->slot_b));
     tu_assert_same(&st0, f->state);
     tu_snap(&st0, f->state);
     /* exactly the capacity is fine; a byte beyond it is not (a compressed upload
      * can announce a small size and inflate to more) */
-    assert_int_equal(p->slot_begin(&f->ctx, SLOT_SIZE), OTA_OK);
+    assert_int_equal(p->begin(&f->ctx, SLOT_SIZE), OTA_OK);
     uint8_t byte = 0;
-    assert_int_equal(p->slot_write(&f->ctx, SLOT_SIZE - 1u, &byte, 1), OTA_OK);
-    assert_int_equal(p->slot_write(&f->ctx, SLOT_SIZE, &byte, 1), OTA_ERR_NO_SPACE);
+    assert_int_equal(p->write(&f->ctx, SLOT_SIZE - 1u, &byte, 1), OTA_OK);
+    assert_int_equal(p->write(&f->ctx, SLOT_SIZE, &byte, 1), OTA_ERR_NO_SPACE);
     uint8_t two[2] = {0, 0};
-    assert_int_equal(p->slot_write(&f->ctx, SLOT_SIZE - 1u, two, 2), OTA_ERR_NO_SPACE);
-    p->slot_abort(&f->ctx);
+    assert_int_equal(p->write(&f->ctx, SLOT_SIZE - 1u, two, 2), OTA_ERR_NO_SPACE);
+    p->abort(&f->ctx);
     assert_no_temp_files(f);
     tu_assert_same(&st0, f->state);
 }
@@ -266,14 +273,14 @@ static void failing_update(fixture_t *f, const uint8_t *img, size_t len, uint32_
     tu_snap(&b, f->slot_b);
     tu_snap(&st0, f->state);
     tu_snap(&prev, prevp);
-    const ota_port_t *p = &f->ctx.port;
-    assert_int_equal(p->slot_begin(&f->ctx, announce), OTA_OK);
+    const ota_store_port_t *p = &f->ctx.ports.slot;
+    assert_int_equal(p->begin(&f->ctx, announce), OTA_OK);
     assert_int_equal(write_all(f, img, len), OTA_OK);
-    assert_int_equal(p->slot_finish(&f->ctx, announce), want);
+    assert_int_equal(p->finish(&f->ctx, announce), want);
     /* the core never activates after a failed finish; the port refuses it anyway */
-    assert_int_equal(p->slot_activate(&f->ctx), OTA_ERR_ACTIVATE);
-    p->slot_abort(&f->ctx);
-    p->slot_abort(&f->ctx);
+    assert_int_equal(p->activate(&f->ctx), OTA_ERR_ACTIVATE);
+    p->abort(&f->ctx);
+    p->abort(&f->ctx);
     assert_no_temp_files(f);
     tu_assert_same(&a, f->slot_a);
     tu_assert_same(&b, f->slot_b);
@@ -316,11 +323,11 @@ static void test_format_check_rejects_what_cannot_boot(void **state)
     free(img);
 
     /* and after all that a good update still works */
-    const ota_port_t *p = &f->ctx.port;
-    assert_int_equal(p->slot_begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    const ota_store_port_t *p = &f->ctx.ports.slot;
+    assert_int_equal(p->begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
     assert_int_equal(write_all(f, f->img, f->img_len), OTA_OK);
-    assert_int_equal(p->slot_finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
-    assert_int_equal(p->slot_activate(&f->ctx), OTA_OK);
+    assert_int_equal(p->finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->activate(&f->ctx), OTA_OK);
     assert_int_equal(load(f).active, 'b');
 }
 
@@ -328,43 +335,43 @@ static void test_abort_in_every_phase_changes_nothing(void **state)
 {
     fixture_t *f = *state;
     start(f);
-    const ota_port_t *p = &f->ctx.port;
+    const ota_store_port_t *p = &f->ctx.ports.slot;
     for (int phase = 0; phase < 4; phase++) {
         tu_snap_t a, st0;
         tu_snap(&a, f->slot_a);
         tu_snap(&st0, f->state);
-        p->slot_abort(&f->ctx); /* with nothing begun */
+        p->abort(&f->ctx); /* with nothing begun */
         if (phase >= 1)
-            assert_int_equal(p->slot_begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+            assert_int_equal(p->begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
         if (phase >= 2)
             assert_int_equal(write_all(f, f->img, f->img_len / 2), OTA_OK);
         if (phase >= 3) {
             assert_int_equal(write_all(f, f->img, f->img_len), OTA_OK);
-            assert_int_equal(p->slot_finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+            assert_int_equal(p->finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
         }
-        p->slot_abort(&f->ctx);
-        p->slot_abort(&f->ctx);
+        p->abort(&f->ctx);
+        p->abort(&f->ctx);
         assert_no_temp_files(f);
         assert_false(tu_exists(f->slot_b));
         tu_assert_same(&a, f->slot_a);
         tu_assert_same(&st0, f->state);
-        assert_int_equal(p->slot_activate(&f->ctx), OTA_ERR_ACTIVATE);
-        assert_int_equal(p->slot_write(&f->ctx, 0, f->img, 16), OTA_ERR_WRITE);
+        assert_int_equal(p->activate(&f->ctx), OTA_ERR_ACTIVATE);
+        assert_int_equal(p->write(&f->ctx, 0, f->img, 16), OTA_ERR_WRITE);
     }
     /* a second begin forgets the first attempt */
-    assert_int_equal(p->slot_begin(&f->ctx, 100), OTA_OK);
-    assert_int_equal(p->slot_write(&f->ctx, 0, f->img, 100), OTA_OK);
-    assert_int_equal(p->slot_begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->begin(&f->ctx, 100), OTA_OK);
+    assert_int_equal(p->write(&f->ctx, 0, f->img, 100), OTA_OK);
+    assert_int_equal(p->begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
     assert_int_equal(write_all(f, f->img, f->img_len), OTA_OK);
-    assert_int_equal(p->slot_finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
-    p->slot_abort(&f->ctx);
+    assert_int_equal(p->finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    p->abort(&f->ctx);
 }
 
 static void test_activation_failures_leave_boot_state_as_it_was(void **state)
 {
     fixture_t *f = *state;
     start(f);
-    const ota_port_t *p = &f->ctx.port;
+    const ota_store_port_t *p = &f->ctx.ports.slot;
     char blocker[4200];
 
     /* 1. the slot file cannot be replaced (a non-empty directory is in the way) */
@@ -374,11 +381,11 @@ static void test_activation_failures_leave_boot_state_as_it_was(void **state)
     tu_snap_t a, st0;
     tu_snap(&a, f->slot_a);
     tu_snap(&st0, f->state);
-    assert_int_equal(p->slot_begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
     assert_int_equal(write_all(f, f->img, f->img_len), OTA_OK);
-    assert_int_equal(p->slot_finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
-    assert_int_equal(p->slot_activate(&f->ctx), OTA_ERR_ACTIVATE);
-    p->slot_abort(&f->ctx);
+    assert_int_equal(p->finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->activate(&f->ctx), OTA_ERR_ACTIVATE);
+    p->abort(&f->ctx);
     tu_assert_same(&a, f->slot_a);
     tu_assert_same(&st0, f->state);
     assert_no_temp_files(f);
@@ -392,11 +399,11 @@ static void test_activation_failures_leave_boot_state_as_it_was(void **state)
     tu_write(blocker, "x", 1, 0644);
     tu_snap(&a, f->slot_a);
     tu_snap(&st0, f->state);
-    assert_int_equal(p->slot_begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->begin(&f->ctx, (uint32_t)f->img_len), OTA_OK);
     assert_int_equal(write_all(f, f->img, f->img_len), OTA_OK);
-    assert_int_equal(p->slot_finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
-    assert_int_equal(p->slot_activate(&f->ctx), OTA_ERR_ACTIVATE);
-    p->slot_abort(&f->ctx);
+    assert_int_equal(p->finish(&f->ctx, (uint32_t)f->img_len), OTA_OK);
+    assert_int_equal(p->activate(&f->ctx), OTA_ERR_ACTIVATE);
+    p->abort(&f->ctx);
     tu_assert_same(&a, f->slot_a);
     tu_assert_same(&st0, f->state); /* still boots slot a */
     assert_int_equal(load(f).active, 'a');
@@ -413,10 +420,10 @@ static void test_begin_fails_cleanly_when_the_dir_is_unusable(void **state)
     assert_int_equal(mkdir(tmp, 0755), 0);
     snprintf(blocker, sizeof blocker, "%s/x", tmp);
     tu_write(blocker, "x", 1, 0644);
-    const ota_port_t *p = &f->ctx.port;
-    assert_int_equal(p->slot_begin(&f->ctx, 100), OTA_ERR_PREPARE);
-    assert_int_equal(p->slot_write(&f->ctx, 0, f->img, 10), OTA_ERR_WRITE);
-    p->slot_abort(&f->ctx);
+    const ota_store_port_t *p = &f->ctx.ports.slot;
+    assert_int_equal(p->begin(&f->ctx, 100), OTA_ERR_PREPARE);
+    assert_int_equal(p->write(&f->ctx, 0, f->img, 10), OTA_ERR_WRITE);
+    p->abort(&f->ctx);
     assert_true(tu_exists(blocker)); /* abort removes only what begin created */
     tu_rm_rf(tmp);
 }
@@ -425,7 +432,7 @@ static void test_reboot_flag_and_boot_record(void **state)
 {
     fixture_t *f = *state;
     start(f);
-    ota_port_t *p = &f->ctx.port;
+    const ota_boot_port_t *p = &f->ctx.ports.boot;
     assert_false(ota_posix_reboot_requested(&f->ctx));
     p->reboot(&f->ctx);
     assert_true(ota_posix_reboot_requested(&f->ctx));
@@ -435,13 +442,13 @@ static void test_reboot_flag_and_boot_record(void **state)
     tu_write(f->slot_b, f->img, f->img_len, 0755);
     assert_int_equal(ota_bootstate_store(f->dir, &st), 0);
     ota_boot_record_t rec;
-    assert_int_equal(p->boot_load(&f->ctx, &rec), OTA_OK);
+    assert_int_equal(p->load(&f->ctx, &rec), OTA_OK);
     assert_int_equal(rec.boot_attempts, 2);
     assert_true(rec.pending);
     assert_false(rec.safe_mode);
     rec.boot_attempts = 0;
     rec.pending = false; /* the image proved itself */
-    assert_int_equal(p->boot_store(&f->ctx, &rec), OTA_OK);
+    assert_int_equal(p->store(&f->ctx, &rec), OTA_OK);
     st = load(f);
     assert_int_equal(st.active, 'b');
     assert_int_equal(st.confirmed, 'b');
@@ -449,7 +456,7 @@ static void test_reboot_flag_and_boot_record(void **state)
     assert_int_equal(st.boot_attempts, 0);
     assert_int_equal(st.pending_boots, 1); /* ota-boot's counter is not the core's */
     rec.safe_mode = true;
-    assert_int_equal(p->boot_store(&f->ctx, &rec), OTA_OK);
+    assert_int_equal(p->store(&f->ctx, &rec), OTA_OK);
     assert_true(load(f).safe_mode);
 
     /* a damaged boot state reads as zeros for the core, not as an error */
@@ -458,7 +465,7 @@ static void test_reboot_flag_and_boot_record(void **state)
     tu_path(prevp, f->dir, "boot.state.prev");
     unlink(prevp);
     memset(&rec, 0xff, sizeof rec);
-    assert_int_equal(p->boot_load(&f->ctx, &rec), OTA_OK);
+    assert_int_equal(p->load(&f->ctx, &rec), OTA_OK);
     assert_int_equal(rec.boot_attempts, 0);
     assert_false(rec.pending);
     assert_false(rec.safe_mode);

@@ -335,37 +335,46 @@ static void f_inflate_end(void *user)
     }
 }
 
-#define FAKE_COMMON                                                                        \
-    .net_accept = f_accept, .net_recv = f_recv, .net_send = f_send, .net_close = f_close,  \
-    .slot_begin = f_slot_begin, .slot_write = f_slot_write, .slot_finish = f_slot_finish,  \
-    .slot_activate = f_slot_activate, .slot_abort = f_slot_abort, .reboot = f_reboot,      \
-    .random = f_random, .log = f_log, .boot_load = f_boot_load, .boot_store = f_boot_store,   \
-    .hash_start = ota_posix_hash_start,                  \
-    .hash_update = ota_posix_hash_update, .hash_finish = ota_posix_hash_finish,             \
-    .hmac_sha256 = ota_posix_hmac_sha256
-
-const ota_port_t fake_port_ops = {
-    FAKE_COMMON,
-    .inflate_begin = f_inflate_begin,
-    .inflate_run = f_inflate_run,
-    .inflate_end = f_inflate_end,
-};
-
-const ota_port_t fake_port_ops_no_inflate = {FAKE_COMMON};
-
-const ota_port_t fake_port_ops_arduino = {
-    FAKE_COMMON,
-    .inflate_begin = f_inflate_begin,
-    .inflate_run = f_inflate_run,
-    .inflate_end = f_inflate_end,
-    .udp_recv = f_udp_recv,
-    .udp_send = f_udp_send,
-    .net_connect = f_net_connect,
-    .data_begin = f_data_begin,
-    .data_write = f_data_write,
-    .data_finish = f_data_finish,
-    .data_abort = f_data_abort,
-};
+const ota_server_ports_t *fake_tables(fake_port_t *fp, unsigned features)
+{
+    fake_tables_t *t = &fp->t;
+    memset(t, 0, sizeof *t);
+    t->tcp = (ota_tcp_port_t){
+        .accept = f_accept, .recv = f_recv, .send = f_send, .close = f_close, .ctx = fp};
+    t->slot = (ota_store_port_t){.begin = f_slot_begin,
+                                 .write = f_slot_write,
+                                 .finish = f_slot_finish,
+                                 .activate = f_slot_activate,
+                                 .abort = f_slot_abort,
+                                 .ctx = fp};
+    t->boot = (ota_boot_port_t){
+        .load = f_boot_load, .store = f_boot_store, .reboot = f_reboot, .ctx = fp};
+    t->crypto = (ota_crypto_port_t){.hash_start = ota_posix_hash_start,
+                                    .hash_update = ota_posix_hash_update,
+                                    .hash_finish = ota_posix_hash_finish,
+                                    .hmac_sha256 = ota_posix_hmac_sha256,
+                                    .random = f_random,
+                                    .ctx = fp};
+    t->log = (ota_log_port_t){.line = f_log, .ctx = fp};
+    t->inflate = (ota_inflate_port_t){
+        .begin = f_inflate_begin, .run = f_inflate_run, .end = f_inflate_end, .ctx = fp};
+    t->udp = (ota_udp_port_t){.recv = f_udp_recv, .send = f_udp_send, .ctx = fp};
+    t->data = (ota_store_port_t){.begin = f_data_begin,
+                                 .write = f_data_write,
+                                 .finish = f_data_finish,
+                                 .abort = f_data_abort,
+                                 .ctx = fp};
+    t->server = (ota_server_ports_t){
+        .tcp = &t->tcp, .slot = &t->slot, .boot = &t->boot, .crypto = &t->crypto, .log = &t->log};
+    if (features & FAKE_INFLATE)
+        t->server.inflate = &t->inflate;
+    if (features & FAKE_ARDUINO) {
+        t->tcp.connect = f_net_connect;
+        t->server.udp = &t->udp;
+        t->server.data = &t->data;
+    }
+    return &t->server;
+}
 
 void fake_init(fake_port_t *fp, size_t slot_capacity)
 {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ota/port.h"
+#include "ota/server.h"
 
 #define FAKE_MAX_CONNS 16
 #define FAKE_BUF_MAX (1u << 20)
@@ -31,6 +32,18 @@ typedef struct fake_conn {
     bool send_blocked;  /* net_send answers WOULD_BLOCK */
     char peer[64];
 } fake_conn_t;
+
+/** The port's tables over the fake functions (fake_tables()). */
+typedef struct fake_tables {
+    ota_tcp_port_t tcp;
+    ota_udp_port_t udp;
+    ota_store_port_t slot, data;
+    ota_boot_port_t boot;
+    ota_crypto_port_t crypto;
+    ota_inflate_port_t inflate;
+    ota_log_port_t log;
+    ota_server_ports_t server;
+} fake_tables_t;
 
 typedef struct fake_port {
     fake_conn_t conns[FAKE_MAX_CONNS];
@@ -78,18 +91,22 @@ typedef struct fake_port {
     /* inflate */
     void *zstream;
     bool inflate_supported;
+    fake_tables_t t; /* fake_tables() */
 } fake_port_t;
 
-/** The port struct wired to the fake functions (inflate members set). */
-extern const ota_port_t fake_port_ops;
-/** The same without inflation (a port that cannot decompress). */
-extern const ota_port_t fake_port_ops_no_inflate;
-
 void fake_init(fake_port_t *fp, size_t slot_capacity);
+
+/** Features of the tables fake_tables() fills. */
+#define FAKE_INFLATE 0x1u /* an inflate table (gzip uploads) */
+#define FAKE_ARDUINO 0x2u /* UDP, tcp->connect and a data slot (ArduinoOTA) */
+/** The tables that match the usual tests (with inflation). */
+#define FAKE_DEFAULT FAKE_INFLATE
+
+/** Fill fp->t with the fake functions (each table's ctx is fp) and return the server's
+ *  view of them (fp->t.server; the tables can be edited before setup). */
+const ota_server_ports_t *fake_tables(fake_port_t *fp, unsigned features);
 void fake_free(fake_port_t *fp);
 
-/** The port with ArduinoOTA (UDP, connect) and a data slot as well. */
-extern const ota_port_t fake_port_ops_arduino;
 /** Queue a datagram for udp_recv. */
 void fake_datagram(fake_port_t *fp, const void *data, size_t len);
 /** The same from the address ip (port 5555). */

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "fake_port.h"
+#include "ota_posix.h"
 #include "ota/auth.h"
 #include "ota/errors.h"
 #include "ota/protocol.h"
@@ -106,19 +107,17 @@ static void test_challenge_known_answers(void **state)
     char out[64];
     const char *n = "0f1e2d3c4b5a69788796a5b4c3d2e1f000112233445566778899aabbccddeeff";
     const char *c = "ffeeddccbbaa99887766554433221100f0e1d2c3b4a5968778695a4b3c2d1e0f";
-    assert_int_equal(ota_auth_challenge_response(&fake_port_ops, NULL,
-                                                 OTA_RESP_REQUEST_AUTH_SHA256, "VERYSECURE",
-                                                 n, c, out),
+    assert_int_equal(ota_auth_challenge_response(&ota_posix_crypto, OTA_RESP_REQUEST_AUTH_SHA256,
+                                                 "VERYSECURE", n, c, out),
                      OTA_OK);
     assert_memory_equal(out, "fb6025496c27f880db4f520293696c4b96a6d963ad6ea7797160aa8737c3056d",
                         64);
-    assert_int_equal(ota_auth_challenge_response(&fake_port_ops, NULL,
-                                                 OTA_RESP_REQUEST_AUTH_MD5, "VERYSECURE",
-                                                 "0123456789abcdef0123456789abcdef",
+    assert_int_equal(ota_auth_challenge_response(&ota_posix_crypto, OTA_RESP_REQUEST_AUTH_MD5,
+                                                 "VERYSECURE", "0123456789abcdef0123456789abcdef",
                                                  "fedcba9876543210fedcba9876543210", out),
                      OTA_OK);
     assert_memory_equal(out, "0d9db69c2724212901bc569d9564954a", 32);
-    assert_int_equal(ota_auth_challenge_response(&fake_port_ops, NULL, 0x10, "x", n, c, out),
+    assert_int_equal(ota_auth_challenge_response(&ota_posix_crypto, 0x10, "x", n, c, out),
                      OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_auth_hex_len(OTA_RESP_REQUEST_AUTH_MD5), 32);
     assert_int_equal(ota_auth_hex_len(OTA_RESP_REQUEST_AUTH_SHA256), 64);
@@ -208,8 +207,7 @@ static void test_salted_known_answers(void **state)
     uint8_t salt[16], sn[32], cn[32];
     kat_nonces(salt, sn, cn);
     uint8_t stored[32], server[32];
-    assert_int_equal(ota_salted_keys(&fake_port_ops, NULL, kat_salted_password, NULL, stored,
-                                     server),
+    assert_int_equal(ota_salted_keys(&ota_posix_crypto, kat_salted_password, NULL, stored, server),
                      OTA_OK);
     assert_memory_equal(stored, kat_stored, 32);
     assert_memory_equal(server, kat_server, 32);
@@ -218,25 +216,23 @@ static void test_salted_known_answers(void **state)
     ota_salted_auth_message(sn, cn, salt, 4096, msg);
     assert_memory_equal(msg, "ota-salted-auth-v1", 18);
     uint8_t proof[32], sig[32];
-    assert_int_equal(ota_salted_client_proof(&fake_port_ops, NULL, kat_salted_password, msg,
-                                             proof, sig),
-                     OTA_OK);
+    assert_int_equal(
+        ota_salted_client_proof(&ota_posix_crypto, kat_salted_password, msg, proof, sig), OTA_OK);
     assert_memory_equal(proof, kat_proof, 32);
     assert_memory_equal(sig, kat_sig, 32);
 
     ota_verifier_t v;
     assert_int_equal(ota_verifier_parse(kat_verifier, &v), OTA_OK);
     uint8_t dev_sig[32];
-    assert_int_equal(ota_salted_verify(&fake_port_ops, NULL, &v, msg, kat_proof, dev_sig),
-                     OTA_OK);
+    assert_int_equal(ota_salted_verify(&ota_posix_crypto, &v, msg, kat_proof, dev_sig), OTA_OK);
     assert_memory_equal(dev_sig, kat_sig, 32);
     uint8_t tampered[32];
     memcpy(tampered, kat_proof, 32);
     tampered[31] ^= 1;
-    assert_int_equal(ota_salted_verify(&fake_port_ops, NULL, &v, msg, tampered, dev_sig),
+    assert_int_equal(ota_salted_verify(&ota_posix_crypto, &v, msg, tampered, dev_sig),
                      OTA_ERR_AUTH);
     /* the verifier alone does not authenticate: StoredKey as a proof fails */
-    assert_int_equal(ota_salted_verify(&fake_port_ops, NULL, &v, msg, v.stored_key, dev_sig),
+    assert_int_equal(ota_salted_verify(&ota_posix_crypto, &v, msg, v.stored_key, dev_sig),
                      OTA_ERR_AUTH);
 }
 

@@ -117,13 +117,14 @@ static void p_log(void *user, ota_log_level_t level, const char *line)
         snprintf(p->log[p->n_log++], sizeof p->log[0], "%s", line);
 }
 
-static const ota_port_t PORT = {
-    .mdns_recv = p_recv,
-    .mdns_send = p_send,
-    .mdns_addrs = p_addrs,
-    .random = p_random,
-    .log = p_log,
+static const ota_mdns_port_t IO = {
+    .recv = p_recv,
+    .send = p_send,
+    .addrs = p_addrs,
+    .ctx = &P,
 };
+static const ota_crypto_port_t RNG = {.random = p_random, .ctx = &P};
+static const ota_log_port_t LOG = {.line = p_log, .ctx = &P};
 
 static bool has_log(const char *line)
 {
@@ -264,7 +265,7 @@ static int setup(void **state)
 static void start_cfg(const ota_mdns_config_t *c)
 {
     CFG = *c;
-    assert_int_equal(ota_mdns_setup(&M, &PORT, &P, &CFG, NOW), OTA_OK);
+    assert_int_equal(ota_mdns_setup(&M, &IO, &RNG, &LOG, &CFG, NOW), OTA_OK);
     assert_int_equal(ota_mdns_state(&M), OTA_MDNS_WAITING);
     assert_string_equal(ota_mdns_name(&M), "livingroom");
 }
@@ -783,7 +784,7 @@ static void test_config_default(void **state)
 static int try_setup(const ota_mdns_config_t *c)
 {
     CFG = *c;
-    int rc = ota_mdns_setup(&M, &PORT, &P, &CFG, NOW);
+    int rc = ota_mdns_setup(&M, &IO, &RNG, &LOG, &CFG, NOW);
     if (rc != OTA_OK) {
         /* a refused setup leaves a responder that does nothing */
         assert_int_equal(ota_mdns_state(&M), OTA_MDNS_OFF);
@@ -898,25 +899,22 @@ static void test_setup_needs_the_hooks(void **state)
     (void)state;
     ota_mdns_config_t c = cfg_std();
     CFG = c;
-    ota_port_t p = PORT;
-    p.mdns_recv = NULL;
-    assert_int_equal(ota_mdns_setup(&M, &p, &P, &CFG, NOW), OTA_ERR_INVALID_ARG);
-    p = PORT;
-    p.mdns_send = NULL;
-    assert_int_equal(ota_mdns_setup(&M, &p, &P, &CFG, NOW), OTA_ERR_INVALID_ARG);
-    p = PORT;
-    p.mdns_addrs = NULL;
-    assert_int_equal(ota_mdns_setup(&M, &p, &P, &CFG, NOW), OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_mdns_setup(&M, NULL, &P, &CFG, NOW), OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_mdns_setup(&M, &PORT, &P, NULL, NOW), OTA_ERR_INVALID_ARG);
+    ota_mdns_port_t p = IO;
+    p.recv = NULL;
+    assert_int_equal(ota_mdns_setup(&M, &p, &RNG, &LOG, &CFG, NOW), OTA_ERR_INVALID_ARG);
+    p = IO;
+    p.send = NULL;
+    assert_int_equal(ota_mdns_setup(&M, &p, &RNG, &LOG, &CFG, NOW), OTA_ERR_INVALID_ARG);
+    p = IO;
+    p.addrs = NULL;
+    assert_int_equal(ota_mdns_setup(&M, &p, &RNG, &LOG, &CFG, NOW), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_mdns_setup(&M, NULL, &RNG, &LOG, &CFG, NOW), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_mdns_setup(&M, &IO, &RNG, &LOG, NULL, NOW), OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_mdns_state(&M), OTA_MDNS_OFF);
 
     /* random and log are optional: the responder still comes up */
-    p = PORT;
-    p.random = NULL;
-    p.log = NULL;
     addrs_std();
-    assert_int_equal(ota_mdns_setup(&M, &p, &P, &CFG, NOW), OTA_OK);
+    assert_int_equal(ota_mdns_setup(&M, &IO, NULL, NULL, &CFG, NOW), OTA_OK);
     run_until_state(OTA_MDNS_RUNNING, 3000);
     assert_int_equal(P.n_log, 0);
     assert_int_equal(P.n_sent, 2 * 5);
@@ -925,7 +923,7 @@ static void test_setup_needs_the_hooks(void **state)
     memset(&M, 0, sizeof M);
     clear_sent();
     P.no_random = true;
-    assert_int_equal(ota_mdns_setup(&M, &PORT, &P, &CFG, NOW), OTA_OK);
+    assert_int_equal(ota_mdns_setup(&M, &IO, &RNG, &LOG, &CFG, NOW), OTA_OK);
     run_until_state(OTA_MDNS_RUNNING, 3000);
     assert_int_equal(P.n_sent, 2 * 5);
 }
@@ -1925,7 +1923,7 @@ static void test_rename_of_a_long_name(void **state)
     c.n_services = 0;
     addrs_v4_only();
     CFG = c;
-    assert_int_equal(ota_mdns_setup(&M, &PORT, &P, &CFG, NOW), OTA_OK);
+    assert_int_equal(ota_mdns_setup(&M, &IO, &RNG, &LOG, &CFG, NOW), OTA_OK);
     run_until_sent(300);
     ota_ip_t other = ip4(1, 10, 0, 0, 99);
     char host[80];
@@ -2201,7 +2199,7 @@ static void test_mixed_case_name(void **state)
     c.name = "LivingRoom";
     addrs_std();
     CFG = c;
-    assert_int_equal(ota_mdns_setup(&M, &PORT, &P, &CFG, NOW), OTA_OK);
+    assert_int_equal(ota_mdns_setup(&M, &IO, &RNG, &LOG, &CFG, NOW), OTA_OK);
     ota_ip_t own4 = ip4(1, 10, 0, 0, 5), own6 = ip6(1, 5);
     int fed = 0;
     while (NOW < 5000) {
@@ -2241,7 +2239,7 @@ static void test_legacy_reply_with_everything(void **state)
         a[k] = k % 2 ? ip6(1, (uint8_t)(10 + k)) : ip4(1, 10, 0, 0, (uint8_t)(10 + k));
     set_addrs(OTA_CFG_MDNS_MAX_ADDRS, a);
     CFG = c;
-    assert_int_equal(ota_mdns_setup(&M, &PORT, &P, &CFG, NOW), OTA_OK);
+    assert_int_equal(ota_mdns_setup(&M, &IO, &RNG, &LOG, &CFG, NOW), OTA_OK);
     run_until_state(OTA_MDNS_RUNNING, 3000);
     clear_sent();
     qb_t b;
@@ -3141,13 +3139,13 @@ static int p_recv_counted(void *user, uint8_t *buf, size_t len, ota_ip_t *from,
 static void test_poll_passes_the_port_facts(void **state)
 {
     (void)state;
-    ota_port_t port = PORT;
-    port.mdns_recv = p_recv_counted;
-    port.mdns_recv_meta = p_recv_meta;
+    ota_mdns_port_t port = IO;
+    port.recv = p_recv_counted;
+    port.recv_meta = p_recv_meta;
     meta_calls = plain_calls = 0;
     addrs_v4_only();
     CFG = cfg_std();
-    assert_int_equal(ota_mdns_setup(&M, &port, &P, &CFG, NOW), OTA_OK);
+    assert_int_equal(ota_mdns_setup(&M, &port, &RNG, &LOG, &CFG, NOW), OTA_OK);
     run_until_sent(300);
     clear_log();
     ota_ip_t other = ip4(1, 10, 0, 0, 99);
@@ -3169,11 +3167,11 @@ static void test_poll_passes_the_port_facts(void **state)
     assert_int_equal(plain_calls, 0);
 
     /* mdns_recv_meta alone is enough for setup; neither is not */
-    port.mdns_recv = NULL;
+    port.recv = NULL;
     memset(&M, 0, sizeof M);
-    assert_int_equal(ota_mdns_setup(&M, &port, &P, &CFG, NOW), OTA_OK);
-    port.mdns_recv_meta = NULL;
-    assert_int_equal(ota_mdns_setup(&M, &port, &P, &CFG, NOW), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_mdns_setup(&M, &port, &RNG, &LOG, &CFG, NOW), OTA_OK);
+    port.recv_meta = NULL;
+    assert_int_equal(ota_mdns_setup(&M, &port, &RNG, &LOG, &CFG, NOW), OTA_ERR_INVALID_ARG);
 }
 
 int main(void)

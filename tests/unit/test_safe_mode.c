@@ -43,7 +43,8 @@ static bool crashing_boot(const ota_safe_mode_config_t *cfg)
 {
     ota_safe_mode_t sm;
     bool safe = true;
-    assert_int_equal(ota_safe_mode_boot(&sm, &fake_port_ops, &fp, cfg, 5, &safe), OTA_OK);
+    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, cfg, 5, &safe),
+                     OTA_OK);
     ota_safe_mode_poll(&sm, 10, false); /* runs a moment, then "crashes" */
     return safe;
 }
@@ -83,7 +84,9 @@ static void test_good_run_resets_counter(void **state)
             assert_false(crashing_boot(&cfg));
         ota_safe_mode_t sm;
         bool safe;
-        assert_int_equal(ota_safe_mode_boot(&sm, &fake_port_ops, &fp, &cfg, 100, &safe), OTA_OK);
+        assert_int_equal(
+            ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 100, &safe),
+            OTA_OK);
         assert_false(safe);
         ota_safe_mode_poll(&sm, 1099, false);
         assert_int_equal(fp.boot.boot_attempts, 8);
@@ -99,7 +102,8 @@ static void test_confirmation_clears_pending(void **state)
     fp.boot.pending = true; /* as an activation leaves it */
     ota_safe_mode_t sm;
     bool safe;
-    assert_int_equal(ota_safe_mode_boot(&sm, &fake_port_ops, &fp, &cfg, 0, &safe), OTA_OK);
+    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
+                     OTA_OK);
     assert_true(fp.boot.pending);
     assert_int_equal(ota_safe_mode_mark_good(&sm), OTA_OK); /* firmware's own self-test */
     assert_false(fp.boot.pending);
@@ -141,7 +145,8 @@ static void test_reboot_timeout_tries_normal_boot_once(void **state)
         crashing_boot(&cfg);
     ota_safe_mode_t sm;
     bool safe;
-    assert_int_equal(ota_safe_mode_boot(&sm, &fake_port_ops, &fp, &cfg, 0, &safe), OTA_OK);
+    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
+                     OTA_OK);
     assert_true(safe);
     ota_safe_mode_poll(&sm, 4000, false);
     /* an upload postpones the timeout */
@@ -165,7 +170,8 @@ static void test_store_failure_still_boots(void **state)
     fp.boot_store_fails = true;
     ota_safe_mode_t sm;
     bool safe = true;
-    assert_int_equal(ota_safe_mode_boot(&sm, &fake_port_ops, &fp, &cfg, 0, &safe), OTA_ERR_IO);
+    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
+                     OTA_ERR_IO);
     assert_false(safe);
     ota_safe_mode_poll(&sm, 999999, false);
     assert_int_equal(fp.reboots, 0);
@@ -177,12 +183,12 @@ static void test_bad_arguments(void **state)
     ota_safe_mode_config_t cfg = cfg_default();
     ota_safe_mode_t sm;
     bool safe;
-    ota_port_t no_boot = fake_port_ops;
-    no_boot.boot_store = NULL;
-    assert_int_equal(ota_safe_mode_boot(&sm, &no_boot, &fp, &cfg, 0, &safe),
+    ota_boot_port_t no_boot = *fake_tables(&fp, 0)->boot;
+    no_boot.store = NULL;
+    assert_int_equal(ota_safe_mode_boot(&sm, &no_boot, &fp.t.log, &cfg, 0, &safe),
                      OTA_ERR_INVALID_ARG);
     cfg.num_attempts = 0;
-    assert_int_equal(ota_safe_mode_boot(&sm, &fake_port_ops, &fp, &cfg, 0, &safe),
+    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
                      OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_safe_mode_mark_good(NULL), OTA_ERR_INVALID_ARG);
     ota_safe_mode_poll(NULL, 0, false);

@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "fake_port.h"
+#include "ota_posix.h"
 #include "ota/auth.h"
 #include "ota/protocol.h"
 #include "ota/ratelimit.h"
@@ -32,7 +33,7 @@ static uint32_t now_ms;
 
 /* ------------------------------------------------------------ harness */
 
-static void setup_server(const ota_port_t *ops, const ota_server_config_t *cfg_in)
+static void setup_server(unsigned features, const ota_server_config_t *cfg_in)
 {
     ota_server_config_t cfg;
     if (cfg_in)
@@ -41,7 +42,7 @@ static void setup_server(const ota_port_t *ops, const ota_server_config_t *cfg_i
         ota_server_config_default(&cfg);
     fake_init(&fp, SLOT_CAP);
     ota_server_init(&srv);
-    assert_int_equal(ota_server_setup(&srv, ops, &fp, &cfg), OTA_OK);
+    assert_int_equal(ota_server_setup(&srv, fake_tables(&fp, features), &cfg), OTA_OK);
     now_ms = 1000;
 }
 
@@ -125,9 +126,9 @@ static void answer_challenge(int c, uint8_t method, const char *password)
     char nonce[64], cnonce[64], resp[64];
     assert_int_equal(fake_read(&fp, c, (uint8_t *)nonce, hex), hex);
     memset(cnonce, 'c', hex);
-    assert_int_equal(ota_auth_challenge_response(&fake_port_ops, NULL, method, password, nonce,
-                                                 cnonce, resp),
-                     OTA_OK);
+    assert_int_equal(
+        ota_auth_challenge_response(&ota_posix_crypto, method, password, nonce, cnonce, resp),
+        OTA_OK);
     fake_send(&fp, c, cnonce, hex);
     fake_send(&fp, c, resp, hex);
     pump(2);
@@ -211,7 +212,7 @@ static void assert_nothing_activated(void)
 static void test_upload_v2_no_password(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     size_t n = 3 * OTA_CHUNK_SIZE + 100;
     uint8_t *d = pattern(n, 1);
     int c = open_session(0, 2);
@@ -227,7 +228,7 @@ static void test_upload_v2_no_password(void **state)
 static void test_upload_byte_by_byte(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     size_t n = OTA_CHUNK_SIZE + 7;
     uint8_t *d = pattern(n, 2);
     int c = fake_connect(&fp);
@@ -276,7 +277,7 @@ static void test_random_splits_and_ack_rule(void **state)
                             2 * OTA_CHUNK_SIZE, 5 * OTA_CHUNK_SIZE + 4095, 70001};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         for (unsigned seed = 0; seed < 4; seed++) {
-            setup_server(&fake_port_ops, NULL);
+            setup_server(FAKE_DEFAULT, NULL);
             size_t n = sizes[k];
             uint8_t *d = pattern(n, seed + 10);
             int c = open_session(0, 2);
@@ -298,7 +299,7 @@ static void test_upload_v1_sends_no_acks(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.version = 1;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     size_t n = 4 * OTA_CHUNK_SIZE;
     uint8_t *d = pattern(n, 4);
     int c = open_session(0, 1);
@@ -311,7 +312,7 @@ static void test_upload_v1_sends_no_acks(void **state)
 static void test_slot_and_network_would_block(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.write_would_block_every_other = true;
     size_t n = 3 * OTA_CHUNK_SIZE + 1;
     uint8_t *d = pattern(n, 5);
@@ -326,7 +327,7 @@ static void test_slot_and_network_would_block(void **state)
 static void test_peer_not_reading_acks_does_not_stall_upload(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     size_t n = 6 * OTA_CHUNK_SIZE;
     uint8_t *d = pattern(n, 6);
     int c = open_session(0, 2);
@@ -355,7 +356,7 @@ static void test_sha256_auth_ok_and_upload(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.password = "VERYSECURE";
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     int c = open_session(OTA_FEATURE_SHA256_AUTH | OTA_FEATURE_EXTENDED, 2);
     assert_false(ota_server_update_in_progress(&srv)); /* no lock before auth */
     answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "VERYSECURE");
@@ -382,7 +383,7 @@ static void test_sha256_wrong_password(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.password = "VERYSECURE";
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     int c = open_session(OTA_FEATURE_SHA256_AUTH, 2);
     answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "wrong");
     expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
@@ -400,7 +401,7 @@ static void test_md5_only_client(void **state)
     ota_server_config_default(&cfg);
     cfg.password = "pw";
     /* MD5 not allowed: a client without the SHA-256 bit has no method in common */
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     int c = open_session(0, 2);
     expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
     pump(1);
@@ -409,13 +410,13 @@ static void test_md5_only_client(void **state)
     teardown(NULL);
 
     cfg.allow_md5 = true;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     c = open_session(0, 2);
     answer_challenge(c, OTA_RESP_REQUEST_AUTH_MD5, "pw");
     expect_byte(c, OTA_RESP_AUTH_OK);
     /* and a client that has SHA-256 still gets SHA-256 */
     teardown(NULL);
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     c = open_session(OTA_FEATURE_SHA256_AUTH, 2);
     answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "pw");
     expect_byte(c, OTA_RESP_AUTH_OK);
@@ -427,7 +428,7 @@ static void test_nonces_differ(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.password = "pw";
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     char n1[64], n2[64];
     int c1 = open_session(OTA_FEATURE_SHA256_AUTH, 2);
     expect_byte(c1, OTA_RESP_REQUEST_AUTH_SHA256);
@@ -446,20 +447,34 @@ static void test_setup_rejects_bad_config(void **state)
     fake_init(&fp, 16);
     ota_server_init(&srv);
     cfg.version = 3;
-    assert_int_equal(ota_server_setup(&srv, &fake_port_ops, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_server_setup(&srv, fake_tables(&fp, FAKE_DEFAULT), &cfg),
+                     OTA_ERR_INVALID_ARG);
     ota_server_config_default(&cfg);
     cfg.password = "x";
     cfg.allow_sha256 = false;
     cfg.allow_md5 = false;
-    assert_int_equal(ota_server_setup(&srv, &fake_port_ops, &fp, &cfg), OTA_ERR_INVALID_ARG);
-    ota_port_t broken = fake_port_ops;
-    broken.slot_write = NULL;
+    assert_int_equal(ota_server_setup(&srv, fake_tables(&fp, FAKE_DEFAULT), &cfg),
+                     OTA_ERR_INVALID_ARG);
     ota_server_config_default(&cfg);
-    assert_int_equal(ota_server_setup(&srv, &broken, &fp, &cfg), OTA_ERR_INVALID_ARG);
-    broken = fake_port_ops;
-    broken.inflate_end = NULL;
-    assert_int_equal(ota_server_setup(&srv, &broken, &fp, &cfg), OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_server_setup(NULL, &fake_port_ops, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    fake_tables(&fp, FAKE_DEFAULT);
+    fp.t.slot.write = NULL;
+    assert_int_equal(ota_server_setup(&srv, &fp.t.server, &cfg), OTA_ERR_INVALID_ARG);
+    fake_tables(&fp, FAKE_DEFAULT);
+    fp.t.inflate.end = NULL;
+    assert_int_equal(ota_server_setup(&srv, &fp.t.server, &cfg), OTA_ERR_INVALID_ARG);
+    fake_tables(&fp, FAKE_DEFAULT);
+    fp.t.server.boot = NULL;
+    assert_int_equal(ota_server_setup(&srv, &fp.t.server, &cfg), OTA_ERR_INVALID_ARG);
+    fake_tables(&fp, FAKE_DEFAULT);
+    fp.t.crypto.random = NULL;
+    assert_int_equal(ota_server_setup(&srv, &fp.t.server, &cfg), OTA_ERR_INVALID_ARG);
+    /* ArduinoOTA without its tables */
+    cfg.arduino_enabled = true;
+    assert_int_equal(ota_server_setup(&srv, fake_tables(&fp, FAKE_DEFAULT), &cfg),
+                     OTA_ERR_INVALID_ARG);
+    cfg.arduino_enabled = false;
+    assert_int_equal(ota_server_setup(NULL, fake_tables(&fp, FAKE_DEFAULT), &cfg),
+                     OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_server_poll(&srv, 0), OTA_ERR_INVALID_ARG); /* never set up */
 }
 
@@ -468,7 +483,7 @@ static void test_setup_rejects_bad_config(void **state)
 static void test_wrong_magic(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     int c = fake_connect(&fp);
     fake_send(&fp, c, "GET /", 5);
     pump(2);
@@ -481,7 +496,7 @@ static void test_wrong_magic(void **state)
 static void test_unsupported_update_type(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     int c = open_session(OTA_FEATURE_EXTENDED, 2);
     expect_byte(c, OTA_RESP_AUTH_OK);
     uint8_t type = 0x01;
@@ -506,7 +521,7 @@ static void send_size_expect(int c, uint32_t size, uint8_t code)
 static void test_size_too_big_and_prepare_errors(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     int c = open_session(0, 2);
     expect_byte(c, OTA_RESP_AUTH_OK);
     send_size_expect(c, SLOT_CAP + 1, OTA_RESP_ERROR_UPDATE_PREPARE);
@@ -526,7 +541,7 @@ static void test_size_too_big_and_prepare_errors(void **state)
 static void test_md5_mismatch(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     size_t n = 20000;
     uint8_t *d = pattern(n, 9);
     int c = open_session(0, 2);
@@ -565,7 +580,7 @@ static void upload_expecting_failure(uint8_t code)
 static void test_write_failure(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.fail_write_at = 2;
     upload_expecting_failure(OTA_RESP_ERROR_WRITING_FLASH);
     assert_nothing_activated();
@@ -574,7 +589,7 @@ static void test_write_failure(void **state)
 static void test_bad_image_format(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.fail_finish = OTA_ERR_BAD_IMAGE;
     upload_expecting_failure(OTA_RESP_ERROR_MAGIC);
     assert_nothing_activated();
@@ -583,7 +598,7 @@ static void test_bad_image_format(void **state)
 static void test_activate_failure(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.fail_activate = OTA_ERR_ACTIVATE;
     upload_expecting_failure(OTA_RESP_ERROR_UPDATE_END);
     assert_false(fp.activated);
@@ -593,7 +608,7 @@ static void test_activate_failure(void **state)
 static void test_disconnect_mid_transfer_then_next_upload(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     size_t n = 50000;
     uint8_t *d = pattern(n, 12);
     char md5[OTA_MD5_HEX_LEN];
@@ -619,7 +634,7 @@ static void test_disconnect_mid_transfer_then_next_upload(void **state)
 static void test_corrupt_gzip(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     /* gzip magic followed by garbage */
     size_t n = 5000;
     uint8_t *d = pattern(n, 13);
@@ -657,7 +672,7 @@ static size_t gzip(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
 static void test_gzip_upload_inflates(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     /* very compressible: a 300 KiB image shrinks to a few KiB, so one input
      * buffer inflates into many full output buffers */
     size_t n = 300 * 1024;
@@ -680,7 +695,7 @@ static void test_gzip_upload_inflates(void **state)
 static void test_gzip_inflated_too_big(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     size_t n = SLOT_CAP + 4096; /* the gzip is small, what it inflates to is not */
     uint8_t *img = calloc(1, n);
     uint8_t *gz = malloc(n);
@@ -701,7 +716,7 @@ static void test_gzip_inflated_too_big(void **state)
 static void test_no_inflate_port_announces_no_compression(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops_no_inflate, NULL);
+    setup_server(0, NULL);
     int c = fake_connect(&fp);
     uint8_t feat = OTA_FEATURE_COMPRESSION | OTA_FEATURE_EXTENDED;
     fake_send(&fp, c, ota_protocol_magic, OTA_MAGIC_LEN);
@@ -710,7 +725,7 @@ static void test_no_inflate_port_announces_no_compression(void **state)
     uint8_t want[] = {0x00, 0x02, OTA_RESP_FEATURE_FLAGS, 0x00, OTA_RESP_AUTH_OK};
     expect_bytes(c, want, sizeof want);
     teardown(NULL);
-    setup_server(&fake_port_ops_no_inflate, NULL);
+    setup_server(0, NULL);
     c = fake_connect(&fp);
     feat = OTA_FEATURE_COMPRESSION;
     fake_send(&fp, c, ota_protocol_magic, OTA_MAGIC_LEN);
@@ -725,7 +740,7 @@ static void test_no_inflate_port_announces_no_compression(void **state)
 static void test_second_uploader_gets_busy(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     size_t n = 40000;
     uint8_t *d = pattern(n, 14);
     char md5[OTA_MD5_HEX_LEN];
@@ -757,7 +772,7 @@ static void test_authenticating_peers_do_not_hold_the_lock(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.password = "pw";
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     /* a peer that got a challenge and does not answer (yet) */
     int idle = open_session(OTA_FEATURE_SHA256_AUTH, 2);
     expect_byte(idle, OTA_RESP_REQUEST_AUTH_SHA256);
@@ -771,9 +786,8 @@ static void test_authenticating_peers_do_not_hold_the_lock(void **state)
     assert_true(ota_server_update_in_progress(&srv));
     /* when the slow one answers correctly after all, the lock is taken: busy */
     memset(cnonce, 'd', 64);
-    assert_int_equal(ota_auth_challenge_response(&fake_port_ops, NULL,
-                                                 OTA_RESP_REQUEST_AUTH_SHA256, "pw", nonce,
-                                                 cnonce, resp),
+    assert_int_equal(ota_auth_challenge_response(&ota_posix_crypto, OTA_RESP_REQUEST_AUTH_SHA256,
+                                                 "pw", nonce, cnonce, resp),
                      OTA_OK);
     fake_send(&fp, idle, cnonce, 64);
     fake_send(&fp, idle, resp, 64);
@@ -786,7 +800,7 @@ static void test_authenticating_peers_do_not_hold_the_lock(void **state)
 static void test_full_pool_drops_idlest(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.random_fixed = true;
     fp.random_byte = 7; /* early drop draws 99: only a full pool refuses */
     int idle[OTA_CFG_MAX_SESSIONS];
@@ -812,7 +826,7 @@ static void test_handshake_timeout(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.handshake_timeout_ms = 500;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     int c = fake_connect(&fp);
     fake_send(&fp, c, ota_protocol_magic, 3);
     pump(1);
@@ -837,7 +851,7 @@ static void test_data_timeout_frees_the_lock(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.data_timeout_ms = 1000;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     size_t n = 30000;
     uint8_t *d = pattern(n, 16);
     char md5[OTA_MD5_HEX_LEN];
@@ -864,12 +878,12 @@ static void test_data_timeout_frees_the_lock(void **state)
 static void test_reboot_without_final_ack(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     uint8_t d[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     int c = open_session(0, 2);
     full_upload(c, d, sizeof d, 10);
     assert_int_equal(fp.reboots, 0);
-    now_ms += srv.cfg.final_ack_timeout_ms + 1;
+    now_ms += srv.native.cfg.final_ack_timeout_ms + 1;
     pump(1);
     assert_int_equal(fp.reboots, 1);
     assert_true(fp.conns[c].device_closed);
@@ -883,7 +897,7 @@ static void test_clock_wraparound(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.handshake_timeout_ms = 100;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     now_ms = UINT32_MAX - 20;
     int c = fake_connect(&fp);
     pump(1);
@@ -898,7 +912,7 @@ static void test_clock_wraparound(void **state)
 static void test_free_aborts_running_update(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     int c = open_session(0, 2);
     expect_byte(c, OTA_RESP_AUTH_OK);
     send_size_md5(c, 100, "0123456789abcdef0123456789abcdef");
@@ -929,9 +943,9 @@ static void answer_salted(int c, const uint8_t *salted_password, uint8_t *expect
     assert_int_equal(fake_read(&fp, c, sn, 32), 32);
     memset(cn, 0x5a, sizeof cn);
     ota_salted_auth_message(sn, cn, salt, 4096, msg);
-    assert_int_equal(ota_salted_client_proof(&fake_port_ops, NULL, salted_password, msg, proof,
-                                             expected_sig),
-                     OTA_OK);
+    assert_int_equal(
+        ota_salted_client_proof(&ota_posix_crypto, salted_password, msg, proof, expected_sig),
+        OTA_OK);
     fake_send(&fp, c, cn, 32);
     fake_send(&fp, c, proof, 32);
     pump(2);
@@ -951,7 +965,7 @@ static void test_salted_auth_and_upload(void **state)
 {
     (void)state;
     ota_server_config_t cfg = salted_cfg();
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     int c = open_session(ALL_AUTH, 2);
     uint8_t sig[32], got[32];
     answer_salted(c, kat_salted_password, sig);
@@ -978,7 +992,7 @@ static void test_salted_wrong_password(void **state)
 {
     (void)state;
     ota_server_config_t cfg = salted_cfg();
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     int c = open_session(ALL_AUTH, 2);
     uint8_t wrong[32] = {0}, sig[32];
     answer_salted(c, wrong, sig);
@@ -995,7 +1009,7 @@ static void test_verifier_only_node_refuses_legacy_clients(void **state)
 {
     (void)state;
     ota_server_config_t cfg = salted_cfg();
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     /* a stock uploader: SHA-256 and compression, no salted bit */
     int c = open_session(OTA_FEATURE_SHA256_AUTH | OTA_FEATURE_COMPRESSION, 2);
     expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
@@ -1012,18 +1026,18 @@ static void test_method_preference_salted_sha256_md5(void **state)
     ota_server_config_t cfg = salted_cfg();
     cfg.password = "VERYSECURE"; /* legacy methods switched on as well */
     cfg.allow_md5 = true;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     uint8_t sig[32];
     int c = open_session(ALL_AUTH, 2);
     answer_salted(c, kat_salted_password, sig);
     expect_byte(c, OTA_RESP_AUTH_OK);
     teardown(NULL);
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     c = open_session(OTA_FEATURE_SHA256_AUTH, 2);
     answer_challenge(c, OTA_RESP_REQUEST_AUTH_SHA256, "VERYSECURE");
     expect_byte(c, OTA_RESP_AUTH_OK);
     teardown(NULL);
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     c = open_session(0, 2);
     answer_challenge(c, OTA_RESP_REQUEST_AUTH_MD5, "VERYSECURE");
     expect_byte(c, OTA_RESP_AUTH_OK);
@@ -1037,11 +1051,12 @@ static void test_bad_verifier_rejected_at_setup(void **state)
     cfg.verifier = "VERYSECURE"; /* a password where a verifier belongs */
     fake_init(&fp, 16);
     ota_server_init(&srv);
-    assert_int_equal(ota_server_setup(&srv, &fake_port_ops, &fp, &cfg), OTA_ERR_INVALID_ARG);
-    ota_port_t no_hmac = fake_port_ops;
-    no_hmac.hmac_sha256 = NULL;
+    assert_int_equal(ota_server_setup(&srv, fake_tables(&fp, FAKE_DEFAULT), &cfg),
+                     OTA_ERR_INVALID_ARG);
+    fake_tables(&fp, FAKE_DEFAULT);
+    fp.t.crypto.hmac_sha256 = NULL;
     cfg.verifier = kat_verifier;
-    assert_int_equal(ota_server_setup(&srv, &no_hmac, &fp, &cfg), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_server_setup(&srv, &fp.t.server, &cfg), OTA_ERR_INVALID_ARG);
 }
 
 #define ATTACKER "10.0.0.66:4000"
@@ -1064,7 +1079,7 @@ static void test_brute_force_backoff(void **state)
     cfg.auth_backoff_base_ms = 1000;
     cfg.auth_backoff_max_ms = 3000;
     cfg.handshake_timeout_ms = 500; /* the wait must not count against the peer */
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     fail_once();
     fail_once(); /* two free failures: no delay yet */
     int c = open_session_from(ATTACKER, ALL_AUTH, 2);
@@ -1096,7 +1111,7 @@ static void test_brute_force_backoff(void **state)
     assert_int_equal(fake_read(&fp, c, got, 32), 32);
     assert_memory_equal(got, sig, 32);
     for (int i = 0; i < OTA_CFG_AUTH_SOURCES; i++) /* the address's failures are forgotten */
-        assert_int_equal(srv.auth_sources[i].addr[0], '\0');
+        assert_int_equal(srv.guard.sources[i].addr[0], '\0');
 }
 
 static void test_backoff_is_bounded(void **state)
@@ -1107,7 +1122,7 @@ static void test_backoff_is_bounded(void **state)
     cfg.auth_backoff_base_ms = 100;
     cfg.auth_backoff_max_ms = 400;
     cfg.auth_guesses_per_min = 0; /* no global ceiling: 40 guesses in 16 s */
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     for (int i = 0; i < 40; i++) {
         int c = open_session_from(ATTACKER, ALL_AUTH, 2);
         now_ms += 400; /* never more than the bound */
@@ -1117,8 +1132,8 @@ static void test_backoff_is_bounded(void **state)
         expect_byte(c, OTA_RESP_ERROR_AUTH_INVALID);
         pump(1);
     }
-    assert_string_equal(srv.auth_sources[0].addr, "10.0.0.66");
-    assert_int_equal(srv.auth_sources[0].wait_ms, 400);
+    assert_string_equal(srv.guard.sources[0].addr, "10.0.0.66");
+    assert_int_equal(srv.guard.sources[0].wait_ms, 400);
 }
 
 /* ------------------------------------------------------------ floods, per-source state */
@@ -1151,7 +1166,7 @@ static void test_ratelimit_first_then_summaries(void **state)
 static void test_repeated_lines_are_rate_limited(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     for (int i = 0; i < 300; i++) { /* garbage connections */
         int c = fake_connect(&fp);
         fake_send(&fp, c, "GET / HTTP/1.0\r\n", 16);
@@ -1182,7 +1197,7 @@ static void test_repeated_lines_are_rate_limited(void **state)
 static void test_garbage_never_takes_a_place(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.random_fixed = true;
     fp.random_byte = 7; /* early drop draws 99: only a full pool refuses */
     int keep[3];
@@ -1201,7 +1216,7 @@ static void test_garbage_never_takes_a_place(void **state)
 static void test_early_drop_of_silent_newcomers(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.random_fixed = true;
     fp.random_byte = 0; /* every draw is 0: whenever early drop applies, it drops */
     int a = fake_connect(&fp), b = fake_connect(&fp); /* below OTA_CFG_RED_START: in */
@@ -1218,7 +1233,7 @@ static void test_early_drop_of_silent_newcomers(void **state)
     teardown(NULL);
 
     /* draws of 35: 30 % at the threshold lets it in, 65 % one above does not */
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.random_fixed = true;
     fp.random_byte = 0xFF;
     a = fake_connect(&fp);
@@ -1245,7 +1260,7 @@ static void test_progressed_sessions_are_not_evicted(void **state)
     ota_server_config_t cfg;
     ota_server_config_default(&cfg);
     cfg.password = "pw";
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     fp.random_fixed = true;
     fp.random_byte = 7;
     /* the owner: magic + features at once, holds a challenge */
@@ -1264,7 +1279,7 @@ static void test_progressed_sessions_are_not_evicted(void **state)
     teardown(NULL);
 
     /* a session that answers nothing after its challenge loses the protection */
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     fp.random_fixed = true;
     fp.random_byte = 7;
     int stalled[OTA_CFG_MAX_SESSIONS];
@@ -1286,7 +1301,7 @@ static void test_progressed_sessions_are_not_evicted(void **state)
 static void test_one_source_holds_a_limited_share(void **state)
 {
     (void)state;
-    setup_server(&fake_port_ops, NULL);
+    setup_server(FAKE_DEFAULT, NULL);
     fp.random_fixed = true;
     fp.random_byte = 7;
     int other = fake_connect_from(&fp, "10.0.0.200:1");
@@ -1319,7 +1334,7 @@ static void test_backoff_is_per_source(void **state)
     ota_server_config_t cfg = salted_cfg();
     cfg.auth_backoff_free = 1;
     cfg.auth_backoff_base_ms = 5000;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     fail_once();
     fail_once(); /* the attacker waits 5 s now */
     int att = open_session_from(ATTACKER, ALL_AUTH, 2);
@@ -1333,7 +1348,7 @@ static void test_backoff_is_per_source(void **state)
     assert_int_equal(fake_read(&fp, own, got, 32), 32);
     /* nor on IPv6, where the key is the address without the port */
     teardown(NULL);
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     for (int i = 0; i < 2; i++) {
         uint8_t wrong[32] = {1};
         int c = open_session_from("[fd00::66]:4000", ALL_AUTH, 2);
@@ -1354,7 +1369,7 @@ static void test_backoff_one_attempt_per_wait(void **state)
     ota_server_config_t cfg = salted_cfg();
     cfg.auth_backoff_free = 1;
     cfg.auth_backoff_base_ms = 1000;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     fail_once();
     fail_once(); /* in back-off: 1000 ms */
     int a = open_session_from(ATTACKER, ALL_AUTH, 2);
@@ -1374,7 +1389,7 @@ static void test_global_guess_ceiling(void **state)
     ota_server_config_t cfg = salted_cfg();
     cfg.auth_backoff_base_ms = 0; /* per-address back-off off: only the ceiling */
     cfg.auth_guesses_per_min = 5;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     uint8_t wrong[32] = {3}, sig[32], got[32];
     for (int i = 0; i < 5; i++) { /* five addresses, one guess each */
         char peer[32];
@@ -1407,7 +1422,7 @@ static void test_backoff_table_reuses_the_oldest(void **state)
     cfg.auth_backoff_free = 0;
     cfg.auth_backoff_base_ms = 100;
     cfg.auth_guesses_per_min = 0;
-    setup_server(&fake_port_ops, &cfg);
+    setup_server(FAKE_DEFAULT, &cfg);
     uint8_t wrong[32] = {4}, sig[32];
     for (int i = 0; i < OTA_CFG_AUTH_SOURCES + 1; i++) {
         char peer[32];
@@ -1420,8 +1435,8 @@ static void test_backoff_table_reuses_the_oldest(void **state)
     }
     bool first = false, last = false;
     for (int i = 0; i < OTA_CFG_AUTH_SOURCES; i++) {
-        first |= strcmp(srv.auth_sources[i].addr, "10.2.0.1") == 0;
-        last |= strcmp(srv.auth_sources[i].addr, "10.2.0.9") == 0;
+        first |= strcmp(srv.guard.sources[i].addr, "10.2.0.1") == 0;
+        last |= strcmp(srv.guard.sources[i].addr, "10.2.0.9") == 0;
     }
     assert_false(first); /* forgotten: it was the least recently used */
     assert_true(last);
@@ -1453,7 +1468,7 @@ static void test_arduino_squatter_does_not_block(void **state)
     cfg.arduino_enabled = true;
     cfg.arduino_auth = OTA_ARDUINO_AUTH_MD5;
     cfg.arduino_hash = ar_hash;
-    setup_server(&fake_port_ops_arduino, &cfg);
+    setup_server(FAKE_DEFAULT | FAKE_ARDUINO, &cfg);
     const char inv[] = "0 7777 1000 0123456789abcdef0123456789abcdef\n";
     const char sq[] = "0 6666 1000 0123456789abcdef0123456789abcdef\n";
     fake_datagram_from(&fp, "10.0.0.3", sq, strlen(sq)); /* the squatter first */
@@ -1482,7 +1497,7 @@ static void test_arduino_squatter_does_not_block(void **state)
     /* wrong answers from one address delay only that address */
     cfg.auth_backoff_free = 1;
     cfg.auth_backoff_base_ms = 8000;
-    setup_server(&fake_port_ops_arduino, &cfg);
+    setup_server(FAKE_DEFAULT | FAKE_ARDUINO, &cfg);
     for (int i = 0; i < 3; i++) {
         fake_datagram_from(&fp, "10.0.0.3", sq, strlen(sq));
         pump(1);

@@ -106,11 +106,11 @@ int ota_posix_pbkdf2_sha256(const char *password, size_t password_len, const uin
     return rc == 0 ? OTA_OK : OTA_ERR_CRYPTO;
 }
 
-void ota_posix_crypto_fill(ota_port_t *port)
-{
-    port->hmac_sha256 = ota_posix_hmac_sha256;
-    port->hash_start = ota_posix_hash_start;
-    port->hash_update = ota_posix_hash_update;
-    port->hash_finish = ota_posix_hash_finish;
-    port->random = ota_posix_random;
-}
+const ota_crypto_port_t ota_posix_crypto = {
+    .hash_start = ota_posix_hash_start,
+    .hash_update = ota_posix_hash_update,
+    .hash_finish = ota_posix_hash_finish,
+    .hmac_sha256 = ota_posix_hmac_sha256,
+    .random = ota_posix_random,
+    .ctx = NULL,
+};

@@ -172,10 +172,11 @@ int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size
         ota_posix_log(OTA_LOG_INFO, TAG, "IPv6 off: %s", why6);
     if (md->bind_family != 0)
         ota_posix_log(OTA_LOG_INFO, TAG, "only on the interface of %s (--bind)", addr);
-    ctx->port.mdns_recv = ota_posix_mdns_recv;
-    ctx->port.mdns_recv_meta = ota_posix_mdns_recv_meta;
-    ctx->port.mdns_send = ota_posix_mdns_send;
-    ctx->port.mdns_addrs = ota_posix_mdns_addrs;
+    ctx->ports.mdns = (ota_mdns_port_t){.recv = ota_posix_mdns_recv,
+                                        .send = ota_posix_mdns_send,
+                                        .addrs = ota_posix_mdns_addrs,
+                                        .recv_meta = ota_posix_mdns_recv_meta,
+                                        .ctx = ctx};
     return 1;
 }
 
@@ -186,10 +187,7 @@ void ota_posix_mdns_close(ota_posix_t *ctx)
         close(md->fd4); /* the kernel leaves the groups with the socket */
     if (md->fd6 >= 0)
         close(md->fd6);
-    ctx->port.mdns_recv = NULL;
-    ctx->port.mdns_recv_meta = NULL;
-    ctx->port.mdns_send = NULL;
-    ctx->port.mdns_addrs = NULL;
+    memset(&ctx->ports.mdns, 0, sizeof ctx->ports.mdns);
     ota_posix_mdns_reset(ctx);
 }
 

@@ -363,7 +363,7 @@ static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
               ota_hex_decode(rx + 6 + 2 * OTA_SALTED_NONCE_LEN, OTA_SALTED_KEY_LEN, proof) == 0;
     if (ok) {
         log_auth_message(ctx, v->nonce, cnonce, msg);
-        ok = ota_salted_verify(&ctx->port, ctx, &ctx->log_verifier, msg, proof, sig) == 0;
+        ok = ota_salted_verify(&ota_posix_crypto, &ctx->log_verifier, msg, proof, sig) == 0;
     }
     if (!ok) {
         static const char failed[] = "# ota-log-auth failed\n";

@@ -13,6 +13,7 @@
 
 #include "ota/auth.h"
 #include "ota/port.h"
+#include "ota/server.h"
 
 /* ---- crypto_mbedtls.c ---- */
 int ota_posix_hash_start(void *user, ota_hash_ctx_t *ctx, ota_hash_alg_t alg);
@@ -25,10 +26,8 @@ int ota_posix_hmac_sha256(void *user, const uint8_t *key, size_t key_len, const 
  *  \return 0, OTA_ERR_CRYPTO. */
 int ota_posix_pbkdf2_sha256(const char *password, size_t password_len, const uint8_t *salt,
                             size_t salt_len, uint32_t iterations, uint8_t *out, size_t out_len);
-/** Set the hash_*, hmac_sha256 and random members of *port to the functions above
- *  (they ignore their user argument). */
-void ota_posix_crypto_fill(ota_port_t *port);
-
+/** The crypto table of the functions above (they keep no state: ctx is NULL). */
+extern const ota_crypto_port_t ota_posix_crypto;
 
 /* ======================================================================
  * The node side of the POSIX port: a firmware process (demo-node) run by
@@ -38,7 +37,7 @@ void ota_posix_crypto_fill(ota_port_t *port);
  *   bootstate.c    the boot state file (shared with ota-boot)
  *   inflate_zlib.c gzip inflation
  *   mdns_posix.c   UDP port 5353 for the mDNS responder (ota/mdns.h)
- *   port.c         the ota_port_t, logging, boot record hooks, wait, clock
+ *   port.c         the tables (ota/port.h), logging, boot record hooks, wait, clock
  * ====================================================================== */
 
 /** Exit status of a firmware that asks ota-boot to boot again (after an update). */
@@ -133,8 +132,24 @@ typedef struct ota_posix_options {
     bool data_slot;        /**< accept ArduinoOTA filesystem images into DIR/data.bin */
 } ota_posix_options_t;
 
+/** The port's tables of a node process (filled by ota_posix_init; each points back
+ *  at the ota_posix_t). server holds what ota_server_setup() takes: the optional
+ *  tables are NULL when the node has none (no UDP socket, no data slot). */
+typedef struct ota_posix_ports {
+    ota_tcp_port_t tcp;
+    ota_udp_port_t udp;
+    ota_store_port_t slot;
+    ota_store_port_t data;
+    ota_boot_port_t boot;
+    ota_crypto_port_t crypto;
+    ota_inflate_port_t inflate;
+    ota_mdns_port_t mdns; /* set by ota_posix_mdns_open */
+    ota_log_port_t log;
+    ota_server_ports_t server;
+} ota_posix_ports_t;
+
 typedef struct ota_posix {
-    ota_port_t port; /* filled by ota_posix_init: pass &ctx->port and ctx to the core */
+    ota_posix_ports_t ports; /* filled by ota_posix_init: pass &ctx->ports.server etc. */
     char state_dir[4096];
     char active;   /* slot this process runs from */
     char inactive; /* slot an update writes */

@@ -1,5 +1,5 @@
 /*
- * port.c - assembles the POSIX port: the ota_port_t of a node process, its
+ * port.c - assembles the POSIX port: the tables of a node process (ota/port.h), its
  * logging, the boot record hooks over the boot state file, the reboot request,
  * the idle wait of the main loop and the clock.
  */
@@ -131,35 +131,42 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
         return -1;
     }
 
-    ota_port_t *p = &ctx->port;
-    p->net_accept = ota_posix_net_accept;
-    p->net_recv = ota_posix_net_recv;
-    p->net_send = ota_posix_net_send;
-    p->net_close = ota_posix_net_close;
-    p->slot_begin = ota_posix_slot_begin;
-    p->slot_write = ota_posix_slot_write;
-    p->slot_finish = ota_posix_slot_finish;
-    p->slot_activate = ota_posix_slot_activate;
-    p->slot_abort = ota_posix_slot_abort;
-    p->reboot = port_reboot;
-    p->log = port_log;
-    p->boot_load = port_boot_load;
-    p->boot_store = port_boot_store;
-    if (opts->data_slot) { /* written like the image slot, renamed into place */
-        p->data_begin = ota_posix_data_begin;
-        p->data_write = ota_posix_slot_write;
-        p->data_finish = ota_posix_data_finish;
-        p->data_abort = ota_posix_slot_abort;
-    }
-    if (ctx->udp_fd >= 0) {
-        p->udp_recv = ota_posix_udp_recv;
-        p->udp_send = ota_posix_udp_send;
-        p->net_connect = ota_posix_net_connect;
-    }
-    p->inflate_begin = ota_posix_inflate_begin;
-    p->inflate_run = ota_posix_inflate_run;
-    p->inflate_end = ota_posix_inflate_end;
-    ota_posix_crypto_fill(p);
+    ota_posix_ports_t *p = &ctx->ports;
+    p->tcp = (ota_tcp_port_t){.accept = ota_posix_net_accept,
+                              .recv = ota_posix_net_recv,
+                              .send = ota_posix_net_send,
+                              .close = ota_posix_net_close,
+                              .connect = ota_posix_net_connect,
+                              .ctx = ctx};
+    p->slot = (ota_store_port_t){.begin = ota_posix_slot_begin,
+                                 .write = ota_posix_slot_write,
+                                 .finish = ota_posix_slot_finish,
+                                 .activate = ota_posix_slot_activate,
+                                 .abort = ota_posix_slot_abort,
+                                 .ctx = ctx};
+    /* the data slot is written like the image slot and renamed into place */
+    p->data = (ota_store_port_t){.begin = ota_posix_data_begin,
+                                 .write = ota_posix_slot_write,
+                                 .finish = ota_posix_data_finish,
+                                 .abort = ota_posix_slot_abort,
+                                 .ctx = ctx};
+    p->udp = (ota_udp_port_t){.recv = ota_posix_udp_recv, .send = ota_posix_udp_send, .ctx = ctx};
+    p->boot = (ota_boot_port_t){
+        .load = port_boot_load, .store = port_boot_store, .reboot = port_reboot, .ctx = ctx};
+    p->crypto = ota_posix_crypto;
+    p->inflate = (ota_inflate_port_t){.begin = ota_posix_inflate_begin,
+                                      .run = ota_posix_inflate_run,
+                                      .end = ota_posix_inflate_end,
+                                      .ctx = ctx};
+    p->log = (ota_log_port_t){.line = port_log, .ctx = ctx};
+    p->server = (ota_server_ports_t){.tcp = &p->tcp,
+                                     .slot = &p->slot,
+                                     .boot = &p->boot,
+                                     .crypto = &p->crypto,
+                                     .log = &p->log,
+                                     .inflate = &p->inflate,
+                                     .udp = ctx->udp_fd >= 0 ? &p->udp : NULL,
+                                     .data = opts->data_slot ? &p->data : NULL};
     return 0;
 }
 

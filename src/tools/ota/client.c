@@ -30,7 +30,6 @@ typedef struct session {
     int fd;
     int timeout_ms;
     ota_client_result_t *res;
-    ota_port_t crypto; /* hashing for ota_auth_* */
 } session_t;
 
 /* ------------------------------------------------------------ socket I/O */
@@ -217,7 +216,7 @@ static int auth_salted(session_t *s, const ota_client_options_t *o)
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
     ota_salted_auth_message(snonce, cnonce, salt, iterations, msg);
     memcpy(reply, cnonce, sizeof cnonce);
-    if (ota_salted_client_proof(&s->crypto, NULL, sp, msg, reply + OTA_SALTED_NONCE_LEN,
+    if (ota_salted_client_proof(&ota_posix_crypto, sp, msg, reply + OTA_SALTED_NONCE_LEN,
                                 want_sig) != 0) {
         ota_wipe(sp, sizeof sp);
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
@@ -241,8 +240,8 @@ static int auth_challenge(session_t *s, const ota_client_options_t *o, uint8_t m
     int rc = read_exact(s, (uint8_t *)nonce, hex);
     if (rc)
         return rc;
-    if (ota_auth_random_hex(&s->crypto, NULL, reply, hex) != 0 ||
-        ota_auth_challenge_response(&s->crypto, NULL, method, o->password, nonce, reply,
+    if (ota_auth_random_hex(&ota_posix_crypto, reply, hex) != 0 ||
+        ota_auth_challenge_response(&ota_posix_crypto, method, o->password, nonce, reply,
                                     reply + hex) != 0)
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
     rc = write_all(s, reply, 2 * hex);
@@ -510,7 +509,6 @@ int ota_client_upload(const ota_client_options_t *opts, const uint8_t *image, si
     s.fd = -1;
     s.res = res;
     s.timeout_ms = (int)opts->timeout_s * 1000;
-    ota_posix_crypto_fill(&s.crypto);
     int rc = run(&s, opts, image, len, progress, progress_arg);
     if (s.fd >= 0)
         close(s.fd);

@@ -137,9 +137,6 @@ static int answer_challenge(int fd, const char *line, const char *password, uint
                         "--password-file, $OTA_PASSWORD or the node's YAML file\n");
         return OTA_EXIT_AUTH;
     }
-    ota_port_t crypto;
-    memset(&crypto, 0, sizeof crypto);
-    ota_posix_crypto_fill(&crypto);
     uint8_t sp[OTA_SALTED_KEY_LEN], cnonce[OTA_SALTED_NONCE_LEN], proof[OTA_SALTED_KEY_LEN];
     uint8_t msg[OTA_SALTED_AUTH_MESSAGE_LEN];
     if (ota_posix_pbkdf2_sha256(password, strlen(password), salt, OTA_SALT_LEN,
@@ -150,7 +147,7 @@ static int answer_challenge(int fd, const char *line, const char *password, uint
     }
     ota_salted_auth_message(snonce, cnonce, salt, (uint32_t)iterations, msg);
     memcpy(msg, OTA_LOG_AUTH_LABEL, OTA_SALTED_LABEL_LEN);
-    int rc = ota_salted_client_proof(&crypto, NULL, sp, msg, proof, want_sig);
+    int rc = ota_salted_client_proof(&ota_posix_crypto, sp, msg, proof, want_sig);
     ota_wipe(sp, sizeof sp);
     if (rc != 0)
         return OTA_EXIT_INTERNAL;

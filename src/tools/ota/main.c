@@ -1363,15 +1363,12 @@ static int make_verifier(const char *pw, uint32_t iterations, char *text, size_t
     ota_verifier_t v;
     v.iterations = iterations;
     uint8_t sp[OTA_SALTED_KEY_LEN];
-    ota_port_t crypto;
-    memset(&crypto, 0, sizeof crypto);
-    ota_posix_crypto_fill(&crypto);
     int rc = ota_posix_random(NULL, v.salt, sizeof v.salt);
     if (rc == 0)
         rc = ota_posix_pbkdf2_sha256(pw, strlen(pw), v.salt, sizeof v.salt, v.iterations, sp,
                                      sizeof sp);
     if (rc == 0)
-        rc = ota_salted_keys(&crypto, NULL, sp, NULL, v.stored_key, v.server_key);
+        rc = ota_salted_keys(&ota_posix_crypto, sp, NULL, v.stored_key, v.server_key);
     ota_wipe(sp, sizeof sp);
     if (rc != 0 || ota_verifier_format(&v, text, cap) == 0)
         rc = -1;

@@ -1,0 +1,145 @@
+/*
+ * ota/update.h - the one update pipeline every transport feeds (native OTA,
+ * ArduinoOTA, and later HTTP pull or a browser upload):
+ *
+ *     ota_update_lock(u, me)              take the update lock (one update at a time)
+ *     ota_update_begin(u, size, md5, f)   prepare the store, start the hash, notify
+ *     ota_update_room / _received, or ota_update_write   bytes in (hashed, inflated)
+ *     ota_update_pump(u)                  write what is buffered to the store
+ *     ota_update_finish(u)                verify, finish the store, activate, notify
+ *     ota_update_abort(u, me, err)        give up: the store is discarded, nothing changed
+ *
+ * It owns the update lock, the streaming MD5, gzip inflation, the image format check
+ * (through the store's finish), activation and the firmware's notifications. A
+ * transport speaks its protocol and calls only this; none reaches into another.
+ * Every call returns at once: OTA_ERR_WOULD_BLOCK means "call again on a later poll".
+ */
+#ifndef OTA_UPDATE_H
+#define OTA_UPDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota/errors.h"
+#include "ota/opts.h"
+#include "ota/port.h"
+
+/** What the firmware is told about an update (e.g. to pause other work, or show
+ *  progress). */
+typedef enum ota_state {
+    OTA_STATE_STARTED = 0,     /**< a peer took the update lock; slot prepared */
+    OTA_STATE_IN_PROGRESS = 1, /**< bytes arrived (received/total are set) */
+    OTA_STATE_COMPLETED = 2,   /**< image verified and activated; reboot follows */
+    OTA_STATE_ERROR = 3        /**< the update failed (err is set); nothing changed */
+} ota_state_t;
+
+typedef void (*ota_state_cb_t)(void *arg, ota_state_t state, uint32_t received, uint32_t total,
+                               int err);
+
+/** Lock holders: each transport has its own numbers, so none can release
+ *  another's update. */
+#define OTA_UPDATE_NOBODY (-1)          /**< the lock is free */
+#define OTA_UPDATE_HOLDER_NATIVE(i) (i) /**< native OTA session i (< 256) */
+#define OTA_UPDATE_HOLDER_ARDUINO 256   /**< the ArduinoOTA exchange */
+
+/** ota_update_begin flags. */
+#define OTA_UPDATE_F_DATA 0x01u /**< a data (filesystem) image: goes to the data store */
+#define OTA_UPDATE_F_GZIP                                                                          \
+    0x02u /**< the peer may send gzip: inflate it when the first                                   \
+               bytes are the gzip magic */
+
+/** The pipeline and the single update in progress. Treat as opaque. */
+typedef struct ota_update {
+    const ota_store_port_t *slot;       /* required: the inactive firmware slot */
+    const ota_store_port_t *data_store; /* optional: the data slot */
+    const ota_crypto_port_t *crypto;    /* required: MD5 */
+    const ota_inflate_port_t *inflate;  /* optional: gzip */
+    ota_state_cb_t on_state;
+    void *on_state_arg;
+
+    int holder;      /* who holds the lock (the transport's number), or NOBODY */
+    bool activated;  /* an image was completed: refuse further updates */
+    uint8_t flags;   /* of the update in progress */
+    bool started;    /* the store was begun (so an abort notifies the firmware) */
+    bool store_open; /* the store needs an abort if the update fails */
+    bool has_md5;    /* md5[] is the announced digest */
+    bool decided;    /* raw or gzip is known (first two bytes seen) */
+    bool compressed;
+    bool inflating; /* inflate->begin was called */
+    bool inflate_done;
+    uint32_t size;     /* bytes announced on the wire */
+    uint32_t received; /* bytes received so far */
+    uint32_t written;  /* bytes written to the store (inflated when compressed) */
+    uint32_t reported; /* received at the last progress notification */
+    uint32_t data_len; /* bytes of data[] not yet written */
+    uint32_t data_off;
+    uint8_t md5[16];
+    ota_hash_ctx_t md5_ctx;
+    uint8_t data[OTA_CFG_DATA_BUF_SIZE];
+#if OTA_CFG_ENABLE_COMPRESSION
+    uint32_t out_len, out_off;
+    uint8_t out[OTA_CFG_INFLATE_BUF_SIZE];
+#endif
+} ota_update_t;
+
+/** Bind the pipeline to its tables (slot and crypto required; data and inflate may
+ *  be NULL) and the firmware's callback (may be NULL). The tables are borrowed.
+ *  \return 0, OTA_ERR_INVALID_ARG (a required table or function missing). */
+int ota_update_setup(ota_update_t *u, const ota_store_port_t *slot, const ota_store_port_t *data,
+                     const ota_crypto_port_t *crypto, const ota_inflate_port_t *inflate,
+                     ota_state_cb_t on_state, void *on_state_arg);
+
+/** true when data images can be taken (a complete data table). */
+bool ota_update_has_data_store(const ota_update_t *u);
+/** true when gzip uploads can be inflated (an inflate table, compiled in). */
+bool ota_update_can_inflate(const ota_update_t *u);
+
+/** Take the lock for holder (a number >= 0 the transport picks).
+ *  \return 0, OTA_ERR_BUSY (someone holds it, or an image was already completed). */
+int ota_update_lock(ota_update_t *u, int holder);
+/** true when holder holds the lock. */
+bool ota_update_held_by(const ota_update_t *u, int holder);
+/** true while anyone holds the lock or a completed image waits for the reboot. */
+bool ota_update_busy(const ota_update_t *u);
+
+/** With the lock held: prepare the store for size bytes (as on the wire), start the
+ *  MD5, notify STARTED. md5 (16 bytes) is the digest to check at finish, or NULL
+ *  (set it later with ota_update_expect_md5, or none is checked); flags
+ *  OTA_UPDATE_F_*. \return 0, OTA_ERR_WOULD_BLOCK (the store is still erasing: call
+ *  again), OTA_ERR_INVALID_ARG (size 0, no lock, no data store), the store's error,
+ *  OTA_ERR_CRYPTO. */
+int ota_update_begin(ota_update_t *u, uint32_t size, const uint8_t *md5, unsigned flags);
+/** The digest the whole image (as on the wire) must have. */
+void ota_update_expect_md5(ota_update_t *u, const uint8_t md5[16]);
+
+/** Where the next bytes may be received without a copy, and how many (0: pump
+ *  first, or everything announced is in). */
+size_t ota_update_room(ota_update_t *u, uint8_t **buf);
+/** n bytes were placed at the room: hash them, count them, notify progress.
+ *  \return 0, OTA_ERR_CRYPTO, OTA_ERR_INFLATE (cannot start inflating). */
+int ota_update_received(ota_update_t *u, size_t n);
+/** Copy up to len bytes in (as room + received). \return the bytes taken (0: pump
+ *  first), or a negative error of ota_update_received. */
+int ota_update_write(ota_update_t *u, const uint8_t *bytes, size_t len);
+/** Write what is buffered to the store (inflating first when gzip).
+ *  \return 0 (all written), OTA_ERR_WOULD_BLOCK, OTA_ERR_INFLATE (corrupt gzip),
+ *  the store's write error. */
+int ota_update_pump(ota_update_t *u);
+/** true once every announced byte was received and written. */
+bool ota_update_complete(const ota_update_t *u);
+
+/** Every byte is in and written: check the MD5 and the end of a gzip stream, finish
+ *  the store (format check), activate the slot (a data image is live after finish),
+ *  notify COMPLETED. From then on the lock refuses every newcomer until the reboot.
+ *  \return 0, OTA_ERR_MD5_MISMATCH, OTA_ERR_INFLATE (gzip ended early),
+ *  OTA_ERR_BAD_IMAGE, OTA_ERR_WRITE, OTA_ERR_ACTIVATE, OTA_ERR_CRYPTO. On failure the
+ *  update still holds the lock: the transport answers its peer, then aborts. */
+int ota_update_finish(ota_update_t *u);
+
+/** If holder holds the lock: discard the unfinished image (the running firmware and
+ *  the boot state are untouched), notify ERROR with err if the store was begun, free
+ *  the lock. After a successful finish it only frees the lock. */
+void ota_update_abort(ota_update_t *u, int holder, int err);
+
+#endif /* OTA_UPDATE_H */

@@ -1,0 +1,295 @@
+/*
+ * update.c - the update pipeline (ota/update.h): lock, streaming MD5, gzip
+ * inflation, store writes, verification, activation and notifications, for every
+ * transport alike.
+ */
+#include "ota/update.h"
+
+#include <string.h>
+
+#include "ota/util.h"
+
+#define CHUNK 8192u /* progress is notified at least every this many bytes */
+
+int ota_update_setup(ota_update_t *u, const ota_store_port_t *slot, const ota_store_port_t *data,
+                     const ota_crypto_port_t *crypto, const ota_inflate_port_t *inflate,
+                     ota_state_cb_t on_state, void *on_state_arg)
+{
+    if (u == NULL || slot == NULL || crypto == NULL)
+        return OTA_ERR_INVALID_ARG;
+    if (slot->begin == NULL || slot->write == NULL || slot->finish == NULL ||
+        slot->activate == NULL || slot->abort == NULL || crypto->hash_start == NULL ||
+        crypto->hash_update == NULL || crypto->hash_finish == NULL)
+        return OTA_ERR_INVALID_ARG;
+    /* a data store is all or nothing (activate is not used: finish makes it live) */
+    if (data != NULL &&
+        (data->begin == NULL || data->write == NULL || data->finish == NULL || data->abort == NULL))
+        return OTA_ERR_INVALID_ARG;
+    if (inflate != NULL && (inflate->begin == NULL || inflate->run == NULL || inflate->end == NULL))
+        return OTA_ERR_INVALID_ARG;
+    memset(u, 0, sizeof *u);
+    u->slot = slot;
+    u->data_store = data;
+    u->crypto = crypto;
+    u->inflate = inflate;
+    u->on_state = on_state;
+    u->on_state_arg = on_state_arg;
+    u->holder = OTA_UPDATE_NOBODY;
+    return OTA_OK;
+}
+
+bool ota_update_has_data_store(const ota_update_t *u)
+{
+    return u->data_store != NULL;
+}
+
+bool ota_update_can_inflate(const ota_update_t *u)
+{
+#if OTA_CFG_ENABLE_COMPRESSION
+    return u->inflate != NULL;
+#else
+    (void)u;
+    return false;
+#endif
+}
+
+static void notify(ota_update_t *u, ota_state_t st, int err)
+{
+    if (u->on_state != NULL)
+        u->on_state(u->on_state_arg, st, u->received, u->size, err);
+}
+
+static const ota_store_port_t *store(const ota_update_t *u)
+{
+    return (u->flags & OTA_UPDATE_F_DATA) ? u->data_store : u->slot;
+}
+
+int ota_update_lock(ota_update_t *u, int holder)
+{
+    if (u->holder != OTA_UPDATE_NOBODY || u->activated || holder < 0)
+        return OTA_ERR_BUSY;
+    /* a fresh update: everything but the bindings and the lock starts from zero */
+    size_t from = offsetof(ota_update_t, holder);
+    memset((uint8_t *)u + from, 0, sizeof *u - from);
+    u->holder = holder;
+    return OTA_OK;
+}
+
+bool ota_update_held_by(const ota_update_t *u, int holder)
+{
+    return holder >= 0 && u->holder == holder;
+}
+
+bool ota_update_busy(const ota_update_t *u)
+{
+    return u->holder != OTA_UPDATE_NOBODY || u->activated;
+}
+
+int ota_update_begin(ota_update_t *u, uint32_t size, const uint8_t *md5, unsigned flags)
+{
+    if (u->holder == OTA_UPDATE_NOBODY || size == 0 || u->started)
+        return OTA_ERR_INVALID_ARG;
+    if ((flags & OTA_UPDATE_F_DATA) && u->data_store == NULL)
+        return OTA_ERR_INVALID_ARG;
+    u->flags = (uint8_t)flags;
+    u->size = size;
+    const ota_store_port_t *st = store(u);
+    int rc = st->begin(st->ctx, size);
+    if (rc != OTA_OK)
+        return rc; /* OTA_ERR_WOULD_BLOCK included: nothing was begun */
+    u->store_open = true;
+    u->started = true;
+    if (u->crypto->hash_start(u->crypto->ctx, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+    if (md5 != NULL)
+        ota_update_expect_md5(u, md5);
+    notify(u, OTA_STATE_STARTED, OTA_OK);
+    return OTA_OK;
+}
+
+void ota_update_expect_md5(ota_update_t *u, const uint8_t md5[16])
+{
+    memcpy(u->md5, md5, sizeof u->md5);
+    u->has_md5 = true;
+}
+
+size_t ota_update_room(ota_update_t *u, uint8_t **buf)
+{
+    /* bytes go in only behind what is buffered, and only while it starts at 0 */
+    *buf = u->data;
+    if (u->data_off != 0 || !u->started)
+        return 0;
+    size_t room = sizeof u->data - u->data_len;
+    uint32_t want = u->size - u->received;
+    if (room > want)
+        room = want;
+    *buf = u->data + u->data_len;
+    return room;
+}
+
+static void report_progress(ota_update_t *u)
+{
+    uint32_t step = u->size / 100u;
+    if (step < CHUNK)
+        step = CHUNK;
+    if (u->received - u->reported >= step || u->received == u->size) {
+        u->reported = u->received;
+        notify(u, OTA_STATE_IN_PROGRESS, OTA_OK);
+    }
+}
+
+int ota_update_received(ota_update_t *u, size_t n)
+{
+    if (n == 0)
+        return OTA_OK;
+    if (u->crypto->hash_update(u->crypto->ctx, &u->md5_ctx, u->data + u->data_len, n) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+    u->data_len += (uint32_t)n;
+    u->received += (uint32_t)n;
+    report_progress(u);
+    /* gzip or raw is told by the first two bytes (RFC 1952 magic 1f 8b) */
+    bool maybe_gzip = (u->flags & OTA_UPDATE_F_GZIP) && ota_update_can_inflate(u);
+    if (!u->decided && (!maybe_gzip || u->data_len >= 2 || u->received == u->size)) {
+        u->decided = true;
+        if (maybe_gzip && u->data_len >= 2 && u->data[0] == 0x1f && u->data[1] == 0x8b) {
+#if OTA_CFG_ENABLE_COMPRESSION
+            if (u->inflate->begin(u->inflate->ctx) != OTA_OK)
+                return OTA_ERR_INFLATE;
+            u->compressed = true;
+            u->inflating = true;
+#endif
+        }
+    }
+    return OTA_OK;
+}
+
+int ota_update_write(ota_update_t *u, const uint8_t *bytes, size_t len)
+{
+    uint8_t *buf;
+    size_t room = ota_update_room(u, &buf);
+    if (len > room)
+        len = room;
+    memcpy(buf, bytes, len);
+    int rc = ota_update_received(u, len);
+    return rc != OTA_OK ? rc : (int)len;
+}
+
+int ota_update_pump(ota_update_t *u)
+{
+    if (!u->decided)
+        return OTA_OK; /* the first byte alone: raw or gzip is not known yet */
+    const ota_store_port_t *st = store(u);
+    if (!u->compressed) {
+        if (u->data_len == 0)
+            return OTA_OK;
+        int rc = st->write(st->ctx, u->written, u->data + u->data_off, u->data_len);
+        if (rc != OTA_OK)
+            return rc;
+        u->written += u->data_len;
+        u->data_off = u->data_len = 0;
+        return OTA_OK;
+    }
+#if OTA_CFG_ENABLE_COMPRESSION
+    const ota_inflate_port_t *inf = u->inflate;
+    for (;;) {
+        if (u->out_len > 0) {
+            int rc = st->write(st->ctx, u->written, u->out + u->out_off, u->out_len);
+            if (rc != OTA_OK)
+                return rc;
+            u->written += u->out_len;
+            bool was_full = u->out_off + u->out_len == sizeof u->out;
+            u->out_off = u->out_len = 0;
+            /* a full output buffer may leave more output inside the inflater */
+            if (was_full && !u->inflate_done && u->data_len == 0) {
+                size_t used = 0, made = 0;
+                bool done = false;
+                int irc =
+                    inf->run(inf->ctx, u->data, 0, &used, u->out, sizeof u->out, &made, &done);
+                if (irc != OTA_OK)
+                    return OTA_ERR_INFLATE;
+                u->out_len = (uint32_t)made;
+                u->inflate_done = done;
+                continue;
+            }
+        }
+        if (u->data_len == 0)
+            return OTA_OK;
+        if (u->inflate_done)
+            return OTA_ERR_INFLATE; /* bytes after the end of the gzip stream */
+        size_t used = 0, made = 0;
+        bool done = false;
+        int rc = inf->run(inf->ctx, u->data + u->data_off, u->data_len, &used, u->out,
+                          sizeof u->out, &made, &done);
+        if (rc != OTA_OK || used > u->data_len || made > sizeof u->out ||
+            (used == 0 && made == 0 && !done))
+            return OTA_ERR_INFLATE;
+        u->data_off += (uint32_t)used;
+        u->data_len -= (uint32_t)used;
+        if (u->data_len == 0)
+            u->data_off = 0;
+        u->out_len = (uint32_t)made;
+        u->inflate_done = done;
+    }
+#else
+    return OTA_ERR_INFLATE;
+#endif
+}
+
+bool ota_update_complete(const ota_update_t *u)
+{
+    bool buffered = u->data_len > 0;
+#if OTA_CFG_ENABLE_COMPRESSION
+    buffered = buffered || u->out_len > 0;
+#endif
+    return u->started && u->received == u->size && !buffered;
+}
+
+int ota_update_finish(ota_update_t *u)
+{
+    if (!ota_update_complete(u))
+        return OTA_ERR_INVALID_ARG;
+    uint8_t digest[16];
+    if (u->crypto->hash_finish(u->crypto->ctx, &u->md5_ctx, digest) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+    if (u->has_md5 && !ota_ct_equal(digest, u->md5, sizeof digest))
+        return OTA_ERR_MD5_MISMATCH;
+#if OTA_CFG_ENABLE_COMPRESSION
+    if (u->compressed) {
+        if (!u->inflate_done)
+            return OTA_ERR_INFLATE;
+        u->inflate->end(u->inflate->ctx);
+        u->inflating = false;
+    }
+#endif
+    const ota_store_port_t *st = store(u);
+    int rc = st->finish(st->ctx, u->written);
+    if (rc != OTA_OK)
+        return rc == OTA_ERR_BAD_IMAGE ? rc : OTA_ERR_WRITE;
+    if (!(u->flags & OTA_UPDATE_F_DATA) && st->activate(st->ctx) != OTA_OK)
+        return OTA_ERR_ACTIVATE;
+    u->store_open = false; /* complete: nothing to abort any more */
+    u->activated = true;
+    notify(u, OTA_STATE_COMPLETED, OTA_OK);
+    return OTA_OK;
+}
+
+void ota_update_abort(ota_update_t *u, int holder, int err)
+{
+    if (!ota_update_held_by(u, holder))
+        return;
+#if OTA_CFG_ENABLE_COMPRESSION
+    if (u->inflating)
+        u->inflate->end(u->inflate->ctx);
+#endif
+    bool failed = u->store_open;
+    if (u->store_open) {
+        const ota_store_port_t *st = store(u);
+        st->abort(st->ctx);
+    }
+    u->inflating = false;
+    u->store_open = false;
+    u->holder = OTA_UPDATE_NOBODY;
+    ota_wipe(&u->md5_ctx, sizeof u->md5_ctx);
+    if (failed)
+        notify(u, OTA_STATE_ERROR, err);
+}
