@@ -12,6 +12,11 @@
  * compared case-insensitively with ota_dns_name_eq(). The reader expands
  * compression pointers and only follows pointers that go strictly backwards, so a
  * compression loop cannot make it spin.
+ *
+ * Results follow ota/errors.h: failures are negative OTA_ERR_* codes
+ * (OTA_ERR_MALFORMED: the message or name is not well formed; OTA_ERR_TOO_LONG: the
+ * output does not fit). Where a result is a count or "read one / none left" by
+ * design, 0 and positive values keep that meaning, as each function says.
  */
 #ifndef OTA_DNS_H
 #define OTA_DNS_H
@@ -84,19 +89,22 @@ typedef struct ota_dns_record {
     uint16_t rdlength;
 } ota_dns_record_t;
 
-/** Start reading msg. \return 0, -1 (shorter than a header). */
+/** Start reading msg. \return 0, OTA_ERR_MALFORMED (shorter than a header). */
 int ota_dns_reader_init(ota_dns_reader_t *r, const uint8_t *msg, size_t len);
 
-/** The next question. \return 1 (read), 0 (no questions left), -1 (malformed). */
+/** The next question. \return 1 (one read: a yes/no by design), 0 (no questions
+ *  left), OTA_ERR_MALFORMED (then nothing more is read from r). */
 int ota_dns_next_question(ota_dns_reader_t *r, ota_dns_question_t *q);
 
 /** The next resource record (skips any unread questions first).
- *  \return 1 (read), 0 (no records left), -1 (malformed). */
+ *  \return 1 (one read: a yes/no by design), 0 (no records left),
+ *  OTA_ERR_MALFORMED (then nothing more is read from r). */
 int ota_dns_next_record(ota_dns_reader_t *r, ota_dns_record_t *rec);
 
 /** Expand the (possibly compressed) name at offset off of msg into out as a flat
  *  name. *end, when not NULL, gets the offset just after the name's bytes at off.
- *  \return the flat name's length (>= 1), -1 (malformed, loop, too long). */
+ *  \return the flat name's length (>= 1: a count by design), OTA_ERR_MALFORMED
+ *  (malformed, a compression loop, longer than OTA_DNS_NAME_MAX). */
 int ota_dns_read_name(const uint8_t *msg, size_t len, size_t off, uint8_t *out, size_t *end);
 
 /* ------------------------------------------------------------------ names */
@@ -121,7 +129,9 @@ size_t ota_dns_name_append_label(uint8_t *out, const char *label, size_t label_l
 void ota_dns_first_label(const uint8_t *flat, char *out, size_t cap);
 
 /** Dotted text of a flat name; dots and backslashes inside labels are escaped
- *  with a backslash, other bytes outside 0x20..0x7e as \DDD. \return 0, -1 (cap). */
+ *  with a backslash, other bytes outside 0x20..0x7e as \DDD.
+ *  \return 0, OTA_ERR_TOO_LONG (the text does not fit cap), OTA_ERR_MALFORMED (flat
+ *  is not a well-formed name). */
 int ota_dns_name_to_text(const uint8_t *flat, char *out, size_t cap);
 
 /** Skip the first label: the parent name, within the same buffer. */

@@ -6,6 +6,11 @@
  * a failure: the operation could not finish now, and the core tries again on its next
  * poll. The mapping to wire response codes is explicit and separate
  * (ota_protocol_response_for_error() in ota/protocol.h).
+ *
+ * A function whose result is a count or a yes/no by design (a length, "read one /
+ * none left") says so in its doc comment and keeps that meaning for 0 and positive
+ * values; its failures are still negative OTA_ERR_* codes, so `< 0` always means
+ * "failed" and `!= 0` means "not plain success" for the 0/negative functions.
  */
 #ifndef OTA_ERRORS_H
 #define OTA_ERRORS_H
@@ -31,6 +36,8 @@
 #define OTA_ERR_UNSUPPORTED (-18)    /**< a requested feature/type is not supported */
 #define OTA_ERR_CRYPTO (-19)         /**< hashing or random source failed */
 #define OTA_ERR_PREPARE (-20)        /**< the slot could not be prepared (storage busy, ...) */
+#define OTA_ERR_MALFORMED (-21)      /**< a message is not well formed (e.g. DNS) */
+#define OTA_ERR_TOO_LONG (-22)       /**< the result does not fit the caller's buffer */
 
 /** A short English description of an OTA_ERR_* code ("unknown error" for others).
  *  Never NULL; the string is static. */

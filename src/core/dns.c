@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "ota/errors.h"
+
 static uint16_t get16(const uint8_t *p)
 {
     return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
@@ -27,11 +29,11 @@ int ota_dns_read_name(const uint8_t *msg, size_t len, size_t off, uint8_t *out, 
     unsigned jumps = 0;
     for (;;) {
         if (pos >= len)
-            return -1;
+            return OTA_ERR_MALFORMED;
         uint8_t b = msg[pos];
         if ((b & 0xC0u) == 0xC0u) {
             if (pos + 1 >= len)
-                return -1;
+                return OTA_ERR_MALFORMED;
             size_t target = (size_t)(b & 0x3Fu) << 8 | msg[pos + 1];
             if (!jumped && end != NULL)
                 *end = pos + 2;
@@ -39,17 +41,17 @@ int ota_dns_read_name(const uint8_t *msg, size_t len, size_t off, uint8_t *out, 
             /* every jump must land before the previous one's start: the targets
              * strictly decrease, so no message can make this loop */
             if (target >= seg_start)
-                return -1;
+                return OTA_ERR_MALFORMED;
             /* a long chain of valid pointers would make reading a message cost the
              * square of its size; no real name needs this many */
             if (++jumps > OTA_DNS_MAX_JUMPS)
-                return -1;
+                return OTA_ERR_MALFORMED;
             seg_start = target;
             pos = target;
             continue;
         }
         if ((b & 0xC0u) != 0)
-            return -1; /* 0x40/0x80: extended label types, not in mDNS */
+            return OTA_ERR_MALFORMED; /* 0x40/0x80: extended label types, not in mDNS */
         if (b == 0) {
             out[o++] = 0; /* o + 1 <= OTA_DNS_NAME_MAX, see below */
             if (!jumped && end != NULL)
@@ -58,7 +60,7 @@ int ota_dns_read_name(const uint8_t *msg, size_t len, size_t off, uint8_t *out, 
         }
         /* room for this label and at least the final zero */
         if (pos + 1 + b > len || o + 1 + b + 1 > OTA_DNS_NAME_MAX)
-            return -1;
+            return OTA_ERR_MALFORMED;
         memcpy(out + o, msg + pos, (size_t)b + 1);
         o += (size_t)b + 1;
         pos += (size_t)b + 1;
@@ -135,13 +137,15 @@ void ota_dns_first_label(const uint8_t *flat, char *out, size_t cap)
 int ota_dns_name_to_text(const uint8_t *flat, char *out, size_t cap)
 {
     size_t o = 0, i = 0;
-    if (ota_dns_name_len(flat) == 0 || cap == 0)
-        return -1;
+    if (ota_dns_name_len(flat) == 0)
+        return OTA_ERR_MALFORMED;
+    if (cap == 0)
+        return OTA_ERR_TOO_LONG;
     while (flat[i] != 0) {
         uint8_t n = flat[i++];
         if (o > 0) {
             if (o + 1 >= cap)
-                return -1;
+                return OTA_ERR_TOO_LONG;
             out[o++] = '.';
         }
         for (uint8_t k = 0; k < n; k++, i++) {
@@ -163,14 +167,14 @@ int ota_dns_name_to_text(const uint8_t *flat, char *out, size_t cap)
                 el = 1;
             }
             if (o + el >= cap)
-                return -1;
+                return OTA_ERR_TOO_LONG;
             memcpy(out + o, esc, el);
             o += el;
         }
     }
     if (o == 0) {
         if (cap < 2)
-            return -1;
+            return OTA_ERR_TOO_LONG;
         out[o++] = '.';
     }
     out[o] = '\0';
@@ -188,7 +192,7 @@ int ota_dns_reader_init(ota_dns_reader_t *r, const uint8_t *msg, size_t len)
 {
     memset(r, 0, sizeof *r);
     if (len < OTA_DNS_HEADER_LEN)
-        return -1;
+        return OTA_ERR_MALFORMED;
     r->msg = msg;
     r->len = len;
     r->pos = OTA_DNS_HEADER_LEN;
@@ -213,7 +217,7 @@ int ota_dns_next_question(ota_dns_reader_t *r, ota_dns_question_t *q)
     if (ota_dns_read_name(r->msg, r->len, r->pos, q->name, &end) < 0 || end + 4 > r->len) {
         r->questions_left = 0; /* a huge count on a short message ends here */
         r->records_left[0] = r->records_left[1] = r->records_left[2] = 0;
-        return -1;
+        return OTA_ERR_MALFORMED;
     }
     q->type = get16(r->msg + end);
     q->qclass = get16(r->msg + end + 2);
@@ -228,7 +232,7 @@ int ota_dns_next_record(ota_dns_reader_t *r, ota_dns_record_t *rec)
     while (r->questions_left > 0) {
         int rc = ota_dns_next_question(r, &skip);
         if (rc < 0)
-            return -1;
+            return OTA_ERR_MALFORMED;
     }
     unsigned s = 0;
     while (s < 3 && r->records_left[s] == 0)
@@ -251,7 +255,7 @@ int ota_dns_next_record(ota_dns_reader_t *r, ota_dns_record_t *rec)
     return 1;
 bad:
     r->records_left[0] = r->records_left[1] = r->records_left[2] = 0;
-    return -1;
+    return OTA_ERR_MALFORMED;
 }
 
 /* ------------------------------------------------------------------ writing */

@@ -29,6 +29,8 @@ const char *ota_strerror(int err)
     case OTA_ERR_UNSUPPORTED: return "unsupported request";
     case OTA_ERR_CRYPTO: return "hash or random source failed";
     case OTA_ERR_PREPARE: return "could not prepare the update slot";
+    case OTA_ERR_MALFORMED: return "malformed message";
+    case OTA_ERR_TOO_LONG: return "result does not fit the buffer";
     default: return "unknown error";
     }
 }

@@ -52,7 +52,7 @@ static void check_name(const uint8_t *name, int n)
     for (size_t i = 16; i < sizeof small; i++)
         if ((uint8_t)small[i] != CANARY)
             abort();
-    if (rc == 0 ? strcmp(small, text) != 0 : (rc != -1 || strlen(text) < 16))
+    if (rc == 0 ? strcmp(small, text) != 0 : (rc != OTA_ERR_TOO_LONG || strlen(text) < 16))
         abort();
     char label[OTA_DNS_LABEL_MAX + 1];
     ota_dns_first_label(name, label, sizeof label);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ota/dns.h"
+#include "ota/errors.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -259,7 +260,7 @@ static void test_read_avahi_truncated_everywhere(void **state)
         uint8_t *msg = exact(avahi_response, n);
         ota_dns_reader_t r;
         if (n < OTA_DNS_HEADER_LEN) {
-            assert_int_equal(ota_dns_reader_init(&r, n ? msg : NULL, n), -1);
+            assert_int_equal(ota_dns_reader_init(&r, n ? msg : NULL, n), OTA_ERR_MALFORMED);
             ota_dns_record_t rec;
             ota_dns_question_t q;
             assert_int_equal(ota_dns_next_question(&r, &q), 0);
@@ -281,7 +282,7 @@ static void test_read_avahi_truncated_everywhere(void **state)
         while (complete < 5 && rec_end[complete] <= n)
             complete++;
         assert_int_equal(got, complete);
-        assert_int_equal(rc, -1);
+        assert_int_equal(rc, OTA_ERR_MALFORMED);
         assert_int_equal(ota_dns_next_record(&r, &rec), 0);
         free(msg);
     }
@@ -400,12 +401,12 @@ static void test_short_and_empty_messages(void **state)
     ota_dns_record_t rec;
     uint8_t out[OTA_DNS_NAME_MAX];
     memset(&r, 0xAA, sizeof r);
-    assert_int_equal(ota_dns_reader_init(&r, NULL, 0), -1);
+    assert_int_equal(ota_dns_reader_init(&r, NULL, 0), OTA_ERR_MALFORMED);
     assert_int_equal(ota_dns_next_question(&r, &q), 0);
     assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     uint8_t *eleven = exact("\x00\x00\x00\x00\x00\x01\x00\x01\x00\x00\x00", 11);
     memset(&r, 0xAA, sizeof r);
-    assert_int_equal(ota_dns_reader_init(&r, eleven, 11), -1);
+    assert_int_equal(ota_dns_reader_init(&r, eleven, 11), OTA_ERR_MALFORMED);
     assert_int_equal(ota_dns_next_question(&r, &q), 0);
     assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     free(eleven);
@@ -415,14 +416,14 @@ static void test_short_and_empty_messages(void **state)
     assert_int_equal(ota_dns_next_question(&r, &q), 0);
     assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     /* a name at or past the end */
-    assert_int_equal(ota_dns_read_name(twelve, 12, 12, out, NULL), -1);
-    assert_int_equal(ota_dns_read_name(twelve, 12, 1000, out, NULL), -1);
-    assert_int_equal(ota_dns_read_name(twelve, 0, 0, out, NULL), -1);
+    assert_int_equal(ota_dns_read_name(twelve, 12, 12, out, NULL), OTA_ERR_MALFORMED);
+    assert_int_equal(ota_dns_read_name(twelve, 12, 1000, out, NULL), OTA_ERR_MALFORMED);
+    assert_int_equal(ota_dns_read_name(twelve, 0, 0, out, NULL), OTA_ERR_MALFORMED);
     free(twelve);
     /* a bare header claiming one question */
     uint8_t *claim = exact("\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00", 12);
     assert_int_equal(ota_dns_reader_init(&r, claim, 12), 0);
-    assert_int_equal(ota_dns_next_question(&r, &q), -1);
+    assert_int_equal(ota_dns_next_question(&r, &q), OTA_ERR_MALFORMED);
     assert_int_equal(ota_dns_next_question(&r, &q), 0);
     assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     free(claim);
@@ -443,7 +444,7 @@ static void test_truncated_question_and_record(void **state)
     for (size_t n = 12; n <= m.n; n++) {
         uint8_t *msg = exact(m.b, n);
         assert_int_equal(ota_dns_reader_init(&r, msg, n), 0);
-        assert_int_equal(ota_dns_next_question(&r, &q), n == m.n ? 1 : -1);
+        assert_int_equal(ota_dns_next_question(&r, &q), n == m.n ? 1 : OTA_ERR_MALFORMED);
         assert_int_equal(ota_dns_next_question(&r, &q), 0);
         assert_int_equal(ota_dns_next_record(&r, &rec), 0);
         free(msg);
@@ -456,7 +457,7 @@ static void test_truncated_question_and_record(void **state)
     for (size_t n = 12; n <= m.n; n++) {
         uint8_t *msg = exact(m.b, n);
         assert_int_equal(ota_dns_reader_init(&r, msg, n), 0);
-        assert_int_equal(ota_dns_next_record(&r, &rec), n == m.n ? 1 : -1);
+        assert_int_equal(ota_dns_next_record(&r, &rec), n == m.n ? 1 : OTA_ERR_MALFORMED);
         assert_int_equal(ota_dns_next_record(&r, &rec), 0);
         assert_int_equal(ota_dns_next_question(&r, &q), 0);
         free(msg);
@@ -468,7 +469,7 @@ static void test_truncated_question_and_record(void **state)
     mb_bytes(&m, "\x0a\x00\x00\x01", 4);
     uint8_t *msg = exact(m.b, m.n);
     assert_int_equal(ota_dns_reader_init(&r, msg, m.n), 0);
-    assert_int_equal(ota_dns_next_record(&r, &rec), -1);
+    assert_int_equal(ota_dns_next_record(&r, &rec), OTA_ERR_MALFORMED);
     assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     free(msg);
     /* rdlength 0xffff */
@@ -478,7 +479,7 @@ static void test_truncated_question_and_record(void **state)
     mb_u8(&m, 0);
     msg = exact(m.b, m.n);
     assert_int_equal(ota_dns_reader_init(&r, msg, m.n), 0);
-    assert_int_equal(ota_dns_next_record(&r, &rec), -1);
+    assert_int_equal(ota_dns_next_record(&r, &rec), OTA_ERR_MALFORMED);
     assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     free(msg);
 }
@@ -497,7 +498,7 @@ static void test_truncated_names(void **state)
     mb_label(&m, 2, 'b');
     mb_ptr(&m, 12);
     for (size_t n = at; n < m.n; n++) {
-        assert_int_equal(read_exact(&m, n, at, out, &end), -1);
+        assert_int_equal(read_exact(&m, n, at, out, &end), OTA_ERR_MALFORMED);
         assert_int_equal(end, 777); /* untouched on failure */
     }
     assert_int_equal(read_exact(&m, m.n, at, out, &end), 4 + 3 + 6 + 1);
@@ -507,16 +508,16 @@ static void test_truncated_names(void **state)
     mb_header(&m, 0, 0, 0, 0, 0);
     mb_u8(&m, 10);
     mb_bytes(&m, "abc", 3);
-    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
     /* a label whose bytes reach exactly the end: no room for the final zero */
     mb_header(&m, 0, 0, 0, 0, 0);
     mb_label(&m, 3, 'x');
-    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
     /* a pointer's first byte is the last byte */
     mb_header(&m, 0, 0, 0, 0, 0);
     mb_u8(&m, 0);
     mb_u8(&m, 0xC0);
-    assert_int_equal(read_exact(&m, m.n, 13, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 13, out, NULL), OTA_ERR_MALFORMED);
     /* truncated name inside a question ends the questions */
     mb_header(&m, 0, 5, 0, 0, 0);
     mb_label(&m, 40, 'q');
@@ -524,7 +525,7 @@ static void test_truncated_names(void **state)
     ota_dns_reader_t r;
     ota_dns_question_t q;
     assert_int_equal(ota_dns_reader_init(&r, msg, m.n - 10), 0);
-    assert_int_equal(ota_dns_next_question(&r, &q), -1);
+    assert_int_equal(ota_dns_next_question(&r, &q), OTA_ERR_MALFORMED);
     assert_int_equal(ota_dns_next_question(&r, &q), 0);
     free(msg);
 }
@@ -539,26 +540,26 @@ static void test_compression_loops_and_forward_pointers(void **state)
     mb_ptr(&m, 12);
     mb_u16(&m, 1);
     mb_u16(&m, 1);
-    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
     uint8_t *msg = exact(m.b, m.n);
     ota_dns_reader_t r;
     ota_dns_question_t q;
     assert_int_equal(ota_dns_reader_init(&r, msg, m.n), 0);
-    assert_int_equal(ota_dns_next_question(&r, &q), -1);
+    assert_int_equal(ota_dns_next_question(&r, &q), OTA_ERR_MALFORMED);
     free(msg);
 
     /* a label, then a pointer back to that label: a loop through the label */
     mb_header(&m, 0, 0, 0, 0, 0);
     mb_label(&m, 1, 'a');
     mb_ptr(&m, 12);
-    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
 
     /* two pointers pointing at each other, read from either one */
     mb_header(&m, 0, 0, 0, 0, 0);
     mb_ptr(&m, 14);
     mb_ptr(&m, 12);
-    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
-    assert_int_equal(read_exact(&m, m.n, 14, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
+    assert_int_equal(read_exact(&m, m.n, 14, out, NULL), OTA_ERR_MALFORMED);
 
     /* a three-pointer cycle through labels */
     mb_header(&m, 0, 0, 0, 0, 0);
@@ -567,20 +568,20 @@ static void test_compression_loops_and_forward_pointers(void **state)
     mb_label(&m, 1, 'b'); /* 16 */
     mb_ptr(&m, 12);       /* 18 -> 12 */
     for (size_t off = 12; off < m.n; off += 2)
-        assert_int_equal(read_exact(&m, m.n, off, out, NULL), -1);
+        assert_int_equal(read_exact(&m, m.n, off, out, NULL), OTA_ERR_MALFORMED);
 
     /* a forward pointer to a perfectly good name is refused */
     mb_header(&m, 0, 0, 0, 0, 0);
     mb_ptr(&m, 14); /* 12 */
     mb_name(&m, "x.local");
-    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
     assert_int_equal(read_exact(&m, m.n, 14, out, NULL), 9);
 
     /* a pointer beyond the message */
     mb_header(&m, 0, 0, 0, 0, 0);
     mb_name(&m, "x.local");
     mb_ptr(&m, 0x3FFF);
-    assert_int_equal(read_exact(&m, m.n, 21, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 21, out, NULL), OTA_ERR_MALFORMED);
 
     /* a pointer that lands back in the middle of the same name's labels after a
      * backward jump: 30 -> 20 (ok), which continues into 30's own pointer again */
@@ -593,8 +594,9 @@ static void test_compression_loops_and_forward_pointers(void **state)
     mb_label(&m, 1, 's'); /* 26 */
     mb_label(&m, 1, 't'); /* 28 */
     mb_ptr(&m, 20);       /* 30 */
-    assert_int_equal(read_exact(&m, m.n, 20, out, NULL), -1); /* 20..30 -> 20: loop */
-    assert_int_equal(read_exact(&m, m.n, 30, out, NULL), -1); /* 30 -> 20 ... -> 20 */
+    /* 20..30 -> 20: a loop; 30 -> 20 ... -> 20 */
+    assert_int_equal(read_exact(&m, m.n, 20, out, NULL), OTA_ERR_MALFORMED);
+    assert_int_equal(read_exact(&m, m.n, 30, out, NULL), OTA_ERR_MALFORMED);
 }
 
 static void test_pointer_chains(void **state)
@@ -630,7 +632,7 @@ static void test_pointer_chains(void **state)
     assert_int_equal(end, m.n);
     assert_name(out, "x.local");
     mb_ptr(&m, m.n - 2);
-    assert_int_equal(read_exact(&m, m.n, m.n - 2, out, &end), -1);
+    assert_int_equal(read_exact(&m, m.n, m.n - 2, out, &end), OTA_ERR_MALFORMED);
 
     /* the pointer in the header area (offset < 12) is just bytes: allowed, read as
      * labels, bounded like anything else */
@@ -658,14 +660,14 @@ static void test_extended_label_types(void **state)
         mb_u8(&m, 0);
         mb_u16(&m, 1);
         mb_u16(&m, 1);
-        assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
+        assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
         /* and after a good label */
         mb_header(&m, 0, 0, 0, 0, 0);
         mb_label(&m, 1, 'a');
         mb_u8(&m, types[i]);
         mb_u8(&m, 0);
         mb_u8(&m, 0);
-        assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
+        assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
     }
 }
 
@@ -708,14 +710,14 @@ static void test_name_length_limit_after_expansion(void **state)
     d = m.n;
     mb_label(&m, 63, 'a');
     mb_ptr(&m, c);
-    assert_int_equal(read_exact(&m, m.n, d, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, d, out, NULL), OTA_ERR_MALFORMED);
     assert_int_equal(read_exact(&m, m.n, c, out, NULL), 1 + 64 + 64 + 63);
     /* without pointers: 128 one-byte labels = 257 bytes */
     mb_header(&m, 0, 0, 0, 0, 0);
     for (int i = 0; i < 128; i++)
         mb_label(&m, 1, 'x');
     mb_u8(&m, 0);
-    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, 12, out, NULL), OTA_ERR_MALFORMED);
     assert_int_equal(read_exact(&m, m.n, 14, out, NULL), 255); /* 127 labels fit */
     /* a self-referencing pointer chain that would grow without bound */
     mb_header(&m, 0, 0, 0, 0, 0);
@@ -725,7 +727,7 @@ static void test_name_length_limit_after_expansion(void **state)
         mb_label(&m, 1, 'y');
         mb_ptr(&m, prev);
     }
-    assert_int_equal(read_exact(&m, m.n, m.n - 4, out, NULL), -1);
+    assert_int_equal(read_exact(&m, m.n, m.n - 4, out, NULL), OTA_ERR_MALFORMED);
 }
 
 static void test_huge_counts_end_quickly(void **state)
@@ -751,14 +753,14 @@ static void test_huge_counts_end_quickly(void **state)
     while ((rc = ota_dns_next_question(&r, &q)) == 1)
         calls++;
     assert_int_equal(calls, 3);
-    assert_int_equal(rc, -1);
+    assert_int_equal(rc, OTA_ERR_MALFORMED);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(ota_dns_next_question(&r, &q), 0);
         assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     }
     /* the same through next_record: the skip stops at the first bad question */
     assert_int_equal(ota_dns_reader_init(&r, msg, m.n), 0);
-    assert_int_equal(ota_dns_next_record(&r, &rec), -1);
+    assert_int_equal(ota_dns_next_record(&r, &rec), OTA_ERR_MALFORMED);
     assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     assert_int_equal(ota_dns_next_question(&r, &q), 0);
     free(msg);
@@ -773,7 +775,7 @@ static void test_huge_counts_end_quickly(void **state)
     while ((rc = ota_dns_next_question(&r, &q)) == 1)
         calls++;
     assert_int_equal(calls, 3);
-    assert_int_equal(rc, -1);
+    assert_int_equal(rc, OTA_ERR_MALFORMED);
     free(msg);
 
     /* 65535 answers claimed, a 12-byte header and one record */
@@ -784,7 +786,7 @@ static void test_huge_counts_end_quickly(void **state)
     msg = exact(m.b, m.n);
     assert_int_equal(ota_dns_reader_init(&r, msg, m.n), 0);
     assert_int_equal(ota_dns_next_record(&r, &rec), 1);
-    assert_int_equal(ota_dns_next_record(&r, &rec), -1);
+    assert_int_equal(ota_dns_next_record(&r, &rec), OTA_ERR_MALFORMED);
     for (int i = 0; i < 5; i++)
         assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     free(msg);
@@ -793,7 +795,7 @@ static void test_huge_counts_end_quickly(void **state)
     mb_header(&m, 0, 0xffff, 0xffff, 0xffff, 0xffff);
     msg = exact(m.b, m.n);
     assert_int_equal(ota_dns_reader_init(&r, msg, m.n), 0);
-    assert_int_equal(ota_dns_next_record(&r, &rec), -1);
+    assert_int_equal(ota_dns_next_record(&r, &rec), OTA_ERR_MALFORMED);
     assert_int_equal(ota_dns_next_record(&r, &rec), 0);
     assert_int_equal(ota_dns_next_question(&r, &q), 0);
     free(msg);
@@ -817,7 +819,7 @@ static void test_huge_counts_end_quickly(void **state)
         calls++;
     }
     assert_int_equal(calls, present);
-    assert_int_equal(rc, -1);
+    assert_int_equal(rc, OTA_ERR_MALFORMED);
     free(msg);
 }
 
@@ -1002,8 +1004,8 @@ static void test_name_to_text(void **state)
     assert_int_equal(ota_dns_name_to_text((const uint8_t *)"", out, sizeof out), 0);
     assert_string_equal(out, ".");
     assert_int_equal(ota_dns_name_to_text((const uint8_t *)"", out, 2), 0);
-    assert_int_equal(ota_dns_name_to_text((const uint8_t *)"", out, 1), -1);
-    assert_int_equal(ota_dns_name_to_text((const uint8_t *)"", out, 0), -1);
+    assert_int_equal(ota_dns_name_to_text((const uint8_t *)"", out, 1), OTA_ERR_TOO_LONG);
+    assert_int_equal(ota_dns_name_to_text((const uint8_t *)"", out, 0), OTA_ERR_TOO_LONG);
     /* escapes: dot, backslash, control and high bytes as \DDD; space as is */
     static const uint8_t odd[] = {9, 'a', '.', 'b', '\\', ' ', 0x00, 0x1f, 0x7f, 0xff,
                                   3, 'x', '"', '~', 0};
@@ -1015,7 +1017,7 @@ static void test_name_to_text(void **state)
         char buf[16];
         memset(buf, 'Q', sizeof buf);
         int rc = ota_dns_name_to_text(n, buf, cap);
-        assert_int_equal(rc, cap >= 8 ? 0 : -1);
+        assert_int_equal(rc, cap >= 8 ? 0 : OTA_ERR_TOO_LONG);
         if (rc == 0)
             assert_string_equal(buf, "x.local");
         for (size_t i = cap; i < sizeof buf; i++)
@@ -1027,14 +1029,15 @@ static void test_name_to_text(void **state)
         char buf[16];
         memset(buf, 'Q', sizeof buf);
         int rc = ota_dns_name_to_text(esc, buf, cap);
-        assert_int_equal(rc, cap >= 6 ? 0 : -1);
+        assert_int_equal(rc, cap >= 6 ? 0 : OTA_ERR_TOO_LONG);
         if (rc == 0)
             assert_string_equal(buf, "a\\001");
         for (size_t i = cap; i < sizeof buf; i++)
             assert_int_equal(buf[i], 'Q');
     }
     /* a malformed name */
-    assert_int_equal(ota_dns_name_to_text((const uint8_t *)"\x40", out, sizeof out), -1);
+    assert_int_equal(ota_dns_name_to_text((const uint8_t *)"\x40", out, sizeof out),
+                     OTA_ERR_MALFORMED);
     /* the longest text: 255 bytes flat of 0xff bytes, each \255 */
     uint8_t w[OTA_DNS_NAME_MAX];
     memset(w, 0xff, sizeof w);
@@ -1044,7 +1047,7 @@ static void test_name_to_text(void **state)
     static char longest[1100];
     assert_int_equal(ota_dns_name_to_text(w, longest, sizeof longest), 0);
     assert_int_equal(strlen(longest), 250 * 4 + 3);
-    assert_int_equal(ota_dns_name_to_text(w, longest, 250 * 4 + 3), -1);
+    assert_int_equal(ota_dns_name_to_text(w, longest, 250 * 4 + 3), OTA_ERR_TOO_LONG);
     assert_int_equal(ota_dns_name_to_text(w, longest, 250 * 4 + 4), 0);
 }
 
