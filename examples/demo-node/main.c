@@ -172,7 +172,7 @@ static void log_image(char slot)
         for (int i = 0; i < 32; i++)
             snprintf(hex + 2 * i, 3, "%02x", dig[i]);
     }
-    ota_posix_log(OTA_LOG_INFO, "demo", "booted slot=%c image sha256=%s", slot, hex);
+    ota_posix_logf(NULL, OTA_LOG_INFO, "demo", "booted slot=%c image sha256=%s", slot, hex);
 }
 
 int main(int argc, char **argv)
@@ -434,7 +434,7 @@ int main(int argc, char **argv)
     static ota_posix_t posix;
     char err[512];
     if (ota_posix_init(&posix, &po, err, sizeof err) != 0) {
-        ota_posix_log(OTA_LOG_ERROR, "ota", "%s", err);
+        ota_posix_logf(NULL, OTA_LOG_ERROR, "ota", "%s", err);
         return 1;
     }
     uint32_t now = ota_posix_now_ms();
@@ -465,19 +465,20 @@ int main(int argc, char **argv)
         if (ota_posix_log_listen(&posix, po.bind_addr, lp, hello,
                                  cfg.verifier ? cfg.verifier : log_verifier, err,
                                  sizeof err) == 0)
-            ota_posix_log(OTA_LOG_INFO, "logger", "log viewers: port %u%s", (unsigned)lp,
-                          posix.log_auth ? " (they prove the OTA password)" : "");
+            ota_posix_logf(&posix, OTA_LOG_INFO, "logger", "log viewers: port %u%s", (unsigned)lp,
+                           posix.log_auth ? " (they prove the OTA password)" : "");
         else
-            ota_posix_log(OTA_LOG_WARN, "logger", "no log viewers: %s", err);
+            ota_posix_logf(&posix, OTA_LOG_WARN, "logger", "no log viewers: %s", err);
     }
 
     static ota_server_t OTA_NODE_OTA_ID; /* the component instance named by id */
     ota_server_t *const ota = &OTA_NODE_OTA_ID;
     ota_server_init(ota);
     if (ota_server_setup(ota, &posix.ports.server, &cfg) != OTA_OK) {
-        ota_posix_log(OTA_LOG_ERROR, "ota", "invalid OTA configuration%s",
-                      verifier_set ? ": --verifier is not a verifier printed by 'ota "
-                                     "hash-password'" : "");
+        ota_posix_logf(&posix, OTA_LOG_ERROR, "ota", "invalid OTA configuration%s",
+                       verifier_set ? ": --verifier is not a verifier printed by 'ota "
+                                      "hash-password'"
+                                    : "");
         ota_posix_free(&posix);
         return 1;
     }
@@ -485,14 +486,14 @@ int main(int argc, char **argv)
     snprintf(auth, sizeof auth, "%s%s%s%s", cfg.verifier ? "salted" : "",
              cfg.verifier && cfg.password ? " + " : "",
              cfg.password ? "legacy SHA-256" : "", cfg.password && cfg.allow_md5 ? "/MD5" : "");
-    ota_posix_log(OTA_LOG_INFO, "ota", "listening on %s (version %u, auth: %s)", posix.bound,
-                  (unsigned)cfg.version, auth[0] ? auth : "none, no password");
+    ota_posix_logf(&posix, OTA_LOG_INFO, "ota", "listening on %s (version %u, auth: %s)",
+                   posix.bound, (unsigned)cfg.version, auth[0] ? auth : "none, no password");
     if (cfg.arduino_enabled)
-        ota_posix_log(OTA_LOG_INFO, "ota", "ArduinoOTA on UDP port %u (%s)",
-                      (unsigned)po.arduino_port,
-                      cfg.arduino_auth == OTA_ARDUINO_AUTH_NONE ? "no password"
-                      : cfg.arduino_auth == OTA_ARDUINO_AUTH_MD5 ? "MD5 variant"
-                                                                 : "SHA-256 variant");
+        ota_posix_logf(&posix, OTA_LOG_INFO, "ota", "ArduinoOTA on UDP port %u (%s)",
+                       (unsigned)po.arduino_port,
+                       cfg.arduino_auth == OTA_ARDUINO_AUTH_NONE  ? "no password"
+                       : cfg.arduino_auth == OTA_ARDUINO_AUTH_MD5 ? "MD5 variant"
+                                                                  : "SHA-256 variant");
 
     /* mDNS: <name>.local and the OTA services; network-level, so on in safe mode too */
     static ota_mdns_t mdns;
@@ -502,16 +503,17 @@ int main(int argc, char **argv)
     static const char *ota_txt[8], *ar_txt[6];
     bool mdns_running = false;
     if (mdns_on && !ota_mdns_name_valid(mdns_name)) { /* the YAML's name, e.g. with a '_' */
-        ota_posix_log(OTA_LOG_WARN, "mdns", "off: the node name '%s' is not a host name "
-                      "label (1-63 letters, digits, inner hyphens): pass --mdns-name",
-                      mdns_name);
+        ota_posix_logf(&posix, OTA_LOG_WARN, "mdns",
+                       "off: the node name '%s' is not a host name "
+                       "label (1-63 letters, digits, inner hyphens): pass --mdns-name",
+                       mdns_name);
         mdns_on = false;
     }
     if (mdns_on) {
         char why[300];
         int rc = ota_posix_mdns_open(&posix, po.bind_addr, why, sizeof why);
         if (rc <= 0) {
-            ota_posix_log(rc < 0 ? OTA_LOG_WARN : OTA_LOG_INFO, "mdns", "%s", why);
+            ota_posix_logf(&posix, rc < 0 ? OTA_LOG_WARN : OTA_LOG_INFO, "mdns", "%s", why);
         } else {
             snprintf(txt_name, sizeof txt_name, "name=%s", mdns_name);
             snprintf(txt_version, sizeof txt_version, "version=%s", fw_version);
@@ -549,10 +551,12 @@ int main(int argc, char **argv)
             if (ota_mdns_setup(&mdns, &posix.ports.mdns, &posix.ports.crypto, &posix.ports.log, &mc,
                                ota_posix_now_ms()) == OTA_OK) {
                 mdns_running = true;
-                ota_posix_log(OTA_LOG_INFO, "mdns", "responder on for %s.local (_ota._tcp%s)",
-                              mdns_name, cfg.arduino_enabled ? ", _arduino._tcp" : "");
+                ota_posix_logf(&posix, OTA_LOG_INFO, "mdns",
+                               "responder on for %s.local (_ota._tcp%s)", mdns_name,
+                               cfg.arduino_enabled ? ", _arduino._tcp" : "");
             } else {
-                ota_posix_log(OTA_LOG_WARN, "mdns", "invalid mDNS configuration: responder off");
+                ota_posix_logf(&posix, OTA_LOG_WARN, "mdns",
+                               "invalid mDNS configuration: responder off");
                 ota_posix_mdns_close(&posix);
             }
         }
@@ -561,9 +565,10 @@ int main(int argc, char **argv)
     /* 2. the other components: not in safe mode */
     bool demo_on = !safe;
     if (safe) {
-        ota_posix_log(OTA_LOG_WARN, "demo", "safe mode: the demo component stays off");
+        ota_posix_logf(&posix, OTA_LOG_WARN, "demo", "safe mode: the demo component stays off");
     } else if (crash_file != NULL && access(crash_file, F_OK) == 0) {
-        ota_posix_log(OTA_LOG_ERROR, "demo", "%s exists: crashing during set-up", crash_file);
+        ota_posix_logf(&posix, OTA_LOG_ERROR, "demo", "%s exists: crashing during set-up",
+                       crash_file);
         fflush(stdout);
         abort();
     }
@@ -581,8 +586,8 @@ int main(int argc, char **argv)
             break;
         if (demo_on && (int32_t)(now - next_beat) >= 0) {
             tick++;
-            ota_posix_log(OTA_LOG_INFO, "demo", "heartbeat tick=%llu loops=%llu",
-                          (unsigned long long)tick, (unsigned long long)loops);
+            ota_posix_logf(&posix, OTA_LOG_INFO, "demo", "heartbeat tick=%llu loops=%llu",
+                           (unsigned long long)tick, (unsigned long long)loops);
             next_beat += heartbeat_ms;
             if ((int32_t)(now - next_beat) >= 0)
                 next_beat = now + heartbeat_ms;
@@ -603,9 +608,9 @@ int main(int argc, char **argv)
     ota_server_free(ota);
     ota_posix_free(&posix);
     if (reboot) {
-        ota_posix_log(OTA_LOG_INFO, "demo", "rebooting into the new image");
+        ota_posix_logf(&posix, OTA_LOG_INFO, "demo", "rebooting into the new image");
         return OTA_POSIX_EXIT_REBOOT;
     }
-    ota_posix_log(OTA_LOG_INFO, "demo", "stopped");
+    ota_posix_logf(&posix, OTA_LOG_INFO, "demo", "stopped");
     return 0;
 }

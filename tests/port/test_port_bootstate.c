@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "bootstate.h"
+#include "ota/errors.h"
 #include "port_test_util.h"
 
 typedef struct fixture {
@@ -99,7 +100,7 @@ static void test_slot_path(void **state)
     char p[64];
     assert_int_equal(ota_bootstate_slot_path("/x", 'b', p, sizeof p), 0);
     assert_string_equal(p, "/x/slot_b.bin");
-    assert_int_equal(ota_bootstate_slot_path("/a/long/directory", 'a', p, 10), -1);
+    assert_int_equal(ota_bootstate_slot_path("/a/long/directory", 'a', p, 10), OTA_ERR_TOO_LONG);
 }
 
 static void test_round_trip(void **state)
@@ -193,7 +194,7 @@ static void test_store_into_missing_dir_fails(void **state)
     tu_path(p, f->dir, "nope");
     ota_bootstate_t st;
     ota_bootstate_default(&st);
-    assert_int_equal(ota_bootstate_store(p, &st), -1);
+    assert_int_equal(ota_bootstate_store(p, &st), OTA_ERR_IO);
     /* a state naming no slot is refused and nothing is written */
     assert_int_equal(ota_bootstate_store(f->dir, &st), 0);
     char cur[4096];
@@ -202,11 +203,11 @@ static void test_store_into_missing_dir_fails(void **state)
     tu_snap(&before, cur);
     st.active = 'x';
     errno = 0;
-    assert_int_equal(ota_bootstate_store(f->dir, &st), -1);
+    assert_int_equal(ota_bootstate_store(f->dir, &st), OTA_ERR_INVALID_ARG);
     assert_int_equal(errno, EINVAL);
     st.active = 'b';
     st.confirmed = 0;
-    assert_int_equal(ota_bootstate_store(f->dir, &st), -1);
+    assert_int_equal(ota_bootstate_store(f->dir, &st), OTA_ERR_INVALID_ARG);
     tu_assert_same(&before, cur);
 }
 
@@ -232,7 +233,7 @@ static void check_damage(const fixture_t *f, const damage_t *d, const ota_bootst
     memset(&got, 0, sizeof got);
     char why[300] = "";
     int rc = ota_bootstate_load(f->dir, &got, why, sizeof why);
-    if (rc != 1)
+    if (rc != OTA_BOOTSTATE_FALLBACK)
         fail_msg("damage '%s' was accepted (rc %d)", d->name, rc);
     assert_non_null(strstr(why, "boot.state"));
     if (prev != NULL) {
@@ -415,11 +416,11 @@ static void test_unreadable_state_file_falls_back(void **state)
     assert_int_equal(mkdir(cur, 0755), 0); /* a directory where the file should be */
     ota_bootstate_t got;
     char why[300] = "";
-    assert_int_equal(ota_bootstate_load(f->dir, &got, why, sizeof why), 1);
+    assert_int_equal(ota_bootstate_load(f->dir, &got, why, sizeof why), OTA_BOOTSTATE_FALLBACK);
     assert_int_equal(got.active, 'a');
     /* and a state dir that does not exist at all still gives a slot */
     tu_path(cur, f->dir, "missing-dir");
-    assert_int_equal(ota_bootstate_load(cur, &got, why, sizeof why), 1);
+    assert_int_equal(ota_bootstate_load(cur, &got, why, sizeof why), OTA_BOOTSTATE_FALLBACK);
     assert_int_equal(got.active, 'a');
 }
 

@@ -260,7 +260,7 @@ static void open_mdns(fixture_t *f, const char *bind)
 {
     char why[300] = "";
     int rc = ota_posix_mdns_open(&f->ctx, bind, why, sizeof why);
-    if (rc != 1)
+    if (rc != OTA_POSIX_MDNS_ON)
         fail_msg("ota_posix_mdns_open(%s) = %d: %s", bind, rc, why);
 }
 
@@ -410,7 +410,8 @@ static void test_loopback_bind_keeps_mdns_off(void **state)
     static const char *const loops[] = {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"};
     for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++) {
         char why[300] = "";
-        assert_int_equal(ota_posix_mdns_open(&f->ctx, loops[i], why, sizeof why), 0);
+        assert_int_equal(ota_posix_mdns_open(&f->ctx, loops[i], why, sizeof why),
+                         OTA_POSIX_MDNS_OFF);
         assert_non_null(strstr(why, "off: bound to loopback"));
         assert_non_null(strstr(why, loops[i]));
         assert_int_equal(f->ctx.mdns.fd4, -1);
@@ -420,7 +421,8 @@ static void test_loopback_bind_keeps_mdns_off(void **state)
         assert_null(f->ctx.ports.mdns.addrs);
     }
     char why[300] = "";
-    assert_int_equal(ota_posix_mdns_open(&f->ctx, "nonsense", why, sizeof why), -1);
+    assert_int_equal(ota_posix_mdns_open(&f->ctx, "nonsense", why, sizeof why),
+                     OTA_ERR_INVALID_ARG);
     assert_non_null(strstr(why, "nonsense"));
     assert_null(f->ctx.ports.mdns.recv);
 }

@@ -480,19 +480,19 @@ static void test_init_errors_say_what_to_do(void **state)
     tu_path(missing, f->dir, "no-such-dir");
     ota_posix_options_t o = {
         .state_dir = missing, .bind_addr = "127.0.0.1", .port = 0, .slot_size = SLOT_SIZE};
-    assert_int_equal(ota_posix_init(&c, &o, err, sizeof err), -1);
+    assert_int_equal(ota_posix_init(&c, &o, err, sizeof err), OTA_ERR_INVALID_ARG);
     assert_non_null(strstr(err, "does not exist"));
     assert_non_null(strstr(err, "ota-boot flash"));
     ota_posix_free(&c);
 
     o.state_dir = NULL;
-    assert_int_equal(ota_posix_init(&c, &o, err, sizeof err), -1);
+    assert_int_equal(ota_posix_init(&c, &o, err, sizeof err), OTA_ERR_INVALID_ARG);
     assert_non_null(strstr(err, "--state"));
     ota_posix_free(&c);
 
     o.state_dir = f->dir;
     o.bind_addr = "not-an-address";
-    assert_int_equal(ota_posix_init(&c, &o, err, sizeof err), -1);
+    assert_int_equal(ota_posix_init(&c, &o, err, sizeof err), OTA_ERR_INVALID_ARG);
     assert_non_null(strstr(err, "not an IPv4 or IPv6 address"));
     ota_posix_free(&c);
 
@@ -503,7 +503,7 @@ static void test_init_errors_say_what_to_do(void **state)
     assert_int_equal(getsockname(f->ctx.listen_fd, (struct sockaddr *)&ss, &sl), 0);
     o.bind_addr = "127.0.0.1";
     o.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    assert_int_equal(ota_posix_init(&c, &o, err, sizeof err), -1);
+    assert_int_equal(ota_posix_init(&c, &o, err, sizeof err), OTA_ERR_IO);
     assert_non_null(strstr(err, "Address already in use"));
     assert_non_null(strstr(err, "--port"));
     ota_posix_free(&c);

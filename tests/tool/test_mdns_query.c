@@ -17,6 +17,7 @@
 
 #include "mdns_query.h"
 #include "ota/dns.h"
+#include "ota/errors.h"
 
 #define IFINDEX 7u /* the interface the test's packets "arrive" on */
 
@@ -366,7 +367,7 @@ static void test_malformed_changes_nothing(void **state)
     /* cut anywhere: the counts promise more than there is */
     for (size_t cut = 0; cut < n; cut++) {
         ota_mdns_table_init(t);
-        assert_int_equal(ota_mdns_table_feed(t, p.buf, cut, IFINDEX), -1);
+        assert_int_equal(ota_mdns_table_feed(t, p.buf, cut, IFINDEX), OTA_ERR_MALFORMED);
         assert_true(table_empty(t));
         assert_int_equal(t->malformed, 1);
     }
@@ -381,7 +382,7 @@ static void test_malformed_changes_nothing(void **state)
     ota_dns_w_record_begin(&p.w, OTA_DNS_SEC_ADDITIONAL, h, OTA_DNS_TYPE_A, OTA_DNS_CLASS_IN, 120);
     ota_dns_w_bytes(&p.w, "\x0a\x00\x00\x01\x02", 5);
     ota_dns_w_record_end(&p.w);
-    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), -1);
+    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), OTA_ERR_MALFORMED);
     assert_true(table_empty(t));
     /* a TXT string running past its record */
     begin(&p);
@@ -389,7 +390,7 @@ static void test_malformed_changes_nothing(void **state)
     ota_dns_w_record_begin(&p.w, OTA_DNS_SEC_ANSWER, h, OTA_DNS_TYPE_TXT, OTA_DNS_CLASS_IN, 120);
     ota_dns_w_bytes(&p.w, "\x0aversion=1", 10); /* 10 promised, 9 there */
     ota_dns_w_record_end(&p.w);
-    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), -1);
+    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), OTA_ERR_MALFORMED);
     /* a PTR whose name runs past its rdata, an SRV too short for its target */
     begin(&p);
     flat(h, "_ota._tcp.local");
@@ -397,13 +398,13 @@ static void test_malformed_changes_nothing(void **state)
     ota_dns_w_bytes(&p.w, "\x01x", 2);
     ota_dns_w_record_end(&p.w);
     ota_dns_w_u8(&p.w, 0); /* the name's end, outside the record */
-    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), -1);
+    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), OTA_ERR_MALFORMED);
     begin(&p);
     flat(h, "x._ota._tcp.local");
     ota_dns_w_record_begin(&p.w, OTA_DNS_SEC_ANSWER, h, OTA_DNS_TYPE_SRV, OTA_DNS_CLASS_IN, 120);
     ota_dns_w_bytes(&p.w, "\0\0\0\0\x0c\xa0", 6);
     ota_dns_w_record_end(&p.w);
-    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), -1);
+    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), OTA_ERR_MALFORMED);
     /* a compression loop in the PTR data: the pointer points at itself */
     begin(&p);
     flat(h, "_ota._tcp.local");
@@ -411,7 +412,7 @@ static void test_malformed_changes_nothing(void **state)
     uint16_t self = (uint16_t)(0xC000u | p.w.len);
     ota_dns_w_u16(&p.w, self);
     ota_dns_w_record_end(&p.w);
-    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), -1);
+    assert_int_equal(ota_mdns_table_feed(t, p.buf, end(&p), IFINDEX), OTA_ERR_MALFORMED);
     assert_true(table_empty(t));
     assert_int_equal(t->malformed, 5);
     /* garbage of every length */

@@ -14,6 +14,8 @@
 
 #include <zlib.h>
 
+#include "ota/errors.h"
+
 #define STATE_FILE "boot.state"
 #define STATE_PREV "boot.state.prev"
 #define STATE_TMP "boot.state.tmp"
@@ -30,7 +32,7 @@ void ota_bootstate_default(ota_bootstate_t *st)
 int ota_bootstate_slot_path(const char *dir, char slot, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s/slot_%c.bin", dir, slot);
-    return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+    return (n < 0 || (size_t)n >= cap) ? OTA_ERR_TOO_LONG : OTA_OK;
 }
 
 static bool is_slot(char c)
@@ -189,18 +191,19 @@ static bool load_file(const char *path, ota_bootstate_t *st, const char **why)
     return parse(buf, n, st, why);
 }
 
-int ota_bootstate_load(const char *dir, ota_bootstate_t *st, char *why, size_t why_cap)
+ota_bootstate_source_t ota_bootstate_load(const char *dir, ota_bootstate_t *st, char *why,
+                                          size_t why_cap)
 {
     char path[4096];
     const char *w1 = "", *w2 = "";
     snprintf(path, sizeof path, "%s/" STATE_FILE, dir);
     if (load_file(path, st, &w1))
-        return 0;
+        return OTA_BOOTSTATE_FROM_FILE;
     snprintf(path, sizeof path, "%s/" STATE_PREV, dir);
     if (load_file(path, st, &w2)) {
         snprintf(why, why_cap, "boot.state %s; using the previous boot state (slot %c)", w1,
                  st->active);
-        return 1;
+        return OTA_BOOTSTATE_FALLBACK;
     }
     ota_bootstate_default(st);
     char slot[4096];
@@ -212,17 +215,19 @@ int ota_bootstate_load(const char *dir, ota_bootstate_t *st, char *why, size_t w
     }
     snprintf(why, why_cap, "boot.state %s and no usable previous state; booting slot %c", w1,
              st->active);
-    return 1;
+    return OTA_BOOTSTATE_FALLBACK;
 }
 
 int ota_bootstate_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return -1;
+        return OTA_ERR_IO;
     int rc = fsync(fd);
+    int e = errno;
     close(fd);
-    return rc;
+    errno = e;
+    return rc == 0 ? OTA_OK : OTA_ERR_IO;
 }
 
 int ota_bootstate_store(const char *dir, const ota_bootstate_t *st)
@@ -231,14 +236,14 @@ int ota_bootstate_store(const char *dir, const ota_bootstate_t *st)
     size_t n = render(st, buf, sizeof buf);
     if (n == 0) {
         errno = EINVAL;
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     }
     snprintf(tmp, sizeof tmp, "%s/" STATE_TMP, dir);
     snprintf(cur, sizeof cur, "%s/" STATE_FILE, dir);
     snprintf(prev, sizeof prev, "%s/" STATE_PREV, dir);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return -1;
+        return OTA_ERR_IO;
     size_t off = 0;
     while (off < n) {
         ssize_t w = write(fd, buf + off, n - off);
@@ -249,7 +254,7 @@ int ota_bootstate_store(const char *dir, const ota_bootstate_t *st)
             close(fd);
             unlink(tmp);
             errno = e;
-            return -1;
+            return OTA_ERR_IO;
         }
         off += (size_t)w;
     }
@@ -258,7 +263,7 @@ int ota_bootstate_store(const char *dir, const ota_bootstate_t *st)
         close(fd);
         unlink(tmp);
         errno = e;
-        return -1;
+        return OTA_ERR_IO;
     }
     close(fd);
     /* keep the current generation as the fallback, then switch atomically */
@@ -270,27 +275,24 @@ int ota_bootstate_store(const char *dir, const ota_bootstate_t *st)
         int e = errno;
         unlink(tmp);
         errno = e;
-        return -1;
+        return OTA_ERR_IO;
     }
-    return ota_bootstate_fsync_dir(dir);
+    return ota_bootstate_fsync_dir(dir); /* 0, OTA_ERR_IO */
 }
 
 bool ota_bootstate_image_ok(const char *path)
 {
-    static Elf64_Ehdr self;
-    static bool have_self = false;
-    if (!have_self) {
-        int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return false;
-        ssize_t n = read(fd, &self, sizeof self);
-        close(fd);
-        if (n < (ssize_t)EI_NIDENT + 20)
-            return false;
-        have_self = true;
-    }
+    /* what this process is (read each time: a few bytes, and no state to keep) */
+    Elf64_Ehdr self;
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n_self = read(fd, &self, sizeof self);
+    close(fd);
+    if (n_self < (ssize_t)EI_NIDENT + 20)
+        return false;
     Elf64_Ehdr h;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     ssize_t n = read(fd, &h, sizeof h);

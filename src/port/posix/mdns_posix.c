@@ -4,35 +4,36 @@
  * 5353, shared with any other responder of the host (Avahi, a second node), joined
  * to 224.0.0.251 / ff02::fb on each interface the node serves.
  *
- * Which interfaces: those up, running, multicast-capable and not loopback; when
- * the node listens on one specific address (--bind), only the interface holding
- * it, and only that address is advertised, so that a node bound to loopback (every
- * local test) never speaks on the real LAN. The interface list is read again on
- * every mdns_addrs call (the core asks about once a second), and that is where
- * groups are joined on interfaces that came up since.
+ * Which interfaces: the rule of mcast.h (the sockets, the group joins and the
+ * interface list are shared with the host tool's discovery there); when the node
+ * listens on one specific address (--bind), only the interface holding it, and
+ * only that address is advertised; a node bound to loopback (every local test)
+ * keeps mDNS off, so it never speaks on the real LAN. The interface list is read
+ * again on every mdns_addrs call (the core asks about once a second), and that is
+ * where groups are joined on interfaces that came up since.
  *
  * The arrival interface of each datagram comes from IP_PKTINFO / IPV6_PKTINFO;
  * datagrams from interfaces outside the selection are dropped here. For the
  * core's on-link rule (RFC 6762 11, ota_mdns_input_meta) mdns_recv_meta also says
  * whether the source is on one of the arrival interface's subnets (those of all its
- * addresses, read with the interface list: getifaddrs netmasks, the prefix lengths
- * of /proc/net/if_inet6, the peer of a point-to-point link; 169.254/16 and fe80::/10
- * always are) and the TTL / hop limit it arrived with (IP_RECVTTL, IPV6_RECVHOPLIMIT).
+ * addresses, read with the interface list (ota_mcast_scan): getifaddrs netmasks,
+ * the prefix lengths of /proc/net/if_inet6, the peer of a point-to-point link;
+ * 169.254/16 and fe80::/10 always are) and the TTL / hop limit it arrived with
+ * (IP_RECVTTL, IPV6_RECVHOPLIMIT).
  */
 #include "ota_posix.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <netpacket/packet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mcast.h"
 #include "ota/errors.h"
 #include "ota/mdns.h"
 #include "ota/util.h"
@@ -42,81 +43,10 @@
 #define MAX_DROPS_PER_RECV 32   /* datagrams dropped per call before giving the loop back */
 #define MAX_CANDIDATES 64       /* addresses looked at per mdns_addrs call */
 
-/* /proc/net/if_inet6 flags (the low byte of the kernel's IFA_F_*) */
-#define IF6_TEMPORARY 0x01u
-#define IF6_DADFAILED 0x08u
-#define IF6_DEPRECATED 0x20u
-#define IF6_TENTATIVE 0x40u
-
 static const uint8_t group4[4] = OTA_MDNS_GROUP4_INIT;
 static const uint8_t group6[16] = OTA_MDNS_GROUP6_INIT;
 
 /* ------------------------------------------------------------------ sockets */
-
-static void set_int(int fd, int level, int opt, int v)
-{
-    (void)setsockopt(fd, level, opt, &v, sizeof v);
-}
-
-/* A non-blocking UDP socket of family on port 5353, shared; -1 with why set. */
-static int open_socket(int family, char *why, size_t why_cap)
-{
-    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(why, why_cap, "IPv%d socket: %s", family == AF_INET ? 4 : 6, strerror(errno));
-        return -1;
-    }
-    /* both: another responder may share the port with either of them */
-    set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-    set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    socklen_t len;
-    if (family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons(OTA_MDNS_PORT);
-        a->sin_addr.s_addr = htonl(INADDR_ANY);
-        len = sizeof *a;
-        set_int(fd, IPPROTO_IP, IP_PKTINFO, 1);
-        set_int(fd, IPPROTO_IP, IP_RECVTTL, 1); /* the on-link check (RFC 6762 11) */
-        set_int(fd, IPPROTO_IP, IP_MULTICAST_TTL, 255);
-        set_int(fd, IPPROTO_IP, IP_TTL, 255); /* unicast responses too (RFC 6762 11) */
-        set_int(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1);
-        /* only the groups this socket joined, not every group of the host */
-        set_int(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0);
-    } else {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(OTA_MDNS_PORT);
-        a->sin6_addr = in6addr_any;
-        len = sizeof *a;
-        set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-        set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
-        set_int(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
-        set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255);
-        set_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255);
-        set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1);
-        set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0); /* Linux 4.20+; harmless before */
-    }
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
-        snprintf(why, why_cap, "cannot bind UDP port %u (IPv%d): %s", OTA_MDNS_PORT,
-                 family == AF_INET ? 4 : 6, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static bool is_loopback(int family, const uint8_t *a)
-{
-    if (family == 4)
-        return a[0] == 127;
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(a, v4mapped, 12) == 0)
-        return a[12] == 127;
-    return memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
-}
 
 static bool is_zero(const uint8_t *a, size_t n)
 {
@@ -146,11 +76,11 @@ int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size
         family = 6;
     } else {
         snprintf(why, why_cap, "off: '%s' is not an IPv4 or IPv6 address", addr);
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     }
-    if (is_loopback(family, a)) {
+    if (ota_mcast_is_loopback(family, a)) {
         snprintf(why, why_cap, "off: bound to loopback %s (mDNS needs a LAN interface)", addr);
-        return 0;
+        return OTA_POSIX_MDNS_OFF;
     }
     if (!is_zero(a, family == 4 ? 4 : 16)) { /* one specific address: it alone */
         md->bind_family = (uint8_t)family;
@@ -158,26 +88,30 @@ int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size
     }
     char why4[160] = "", why6[160] = "";
     if (md->bind_family != 6)
-        md->fd4 = open_socket(AF_INET, why4, sizeof why4);
+        md->fd4 = ota_mcast_open(4, OTA_MDNS_PORT, OTA_MCAST_RECV_TTL, why4, sizeof why4);
     if (md->bind_family != 4)
-        md->fd6 = open_socket(AF_INET6, why6, sizeof why6);
+        md->fd6 = ota_mcast_open(6, OTA_MDNS_PORT, OTA_MCAST_RECV_TTL, why6, sizeof why6);
+    if (md->fd4 < 0)
+        md->fd4 = -1;
+    if (md->fd6 < 0)
+        md->fd6 = -1;
     if (md->fd4 < 0 && md->fd6 < 0) {
         snprintf(why, why_cap, "off: %s%s%s", why4, why4[0] && why6[0] ? "; " : "", why6);
         ota_posix_mdns_reset(ctx);
-        return -1;
+        return OTA_ERR_IO;
     }
     if (md->fd4 < 0 && md->bind_family == 0)
-        ota_posix_log(OTA_LOG_WARN, TAG, "IPv4 off: %s", why4);
+        ota_posix_logf(ctx, OTA_LOG_WARN, TAG, "IPv4 off: %s", why4);
     if (md->fd6 < 0 && md->bind_family == 0)
-        ota_posix_log(OTA_LOG_INFO, TAG, "IPv6 off: %s", why6);
+        ota_posix_logf(ctx, OTA_LOG_INFO, TAG, "IPv6 off: %s", why6);
     if (md->bind_family != 0)
-        ota_posix_log(OTA_LOG_INFO, TAG, "only on the interface of %s (--bind)", addr);
+        ota_posix_logf(ctx, OTA_LOG_INFO, TAG, "only on the interface of %s (--bind)", addr);
     ctx->ports.mdns = (ota_mdns_port_t){.recv = ota_posix_mdns_recv,
                                         .send = ota_posix_mdns_send,
                                         .addrs = ota_posix_mdns_addrs,
                                         .recv_meta = ota_posix_mdns_recv_meta,
                                         .ctx = ctx};
-    return 1;
+    return OTA_POSIX_MDNS_ON;
 }
 
 void ota_posix_mdns_close(ota_posix_t *ctx)
@@ -214,29 +148,12 @@ static bool selected(const ota_posix_mdns_t *md, int family, uint32_t ifindex)
     return false;
 }
 
-static int join(int fd, int family, uint32_t ifindex, bool add)
-{
-    if (family == 4) {
-        struct ip_mreqn mr;
-        memset(&mr, 0, sizeof mr);
-        memcpy(&mr.imr_multiaddr, group4, 4);
-        mr.imr_ifindex = (int)ifindex;
-        return setsockopt(fd, IPPROTO_IP, add ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &mr,
-                          sizeof mr);
-    }
-    struct ipv6_mreq mr;
-    memset(&mr, 0, sizeof mr);
-    memcpy(&mr.ipv6mr_multiaddr, group6, 16);
-    mr.ipv6mr_interface = ifindex;
-    return setsockopt(fd, IPPROTO_IPV6, add ? IPV6_ADD_MEMBERSHIP : IPV6_DROP_MEMBERSHIP, &mr,
-                      sizeof mr);
-}
-
 /* The interfaces of family that qualify now are in want[0..n): join the group on
  * the new ones, leave it on those that went away. */
-static void update_joins(ota_posix_mdns_t *md, int family, const uint32_t *want, size_t n,
+static void update_joins(ota_posix_t *ctx, int family, const uint32_t *want, size_t n,
                          const char (*names)[IF_NAMESIZE])
 {
+    ota_posix_mdns_t *md = &ctx->mdns;
     int fd = family == 4 ? md->fd4 : md->fd6;
     ota_posix_mdns_if_t *t = family == 4 ? md->ifs4 : md->ifs6;
     size_t *nt = family == 4 ? &md->n_ifs4 : &md->n_ifs6;
@@ -253,8 +170,9 @@ static void update_joins(ota_posix_mdns_t *md, int family, const uint32_t *want,
             continue;
         }
         if (t[i].joined) {
-            (void)join(fd, family, t[i].ifindex, false);
-            ota_posix_log(OTA_LOG_INFO, TAG, "left %s on %s (down or gone)", group, t[i].name);
+            (void)ota_mcast_join(fd, family, t[i].ifindex, false);
+            ota_posix_logf(ctx, OTA_LOG_INFO, TAG, "left %s on %s (down or gone)", group,
+                           t[i].name);
         }
         t[i] = t[--*nt];
     }
@@ -272,13 +190,13 @@ static void update_joins(ota_posix_mdns_t *md, int family, const uint32_t *want,
         }
         if (e->joined)
             continue;
-        if (join(fd, family, e->ifindex, true) == 0 || errno == EADDRINUSE) {
+        if (ota_mcast_join(fd, family, e->ifindex, true) == 0 || errno == EADDRINUSE) {
             e->joined = true;
-            ota_posix_log(OTA_LOG_INFO, TAG, "joined %s on %s", group, names[k]);
+            ota_posix_logf(ctx, OTA_LOG_INFO, TAG, "joined %s on %s", group, names[k]);
         } else if (!e->warned) {
             e->warned = true; /* retried every call, logged once */
-            ota_posix_log(OTA_LOG_WARN, TAG, "cannot join %s on %s: %s", group, names[k],
-                          strerror(errno));
+            ota_posix_logf(ctx, OTA_LOG_WARN, TAG, "cannot join %s on %s: %s", group, names[k],
+                           strerror(errno));
         }
     }
 }
@@ -298,36 +216,6 @@ static int cand_cmp(const void *pa, const void *pb)
     return memcmp(a->ip.addr, b->ip.addr, 16);
 }
 
-typedef struct iface {
-    char name[IF_NAMESIZE];
-    uint32_t ifindex;
-    unsigned flags;
-} iface_t;
-
-static bool qualifies(unsigned flags)
-{
-    unsigned need = IFF_UP | IFF_RUNNING | IFF_MULTICAST;
-    return (flags & need) == need && (flags & IFF_LOOPBACK) == 0;
-}
-
-/* The interface of name (an IPv4 label like "eth0:1" counts as "eth0"). */
-static const iface_t *iface_named(const iface_t *ifs, size_t n, const char *name)
-{
-    size_t len = strcspn(name, ":");
-    for (size_t i = 0; i < n; i++)
-        if (strlen(ifs[i].name) == len && strncmp(ifs[i].name, name, len) == 0)
-            return &ifs[i];
-    return NULL;
-}
-
-static const iface_t *iface_index(const iface_t *ifs, size_t n, uint32_t ifindex)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ifs[i].ifindex == ifindex)
-            return &ifs[i];
-    return NULL;
-}
-
 /* The subnets being collected for the on-link check (committed when complete). */
 typedef struct nets {
     ota_posix_mdns_net_t t[OTA_POSIX_MDNS_MAX_NETS];
@@ -345,18 +233,6 @@ static void net_add(nets_t *nets, int family, uint32_t ifindex, const uint8_t *a
     e->family = (uint8_t)family;
     e->plen = (uint8_t)(plen > (family == 4 ? 32u : 128u) ? (family == 4 ? 32u : 128u) : plen);
     memcpy(e->addr, addr, family == 4 ? 4 : 16);
-}
-
-/* The prefix length of an IPv4 netmask (its leading ones). */
-static unsigned mask_len(const struct sockaddr *sa)
-{
-    if (sa == NULL || sa->sa_family != AF_INET)
-        return 32;
-    uint32_t m = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-    unsigned n = 0;
-    while (n < 32 && (m & (0x80000000u >> n)) != 0)
-        n++;
-    return n;
 }
 
 static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned plen)
@@ -387,102 +263,36 @@ static uint8_t link_of(const ota_posix_mdns_t *md, int family, uint32_t ifindex,
     return OTA_MDNS_LINK_OFF;
 }
 
-/* IPv6 addresses with their flags, from /proc/net/if_inet6 (getifaddrs has no
- * flags): "<32 hex> <ifindex> <plen> <scope> <flags> <name>" per line. Every
- * address's prefix goes to nets; the usable ones become candidates. */
-static size_t read_inet6(const ota_posix_mdns_t *md, const iface_t *ifs, size_t n_ifs,
-                         cand_t *c, size_t n, size_t cap, nets_t *nets)
-{
-    FILE *f = fopen("/proc/net/if_inet6", "re");
-    if (f == NULL)
-        return n; /* no IPv6 in this kernel */
-    char line[256];
-    while (n < cap && fgets(line, sizeof line, f) != NULL) {
-        char hex[33], name[IF_NAMESIZE + 1];
-        unsigned ifindex, plen, scope, flags;
-        if (sscanf(line, "%32s %x %x %x %x %16s", hex, &ifindex, &plen, &scope, &flags, name) !=
-                6 ||
-            strlen(hex) != 32)
-            continue;
-        ota_ip_t ip;
-        memset(&ip, 0, sizeof ip);
-        ip.family = 6;
-        ip.ifindex = ifindex;
-        bool ok = ota_hex_decode(hex, 16, ip.addr) == 0;
-        if (ok && (flags & IF6_DADFAILED) == 0 && !is_loopback(6, ip.addr))
-            net_add(nets, 6, ifindex, ip.addr, plen);
-        if (!ok || (flags & (IF6_TEMPORARY | IF6_DADFAILED | IF6_DEPRECATED | IF6_TENTATIVE)) != 0)
-            continue;
-        const iface_t *itf = iface_index(ifs, n_ifs, ifindex);
-        if (itf == NULL || !qualifies(itf->flags) || is_loopback(6, ip.addr))
-            continue;
-        if (md->bind_family == 6 && memcmp(md->bind_addr, ip.addr, 16) != 0)
-            continue;
-        bool link_local = ip.addr[0] == 0xfe && (ip.addr[1] & 0xc0) == 0x80;
-        c[n].ip = ip;
-        c[n].rank = link_local ? 1 : 2;
-        n++;
-    }
-    fclose(f);
-    return n;
-}
-
 int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
 {
     ota_posix_t *ctx = user;
     ota_posix_mdns_t *md = &ctx->mdns;
-    struct ifaddrs *list = NULL;
-    if (getifaddrs(&list) != 0)
+    ota_mcast_scan_t scan;
+    if (ota_mcast_scan(&scan) != 0)
         return 0; /* rare (no memory): the groups stay joined, next second tries again */
-    /* the interfaces (their AF_PACKET entries carry the index) */
-    iface_t ifs[OTA_POSIX_MDNS_MAX_IFS * 2];
-    size_t n_ifs = 0;
-    for (struct ifaddrs *i = list; i != NULL; i = i->ifa_next) {
-        if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_PACKET ||
-            n_ifs >= sizeof ifs / sizeof ifs[0])
-            continue;
-        const struct sockaddr_ll *ll = (const struct sockaddr_ll *)i->ifa_addr;
-        if (ll->sll_ifindex <= 0)
-            continue;
-        snprintf(ifs[n_ifs].name, sizeof ifs[n_ifs].name, "%s", i->ifa_name);
-        ifs[n_ifs].ifindex = (uint32_t)ll->sll_ifindex;
-        ifs[n_ifs].flags = i->ifa_flags;
-        n_ifs++;
-    }
     cand_t c[MAX_CANDIDATES];
     size_t n = 0;
     nets_t nets;
     nets.n = 0;
-    if (md->fd4 >= 0) {
-        for (struct ifaddrs *i = list; i != NULL && n < MAX_CANDIDATES; i = i->ifa_next) {
-            if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET ||
-                !qualifies(i->ifa_flags))
-                continue;
-            const iface_t *itf = iface_named(ifs, n_ifs, i->ifa_name);
-            const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
-            if (itf == NULL || is_loopback(4, (const uint8_t *)&sa->sin_addr))
-                continue;
-            /* its subnet, whatever --bind says: the link is the interface's */
-            net_add(&nets, 4, itf->ifindex, (const uint8_t *)&sa->sin_addr,
-                    mask_len(i->ifa_netmask));
-            if ((i->ifa_flags & IFF_POINTOPOINT) != 0 && i->ifa_dstaddr != NULL &&
-                i->ifa_dstaddr->sa_family == AF_INET)
-                net_add(&nets, 4, itf->ifindex,
-                        (const uint8_t *)&((const struct sockaddr_in *)i->ifa_dstaddr)->sin_addr,
-                        32);
-            if (md->bind_family == 4 && memcmp(md->bind_addr, &sa->sin_addr, 4) != 0)
-                continue;
-            memset(&c[n], 0, sizeof c[n]);
-            c[n].ip.family = 4;
-            c[n].ip.ifindex = itf->ifindex;
-            memcpy(c[n].ip.addr, &sa->sin_addr, 4);
-            c[n].rank = 0;
-            n++;
-        }
+    for (size_t k = 0; k < scan.n_addrs; k++) {
+        const ota_mcast_addr_t *a = &scan.addrs[k];
+        if ((a->family == 4 ? md->fd4 : md->fd6) < 0)
+            continue;
+        /* its subnet, whatever --bind says: the link is the interface's */
+        net_add(&nets, a->family, a->ifindex, a->addr, a->plen);
+        if (!a->source || n >= MAX_CANDIDATES)
+            continue;
+        if (md->bind_family == a->family &&
+            memcmp(md->bind_addr, a->addr, a->family == 4 ? 4 : 16) != 0)
+            continue;
+        bool link_local = a->family == 6 && a->addr[0] == 0xfe && (a->addr[1] & 0xc0) == 0x80;
+        memset(&c[n], 0, sizeof c[n]);
+        c[n].ip.family = a->family;
+        c[n].ip.ifindex = a->ifindex;
+        memcpy(c[n].ip.addr, a->addr, sizeof c[n].ip.addr);
+        c[n].rank = a->family == 4 ? 0 : link_local ? 1 : 2;
+        n++;
     }
-    freeifaddrs(list);
-    if (md->fd6 >= 0)
-        n = read_inet6(md, ifs, n_ifs, c, n, MAX_CANDIDATES, &nets);
     memcpy(md->nets, nets.t, nets.n * sizeof nets.t[0]);
     md->n_nets = nets.n;
 
@@ -499,11 +309,11 @@ int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max)
                 dup = want[j] == c[k].ip.ifindex;
             if (dup || nw >= OTA_POSIX_MDNS_MAX_IFS)
                 continue;
-            const iface_t *itf = iface_index(ifs, n_ifs, c[k].ip.ifindex);
+            const ota_mcast_if_t *itf = ota_mcast_scan_if(&scan, c[k].ip.ifindex);
             snprintf(names[nw], sizeof names[nw], "%s", itf ? itf->name : "?");
             want[nw++] = c[k].ip.ifindex;
         }
-        update_joins(md, fam, want, nw, (const char(*)[IF_NAMESIZE])names);
+        update_joins(ctx, fam, want, nw, (const char(*)[IF_NAMESIZE])names);
     }
 
     qsort(c, n, sizeof c[0], cand_cmp); /* a stable order, the most useful first */
@@ -632,8 +442,9 @@ int ota_posix_mdns_recv_meta(void *user, uint8_t *buf, size_t len, ota_ip_t *fro
 }
 
 /* Log a send failure, but not the same one over and over. */
-static void send_failed(ota_posix_mdns_t *md, const ota_ip_t *to, int err)
+static void send_failed(ota_posix_t *ctx, const ota_ip_t *to, int err)
 {
+    ota_posix_mdns_t *md = &ctx->mdns;
     uint32_t now = ota_posix_now_ms();
     if (md->errors_logged && (uint32_t)(now - md->err_logged_at) < ERR_LOG_EVERY_MS) {
         md->errors_quiet++;
@@ -642,12 +453,13 @@ static void send_failed(ota_posix_mdns_t *md, const ota_ip_t *to, int err)
     char a[INET6_ADDRSTRLEN] = "?";
     inet_ntop(to->family == 4 ? AF_INET : AF_INET6, to->addr, a, sizeof a);
     if (md->errors_quiet > 0)
-        ota_posix_log(OTA_LOG_WARN, TAG, "cannot send to %s on interface %u: %s (%u failures "
-                      "since the last message)", a, (unsigned)to->ifindex, strerror(err),
-                      (unsigned)md->errors_quiet);
+        ota_posix_logf(ctx, OTA_LOG_WARN, TAG,
+                       "cannot send to %s on interface %u: %s (%u "
+                       "failures since the last message)",
+                       a, (unsigned)to->ifindex, strerror(err), (unsigned)md->errors_quiet);
     else
-        ota_posix_log(OTA_LOG_WARN, TAG, "cannot send to %s on interface %u: %s", a,
-                      (unsigned)to->ifindex, strerror(err));
+        ota_posix_logf(ctx, OTA_LOG_WARN, TAG, "cannot send to %s on interface %u: %s", a,
+                       (unsigned)to->ifindex, strerror(err));
     md->err_logged_at = now;
     md->errors_logged = true;
     md->errors_quiet = 0;
@@ -667,12 +479,9 @@ int ota_posix_mdns_send(void *user, const uint8_t *buf, size_t len, const ota_ip
         if (fd < 0)
             return OTA_ERR_IO;
         if (memcmp(to->addr, group4, 4) == 0 && to->ifindex != md->mcast_if4) {
-            struct ip_mreqn mr;
-            memset(&mr, 0, sizeof mr);
-            mr.imr_ifindex = (int)to->ifindex;
-            if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) != 0) {
+            if (ota_mcast_set_if(fd, 4, to->ifindex) != 0) {
                 md->mcast_if4 = 0;
-                send_failed(md, to, errno);
+                send_failed(ctx, to, errno);
                 return OTA_ERR_IO;
             }
             md->mcast_if4 = to->ifindex;
@@ -688,10 +497,9 @@ int ota_posix_mdns_send(void *user, const uint8_t *buf, size_t len, const ota_ip
             return OTA_ERR_IO;
         bool group = memcmp(to->addr, group6, 16) == 0;
         if (group && to->ifindex != md->mcast_if6) {
-            int idx = (int)to->ifindex;
-            if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx) != 0) {
+            if (ota_mcast_set_if(fd, 6, to->ifindex) != 0) {
                 md->mcast_if6 = 0;
-                send_failed(md, to, errno);
+                send_failed(ctx, to, errno);
                 return OTA_ERR_IO;
             }
             md->mcast_if6 = to->ifindex;
@@ -712,6 +520,6 @@ int ota_posix_mdns_send(void *user, const uint8_t *buf, size_t len, const ota_ip
     int e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == EINTR)
         return OTA_ERR_WOULD_BLOCK; /* dropped: mDNS tolerates loss */
-    send_failed(md, to, e);
+    send_failed(ctx, to, e);
     return OTA_ERR_IO;
 }

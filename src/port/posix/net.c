@@ -19,7 +19,8 @@
 #include "ota/errors.h"
 #include "ota/util.h"
 
-/* A non-blocking listening socket on addr:port; -1 with err set. */
+/* A non-blocking listening socket on addr:port; OTA_ERR_INVALID_ARG (not an address)
+ * or OTA_ERR_IO with err set. */
 static int listen_on(const char *addr, uint16_t port, char *bound, size_t bound_cap, char *err,
                      size_t err_cap)
 {
@@ -38,13 +39,13 @@ static int listen_on(const char *addr, uint16_t port, char *bound, size_t bound_
         len = sizeof *v6;
     } else {
         snprintf(err, err_cap, "'%s' is not an IPv4 or IPv6 address", addr);
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     }
     (void)bound_cap;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, err_cap, "socket: %s", strerror(errno));
-        return -1;
+        return OTA_ERR_IO;
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -56,7 +57,7 @@ static int listen_on(const char *addr, uint16_t port, char *bound, size_t bound_
                  e == EADDRINUSE ? " (another node or program uses this port: pick another "
                                    "with --port)"
                                  : "");
-        return -1;
+        return OTA_ERR_IO;
     }
     snprintf(bound, bound_cap, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", addr,
              (unsigned)port);
@@ -68,9 +69,9 @@ int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char
 {
     int fd = listen_on(addr, port, ctx->bound, sizeof ctx->bound, err, err_cap);
     if (fd < 0)
-        return -1;
+        return fd;
     ctx->listen_fd = fd;
-    return 0;
+    return OTA_OK;
 }
 
 static void track(ota_posix_t *ctx, int fd, bool add)
@@ -98,15 +99,15 @@ static int to_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *s
         v4->sin_family = AF_INET;
         v4->sin_port = htons(port);
         *len = sizeof *v4;
-        return 0;
+        return OTA_OK;
     }
     if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons(port);
         *len = sizeof *v6;
-        return 0;
+        return OTA_OK;
     }
-    return -1;
+    return OTA_ERR_INVALID_ARG;
 }
 
 int ota_posix_udp_open(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
@@ -116,7 +117,7 @@ int ota_posix_udp_open(ota_posix_t *ctx, const char *addr, uint16_t port, char *
     socklen_t len;
     if (to_sockaddr(addr, port, &ss, &len) != 0) {
         snprintf(err, err_cap, "'%s' is not an IPv4 or IPv6 address", addr);
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     }
     int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0) {
@@ -124,10 +125,10 @@ int ota_posix_udp_open(ota_posix_t *ctx, const char *addr, uint16_t port, char *
                  (unsigned)port, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return -1;
+        return OTA_ERR_IO;
     }
     ctx->udp_fd = fd;
-    return 0;
+    return OTA_OK;
 }
 
 int ota_posix_udp_recv(void *user, uint8_t *buf, size_t len, char *from, size_t from_len,
@@ -211,8 +212,6 @@ int ota_posix_net_connect(void *user, const char *ip, uint16_t port, ota_conn_t 
  * When all OTA_POSIX_MAX_VIEWERS are authenticated a newcomer waits in the spare slot,
  * and once it authenticates it evicts the oldest authenticated viewer. */
 
-static ota_posix_t *log_ctx; /* the process's log server (one node per process) */
-
 /* OTA_LOG_AUTH_LABEL: an impostor log server cannot relay the OTA port's challenge to
  * a viewer and use the answer to upload firmware. */
 _Static_assert(sizeof OTA_LOG_AUTH_LABEL - 1 == OTA_SALTED_LABEL_LEN, "label length");
@@ -236,13 +235,13 @@ int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port, cons
     bool auth = verifier != NULL && verifier[0] != '\0';
     if (auth && ota_verifier_parse(verifier, &v) != 0) {
         snprintf(err, err_cap, "the verifier is not one 'ota hash-password' prints");
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     }
     char bound[80];
     int fd = listen_on(addr, port, bound, sizeof bound, err, err_cap);
     if (fd < 0) {
         ota_wipe(&v, sizeof v);
-        return -1;
+        return fd;
     }
     (void)listen(fd, LOG_BACKLOG); /* deeper than the OTA port's */
     for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++) /* the spare one too */
@@ -253,8 +252,7 @@ int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port, cons
     if (auth)
         ctx->log_verifier = v;
     ota_wipe(&v, sizeof v);
-    log_ctx = ctx;
-    return 0;
+    return OTA_OK;
 }
 
 /* All of s now, or false (a fresh or live socket whose buffer is full). */
@@ -344,9 +342,9 @@ static void log_auth_failed(ota_posix_t *ctx, int i, uint32_t now)
         return;
     s->backoff_start_ms = now;
     s->backoff_ms = delay;
-    ota_posix_log(OTA_LOG_WARN, "logger", "%lu failed log viewer authentications in a row "
-                  "from this address; its next challenge waits %lu ms",
-                  (unsigned long)s->failures, (unsigned long)delay);
+    ota_posix_logf(ctx, OTA_LOG_WARN, "logger", "%lu failed log viewer authentications in a "
+                   "row from this address; its next challenge waits %lu ms",
+                   (unsigned long)s->failures, (unsigned long)delay);
 }
 
 /* The viewer's answer line is complete: "auth <64 hex cnonce> <64 hex proof>". */
@@ -403,7 +401,7 @@ static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
     ota_posix_log_source_t *s = source_find(ctx, v->family, v->addr);
     if (s != NULL)
         s->failures = s->backoff_ms = 0;
-    ota_posix_log(OTA_LOG_INFO, "logger", "a log viewer proved the password");
+    ota_posix_logf(ctx, OTA_LOG_INFO, "logger", "a log viewer proved the password");
 }
 
 /* A slot for a new viewer without a password (all viewers are live): a free one, else
@@ -590,17 +588,17 @@ static void log_report(ota_posix_t *ctx, uint32_t now)
     ctx->log_reported = true;
     ctx->log_report_ms = now;
     if (dropped)
-        ota_posix_log(OTA_LOG_WARN, "logger", "dropped %lu log viewer%s that did not keep up "
-                      "(lines came faster than %s read them)", (unsigned long)dropped,
-                      dropped == 1 ? "" : "s", dropped == 1 ? "it" : "they");
+        ota_posix_logf(ctx, OTA_LOG_WARN, "logger", "dropped %lu log viewer%s that did not keep "
+                       "up (lines came faster than %s read them)", (unsigned long)dropped,
+                       dropped == 1 ? "" : "s", dropped == 1 ? "it" : "they");
     if (refused)
-        ota_posix_log(OTA_LOG_WARN, "logger", "refused %lu log viewer%s (wrong password, or "
-                      "no answer within %u s)", (unsigned long)refused, refused == 1 ? "" : "s",
-                      OTA_POSIX_LOG_AUTH_MS / 1000u);
+        ota_posix_logf(ctx, OTA_LOG_WARN, "logger", "refused %lu log viewer%s (wrong password, "
+                       "or no answer within %u s)", (unsigned long)refused,
+                       refused == 1 ? "" : "s", OTA_POSIX_LOG_AUTH_MS / 1000u);
     if (busy)
-        ota_posix_log(OTA_LOG_WARN, "logger", "turned away %lu log viewer%s: every slot was "
-                      "taken (by addresses that connect more)", (unsigned long)busy,
-                      busy == 1 ? "" : "s");
+        ota_posix_logf(ctx, OTA_LOG_WARN, "logger", "turned away %lu log viewer%s: every slot "
+                       "was taken (by addresses that connect more)", (unsigned long)busy,
+                       busy == 1 ? "" : "s");
 }
 
 void ota_posix_log_poll(ota_posix_t *ctx)
@@ -697,13 +695,12 @@ size_t ota_posix_log_pollfds(const ota_posix_t *ctx, struct pollfd *fds, size_t 
     return n;
 }
 
-/* Called by ota_posix_log for every line (with its newline). Never blocks: a viewer
+/* Called by log.c for every line of ctx (with its newline). Never blocks: a viewer
  * whose socket buffer cannot take the whole line is dropped (and reported by the next
  * ota_posix_log_poll), instead of silently losing lines. */
-void ota_posix_log_broadcast(const char *line, size_t len)
+void ota_posix_log_broadcast(ota_posix_t *ctx, const char *line, size_t len)
 {
-    ota_posix_t *ctx = log_ctx;
-    if (ctx == NULL || ctx->log_fd < 0)
+    if (ctx->log_fd < 0)
         return;
     for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++) {
         if (ctx->viewers[i] < 0 || ctx->viewer[i].state != OTA_POSIX_VIEWER_LIVE)
@@ -727,8 +724,6 @@ void ota_posix_log_close(ota_posix_t *ctx)
     ctx->log_fd = -1;
     ota_wipe(&ctx->log_verifier, sizeof ctx->log_verifier);
     ctx->log_auth = false;
-    if (log_ctx == ctx)
-        log_ctx = NULL;
 }
 
 int ota_posix_net_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_len)

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+#include "log.h"
 #include "ota/auth.h"
 #include "ota/port.h"
 #include "ota/server.h"
@@ -36,8 +38,11 @@ extern const ota_crypto_port_t ota_posix_crypto;
  *   slots.c        the inactive slot file: begin/write/finish/activate/abort
  *   bootstate.c    the boot state file (shared with ota-boot)
  *   inflate_zlib.c gzip inflation
- *   mdns_posix.c   UDP port 5353 for the mDNS responder (ota/mdns.h)
- *   port.c         the tables (ota/port.h), logging, boot record hooks, wait, clock
+ *   mdns_posix.c   UDP port 5353 for the mDNS responder (ota/mdns.h), over mcast.c
+ *   mcast.c        mDNS multicast sockets + the interface rule (mcast.h; also the tool's)
+ *   log.c          log lines to stdout and the log viewers (log.h)
+ *   clock.c        the millisecond clock (clock.h)
+ *   port.c         assembles the tables: boot record hooks, reboot, wait
  * ====================================================================== */
 
 /** Exit status of a firmware that asks ota-boot to boot again (after an update). */
@@ -190,21 +195,24 @@ typedef struct ota_posix {
 
 /** Open the listener and read the boot state. The active slot is $OTA_BOOT_SLOT when
  *  set (ota-boot sets it), else the boot state's. On failure err says what to do.
- *  \return 0, -1. */
+ *  \return 0; OTA_ERR_INVALID_ARG (no or no such state directory, bind address not an
+ *  address), OTA_ERR_IO (the state directory cannot be resolved, a socket cannot be
+ *  bound: e.g. the port is taken). */
 int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err, size_t err_cap);
 
 /** Close everything (connections, listener, an unfinished slot file). Safe twice. */
 void ota_posix_free(ota_posix_t *ctx);
 
 /** Sleep until the listener or a connection is readable, or timeout_ms passes
- *  (the main loop's idle wait). \return 0. */
+ *  (the main loop's idle wait). \return 0, OTA_ERR_IO (poll failed; EINTR is 0). */
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms);
 
 /** Serve this process's log lines to up to OTA_POSIX_MAX_VIEWERS TCP viewers
  *  (`ota logs`) on port, same address as the OTA listener. Without a verifier (NULL
- *  or "") a viewer first gets hello (one line), then every line logged with
- *  ota_posix_log(). With one (the text `ota hash-password` prints) a viewer must first
- *  pass the salted exchange of docs/protocol.md "Log viewer stream" within
+ *  or "") a viewer first gets hello (one line), then every line logged for ctx
+ *  (ota_posix_logf(ctx, ...), the core's log hook). With one (the text `ota
+ *  hash-password` prints) a viewer must first pass the salted exchange of
+ *  docs/protocol.md "Log viewer stream" within
  *  OTA_POSIX_LOG_AUTH_MS, and gets nothing of the log before. A viewer that does not
  *  keep up is dropped, never waited for. Without a password, when every slot is taken
  *  a new viewer evicts the oldest one. With one, a source address holds at most
@@ -213,7 +221,8 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms);
  *  of the address that holds the most of them and connects the most, unless its own
  *  address connects more (then it is turned away); an authenticated viewer is evicted
  *  only by one that has just authenticated, when all are.
- *  \return 0, -1 (err says why, e.g. an invalid verifier). */
+ *  \return 0; OTA_ERR_INVALID_ARG (an invalid verifier or address), OTA_ERR_IO (the
+ *  port cannot be bound); err says why. */
 int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port,
                          const char *hello, const char *verifier, char *err, size_t err_cap);
 
@@ -223,8 +232,9 @@ void ota_posix_log_poll(ota_posix_t *ctx);
 struct pollfd;
 /** The viewer sockets ota_posix_wait() sleeps on: up to max into fds. \return count. */
 size_t ota_posix_log_pollfds(const ota_posix_t *ctx, struct pollfd *fds, size_t max);
-/** Internal to the port: send one log line to every viewer; close the viewers. */
-void ota_posix_log_broadcast(const char *line, size_t len);
+/** Internal to the port: send one log line to every viewer of ctx (log.c calls it);
+ *  close the viewers. */
+void ota_posix_log_broadcast(ota_posix_t *ctx, const char *line, size_t len);
 void ota_posix_log_close(ota_posix_t *ctx);
 
 /** true once the core asked for a reboot (exit with OTA_POSIX_EXIT_REBOOT). */
@@ -235,15 +245,20 @@ bool ota_posix_reboot_requested(const ota_posix_t *ctx);
 /** Open UDP port 5353 (IPv4 and IPv6, shared with Avahi or another node of the
  *  host: SO_REUSEADDR + SO_REUSEPORT) and set the mdns_* hooks of ctx->port. The
  *  interfaces follow bind_addr (the OTA listener's): any address ("0.0.0.0", "::") =
- *  every interface that is up, running, multicast-capable and not loopback; a
+ *  every interface of the rule in mcast.h (up, running, multicast-capable, not
+ *  loopback, with an address to send from); a
  *  specific address = the interface holding it, and that address alone is
  *  advertised; a loopback address = none: mDNS stays off, no socket is opened, so
  *  nodes on 127.0.0.1 never talk on the real LAN. The groups are joined on each
  *  interface as it appears (in mdns_addrs, which the responder calls every second).
  *  The sockets are part of ota_posix_wait(); ota_posix_free() closes them.
  *  ctx must come from ota_posix_init().
- *  \return 1 on; 0 off by design (why says so: "off: bound to loopback ..."); -1
- *  error, off (why says it, e.g. the port cannot be bound). */
+ *  \return a status by design, not 0 = success: OTA_POSIX_MDNS_ON (1);
+ *  OTA_POSIX_MDNS_OFF (0), off by design (why says so: "off: bound to loopback ...");
+ *  negative, an error, off (why says it): OTA_ERR_INVALID_ARG (bind_addr is not an
+ *  address), OTA_ERR_IO (no socket could be bound). */
+#define OTA_POSIX_MDNS_ON 1
+#define OTA_POSIX_MDNS_OFF 0
 int ota_posix_mdns_open(ota_posix_t *ctx, const char *bind_addr, char *why, size_t why_cap);
 /** Close the mDNS sockets and clear the hooks (ota_posix_free does it too). Safe
  *  twice. */
@@ -264,14 +279,12 @@ int ota_posix_mdns_send(void *user, const uint8_t *buf, size_t len, const ota_ip
                         uint16_t to_port);
 int ota_posix_mdns_addrs(void *user, ota_ip_t *out, size_t max);
 
-/** A monotonic millisecond clock for ota_server_poll(). */
-uint32_t ota_posix_now_ms(void);
+/* ota_posix_now_ms(): clock.h; ota_posix_logf(): log.h */
 
-/** Print one log line "[L][tag] text" to stdout (line-buffered). */
-void ota_posix_log(ota_log_level_t level, const char *tag, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* the port functions, for tests that want to call them directly */
+/* the port functions, for tests that want to call them directly. net_listen and
+ * udp_open (the listeners ota_posix_init opens) return 0, OTA_ERR_INVALID_ARG (addr is
+ * not an IPv4/IPv6 address) or OTA_ERR_IO (socket/bind/listen failed), err says why;
+ * the hooks return what ota/port.h says. */
 int ota_posix_net_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_len);
 int ota_posix_net_recv(void *user, ota_conn_t conn, uint8_t *buf, size_t len);
 int ota_posix_net_send(void *user, ota_conn_t conn, const uint8_t *buf, size_t len);

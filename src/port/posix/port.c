@@ -1,52 +1,21 @@
 /*
- * port.c - assembles the POSIX port: the tables of a node process (ota/port.h), its
- * logging, the boot record hooks over the boot state file, the reboot request,
- * the idle wait of the main loop and the clock.
+ * port.c - assembles the POSIX port: the tables of a node process (ota/port.h), the
+ * boot record hooks over the boot state file, the reboot request and the idle wait
+ * of the main loop. Its logging is log.c, its clock clock.c.
  */
 #include "ota_posix.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bootstate.h"
 #include "ota/errors.h"
 #include "ota/opts.h"
-
-static const char level_char[] = {'E', 'W', 'I', 'D'};
-
-void ota_posix_log(ota_log_level_t level, const char *tag, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    char full[1100];
-    int n = snprintf(full, sizeof full, "[%c][%s] %s\n", level_char[(unsigned)level & 3u], tag,
-                     line);
-    if (n < 0)
-        return;
-    size_t len = (size_t)n < sizeof full ? (size_t)n : sizeof full - 1;
-    fwrite(full, 1, len, stdout);
-    fflush(stdout);
-    ota_posix_log_broadcast(full, len);
-}
-
-static void port_log(void *user, ota_log_level_t level, const char *line)
-{
-    (void)user;
-    if (strncmp(line, "mdns: ", 6) == 0) /* the responder's lines get their own tag */
-        ota_posix_log(level, "mdns", "%s", line + 6);
-    else
-        ota_posix_log(level, "ota", "%s", line);
-}
 
 static void port_reboot(void *user)
 {
@@ -58,8 +27,8 @@ static int port_boot_load(void *user, ota_boot_record_t *rec)
     ota_posix_t *ctx = user;
     ota_bootstate_t st;
     char why[300];
-    if (ota_bootstate_load(ctx->state_dir, &st, why, sizeof why) != 0)
-        ota_posix_log(OTA_LOG_WARN, "boot", "%s", why);
+    if (ota_bootstate_load(ctx->state_dir, &st, why, sizeof why) == OTA_BOOTSTATE_FALLBACK)
+        ota_posix_logf(ctx, OTA_LOG_WARN, "boot", "%s", why);
     rec->boot_attempts = st.boot_attempts;
     rec->pending = st.pending;
     rec->safe_mode_request = st.safe_mode_request;
@@ -98,16 +67,16 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     if (opts->state_dir == NULL || opts->state_dir[0] == '\0') {
         snprintf(err, err_cap, "no state directory: run the firmware under 'ota-boot run "
                                "--state DIR' or pass --state DIR");
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     }
     if (stat(opts->state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, err_cap, "state directory %s does not exist: create it with 'ota-boot "
                                "flash --state %s IMAGE'", opts->state_dir, opts->state_dir);
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     }
     if (realpath(opts->state_dir, ctx->state_dir) == NULL) {
         snprintf(err, err_cap, "state directory %s: %s", opts->state_dir, strerror(errno));
-        return -1;
+        return OTA_ERR_IO;
     }
     const char *env = getenv("OTA_BOOT_SLOT");
     if (env != NULL && (env[0] == 'a' || env[0] == 'b') && env[1] == '\0') {
@@ -115,20 +84,22 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
     } else {
         ota_bootstate_t bs;
         char why[300];
-        if (ota_bootstate_load(ctx->state_dir, &bs, why, sizeof why) != 0)
-            ota_posix_log(OTA_LOG_WARN, "boot", "%s", why);
+        if (ota_bootstate_load(ctx->state_dir, &bs, why, sizeof why) == OTA_BOOTSTATE_FALLBACK)
+            ota_posix_logf(ctx, OTA_LOG_WARN, "boot", "%s", why);
         ctx->active = bs.active;
     }
     ctx->inactive = ctx->active == 'a' ? 'b' : 'a';
     ctx->slot_size = opts->slot_size;
-    if (ota_posix_net_listen(ctx, opts->bind_addr ? opts->bind_addr : "0.0.0.0", opts->port, err,
-                             err_cap) != 0)
-        return -1;
-    if (opts->arduino_port != 0 &&
-        ota_posix_udp_open(ctx, opts->bind_addr ? opts->bind_addr : "0.0.0.0",
-                           opts->arduino_port, err, err_cap) != 0) {
+    int rc = ota_posix_net_listen(ctx, opts->bind_addr ? opts->bind_addr : "0.0.0.0", opts->port,
+                                  err, err_cap);
+    if (rc != OTA_OK)
+        return rc;
+    if (opts->arduino_port != 0)
+        rc = ota_posix_udp_open(ctx, opts->bind_addr ? opts->bind_addr : "0.0.0.0",
+                                opts->arduino_port, err, err_cap);
+    if (rc != OTA_OK) {
         ota_posix_free(ctx);
-        return -1;
+        return rc;
     }
 
     ota_posix_ports_t *p = &ctx->ports;
@@ -158,7 +129,7 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
                                       .run = ota_posix_inflate_run,
                                       .end = ota_posix_inflate_end,
                                       .ctx = ctx};
-    p->log = (ota_log_port_t){.line = port_log, .ctx = ctx};
+    p->log = (ota_log_port_t){.line = ota_posix_port_log, .ctx = ctx};
     p->server = (ota_server_ports_t){.tcp = &p->tcp,
                                      .slot = &p->slot,
                                      .boot = &p->boot,
@@ -167,7 +138,7 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
                                      .inflate = &p->inflate,
                                      .udp = ctx->udp_fd >= 0 ? &p->udp : NULL,
                                      .data = opts->data_slot ? &p->data : NULL};
-    return 0;
+    return OTA_OK;
 }
 
 void ota_posix_free(ota_posix_t *ctx)
@@ -225,20 +196,13 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
         fds[n++] = (struct pollfd){.fd = ctx->mdns.fd6, .events = POLLIN};
     int rc = poll(fds, n, timeout_ms);
     if (rc < 0 && errno != EINTR)
-        return -1;
+        return OTA_ERR_IO;
     if (rc > 0 && listen_at != (nfds_t)-1)
         ctx->listen_ready = (fds[listen_at].revents & POLLIN) != 0;
-    return 0;
+    return OTA_OK;
 }
 
 bool ota_posix_reboot_requested(const ota_posix_t *ctx)
 {
     return ctx->reboot;
-}
-
-uint32_t ota_posix_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }

@@ -22,7 +22,7 @@ int ota_posix_slot_begin(void *user, uint32_t size)
 {
     ota_posix_t *ctx = user;
     if ((uint64_t)size > ctx->slot_size) {
-        ota_posix_log(OTA_LOG_WARN, "ota",
+        ota_posix_logf(ctx, OTA_LOG_WARN, "ota",
                       "image of %u bytes does not fit the slot (%llu bytes)", (unsigned)size,
                       (unsigned long long)ctx->slot_size);
         return OTA_ERR_NO_SPACE;
@@ -36,7 +36,7 @@ int ota_posix_slot_begin(void *user, uint32_t size)
     /* owner-only: a slot holds the firmware, and the firmware its verifier */
     ctx->tmp_fd = open(ctx->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (ctx->tmp_fd < 0) {
-        ota_posix_log(OTA_LOG_ERROR, "ota", "cannot create %s: %s", ctx->tmp_path,
+        ota_posix_logf(ctx, OTA_LOG_ERROR, "ota", "cannot create %s: %s", ctx->tmp_path,
                       strerror(errno));
         ctx->tmp_path[0] = '\0';
         return OTA_ERR_PREPARE;
@@ -58,7 +58,7 @@ int ota_posix_slot_write(void *user, uint32_t offset, const uint8_t *data, size_
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            ota_posix_log(OTA_LOG_ERROR, "ota", "writing %s: %s", ctx->tmp_path,
+            ota_posix_logf(ctx, OTA_LOG_ERROR, "ota", "writing %s: %s", ctx->tmp_path,
                           strerror(errno));
             return errno == ENOSPC ? OTA_ERR_NO_SPACE : OTA_ERR_WRITE;
         }
@@ -75,7 +75,7 @@ int ota_posix_slot_finish(void *user, uint32_t size)
         (uint64_t)st.st_size != size)
         return OTA_ERR_WRITE;
     if (!ota_bootstate_image_ok(ctx->tmp_path)) {
-        ota_posix_log(OTA_LOG_WARN, "ota",
+        ota_posix_logf(ctx, OTA_LOG_WARN, "ota",
                       "the uploaded image is not an executable for this machine (ELF "
                       "class/machine mismatch or no ELF header)");
         return OTA_ERR_BAD_IMAGE;
@@ -97,7 +97,7 @@ int ota_posix_slot_activate(void *user)
     ctx->tmp_fd = -1;
     /* 1. the image file: the inactive slot now holds the new image, complete */
     if (rename(ctx->tmp_path, slot) != 0 || ota_bootstate_fsync_dir(ctx->state_dir) != 0) {
-        ota_posix_log(OTA_LOG_ERROR, "ota", "installing %s: %s", slot, strerror(errno));
+        ota_posix_logf(ctx, OTA_LOG_ERROR, "ota", "installing %s: %s", slot, strerror(errno));
         unlink(ctx->tmp_path);
         ctx->tmp_path[0] = '\0';
         return OTA_ERR_ACTIVATE;
@@ -111,7 +111,7 @@ int ota_posix_slot_activate(void *user)
      * still pending but has just taken an update: then the slot being replaced held
      * the confirmed image, and the running one is the only one left that works. */
     if (st.pending && st.confirmed != ctx->active)
-        ota_posix_log(OTA_LOG_WARN, "ota",
+        ota_posix_logf(ctx, OTA_LOG_WARN, "ota",
                       "slot %c is not confirmed yet but took an update that replaces the "
                       "confirmed slot %c: slot %c becomes the rollback target",
                       ctx->active, st.confirmed, ctx->active);
@@ -123,7 +123,7 @@ int ota_posix_slot_activate(void *user)
     st.safe_mode = false;
     st.safe_mode_request = false;
     if (ota_bootstate_store(ctx->state_dir, &st) != 0) {
-        ota_posix_log(OTA_LOG_ERROR, "ota", "writing the boot state: %s", strerror(errno));
+        ota_posix_logf(ctx, OTA_LOG_ERROR, "ota", "writing the boot state: %s", strerror(errno));
         return OTA_ERR_ACTIVATE;
     }
     return OTA_OK;

@@ -235,7 +235,7 @@ static int cmd_status(const char *dir)
     }
     ota_bootstate_t st;
     char why[300] = "";
-    int fallback = ota_bootstate_load(dir, &st, why, sizeof why);
+    bool fallback = ota_bootstate_load(dir, &st, why, sizeof why) == OTA_BOOTSTATE_FALLBACK;
     char path[4096], hex[65] = "";
     ota_bootstate_slot_path(dir, st.active, path, sizeof path);
     bool have = sha256_file(path, hex, NULL) == 0;
@@ -265,7 +265,7 @@ static int cmd_safe_mode(const char *dir)
 {
     ota_bootstate_t st;
     char why[300];
-    if (ota_bootstate_load(dir, &st, why, sizeof why) != 0)
+    if (ota_bootstate_load(dir, &st, why, sizeof why) == OTA_BOOTSTATE_FALLBACK)
         say("%s", why);
     st.safe_mode_request = true;
     if (ota_bootstate_store(dir, &st) != 0) {
@@ -309,7 +309,7 @@ static char choose_slot(const char *dir, unsigned rollback_after)
     ota_bootstate_t st;
     char why[300];
     bool changed = false;
-    if (ota_bootstate_load(dir, &st, why, sizeof why) != 0) {
+    if (ota_bootstate_load(dir, &st, why, sizeof why) == OTA_BOOTSTATE_FALLBACK) {
         say("%s", why);
         changed = true; /* rewrite a valid state */
     }

@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mcast.h"
+#include "ota/errors.h"
 #include "ota/mdns.h"
 
 static const char *const service_names[OTA_MDNSQ_SVC_COUNT] = {"_ota._tcp", "_arduino._tcp"};
@@ -181,7 +182,7 @@ static void add_addr(ota_mdns_host_t *h, const ota_mdns_addr_t *a)
 
 /* The TXT strings of rdata [at, end): check them, and when in is not NULL keep the
  * keys we use. Keys compare case-insensitively (RFC 6763 6.4); a key without '='
- * is a boolean attribute, which no key we use is. \return 0, -1 (malformed). */
+ * is a boolean attribute, which no key we use is. \return 0, OTA_ERR_MALFORMED. */
 static int read_txt(const uint8_t *msg, size_t at, size_t end, ota_mdns_instance_t *in)
 {
     if (in != NULL) {
@@ -193,7 +194,7 @@ static int read_txt(const uint8_t *msg, size_t at, size_t end, ota_mdns_instance
     while (at < end) {
         size_t n = msg[at];
         if (at + 1 + n > end)
-            return -1;
+            return OTA_ERR_MALFORMED;
         const uint8_t *s = msg + at + 1;
         at += 1 + n;
         const uint8_t *eq = memchr(s, '=', n);
@@ -221,7 +222,7 @@ static int read_txt(const uint8_t *msg, size_t at, size_t end, ota_mdns_instance
 }
 
 /* The name that is the whole rdata of a record (PTR) or its tail from off (SRV).
- * \return 0, -1 (malformed, or it does not end where the rdata does). */
+ * \return 0, OTA_ERR_MALFORMED (malformed, or it does not end where the rdata does). */
 static int read_rdata_name(const uint8_t *msg, size_t len, const ota_dns_record_t *rec,
                            size_t off, uint8_t *out)
 {
@@ -229,7 +230,7 @@ static int read_rdata_name(const uint8_t *msg, size_t len, const ota_dns_record_
     if (rec->rdlength < off + 1 ||
         ota_dns_read_name(msg, len, rec->rdata + off, out, &end) < 0 ||
         end != rec->rdata + rec->rdlength)
-        return -1;
+        return OTA_ERR_MALFORMED;
     return 0;
 }
 
@@ -239,7 +240,7 @@ static bool link_local6(const uint8_t *a)
 }
 
 /* One record of a response: check it, and when commit is set, note it in t.
- * \return 0, -1 (malformed record data). */
+ * \return 0, OTA_ERR_MALFORMED (malformed record data). */
 static int use_record(ota_mdns_table_t *t, const uint8_t *msg, size_t len,
                       const ota_dns_record_t *rec, uint32_t ifindex, bool commit)
 {
@@ -251,7 +252,7 @@ static int use_record(ota_mdns_table_t *t, const uint8_t *msg, size_t len,
     switch (rec->type) {
     case OTA_DNS_TYPE_PTR: {
         if (read_rdata_name(msg, len, rec, 0, name) != 0)
-            return -1;
+            return OTA_ERR_MALFORMED;
         svc = service_of_type(rec->name);
         /* only "<instance>.<the type>" is an instance of the type */
         if (!commit || svc < 0 || service_of_instance(name) != svc)
@@ -270,7 +271,7 @@ static int use_record(ota_mdns_table_t *t, const uint8_t *msg, size_t len,
     case OTA_DNS_TYPE_SRV:
         /* priority, weight, port, target */
         if (rec->rdlength < 7 || read_rdata_name(msg, len, rec, 6, name) != 0)
-            return -1;
+            return OTA_ERR_MALFORMED;
         svc = service_of_instance(rec->name);
         if (commit && svc >= 0 && rec->ttl != 0) {
             ota_mdns_instance_t *s = add_instance(t, rec->name, svc);
@@ -290,7 +291,7 @@ static int use_record(ota_mdns_table_t *t, const uint8_t *msg, size_t len,
     case OTA_DNS_TYPE_AAAA: {
         bool v4 = rec->type == OTA_DNS_TYPE_A;
         if (rec->rdlength != (v4 ? 4 : 16))
-            return -1;
+            return OTA_ERR_MALFORMED;
         if (!commit || rec->ttl == 0)
             return 0;
         ota_mdns_addr_t a;
@@ -314,7 +315,7 @@ int ota_mdns_table_feed(ota_mdns_table_t *t, const uint8_t *msg, size_t len, uin
     ota_dns_record_t rec;
     if (ota_dns_reader_init(&r, msg, len) != 0) {
         t->malformed++;
-        return -1;
+        return OTA_ERR_MALFORMED;
     }
     /* queries, other opcodes and responses with an error code (RFC 6762 18.11)
      * are not answers */
@@ -327,12 +328,12 @@ int ota_mdns_table_feed(ota_mdns_table_t *t, const uint8_t *msg, size_t len, uin
         ota_dns_reader_init(&r, msg, len);
         while ((rc = ota_dns_next_record(&r, &rec)) == 1)
             if (use_record(t, msg, len, &rec, ifindex, commit != 0) != 0) {
-                rc = -1;
+                rc = OTA_ERR_MALFORMED;
                 break;
             }
         if (rc < 0) {
             t->malformed++;
-            return -1;
+            return OTA_ERR_MALFORMED;
         }
     }
     t->packets++;
@@ -514,63 +515,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void add_if(uint32_t *list, unsigned *n, uint32_t idx)
+/* Note an interface's name in info. */
+static void note_if(ota_mdns_browse_info_t *info, const char *name)
 {
-    for (unsigned i = 0; i < *n; i++)
-        if (list[i] == idx)
-            return;
-    if (*n < OTA_MDNSQ_MAX_IFS)
-        list[(*n)++] = idx;
-}
-
-/* Note an interface's name in info (once). */
-static void note_if(ota_mdns_browse_info_t *info, uint32_t *seen, unsigned *n_seen,
-                    uint32_t idx, const char *name)
-{
-    for (unsigned i = 0; i < *n_seen; i++)
-        if (seen[i] == idx)
-            return;
-    if (*n_seen >= OTA_MDNSQ_MAX_IFS)
-        return;
-    seen[(*n_seen)++] = idx;
     size_t l = strlen(info->ifnames);
     snprintf(info->ifnames + l, sizeof info->ifnames - l, "%s%s", l ? ", " : "", name);
     info->n_ifs++;
-}
-
-static int open_socket(int family)
-{
-    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1, ttl = 255;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof ss);
-    int ok;
-    if (family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_addr.s_addr = htonl(INADDR_ANY);
-        sl = sizeof *a;
-        /* 255, what responders that check the hop limit expect (RFC 6762 11) */
-        ok = setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) == 0 &&
-             setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) == 0;
-    } else {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_addr = in6addr_any;
-        sl = sizeof *a;
-        ok = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0 &&
-             setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl) == 0 &&
-             setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) == 0;
-    }
-    /* port 0: an ephemeral port, so that responders answer us by unicast */
-    if (!ok || bind(fd, (struct sockaddr *)&ss, sl) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 static void session_close(mdns_session_t *s)
@@ -582,7 +532,9 @@ static void session_close(mdns_session_t *s)
     s->fd4 = s->fd6 = -1;
 }
 
-/* The interfaces and the sockets. \return 0, -1 (nothing to send on). */
+/* The interfaces (the rule of mcast.h, the node's) and the sockets, on ephemeral
+ * ports so that responders answer us by unicast. \return 0, OTA_ERR_IO (nothing to
+ * send on). */
 static int session_open(mdns_session_t *s)
 {
     memset(s, 0, sizeof *s);
@@ -592,37 +544,34 @@ static int session_open(mdns_session_t *s)
         if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
             id = (uint16_t)(getpid() ^ time(NULL));
     s->id = id;
-    struct ifaddrs *ifa = NULL;
-    if (getifaddrs(&ifa) != 0)
-        return -1;
-    uint32_t seen[OTA_MDNSQ_MAX_IFS];
-    unsigned n_seen = 0;
-    for (struct ifaddrs *i = ifa; i != NULL; i = i->ifa_next) {
-        if (i->ifa_addr == NULL || (i->ifa_flags & IFF_UP) == 0 ||
-            (i->ifa_flags & IFF_MULTICAST) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0)
-            continue;
-        int fam = i->ifa_addr->sa_family;
-        if (fam != AF_INET && fam != AF_INET6)
-            continue;
-        uint32_t idx = if_nametoindex(i->ifa_name);
-        if (idx == 0)
-            continue;
-        if (fam == AF_INET)
-            add_if(s->if4, &s->n4, idx);
-        else
-            add_if(s->if6, &s->n6, idx);
-        note_if(&s->info, seen, &n_seen, idx, i->ifa_name);
+    ota_mcast_scan_t *scan = malloc(sizeof *scan);
+    if (scan == NULL || ota_mcast_scan(scan) != 0) {
+        free(scan);
+        return OTA_ERR_IO;
     }
-    freeifaddrs(ifa);
+    for (size_t i = 0; i < scan->n_ifs; i++) {
+        const ota_mcast_if_t *itf = &scan->ifs[i];
+        if (itf->v4 && s->n4 < OTA_MDNSQ_MAX_IFS)
+            s->if4[s->n4++] = itf->ifindex;
+        if (itf->v6 && s->n6 < OTA_MDNSQ_MAX_IFS)
+            s->if6[s->n6++] = itf->ifindex;
+        note_if(&s->info, itf->name);
+    }
+    free(scan);
+    char why[160];
     if (s->n4 > 0)
-        s->fd4 = open_socket(AF_INET);
+        s->fd4 = ota_mcast_open(4, 0, 0, why, sizeof why);
     if (s->n6 > 0)
-        s->fd6 = open_socket(AF_INET6);
+        s->fd6 = ota_mcast_open(6, 0, 0, why, sizeof why);
+    if (s->fd4 < 0)
+        s->fd4 = -1;
+    if (s->fd6 < 0)
+        s->fd6 = -1;
     if (s->fd4 < 0 && s->fd6 < 0) {
         session_close(s);
-        return -1;
+        return OTA_ERR_IO;
     }
-    return 0;
+    return OTA_OK;
 }
 
 /* Multicast msg on every interface. \return how many datagrams went out. */
@@ -630,27 +579,24 @@ static unsigned session_send(mdns_session_t *s, const uint8_t *msg, size_t len)
 {
     unsigned sent = 0;
     for (unsigned i = 0; s->fd4 >= 0 && i < s->n4; i++) {
-        struct ip_mreqn mr;
-        memset(&mr, 0, sizeof mr);
-        mr.imr_ifindex = (int)s->if4[i];
         struct sockaddr_in to;
         memset(&to, 0, sizeof to);
         to.sin_family = AF_INET;
         to.sin_port = htons(OTA_MDNS_PORT);
         inet_pton(AF_INET, MDNS_V4_GROUP, &to.sin_addr);
-        if (setsockopt(s->fd4, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) == 0 &&
+        if (ota_mcast_set_if(s->fd4, 4, s->if4[i]) == 0 &&
             sendto(s->fd4, msg, len, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)len)
             sent++;
     }
     for (unsigned i = 0; s->fd6 >= 0 && i < s->n6; i++) {
-        unsigned idx = s->if6[i];
+        uint32_t idx = s->if6[i];
         struct sockaddr_in6 to;
         memset(&to, 0, sizeof to);
         to.sin6_family = AF_INET6;
         to.sin6_port = htons(OTA_MDNS_PORT);
         to.sin6_scope_id = idx;
         inet_pton(AF_INET6, MDNS_V6_GROUP, &to.sin6_addr);
-        if (setsockopt(s->fd6, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx) == 0 &&
+        if (ota_mcast_set_if(s->fd6, 6, idx) == 0 &&
             sendto(s->fd6, msg, len, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)len)
             sent++;
     }
@@ -731,11 +677,11 @@ int ota_mdns_resolve(const char *host, double timeout_s, ota_mdns_addr_t *out, s
     static const double send_at[] = {0.0, 0.5, 1.0}; /* seconds after the start */
     uint8_t qname[OTA_DNS_NAME_MAX];
     if (flat_name(qname, host) == 0)
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     uint8_t query[512];
     mdns_session_t s;
     if (session_open(&s) != 0)
-        return -1;
+        return OTA_ERR_IO;
     ota_dns_writer_t w;
     ota_dns_w_init(&w, query, sizeof query, s.id, 0);
     ota_dns_w_question(&w, qname, OTA_DNS_TYPE_A, OTA_DNS_CLASS_IN);
@@ -747,7 +693,7 @@ int ota_mdns_resolve(const char *host, double timeout_s, ota_mdns_addr_t *out, s
         free(t);
         free(buf);
         session_close(&s);
-        return -1;
+        return OTA_ERR_IO;
     }
     ota_mdns_table_init(t);
     double t0 = now_s(), deadline = t0 + timeout_s;
@@ -791,7 +737,7 @@ int ota_mdns_resolve(const char *host, double timeout_s, ota_mdns_addr_t *out, s
     free(t);
     free(buf);
     session_close(&s);
-    return count == 0 && sent == 0 ? -1 : count;
+    return count == 0 && sent == 0 ? OTA_ERR_IO : count;
 }
 
 int ota_mdns_browse(ota_mdns_table_t *t, double timeout_s, ota_mdns_browse_info_t *info)
@@ -806,7 +752,7 @@ int ota_mdns_browse(ota_mdns_table_t *t, double timeout_s, ota_mdns_browse_info_
     if (info != NULL)
         *info = s.info;
     if (rc != 0)
-        return -1;
+        return OTA_ERR_IO;
     uint8_t query[512];
     ota_dns_writer_t w;
     ota_dns_w_init(&w, query, sizeof query, s.id, 0);
@@ -822,7 +768,7 @@ int ota_mdns_browse(ota_mdns_table_t *t, double timeout_s, ota_mdns_browse_info_
         free(buf);
         free(fq);
         session_close(&s);
-        return -1;
+        return OTA_ERR_IO;
     }
     double t0 = now_s(), deadline = t0 + timeout_s, next_followup = 0;
     unsigned sends = 0;

@@ -6,8 +6,10 @@
  * Two layers:
  *  - sockets (ota_mdns_resolve(), ota_mdns_browse()): one-shot "legacy unicast"
  *    queries (RFC 6762 5.1, 6.7) from an ephemeral UDP port, multicast to
- *    224.0.0.251:5353 and [ff02::fb]:5353 on every up, multicast-capable,
- *    non-loopback interface; responders answer by unicast to that port, so nothing
+ *    224.0.0.251:5353 and [ff02::fb]:5353 on every interface of the rule in
+ *    src/port/posix/mcast.h (the node's: up, running, multicast-capable, not
+ *    loopback, with an address to send from; sockets and interface list come from
+ *    there too); responders answer by unicast to that port, so nothing
  *    has to listen on port 5353 here and no daemon is needed;
  *  - a pure table (ota_mdns_table_*): what the received responses say, fed one
  *    datagram at a time, merged into one node per host. No sockets, no clock: the
@@ -112,8 +114,8 @@ void ota_mdns_table_init(ota_mdns_table_t *t);
  *  browsed service types (a new instance, or with TTL 0 a goodbye), SRV and TXT
  *  records of instances of those types, A and AAAA records of any host; other
  *  records, and records with TTL 0 other than a PTR goodbye, are skipped.
- *  \return 1 (a response, used), 0 (not a response: a query; ignored),
- *  -1 (malformed: ignored as a whole, the table is unchanged). */
+ *  \return 1 (a response, used) or 0 (not a response: a query; ignored), a yes/no
+ *  by design; OTA_ERR_MALFORMED (ignored as a whole, the table is unchanged). */
 int ota_mdns_table_feed(ota_mdns_table_t *t, const uint8_t *msg, size_t len, uint32_t ifindex);
 
 /** The host named by the flat name, or NULL. */
@@ -158,15 +160,16 @@ bool ota_mdns_is_local_name(const char *host);
 /** Resolve a ".local" host name (A and AAAA). Queries go out at once, after 0.5 s
  *  and after 1 s; after the first answer the query keeps listening 100 ms for the
  *  other family. Thread-safe (no shared state).
- *  \return the number of addresses written to out (IPv4 first), 0 when nobody
- *  answered within timeout_s, -1 when no query could be sent (no multicast-capable
- *  interface, or socket errors). */
+ *  \return the number of addresses written to out (IPv4 first; a count by design),
+ *  0 when nobody answered within timeout_s; OTA_ERR_IO when no query could be sent
+ *  (no interface of the rule in mcast.h, or socket errors), OTA_ERR_INVALID_ARG
+ *  (host is not a valid name). */
 int ota_mdns_resolve(const char *host, double timeout_s, ota_mdns_addr_t *out, size_t max);
 
 /** What a browse did besides collecting answers, for the "nobody answered" words. */
 typedef struct ota_mdns_browse_info {
     char ifnames[256];   /* the interfaces queried, "eth0, wlan0" */
-    unsigned n_ifs;      /* how many (0: none was up and multicast-capable) */
+    unsigned n_ifs;      /* how many (0: no interface of the rule in mcast.h) */
     unsigned sent;       /* datagrams sent */
 } ota_mdns_browse_info_t;
 
@@ -174,7 +177,7 @@ typedef struct ota_mdns_browse_info {
  *  out at once and are repeated after 1 s and 2 s; missing SRV/TXT/addresses are
  *  asked for as soon as an answer lacks them) into t, which the caller then merges
  *  with ota_mdns_table_nodes(). info may be NULL.
- *  \return 0, -1 (no query could be sent). */
+ *  \return 0, OTA_ERR_IO (no query could be sent). */
 int ota_mdns_browse(ota_mdns_table_t *t, double timeout_s, ota_mdns_browse_info_t *info);
 
 #endif /* OTA_TOOLS_OTA_MDNS_QUERY_H */
