@@ -440,7 +440,7 @@ int main(int argc, char **argv)
     uint32_t now = ota_posix_now_ms();
     static ota_safe_mode_t sm;
     bool safe = false;
-    ota_safe_mode_boot(&sm, &posix.ports.boot, &posix.ports.log, &smc, now, &safe);
+    ota_safe_mode_setup(&sm, &posix.ports.boot, &posix.ports.log, &smc, now, &safe);
     log_image(posix.active);
     if (log_server) {
         char hello[160];
@@ -604,7 +604,7 @@ int main(int argc, char **argv)
     }
     bool reboot = ota_posix_reboot_requested(&posix);
     if (mdns_running)
-        ota_mdns_stop(&mdns, ota_posix_now_ms()); /* goodbye: browsers drop us at once */
+        ota_mdns_free(&mdns, ota_posix_now_ms()); /* goodbye: browsers drop us at once */
     ota_server_free(ota);
     ota_posix_free(&posix);
     if (reboot) {

@@ -22,7 +22,7 @@
  *    get the query's id and question echoed, TTL at most 10 s); adds the SRV, TXT
  *    and address records a browser needs next; honours known answers;
  *  - keeps defending its names after the probe, re-probes when its addresses
- *    change, and says goodbye (TTL 0) on ota_mdns_stop();
+ *    change, and says goodbye (TTL 0) on ota_mdns_free();
  *  - listens only to the link (RFC 6762 11): datagrams whose source is off the
  *    arrival interface's subnets, and responses whose TTL is not 255, are ignored
  *    when the port can tell (mdns_recv_meta, ota_mdns_input_meta() below).
@@ -161,7 +161,8 @@ const char *ota_mdns_name(const ota_mdns_t *m);
 
 ota_mdns_state_t ota_mdns_state(const ota_mdns_t *m);
 
-/** Say goodbye (records with TTL 0) and stop. */
-void ota_mdns_stop(ota_mdns_t *m, uint32_t now);
+/** Say goodbye (records with TTL 0) and stop; the responder is off afterwards
+ *  (setup starts it again). Safe to call twice. */
+void ota_mdns_free(ota_mdns_t *m, uint32_t now);
 
 #endif /* OTA_MDNS_H */

@@ -1,7 +1,7 @@
 /*
  * ota/safe_mode.h - boot-loop detection, safe mode and image confirmation.
  *
- * A firmware calls ota_safe_mode_boot() first thing at boot, before any other
+ * A firmware calls ota_safe_mode_setup() first thing at boot, before any other
  * component starts. It counts the boot in the persistent boot record (through the
  * port's boot table) and says whether this boot must be a safe-mode boot:
  * only logging, network and OTA, so that a fixed firmware can still be uploaded.
@@ -50,8 +50,8 @@ void ota_safe_mode_config_default(ota_safe_mode_config_t *cfg);
  *  \return 0; OTA_ERR_INVALID_ARG (NULL, missing boot functions, num_attempts 0);
  *  OTA_ERR_IO when the record cannot be written (the firmware should still boot:
  *  *safe is then false and the module does nothing more). */
-int ota_safe_mode_boot(ota_safe_mode_t *sm, const ota_boot_port_t *boot, const ota_log_port_t *log,
-                       const ota_safe_mode_config_t *cfg, uint32_t now_ms, bool *safe);
+int ota_safe_mode_setup(ota_safe_mode_t *sm, const ota_boot_port_t *boot, const ota_log_port_t *log,
+                        const ota_safe_mode_config_t *cfg, uint32_t now_ms, bool *safe);
 
 /** From the main loop; never blocks. While update_in_progress (pass
  *  ota_server_update_in_progress()), the safe-mode reboot timeout waits. */

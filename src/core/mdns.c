@@ -1227,7 +1227,7 @@ ota_mdns_state_t ota_mdns_state(const ota_mdns_t *m)
     return m->state;
 }
 
-void ota_mdns_stop(ota_mdns_t *m, uint32_t now)
+void ota_mdns_free(ota_mdns_t *m, uint32_t now)
 {
     if (m->state == OTA_MDNS_ANNOUNCING || m->state == OTA_MDNS_RUNNING) {
         announce_all(m, M_GOODBYE, now);

@@ -34,8 +34,8 @@ static void sm_log(const ota_safe_mode_t *sm, ota_log_level_t lvl, const char *a
     sm->log->line(sm->log->ctx, lvl, line);
 }
 
-int ota_safe_mode_boot(ota_safe_mode_t *sm, const ota_boot_port_t *boot, const ota_log_port_t *log,
-                       const ota_safe_mode_config_t *cfg, uint32_t now_ms, bool *safe)
+int ota_safe_mode_setup(ota_safe_mode_t *sm, const ota_boot_port_t *boot, const ota_log_port_t *log,
+                        const ota_safe_mode_config_t *cfg, uint32_t now_ms, bool *safe)
 {
     if (sm == NULL || boot == NULL || cfg == NULL || safe == NULL || boot->load == NULL ||
         boot->store == NULL || boot->reboot == NULL || cfg->num_attempts == 0)

@@ -2267,7 +2267,7 @@ static void test_goodbye_on_stop(void **state)
 {
     (void)state;
     bring_up();
-    ota_mdns_stop(&M, NOW);
+    ota_mdns_free(&M, NOW);
     assert_int_equal(ota_mdns_state(&M), OTA_MDNS_OFF);
     assert_int_equal(P.n_sent, 2);
     int v4 = P.sent[0].ip.family == 4 ? 0 : 1;
@@ -2280,7 +2280,7 @@ static void test_goodbye_on_stop(void **state)
     run_for(3000);
     assert_int_equal(P.n_sent, 0);
     assert_int_equal(ota_mdns_next_ms(&M, NOW), 1000);
-    ota_mdns_stop(&M, NOW); /* twice is harmless */
+    ota_mdns_free(&M, NOW); /* twice is harmless */
     assert_int_equal(P.n_sent, 0);
 
     /* goodbye even right after a rate-limited answer */
@@ -2288,19 +2288,19 @@ static void test_goodbye_on_stop(void **state)
     bring_up();
     ask("livingroom.local", OTA_DNS_TYPE_A);
     clear_sent();
-    ota_mdns_stop(&M, NOW);
+    ota_mdns_free(&M, NOW);
     assert_int_equal(P.n_sent, 2);
 
     /* not while probing or waiting: the names were never announced */
     setup(NULL);
     start_probing_v4();
-    ota_mdns_stop(&M, NOW);
+    ota_mdns_free(&M, NOW);
     assert_int_equal(P.n_sent, 0);
     assert_int_equal(ota_mdns_state(&M), OTA_MDNS_OFF);
     setup(NULL);
     start();
     run_for(100);
-    ota_mdns_stop(&M, NOW);
+    ota_mdns_free(&M, NOW);
     assert_int_equal(P.n_sent, 0);
     assert_int_equal(ota_mdns_state(&M), OTA_MDNS_OFF);
 }
@@ -2678,7 +2678,7 @@ static void test_fuzzed_input(void **state)
     memcpy(seeds[1], q.buf, seed_len[1]);
     /* our own announcement and a legacy query */
     addrs_std();
-    ota_mdns_stop(&M, NOW);
+    ota_mdns_free(&M, NOW);
     seed_len[2] = P.sent[0].len;
     memcpy(seeds[2], P.sent[0].data, seed_len[2]);
     qb_init(&q, 0x55aa, 0);
@@ -2896,7 +2896,7 @@ static void test_next_ms(void **state)
     assert_int_equal(P.n_sent, 0);
 
     /* stopped */
-    ota_mdns_stop(&M, NOW);
+    ota_mdns_free(&M, NOW);
     assert_int_equal(ota_mdns_next_ms(&M, NOW), 1000);
 }
 

@@ -1,7 +1,7 @@
 /*
  * test_safe_mode.c - unit tests of boot-loop detection, safe mode and image
  * confirmation (src/core/safe_mode.c) against the fake port's in-memory boot record.
- * Each "boot" is a fresh ota_safe_mode_boot() on the record the previous one left.
+ * Each "boot" is a fresh ota_safe_mode_setup() on the record the previous one left.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,7 +43,7 @@ static bool crashing_boot(const ota_safe_mode_config_t *cfg)
 {
     ota_safe_mode_t sm;
     bool safe = true;
-    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, cfg, 5, &safe),
+    assert_int_equal(ota_safe_mode_setup(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, cfg, 5, &safe),
                      OTA_OK);
     ota_safe_mode_poll(&sm, 10, false); /* runs a moment, then "crashes" */
     return safe;
@@ -85,7 +85,7 @@ static void test_good_run_resets_counter(void **state)
         ota_safe_mode_t sm;
         bool safe;
         assert_int_equal(
-            ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 100, &safe),
+            ota_safe_mode_setup(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 100, &safe),
             OTA_OK);
         assert_false(safe);
         ota_safe_mode_poll(&sm, 1099, false);
@@ -102,7 +102,7 @@ static void test_confirmation_clears_pending(void **state)
     fp.boot.pending = true; /* as an activation leaves it */
     ota_safe_mode_t sm;
     bool safe;
-    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
+    assert_int_equal(ota_safe_mode_setup(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
                      OTA_OK);
     assert_true(fp.boot.pending);
     assert_int_equal(ota_safe_mode_mark_good(&sm), OTA_OK); /* firmware's own self-test */
@@ -145,7 +145,7 @@ static void test_reboot_timeout_tries_normal_boot_once(void **state)
         crashing_boot(&cfg);
     ota_safe_mode_t sm;
     bool safe;
-    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
+    assert_int_equal(ota_safe_mode_setup(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
                      OTA_OK);
     assert_true(safe);
     ota_safe_mode_poll(&sm, 4000, false);
@@ -170,7 +170,7 @@ static void test_store_failure_still_boots(void **state)
     fp.boot_store_fails = true;
     ota_safe_mode_t sm;
     bool safe = true;
-    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
+    assert_int_equal(ota_safe_mode_setup(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
                      OTA_ERR_IO);
     assert_false(safe);
     ota_safe_mode_poll(&sm, 999999, false);
@@ -185,10 +185,10 @@ static void test_bad_arguments(void **state)
     bool safe;
     ota_boot_port_t no_boot = *fake_tables(&fp, 0)->boot;
     no_boot.store = NULL;
-    assert_int_equal(ota_safe_mode_boot(&sm, &no_boot, &fp.t.log, &cfg, 0, &safe),
+    assert_int_equal(ota_safe_mode_setup(&sm, &no_boot, &fp.t.log, &cfg, 0, &safe),
                      OTA_ERR_INVALID_ARG);
     cfg.num_attempts = 0;
-    assert_int_equal(ota_safe_mode_boot(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
+    assert_int_equal(ota_safe_mode_setup(&sm, fake_tables(&fp, 0)->boot, &fp.t.log, &cfg, 0, &safe),
                      OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_safe_mode_mark_good(NULL), OTA_ERR_INVALID_ARG);
     ota_safe_mode_poll(NULL, 0, false);
