@@ -64,7 +64,8 @@ static const char usage_text[] =
     "\n"
     "OTA:\n"
     "  --port N                  OTA port (default from node.yaml: 3232)\n"
-    "  --bind ADDR               address to listen on (default 0.0.0.0)\n"
+    "  --bind ADDR               address to listen on (default ::, every IPv6 and IPv4\n"
+    "                            address; 0.0.0.0 on a host without IPv6)\n"
     "  --verifier V              require the password of this salted verifier (the\n"
     "                            output of 'ota hash-password'; default: the\n"
     "                            one generated from node.yaml)\n"
@@ -192,7 +193,7 @@ int main(int argc, char **argv)
     smc.reboot_timeout_ms = OTA_NODE_REBOOT_TIMEOUT_MS;
     ota_posix_options_t po = {
         .state_dir = getenv("OTA_STATE_DIR"),
-        .bind_addr = "0.0.0.0",
+        .bind_addr = "::",
         .port = OTA_NODE_PORT,
         .slot_size = 64ull * 1024 * 1024,
     };
@@ -534,8 +535,7 @@ int main(int argc, char **argv)
             mc.name = mdns_name;
             mc.services[0] = (ota_mdns_service_t){"_ota._tcp", po.port, ota_txt};
             mc.n_services = 1;
-            struct in_addr b4;
-            mc.ipv4_only = inet_pton(AF_INET, po.bind_addr, &b4) == 1; /* the listener is IPv4 */
+            mc.ipv4_only = posix.bound[0] != '['; /* the listener takes IPv4 only */
             if (cfg.arduino_enabled) { /* what the Arduino IDE and PlatformIO look for */
                 snprintf(ar_board, sizeof ar_board, "board=linux");
                 snprintf(ar_auth, sizeof ar_auth, "auth_upload=%s",

@@ -19,6 +19,98 @@
 #include "ota/errors.h"
 #include "ota/util.h"
 
+static int to_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        *len = sizeof *v4;
+        return OTA_OK;
+    }
+    if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        *len = sizeof *v6;
+        return OTA_OK;
+    }
+    return OTA_ERR_INVALID_ARG;
+}
+
+/* An IPv4-mapped IPv6 address (what a dual-stack socket reports for an IPv4 peer)
+ * rewritten as the plain IPv4 one, so that logs and per-address tables see one form. */
+static void unmap_v4(struct sockaddr_storage *ss)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (ss->ss_family != AF_INET6 || memcmp(a6->sin6_addr.s6_addr, mapped, 12) != 0)
+        return;
+    struct sockaddr_in v4;
+    memset(&v4, 0, sizeof v4);
+    v4.sin_family = AF_INET;
+    v4.sin_port = a6->sin6_port;
+    memcpy(&v4.sin_addr, a6->sin6_addr.s6_addr + 12, 4);
+    memset(ss, 0, sizeof *ss);
+    memcpy(ss, &v4, sizeof v4);
+}
+
+/* An IPv4 destination for a socket of family: as is, or IPv4-mapped for a dual-stack
+ * IPv6 socket. */
+static void map_for(int family, struct sockaddr_storage *ss, socklen_t *len)
+{
+    if (family != AF_INET6 || ss->ss_family != AF_INET)
+        return;
+    struct sockaddr_in v4;
+    memcpy(&v4, ss, sizeof v4);
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof *ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = v4.sin_port;
+    a6->sin6_addr.s6_addr[10] = 0xff;
+    a6->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(a6->sin6_addr.s6_addr + 12, &v4.sin_addr, 4);
+    *len = sizeof *a6;
+}
+
+/* "::": every address, IPv6 and IPv4 on one socket (dual-stack). */
+static bool any_v6(const struct sockaddr_storage *ss)
+{
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
+    return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr);
+}
+
+/* A socket of type bound to addr:port; "::" is dual-stack, and falls back to
+ * 0.0.0.0 on a host without IPv6 (*addr is then "0.0.0.0"). -1 with errno set. */
+static int bound_socket(const char **addr, int type, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (to_sockaddr(*addr, port, &ss, &len) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        int one = 1, zero = 0;
+        if (type == SOCK_STREAM)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (any_v6(&ss))
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (bind(fd, (struct sockaddr *)&ss, len) == 0)
+            return fd;
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    if (any_v6(&ss) && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
+        *addr = "0.0.0.0"; /* no IPv6 on this host */
+        return bound_socket(addr, type, port);
+    }
+    return -1;
+}
+
 /* A non-blocking listening socket on addr:port; OTA_ERR_INVALID_ARG (not an address)
  * or OTA_ERR_IO with err set. */
 static int listen_on(const char *addr, uint16_t port, char *bound, size_t bound_cap, char *err,
@@ -26,32 +118,15 @@ static int listen_on(const char *addr, uint16_t port, char *bound, size_t bound_
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        len = sizeof *v4;
-    } else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        len = sizeof *v6;
-    } else {
+    if (to_sockaddr(addr, port, &ss, &len) != 0) {
         snprintf(err, err_cap, "'%s' is not an IPv4 or IPv6 address", addr);
         return OTA_ERR_INVALID_ARG;
     }
-    (void)bound_cap;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, err_cap, "socket: %s", strerror(errno));
-        return OTA_ERR_IO;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 16) != 0) {
+    int fd = bound_socket(&addr, SOCK_STREAM, port);
+    if (fd < 0 || listen(fd, 16) != 0) {
         int e = errno;
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         snprintf(err, err_cap, "cannot listen on %s port %u: %s%s", addr, (unsigned)port,
                  strerror(e),
                  e == EADDRINUSE ? " (another node or program uses this port: pick another "
@@ -59,7 +134,7 @@ static int listen_on(const char *addr, uint16_t port, char *bound, size_t bound_
                                  : "");
         return OTA_ERR_IO;
     }
-    snprintf(bound, bound_cap, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", addr,
+    snprintf(bound, bound_cap, strchr(addr, ':') != NULL ? "[%s]:%u" : "%s:%u", addr,
              (unsigned)port);
     return fd;
 }
@@ -90,25 +165,6 @@ static void track(ota_posix_t *ctx, int fd, bool add)
 
 /* ---------------- ArduinoOTA: UDP invitations, connecting back ---------------- */
 
-static int to_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
-{
-    memset(ss, 0, sizeof *ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        *len = sizeof *v4;
-        return OTA_OK;
-    }
-    if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        *len = sizeof *v6;
-        return OTA_OK;
-    }
-    return OTA_ERR_INVALID_ARG;
-}
 
 int ota_posix_udp_open(ota_posix_t *ctx, const char *addr, uint16_t port, char *err,
                        size_t err_cap)
@@ -119,15 +175,14 @@ int ota_posix_udp_open(ota_posix_t *ctx, const char *addr, uint16_t port, char *
         snprintf(err, err_cap, "'%s' is not an IPv4 or IPv6 address", addr);
         return OTA_ERR_INVALID_ARG;
     }
-    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0) {
+    int fd = bound_socket(&addr, SOCK_DGRAM, port);
+    if (fd < 0) {
         snprintf(err, err_cap, "cannot listen for ArduinoOTA on %s UDP port %u: %s", addr,
                  (unsigned)port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
         return OTA_ERR_IO;
     }
     ctx->udp_fd = fd;
+    ctx->udp_family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
     return OTA_OK;
 }
 
@@ -145,6 +200,7 @@ int ota_posix_udp_recv(void *user, uint8_t *buf, size_t len, char *from, size_t 
                                                                             : OTA_ERR_IO;
     if ((size_t)n > len)
         n = (ssize_t)len; /* cut to the buffer */
+    unmap_v4(&ss);
     if (ss.ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         inet_ntop(AF_INET, &a->sin_addr, from, (socklen_t)from_len);
@@ -164,6 +220,7 @@ int ota_posix_udp_send(void *user, const char *ip, uint16_t port, const uint8_t 
     socklen_t sl;
     if (ctx->udp_fd < 0 || to_sockaddr(ip, port, &ss, &sl) != 0)
         return OTA_ERR_IO;
+    map_for(ctx->udp_family, &ss, &sl);
     ssize_t n = sendto(ctx->udp_fd, buf, len, 0, (struct sockaddr *)&ss, sl);
     if (n < 0)
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? OTA_ERR_WOULD_BLOCK : OTA_ERR_IO;
@@ -747,6 +804,7 @@ int ota_posix_net_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_l
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    unmap_v4(&ss); /* an IPv4 peer of the dual-stack listener reads as IPv4 */
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (ss.ss_family == AF_INET) {

@@ -174,6 +174,7 @@ typedef struct ota_posix {
     void *zstream;         /* z_stream while inflating */
     char bound[80];        /* "addr:port" actually bound */
     int udp_fd;            /* ArduinoOTA invitations, -1 when off */
+    int udp_family;        /* its address family (AF_INET6: dual-stack, maps IPv4) */
     int log_fd;            /* log viewers' listener, -1 when off */
     int viewers[OTA_POSIX_VIEWER_SLOTS]; /* -1: free (the spare one only while logs on) */
     ota_posix_viewer_t viewer[OTA_POSIX_VIEWER_SLOTS]; /* their state */
