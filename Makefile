@@ -6,11 +6,17 @@
 #   make valgrind  unit tests, fuzz corpus and a node taking an upload under valgrind
 #   make fuzz   libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 #   make footprint  code size and RAM of the core cross-compiled for ESP8266 and Cortex-M4
+#   make install [PREFIX=/usr/local] [INSTALL_TOOLS=OFF]  the core (lib, headers, CMake
+#               package ota::core, pkg-config ota-core) and the tools ota, ota-boot, from
+#               an optimised build without sanitizers or tests (build-install/)
 BUILD       ?= build
 BENCH_BUILD ?= build-bench
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX      ?= /usr/local
+INSTALL_BUILD ?= build-install
+INSTALL_TOOLS ?= ON
 
-.PHONY: all deps build demo test bench valgrind fuzz footprint clean
+.PHONY: all deps build demo test bench valgrind fuzz footprint install clean
 
 all: build
 
@@ -44,5 +50,11 @@ footprint:
 	@./scripts/deps.sh footprint
 	@./scripts/footprint.sh build-footprint
 
+install:
+	@cmake -S . -B $(INSTALL_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTA_SANITIZE=OFF \
+	  -DOTA_BUILD_TOOLS=$(INSTALL_TOOLS) -DOTA_BUILD_TESTS=OFF -DOTA_INSTALL=ON >/dev/null
+	@cmake --build $(INSTALL_BUILD) -j $(JOBS)
+	@cmake --install $(INSTALL_BUILD) --prefix $(PREFIX)
+
 clean:
-	rm -rf $(BUILD) $(BENCH_BUILD) build-valgrind build-footprint build-fuzz
+	rm -rf $(BUILD) $(BENCH_BUILD) build-valgrind build-footprint build-fuzz build-install
