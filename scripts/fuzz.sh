@@ -4,6 +4,12 @@
 # New interesting inputs go to build-fuzz/corpus-<target>; a crash leaves its input
 # in build-fuzz/ (add it to tests/fuzz/corpus/<target>/ as a regression test).
 #
+# The targets are built by CMake: OUT_DIR/cmake is a build of this tree with clang
+# and -DOTA_FUZZ=ON, where everything (core, fake port, crypto) is compiled with
+# coverage instrumentation and the sanitizers, and tests/fuzz/CMakeLists.txt adds the
+# fuzz_<target> executables: their sources and libraries are those of the CMake
+# targets, so a new core file is fuzzed with no change here.
+#
 # scripts/fuzz.sh [OUT_DIR] - OUT_DIR defaults to build-fuzz; `make test` runs a short
 # fixed budget of it (FUZZ_SECONDS=15) into its own build directory. Fails when a
 # target finds a crash.
@@ -11,22 +17,25 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-60}
+targets="server config arduino mdns"
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 command -v clang >/dev/null || { echo "fuzz: clang not found (apt-get install clang)" >&2; exit 1; }
-for target in server config arduino mdns; do
-  case $target in
-    server|arduino|mdns) srcs="$root/tests/unit/fake_port.c $root/src/core/*.c $root/src/port/posix/crypto_mbedtls.c"
-            libs="-lmbedcrypto -lz" ;;
-    config) srcs="$root/src/tools/ota/config.c"; libs="-lyaml" ;;
-  esac
-  # shellcheck disable=SC2086
-  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
-    -I"$root/include" -I"$root/tests/unit" -I"$root/src/port/posix" -I"$root/src/tools/ota" \
-    -DOTA_CFG_USER_FILE="\"$root/src/port/posix/ota_posix_opts.h\"" \
-    "$root/tests/fuzz/fuzz_$target.c" $srcs $libs -o "$out/fuzz_$target"
+bdir=$out/cmake
+# shellcheck disable=SC2046
+if ! { cmake -S "$root" -B "$bdir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE= \
+             -DCMAKE_C_FLAGS="-g -O1" -DOTA_FUZZ=ON -DOTA_SANITIZE=OFF &&
+       cmake --build "$bdir" -j "${JOBS:-2}" --target $(for t in $targets; do echo "fuzz_$t"; done); } \
+     >"$out/build.log" 2>&1; then
+  tail -n 40 "$out/build.log"
+  echo "fuzz: building the fuzz targets failed (log: $out/build.log)"
+  exit 1
+fi
+for target in $targets; do
   mkdir -p "$out/corpus-$target"
   echo "fuzz: $target for $secs s"
-  if ! (cd "$out" && "./fuzz_$target" -max_total_time="$secs" -max_len=20000 \
+  # the build-dir corpus first: libFuzzer writes new inputs into the first directory
+  if ! (cd "$out" && "$bdir/bin/fuzz_$target" -max_total_time="$secs" -max_len=20000 \
           -print_final_stats=1 "corpus-$target" "$root/tests/fuzz/corpus/$target" \
           >"$out/fuzz_$target.log" 2>&1); then
     tail -n 40 "$out/fuzz_$target.log"
