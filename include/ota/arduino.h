@@ -76,7 +76,7 @@ typedef struct ota_arduino {
     char nonce[65];
     char cnonce[65];
     char response[65];
-    char tx[24];
+    char tx[48]; /* the longest answer: an error text with its newline */
     uint8_t md5[OTA_MD5_LEN];
     uint8_t u[OTA_SHA256_LEN], t[OTA_SHA256_LEN];
 } ota_arduino_t;
@@ -89,7 +89,8 @@ typedef struct ota_arduino {
 
 #endif
 
-/** Bind the listener to its tables and the shared pipeline, guard and logger.
+/** Bind the listener to its tables and the shared pipeline, guard and logger (log
+ *  may be NULL: silent).
  *  \return 0; OTA_ERR_INVALID_ARG for a missing table or function (udp, tcp->connect,
  *  crypto->hmac_sha256 for the SHA-256 variant), a hash that is not the variant's
  *  lowercase hex digest, or ArduinoOTA compiled out. */

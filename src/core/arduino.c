@@ -63,6 +63,9 @@ int ota_arduino_setup(ota_arduino_t *a, const ota_udp_port_t *udp, const ota_tcp
         if (want == 0 || cfg->hash == NULL || strlen(cfg->hash) != want ||
             ota_hex_decode(cfg->hash, want / 2, raw) != 0)
             return OTA_ERR_INVALID_ARG;
+        for (size_t i = 0; i < want; i++) /* uploaders hash the lowercase digest */
+            if (cfg->hash[i] >= 'A' && cfg->hash[i] <= 'F')
+                return OTA_ERR_INVALID_ARG;
         if (cfg->auth == OTA_ARDUINO_AUTH_SHA256 && crypto->hmac_sha256 == NULL)
             return OTA_ERR_INVALID_ARG;
     }
@@ -500,8 +503,15 @@ static void close_conn(ota_arduino_t *a)
 static void data_step(ota_arduino_t *a)
 {
     ota_update_t *u = a->update;
-    if (!flush_tx(a))
-        return; /* the uploader reads each answer before sending more */
+    if (!flush_tx(a)) { /* the uploader reads each answer before sending more */
+        uint32_t limit = u->received ? a->cfg.data_timeout_ms : AR_CONNECT_TIMEOUT_MS;
+        if (ota_elapsed_ms(a->now_ms, a->state_ms) >= limit) { /* it stopped reading */
+            say(a, OTA_LOG_WARN, a->ip, "uploader stopped reading; update abandoned");
+            release(a, OTA_ERR_TIMEOUT);
+            close_conn(a);
+        }
+        return;
+    }
     if (u->data_len > 0) {
         int rc = ota_update_pump(u);
         if (rc == OTA_ERR_WOULD_BLOCK)

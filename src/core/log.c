@@ -56,6 +56,8 @@ void ota_log_peer(const ota_logger_t *lg, ota_log_level_t lvl, const char *peer,
 
 bool ota_log_allowed(ota_logger_t *lg, int kind, uint32_t now_ms)
 {
+    if (lg == NULL)
+        return false;
     return ota_ratelimit_allow(&lg->rl[kind], now_ms, OTA_CFG_LOG_REPEAT_MS);
 }
 
@@ -81,6 +83,8 @@ static const struct {
 
 void ota_log_summaries(ota_logger_t *lg, uint32_t now_ms)
 {
+    if (lg == NULL)
+        return;
     for (int k = 0; k < OTA_LOG_REPEAT_COUNT; k++) {
         uint32_t n = ota_ratelimit_due(&lg->rl[k], now_ms, OTA_CFG_LOG_REPEAT_MS);
         if (n == 0)

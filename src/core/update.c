@@ -94,10 +94,12 @@ int ota_update_begin(ota_update_t *u, uint32_t size, const uint8_t *md5, unsigne
     u->flags = (uint8_t)flags;
     u->size = size;
     const ota_store_port_t *st = store(u);
+    /* from the first call on the store may hold something (an erase under way after
+     * WOULD_BLOCK, a half-prepared slot after an error): an abort cleans it up */
+    u->store_open = true;
     int rc = st->begin(st->ctx, size);
     if (rc != OTA_OK)
-        return rc; /* OTA_ERR_WOULD_BLOCK included: nothing was begun */
-    u->store_open = true;
+        return rc; /* WOULD_BLOCK: call again; else the transport aborts */
     u->started = true;
     if (u->crypto->hash_start(u->crypto->ctx, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK)
         return OTA_ERR_CRYPTO;
@@ -281,7 +283,7 @@ void ota_update_abort(ota_update_t *u, int holder, int err)
     if (u->inflating)
         u->inflate->end(u->inflate->ctx);
 #endif
-    bool failed = u->store_open;
+    bool failed = u->started && u->store_open; /* begun and not completed */
     if (u->store_open) {
         const ota_store_port_t *st = store(u);
         st->abort(st->ctx);
