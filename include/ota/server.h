@@ -80,7 +80,7 @@ typedef struct ota_server_config {
      *  the ceiling is reached still count: at most OTA_CFG_MAX_SESSIONS +
      *  OTA_CFG_ARDUINO_OFFERS guesses over it per window. */
     uint32_t auth_guesses_per_min;
-    /** ArduinoOTA listener (docs/protocol.md "ArduinoOTA"; needs the udp table and tcp->connect):
+    /** ArduinoOTA listener (docs/protocol.md#arduino; needs the udp table and tcp->connect):
      *  off by default. arduino_auth is OTA_ARDUINO_AUTH_NONE, _MD5 or _SHA256 and
      *  arduino_hash the credential that variant stores: MD5hex(password) or
      *  SHA256hex(password) (lowercase hex), never the password. */
@@ -89,7 +89,7 @@ typedef struct ota_server_config {
     const char *arduino_hash;
     /** Accept gzip uploads when the port can inflate (default true). */
     bool compression;
-    /** Inactivity limits (default 20 s / 105 s, docs/protocol.md "Timeouts"). */
+    /** Inactivity limits (default 20 s / 105 s, docs/protocol.md#native-timeouts). */
     uint32_t handshake_timeout_ms;
     uint32_t data_timeout_ms;
     /** After UPDATE_END_OK, wait this long for the client's final ack before
@@ -136,7 +136,8 @@ void ota_server_init(ota_server_t *srv);
  *  are borrowed; the verifier is parsed here). \return 0; OTA_ERR_INVALID_ARG for a
  *  NULL argument, a missing required table or function, a version other than 1 or
  *  2, a password set with no legacy method allowed, a verifier that does not parse
- *  (or no crypto->hmac_sha256), or ArduinoOTA asked for without its tables. */
+ *  (or no crypto->hmac_sha256), or ArduinoOTA asked for without its tables;
+ *  OTA_ERR_BUSY on a server that is set up (free it first: nothing of it is touched). */
 int ota_server_setup(ota_server_t *srv, const ota_server_ports_t *ports,
                      const ota_server_config_t *cfg);
 

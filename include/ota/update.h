@@ -117,7 +117,8 @@ void ota_update_expect_md5(ota_update_t *u, const uint8_t md5[16]);
  *  first, or everything announced is in). */
 size_t ota_update_room(ota_update_t *u, uint8_t **buf);
 /** n bytes were placed at the room: hash them, count them, notify progress.
- *  \return 0, OTA_ERR_CRYPTO, OTA_ERR_INFLATE (cannot start inflating). */
+ *  \return 0, OTA_ERR_CRYPTO, OTA_ERR_INFLATE (cannot start inflating),
+ *  OTA_ERR_INVALID_ARG (more than the room offered). */
 int ota_update_received(ota_update_t *u, size_t n);
 /** Copy up to len bytes in (as room + received). \return the bytes taken (0: pump
  *  first), or a negative error of ota_update_received. */

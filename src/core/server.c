@@ -39,6 +39,8 @@ int ota_server_setup(ota_server_t *srv, const ota_server_ports_t *ports,
 {
     if (srv == NULL || ports == NULL || cfg == NULL)
         return OTA_ERR_INVALID_ARG;
+    if (srv->set_up) /* a live server (maybe mid-update): ota_server_free() it first */
+        return OTA_ERR_BUSY;
     if (ports->tcp == NULL || ports->slot == NULL || ports->boot == NULL ||
         ports->boot->reboot == NULL || ports->crypto == NULL)
         return OTA_ERR_INVALID_ARG;

@@ -144,6 +144,9 @@ int ota_update_received(ota_update_t *u, size_t n)
 {
     if (n == 0)
         return OTA_OK;
+    if (!u->started || u->data_off != 0 || n > sizeof u->data - u->data_len ||
+        n > u->size - u->received)
+        return OTA_ERR_INVALID_ARG; /* more than ota_update_room() offered */
     if (u->crypto->hash_update(u->crypto->ctx, &u->md5_ctx, u->data + u->data_len, n) != OTA_OK)
         return OTA_ERR_CRYPTO;
     u->data_len += (uint32_t)n;

@@ -221,6 +221,7 @@ static void test_what_this_build_does_not_have_is_refused(void **state)
     ota_server_t s2;
     fake_port_t f2;
     fake_init(&f2, 16);
+    ota_server_init(&s2);
     ota_server_config_default(&cfg);
     cfg.password = "plain"; /* legacy auth is compiled out */
     assert_int_equal(ota_server_setup(&s2, fake_tables(&f2, 0), &cfg), OTA_ERR_INVALID_ARG);
