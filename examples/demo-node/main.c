@@ -23,6 +23,8 @@
 #include <mbedtls/md5.h>
 #include <mbedtls/sha256.h>
 
+#include "ota/discovery.h"
+#include "ota/log_proto.h"
 #include "ota/mdns.h"
 #include "ota/safe_mode.h"
 #include "ota/server.h"
@@ -107,10 +109,10 @@ static const char usage_text[] =
     "  --state DIR               state directory (default: $OTA_STATE_DIR, set by ota-boot)\n"
     "safe mode:\n"
     "  --no-safe-mode            never enter safe mode on boot loops\n"
-    "  --safe-mode-attempts N    failed boots before safe mode (default 10)\n"
-    "  --boot-is-good-after-ms N running this long proves a boot (default 60000)\n"
+    "  --safe-mode-attempts N    failed boots before safe mode (default %u)\n"
+    "  --boot-is-good-after-ms N running this long proves a boot (default %u)\n"
     "  --safe-mode-reboot-timeout-ms N  leave safe mode by rebooting after this long\n"
-    "                            without an update (default 300000)\n"
+    "                            without an update (default %u)\n"
     "demo component:\n"
     "  --heartbeat-ms N          heartbeat period (default 1000)\n"
     "  --crash-if-exists FILE    crash during set-up while FILE exists (for tests)\n"
@@ -374,7 +376,10 @@ int main(int argc, char **argv)
                 return usage_error("--firmware-version takes 1 to 40 characters", optarg);
             fw_version = optarg;
             break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
+        case O_HELP: /* the defaults: node.yaml's, else those of ota/safe_mode.h */
+            printf(usage_text, (unsigned)OTA_NODE_NUM_ATTEMPTS,
+                   (unsigned)OTA_NODE_BOOT_IS_GOOD_AFTER_MS, (unsigned)OTA_NODE_REBOOT_TIMEOUT_MS);
+            return 0;
         case O_VERSION_FLAG: printf("demo-node %s (firmware %s)\n", OTA_VERSION, fw_version); return 0;
         default: return usage_error("unknown option", NULL);
         }
@@ -444,10 +449,9 @@ int main(int argc, char **argv)
     ota_safe_mode_setup(&sm, &posix.ports.boot, &posix.ports.log, &smc, now, &safe);
     log_image(posix.active);
     if (log_server) {
-        char hello[160];
-        snprintf(hello, sizeof hello, "# ota-log node=%s slot=%c safe_mode=%d", OTA_NODE_NAME,
-                 posix.active, safe ? 1 : 0);
-        uint32_t lp32 = log_port ? log_port : (po.port == 65535u ? 65534u : po.port + 1u);
+        char hello[OTA_LOG_HELLO_MAX];
+        ota_log_hello_format(hello, sizeof hello, OTA_NODE_NAME, posix.active, safe);
+        uint32_t lp32 = log_port ? log_port : OTA_LOG_DEFAULT_PORT(po.port);
         uint16_t lp = (uint16_t)lp32;
         /* viewers prove the OTA password: its verifier, or one made at start-up from
          * a run-time password (one PBKDF2 with the minimum iterations) */
@@ -499,9 +503,7 @@ int main(int argc, char **argv)
     /* mDNS: <name>.local and the OTA services; network-level, so on in safe mode too */
     static ota_mdns_t mdns;
     static ota_mdns_config_t mc;
-    static char txt_name[96], txt_version[64], txt_proto[16], txt_auth[48], ar_board[32];
-    static char ar_auth[24];
-    static const char *ota_txt[8], *ar_txt[6];
+    static ota_discovery_txt_t ota_txt, ar_txt; /* the services point into them */
     bool mdns_running = false;
     if (mdns_on && !ota_mdns_name_valid(mdns_name)) { /* the YAML's name, e.g. with a '_' */
         ota_posix_logf(&posix, OTA_LOG_WARN, "mdns",
@@ -516,44 +518,36 @@ int main(int argc, char **argv)
         if (rc <= 0) {
             ota_posix_logf(&posix, rc < 0 ? OTA_LOG_WARN : OTA_LOG_INFO, "mdns", "%s", why);
         } else {
-            snprintf(txt_name, sizeof txt_name, "name=%s", mdns_name);
-            snprintf(txt_version, sizeof txt_version, "version=%s", fw_version);
-            snprintf(txt_proto, sizeof txt_proto, "protocol=%u", (unsigned)cfg.version);
-            snprintf(txt_auth, sizeof txt_auth, "auth=%s%s%s%s%s",
-                     cfg.verifier ? "salted" : "", cfg.verifier && cfg.password ? "," : "",
-                     cfg.password ? "sha256" : "", cfg.password && cfg.allow_md5 ? ",md5" : "",
-                     !cfg.verifier && !cfg.password ? "none" : "");
-            int k = 0;
-            ota_txt[k++] = "txtvers=1";
-            ota_txt[k++] = txt_name;
-            ota_txt[k++] = txt_version;
-            ota_txt[k++] = "platform=host";
-            ota_txt[k++] = txt_proto;
-            ota_txt[k++] = txt_auth;
-            ota_txt[k] = NULL;
+            static char txt_version[56]; /* the room the TXT record has for it */
+            snprintf(txt_version, sizeof txt_version, "%s", fw_version);
+            ota_discovery_ota_info_t info = {
+                .name = mdns_name, .version = txt_version, .platform = OTA_TXT_PLATFORM_HOST,
+                .protocol = cfg.version,
+                .auth = (cfg.verifier ? OTA_DISCOVERY_AUTH_SALTED : 0u) |
+                        (cfg.password ? OTA_DISCOVERY_AUTH_SHA256 : 0u) |
+                        (cfg.password && cfg.allow_md5 ? OTA_DISCOVERY_AUTH_MD5 : 0u)};
+            bool txt_ok = ota_discovery_ota_txt(&ota_txt, &info) == 0;
             ota_mdns_config_default(&mc);
             mc.name = mdns_name;
-            mc.services[0] = (ota_mdns_service_t){"_ota._tcp", po.port, ota_txt};
+            mc.services[0] =
+                (ota_mdns_service_t){OTA_DISCOVERY_SERVICE_OTA, po.port, ota_txt.strings};
             mc.n_services = 1;
             mc.ipv4_only = posix.bound[0] != '['; /* the listener takes IPv4 only */
             if (cfg.arduino_enabled) { /* what the Arduino IDE and PlatformIO look for */
-                snprintf(ar_board, sizeof ar_board, "board=linux");
-                snprintf(ar_auth, sizeof ar_auth, "auth_upload=%s",
-                         cfg.arduino_auth == OTA_ARDUINO_AUTH_NONE ? "no" : "yes");
-                ar_txt[0] = ar_board;
-                ar_txt[1] = "tcp_check=no";
-                ar_txt[2] = "ssh_upload=no";
-                ar_txt[3] = ar_auth;
-                ar_txt[4] = NULL;
-                mc.services[1] = (ota_mdns_service_t){"_arduino._tcp", po.arduino_port, ar_txt};
+                txt_ok = txt_ok && ota_discovery_arduino_txt(
+                                       &ar_txt, "linux",
+                                       cfg.arduino_auth != OTA_ARDUINO_AUTH_NONE) == 0;
+                mc.services[1] = (ota_mdns_service_t){OTA_DISCOVERY_SERVICE_ARDUINO,
+                                                      po.arduino_port, ar_txt.strings};
                 mc.n_services = 2;
             }
-            if (ota_mdns_setup(&mdns, &posix.ports.mdns, &posix.ports.crypto, &posix.ports.log, &mc,
-                               ota_posix_now_ms()) == OTA_OK) {
+            if (txt_ok && ota_mdns_setup(&mdns, &posix.ports.mdns, &posix.ports.crypto,
+                                         &posix.ports.log, &mc, ota_posix_now_ms()) == OTA_OK) {
                 mdns_running = true;
                 ota_posix_logf(&posix, OTA_LOG_INFO, "mdns",
-                               "responder on for %s.local (_ota._tcp%s)", mdns_name,
-                               cfg.arduino_enabled ? ", _arduino._tcp" : "");
+                               "responder on for %s.local (" OTA_DISCOVERY_SERVICE_OTA "%s)",
+                               mdns_name,
+                               cfg.arduino_enabled ? ", " OTA_DISCOVERY_SERVICE_ARDUINO : "");
             } else {
                 ota_posix_logf(&posix, OTA_LOG_WARN, "mdns",
                                "invalid mDNS configuration: responder off");

@@ -1,6 +1,6 @@
 /*
- * ota/arduino.h - the ArduinoOTA protocol on the device (docs/protocol.md
- * "ArduinoOTA"), the one espota.py of the Arduino ESP8266/ESP32 cores and PlatformIO
+ * ota/arduino.h - the ArduinoOTA protocol on the device (docs/protocol.md#arduino),
+ * the one espota.py of the Arduino ESP8266/ESP32 cores and PlatformIO
  * speak: a UDP invitation, an optional challenge, then the node connects back to
  * the uploader over TCP and reads the image into the update pipeline (ota/update.h).
  *

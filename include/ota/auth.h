@@ -32,7 +32,7 @@ int ota_auth_challenge_response(const ota_crypto_port_t *c, uint8_t method, cons
 int ota_auth_random_hex(const ota_crypto_port_t *c, char *out, size_t hex_len);
 
 /* ------------------------------------------------------------------------
- * Salted auth (docs/protocol.md "Salted auth", method byte 0x10): SCRAM-SHA-256 in binary framing.
+ * Salted auth (docs/protocol.md#native-salted, method byte 0x10): SCRAM-SHA-256 in binary framing.
  * The device keeps only the verifier (salt, iterations, StoredKey, ServerKey), which
  * does not let anyone authenticate; the uploader derives SaltedPassword with PBKDF2
  * (outside the core: it is the one expensive step) and checks the device's

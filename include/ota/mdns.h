@@ -1,7 +1,7 @@
 /*
  * ota/mdns.h - the node's mDNS responder (RFC 6762) and DNS-SD advertiser
  * (RFC 6763): answers "<name>.local" (A and AAAA) and advertises the OTA
- * services as docs/protocol.md "Discovery" describes.
+ * services as docs/protocol.md#discovery describes.
  *
  * Like the OTA server it is poll-driven, allocation-free and portable: datagrams,
  * addresses and randomness come through the mdns_* hooks of ota/port.h. The

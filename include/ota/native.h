@@ -1,6 +1,5 @@
 /*
- * ota/native.h - the ESPHome native OTA protocol on the device (docs/protocol.md
- * "Native OTA"): a small pool of TCP sessions runs the handshake side by side; the
+ * ota/native.h - the ESPHome native OTA protocol on the device (docs/protocol.md#native): a small pool of TCP sessions runs the handshake side by side; the
  * first to authenticate (or, with no password, to announce its size) takes the
  * update lock of the pipeline (ota/update.h) and streams the image into it.
  * Admission rules keep a flood of connections from locking the owner out; the

@@ -161,7 +161,7 @@
 #define OTA_CFG_MDNS_TXT_SIZE 160
 #endif
 
-/** Default timeouts of the spec (PROTOCOL.md 1, "Timeouts"); runtime-configurable. */
+/** Default timeouts of the spec (docs/protocol.md#native-timeouts); runtime-configurable. */
 #ifndef OTA_CFG_HANDSHAKE_TIMEOUT_MS
 #define OTA_CFG_HANDSHAKE_TIMEOUT_MS 20000u
 #endif

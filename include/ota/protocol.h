@@ -1,24 +1,39 @@
 /*
  * ota/protocol.h - the single definition of the native wire protocol
- * (../shared/PROTOCOL.md section 1), included by the device core and the host tool.
- * Never restate these numbers anywhere else.
+ * (docs/protocol.md#native), included by the device core and the host tool; the
+ * integration tests read it too (tests/integration/protocol_consts.py).
+ * Never restate these numbers anywhere else. The other wire facts have their own
+ * headers: ota/arduino_proto.h (ArduinoOTA), ota/discovery.h (mDNS TXT records),
+ * ota/log_proto.h (the log viewer stream), ota/auth.h (salted auth).
  */
 #ifndef OTA_PROTOCOL_H
 #define OTA_PROTOCOL_H
 
 #include <stdint.h>
 
-/** Magic the client sends first. */
+/** Magic the client sends first (docs/protocol.md#native-session). */
 #define OTA_MAGIC_LEN 5
+#define OTA_MAGIC_BYTES {0x6C, 0x26, 0xF7, 0x5C, 0x45}
 extern const uint8_t ota_protocol_magic[OTA_MAGIC_LEN];
 
 #define OTA_PROTOCOL_VERSION_1 1
 #define OTA_PROTOCOL_VERSION_2 2
 
+/** Default TCP port of the native protocol (and UDP port of ArduinoOTA) by chip
+ *  family (docs/protocol.md#ports). */
+#define OTA_PORT_ESP32 3232u
+#define OTA_PORT_ESP8266 8266u
+
+/** How long an uploader waits for a silent device: longer than the device's own
+ *  data timeout (ota/opts.h OTA_CFG_DATA_TIMEOUT_MS), so that a retry finds the
+ *  device free again (docs/protocol.md#native-timeouts). */
+#define OTA_UPLOADER_TIMEOUT_S 160u
+
 /** Version 2: one CHUNK_OK per this many received bytes. */
 #define OTA_CHUNK_SIZE 8192u
 
 /** Feature bits the client announces (step 2). */
+#define OTA_FEATURE_NONE 0x00u
 #define OTA_FEATURE_COMPRESSION 0x01u
 #define OTA_FEATURE_SHA256_AUTH 0x02u
 #define OTA_FEATURE_EXTENDED 0x04u
@@ -34,7 +49,7 @@ extern const uint8_t ota_protocol_magic[OTA_MAGIC_LEN];
 #define OTA_MD5_HEX_LEN 32
 #define OTA_SHA256_HEX_LEN 64
 
-/** Response codes (device to client). */
+/** Response codes (device to client), docs/protocol.md#native-codes. */
 typedef enum ota_response {
     OTA_RESP_OK = 0x00,
     OTA_RESP_REQUEST_AUTH_MD5 = 0x01,

@@ -18,18 +18,29 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ota/port.h"
+/* the port's tables (ota/port.h) by name only: the defaults below are read by code
+ * that has no port (the host tool's YAML reader) */
+typedef struct ota_boot_port ota_boot_port_t;
+typedef struct ota_log_port ota_log_port_t;
+
+/** The defaults, the same as ESPHome's safe_mode: component. The one definition:
+ *  ota_safe_mode_config_default() and the host tool's YAML reader (the values of a
+ *  node file without safe_mode: settings) both use them. */
+#define OTA_SAFE_MODE_DEFAULT_NUM_ATTEMPTS 10u
+#define OTA_SAFE_MODE_DEFAULT_BOOT_IS_GOOD_AFTER_MS 60000u
+#define OTA_SAFE_MODE_DEFAULT_REBOOT_TIMEOUT_MS 300000u
 
 typedef struct ota_safe_mode_config {
     /** false: never enter safe mode on boot loops (counting and confirmation go on,
      *  the bootloader's rollback needs them; a manual request is still honoured). */
     bool enabled;
-    /** Boots in a row without proving themselves before safe mode (default 10). */
+    /** Boots in a row without proving themselves before safe mode (default OTA_SAFE_MODE_DEFAULT_NUM_ATTEMPTS). */
     uint32_t num_attempts;
-    /** Running this long proves a boot good (default 60 s). */
+    /** Running this long proves a boot good (default 60 s:
+     *  OTA_SAFE_MODE_DEFAULT_BOOT_IS_GOOD_AFTER_MS). */
     uint32_t boot_is_good_after_ms;
     /** In safe mode, reboot normally once after this long without an update
-     *  (default 5 min; 0 = stay in safe mode). */
+     *  (default 5 min: OTA_SAFE_MODE_DEFAULT_REBOOT_TIMEOUT_MS; 0 = stay in safe mode). */
     uint32_t reboot_timeout_ms;
 } ota_safe_mode_config_t;
 

@@ -1,5 +1,5 @@
 /*
- * arduino.c - the ArduinoOTA protocol on the device (docs/protocol.md "ArduinoOTA";
+ * arduino.c - the ArduinoOTA protocol on the device (docs/protocol.md#arduino;
  * ota/arduino.h), the one espota.py from the Arduino ESP8266/ESP32 cores speaks:
  *
  * Filesystem images (command 100) go to the pipeline's data store when it has one.
@@ -14,8 +14,8 @@
  * busy answering, so one datagram every few seconds from a squatter does not keep the
  * owner out. Wrong answers count in the brute-force guard (ota/guard.h, shared with
  * the native protocol): they delay that address only.
- *   HASH (PBKDF2, 10000 iterations, a slice per poll) --> check
- *        right: "OK", CONNECT     wrong: "Authentication Failed", IDLE
+ *   HASH (PBKDF2, OTA_ARDUINO_PBKDF2_ITERATIONS, a slice per poll) --> check
+ *        right: "OK", CONNECT     wrong: OTA_ARDUINO_REPLY_AUTH_FAILED, IDLE
  *   CONNECT (to the uploader's TCP port) --> DATA: every read goes into the update
  *        pipeline and is answered with the cumulative byte count; all in: the
  *        pipeline verifies and activates, "OK\n" (or an error text), close, reboot.
@@ -24,6 +24,7 @@
  * Nothing here waits: every state resumes on the next poll.
  */
 #include "ota/arduino.h"
+#include "ota/arduino_proto.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,10 +37,8 @@
 
 enum { AR_IDLE = 0, AR_HASH, AR_DATA, AR_CLOSING };
 
-#define AR_ITERATIONS 10000u       /* PBKDF2 of the SHA-256 variant */
 #define AR_ITERATIONS_PER_POLL 500u
 #define AR_AUTH_TIMEOUT_MS 15000u  /* from the challenge to the answer */
-#define AR_CONNECT_TIMEOUT_MS 10000u
 #define AR_DATGRAM_MAX 160
 /* An invitation that must wait this long or less (back-off) is not answered: the
  * uploader resends it every second for about ten, and the resend gets its challenge. */
@@ -92,7 +91,7 @@ static void send_challenge(ota_arduino_t *a, const char *ip, uint16_t port, cons
     char msg[80];
     ota_strbuf_t sb;
     ota_sb_init(&sb, msg, sizeof msg);
-    ota_sb_str(&sb, "AUTH ");
+    ota_sb_str(&sb, OTA_ARDUINO_REPLY_AUTH);
     ota_sb_str(&sb, nonce);
     reply(a, ip, port, msg);
 }
@@ -202,14 +201,14 @@ static bool pbkdf2_slice(ota_arduino_t *a)
         memcpy(a->t, a->u, sizeof a->t);
         a->iter = 1;
     }
-    for (uint32_t k = 0; k < AR_ITERATIONS_PER_POLL && a->iter < AR_ITERATIONS; k++) {
+    for (uint32_t k = 0; k < AR_ITERATIONS_PER_POLL && a->iter < OTA_ARDUINO_PBKDF2_ITERATIONS; k++) {
         if (a->crypto->hmac_sha256(a->crypto->ctx, key, key_len, a->u, sizeof a->u, a->u) != OTA_OK)
             return false;
         for (size_t i = 0; i < sizeof a->t; i++)
             a->t[i] ^= a->u[i];
         a->iter++;
     }
-    return a->iter >= AR_ITERATIONS;
+    return a->iter >= OTA_ARDUINO_PBKDF2_ITERATIONS;
 }
 
 /* Give up the update this listener holds (slot or data slot), if any. */
@@ -237,7 +236,7 @@ static void begin_update(ota_arduino_t *a)
         to_idle(a);
         return;
     }
-    int rc = ota_update_begin(u, a->size, a->md5, a->cmd == 100 ? OTA_UPDATE_F_DATA : 0);
+    int rc = ota_update_begin(u, a->size, a->md5, a->cmd == OTA_ARDUINO_CMD_SPIFFS ? OTA_UPDATE_F_DATA : 0);
     if (rc != OTA_OK && rc != OTA_ERR_CRYPTO) {
         reply(a, a->ip, a->udp_port,
               rc == OTA_ERR_NO_SPACE ? "ERR: the image does not fit the update slot"
@@ -254,7 +253,7 @@ static void begin_update(ota_arduino_t *a)
         to_idle(a);
         return;
     }
-    reply(a, a->ip, a->udp_port, "OK");
+    reply(a, a->ip, a->udp_port, OTA_ARDUINO_REPLY_OK);
     say(a, OTA_LOG_INFO, a->ip, "update started over ArduinoOTA");
     a->state = AR_DATA;
     a->state_ms = a->now_ms;
@@ -266,13 +265,13 @@ static void check_response(ota_arduino_t *a)
     char expected[OTA_SHA256_HEX_LEN + 1];
     int rc;
     if (a->cfg.auth == OTA_ARDUINO_AUTH_MD5) {
-        const char *parts[] = {a->cfg.hash, ":", a->nonce, ":", a->cnonce};
+        const char *parts[] = {a->cfg.hash, OTA_ARDUINO_SEPARATOR, a->nonce, OTA_ARDUINO_SEPARATOR, a->cnonce};
         rc = hash_hex(a, OTA_HASH_MD5, parts, 5, expected);
     } else {
         char dk[OTA_SHA256_HEX_LEN + 1];
         ota_hex_encode(a->t, sizeof a->t, dk);
         dk[OTA_SHA256_HEX_LEN] = '\0';
-        const char *parts[] = {dk, ":", a->nonce, ":", a->cnonce};
+        const char *parts[] = {dk, OTA_ARDUINO_SEPARATOR, a->nonce, OTA_ARDUINO_SEPARATOR, a->cnonce};
         rc = hash_hex(a, OTA_HASH_SHA256, parts, 5, expected);
         ota_wipe(dk, sizeof dk);
     }
@@ -283,7 +282,7 @@ static void check_response(ota_arduino_t *a)
               ota_ct_equal(expected, a->response, len);
     ota_wipe(expected, sizeof expected);
     if (!ok) {
-        reply(a, a->ip, a->udp_port, "Authentication Failed");
+        reply(a, a->ip, a->udp_port, OTA_ARDUINO_REPLY_AUTH_FAILED);
         say(a, OTA_LOG_WARN, a->ip, "wrong password (ArduinoOTA)");
         ota_guard_failed(a->guard, a->ip, a->now_ms);
         to_idle(a);
@@ -332,7 +331,7 @@ static void on_answer(ota_arduino_t *a, ota_arduino_offer_t *o, char *cnonce, ch
 {
     size_t hex = strlen(o->nonce);
     if (!is_hex(cnonce, hex) || !is_hex(response, hex)) {
-        reply(a, o->ip, from_port, "Authentication Failed");
+        reply(a, o->ip, from_port, OTA_ARDUINO_REPLY_AUTH_FAILED);
         ota_guard_failed(a->guard, o->ip, a->now_ms);
         offer_clear(o);
         return;
@@ -366,7 +365,8 @@ static void on_datagram(ota_arduino_t *a, char *text, const char *ip, uint16_t f
     bool busy = a->state != AR_IDLE || ota_update_busy(a->update);
 
     /* the answer to a challenge */
-    if (nf == 3 && strcmp(f[0], "200") == 0) {
+    uint32_t cmd, port, size;
+    if (nf == 3 && parse_u32(f[0], 999, &cmd) == 0 && cmd == OTA_ARDUINO_CMD_AUTH) {
         ota_arduino_offer_t *o = offer_find(a, ip);
         if (o == NULL) {
             ota_log_peer_repeat(a->log, OTA_LOG_REPEAT_UDP, a->now_ms, OTA_LOG_DEBUG, ip,
@@ -381,7 +381,6 @@ static void on_datagram(ota_arduino_t *a, char *text, const char *ip, uint16_t f
         return;
     }
     /* an invitation: "<cmd> <host_port> <size> <md5>" */
-    uint32_t cmd, port, size;
     if (nf != 4 || parse_u32(f[0], 999, &cmd) != 0 || parse_u32(f[1], 65535, &port) != 0 ||
         port == 0 || parse_u32(f[2], 0xFFFFFFFFu, &size) != 0 || size == 0 ||
         !is_hex(f[3], OTA_MD5_HEX_LEN)) {
@@ -393,10 +392,10 @@ static void on_datagram(ota_arduino_t *a, char *text, const char *ip, uint16_t f
         reply(a, ip, from_port, "ERR: another update is in progress");
         return;
     }
-    bool fs_ok = cmd == 100 && ota_update_has_data_store(a->update);
-    if (cmd != 0 && !fs_ok) {
+    bool fs_ok = cmd == OTA_ARDUINO_CMD_SPIFFS && ota_update_has_data_store(a->update);
+    if (cmd != OTA_ARDUINO_CMD_FLASH && !fs_ok) {
         reply(a, ip, from_port,
-              cmd == 100 ? "ERR: this node takes no filesystem images"
+              cmd == OTA_ARDUINO_CMD_SPIFFS ? "ERR: this node takes no filesystem images"
                          : "ERR: unknown update command");
         ota_log_peer_repeat(a->log, OTA_LOG_REPEAT_UDP, a->now_ms, OTA_LOG_WARN, ip,
                             "refused an ArduinoOTA filesystem or unknown command", OTA_OK);
@@ -504,7 +503,7 @@ static void data_step(ota_arduino_t *a)
 {
     ota_update_t *u = a->update;
     if (!flush_tx(a)) { /* the uploader reads each answer before sending more */
-        uint32_t limit = u->received ? a->cfg.data_timeout_ms : AR_CONNECT_TIMEOUT_MS;
+        uint32_t limit = u->received ? a->cfg.data_timeout_ms : OTA_ARDUINO_CONNECT_TIMEOUT_MS;
         if (ota_elapsed_ms(a->now_ms, a->state_ms) >= limit) { /* it stopped reading */
             say(a, OTA_LOG_WARN, a->ip, "uploader stopped reading; update abandoned");
             release(a, OTA_ERR_TIMEOUT);
@@ -545,23 +544,23 @@ static void data_step(ota_arduino_t *a)
         case OTA_ERR_ACTIVATE: finish_data(a, "ERR: cannot activate the image\n", rc); return;
         default:
             finish_data(a,
-                        a->cmd == 100 ? "ERR: writing the filesystem image failed\n"
+                        a->cmd == OTA_ARDUINO_CMD_SPIFFS ? "ERR: writing the filesystem image failed\n"
                                       : "ERR: writing the image failed\n",
                         rc);
             return;
         }
         /* a filesystem image is live now: reboot to use it, as the Arduino cores do */
         say(a, OTA_LOG_INFO, a->ip,
-            a->cmd == 100 ? "filesystem image written over ArduinoOTA"
+            a->cmd == OTA_ARDUINO_CMD_SPIFFS ? "filesystem image written over ArduinoOTA"
                           : "update complete over ArduinoOTA, activated");
-        finish_data(a, "OK\n", OTA_OK);
+        finish_data(a, OTA_ARDUINO_DATA_OK, OTA_OK);
         return;
     }
     uint8_t *buf;
     size_t want = ota_update_room(u, &buf);
     int n = a->tcp->recv(a->tcp->ctx, a->conn, buf, want);
     if (n == OTA_ERR_WOULD_BLOCK) {
-        uint32_t limit = u->received ? a->cfg.data_timeout_ms : AR_CONNECT_TIMEOUT_MS;
+        uint32_t limit = u->received ? a->cfg.data_timeout_ms : OTA_ARDUINO_CONNECT_TIMEOUT_MS;
         if (ota_elapsed_ms(a->now_ms, a->state_ms) >= limit) {
             say(a, OTA_LOG_WARN, a->ip,
                 u->received ? "uploader silent; update abandoned"

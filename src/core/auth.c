@@ -1,7 +1,7 @@
 /*
  * auth.c - the legacy challenge methods (MD5, SHA-256) of the native protocol's
  * auth step, computed the same way by the device and the uploader.
- * and the salted method (docs/protocol.md "Salted auth"): verifier text form, key derivation
+ * and the salted method (docs/protocol.md#native-salted): verifier text form, key derivation
  * from SaltedPassword, the client's proof and the device's check.
  */
 #include "ota/auth.h"

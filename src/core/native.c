@@ -1,6 +1,6 @@
 /*
- * native.c - the device side of ESPHome's native OTA protocol (docs/protocol.md
- * "Native OTA"; ota/native.h).
+ * native.c - the device side of ESPHome's native OTA protocol (docs/protocol.md#native;
+ * ota/native.h).
  *
  * A pool of sessions runs the handshake side by side. step() advances one session
  * by one message; its cases follow the wire order, each saying what is read and
@@ -454,7 +454,7 @@ static bool read_message(ota_native_t *n, int idx)
 
 /* -------------------------------------------------------------- data phase */
 
-/* After bytes are written: the version-2 ack rule (docs/protocol.md "Data"). */
+/* After bytes are written: the version-2 ack rule (docs/protocol.md#native-acks). */
 static void count_acks(ota_native_t *n)
 {
     const ota_update_t *u = n->update;

@@ -8,7 +8,7 @@
 
 #include "ota/errors.h"
 
-const uint8_t ota_protocol_magic[OTA_MAGIC_LEN] = {0x6C, 0x26, 0xF7, 0x5C, 0x45};
+const uint8_t ota_protocol_magic[OTA_MAGIC_LEN] = OTA_MAGIC_BYTES;
 
 uint8_t ota_protocol_response_for_error(int err)
 {

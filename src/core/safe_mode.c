@@ -7,15 +7,16 @@
 #include <string.h>
 
 #include "ota/errors.h"
+#include "ota/port.h"
 #include "ota/util.h"
 
 void ota_safe_mode_config_default(ota_safe_mode_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->enabled = true;
-    cfg->num_attempts = 10;
-    cfg->boot_is_good_after_ms = 60000u;
-    cfg->reboot_timeout_ms = 300000u;
+    cfg->num_attempts = OTA_SAFE_MODE_DEFAULT_NUM_ATTEMPTS;
+    cfg->boot_is_good_after_ms = OTA_SAFE_MODE_DEFAULT_BOOT_IS_GOOD_AFTER_MS;
+    cfg->reboot_timeout_ms = OTA_SAFE_MODE_DEFAULT_REBOOT_TIMEOUT_MS;
 }
 
 static void sm_log(const ota_safe_mode_t *sm, ota_log_level_t lvl, const char *a, uint32_t n,

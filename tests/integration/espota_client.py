@@ -1,13 +1,17 @@
-"""An ArduinoOTA uploader written from ../shared/PROTOCOL.md section 2, independently of
-the C code, behaving like espota.py: UDP invitation with retries, the MD5 or SHA-256
-(PBKDF2) challenge, the device connecting back to our TCP port, 1 KiB pieces each
-answered by the device, then OK."""
+"""An ArduinoOTA uploader written from docs/protocol.md#arduino, independently of the
+C code, behaving like espota.py (the third-party tool): UDP invitation with retries,
+the MD5 or SHA-256 (PBKDF2) challenge, the device connecting back to our TCP port,
+pieces of ARDUINO_PIECE bytes each answered by the device, then OK. Its numbers and
+strings are those of include/ota/arduino_proto.h (read by protocol_consts), so that
+they are written once."""
 import hashlib
 import os
 import socket
 
+import protocol_consts as P
 
-def upload(device_port, image, password=None, cmd=0, host_port=0, use_md5_hash=False,
+
+def upload(device_port, image, password=None, cmd=P.ARDUINO_CMD_FLASH, host_port=0, use_md5_hash=False,
            stop_after=None, timeout=10):
     """Returns (result, detail): result is "OK", "AUTH_FAILED", "ERR" (detail = the
     device's text) or "NO_ANSWER"."""
@@ -22,35 +26,37 @@ def upload(device_port, image, password=None, cmd=0, host_port=0, use_md5_hash=F
     try:
         invitation = ("%d %d %d %s\n" % (cmd, port, len(image), md5)).encode()
         answer = None
-        for _ in range(10):
+        for _ in range(P.ARDUINO_INVITATION_TRIES):
             udp.sendto(invitation, ("127.0.0.1", device_port))
             try:
-                answer = udp.recv(69).decode()
+                answer = udp.recv(P.ARDUINO_ANSWER_MAX).decode()
                 break
             except socket.timeout:
                 continue
         if answer is None:
             return "NO_ANSWER", ""
-        if answer.startswith("ERR"):
+        sep = P.ARDUINO_SEPARATOR
+        if answer.startswith(P.ARDUINO_REPLY_ERR):
             return "ERR", answer
-        if answer.startswith("AUTH"):
+        if answer.startswith(P.ARDUINO_REPLY_AUTH.strip()):
             nonce = answer.split()[1]
-            if len(nonce) == 32:
+            if len(nonce) == P.MD5_HEX_LEN:
                 h = hashlib.md5(password.encode()).hexdigest()
-                cnonce = os.urandom(16).hex()
-                resp = hashlib.md5(("%s:%s:%s" % (h, nonce, cnonce)).encode()).hexdigest()
+                cnonce = os.urandom(P.MD5_HEX_LEN // 2).hex()
+                resp = hashlib.md5(sep.join((h, nonce, cnonce)).encode()).hexdigest()
             else:
                 h = (hashlib.md5 if use_md5_hash else hashlib.sha256)(password.encode()).hexdigest()
-                cnonce = os.urandom(32).hex()
-                dk = hashlib.pbkdf2_hmac("sha256", h.encode(), ("%s:%s" % (nonce, cnonce)).encode(),
-                                         10000, 32).hex()
-                resp = hashlib.sha256(("%s:%s:%s" % (dk, nonce, cnonce)).encode()).hexdigest()
+                cnonce = os.urandom(P.SHA256_HEX_LEN // 2).hex()
+                dk = hashlib.pbkdf2_hmac("sha256", h.encode(), (nonce + sep + cnonce).encode(),
+                                         P.ARDUINO_PBKDF2_ITERATIONS, P.ARDUINO_PBKDF2_LEN).hex()
+                resp = hashlib.sha256(sep.join((dk, nonce, cnonce)).encode()).hexdigest()
             udp.settimeout(timeout)
-            udp.sendto(("200 %s %s\n" % (cnonce, resp)).encode(), ("127.0.0.1", device_port))
+            udp.sendto(("%d %s %s\n" % (P.ARDUINO_CMD_AUTH, cnonce, resp)).encode(),
+                       ("127.0.0.1", device_port))
             answer = udp.recv(64).decode()
-            if "OK" not in answer:
+            if P.ARDUINO_REPLY_OK not in answer:
                 return "AUTH_FAILED", answer
-        elif answer != "OK":
+        elif answer != P.ARDUINO_REPLY_OK:
             return "ERR", answer
         conn, _ = listener.accept()
         conn.settimeout(timeout)
@@ -58,20 +64,21 @@ def upload(device_port, image, password=None, cmd=0, host_port=0, use_md5_hash=F
             sent = 0
             last = b""
             while sent < len(image):
-                piece = image[sent:sent + 1024]
+                piece = image[sent:sent + P.ARDUINO_PIECE]
                 conn.sendall(piece)
                 sent += len(piece)
                 if stop_after is not None and sent >= stop_after:
                     return "STOPPED", ""
                 last = conn.recv(32)  # the device answers every piece
             reply = last
-            while b"OK" not in reply:
+            ok = P.ARDUINO_REPLY_OK.encode()
+            while ok not in reply:
                 more = conn.recv(64)
                 if not more:
                     break
                 reply += more
             counts = [int(x) for x in reply.split() if x.isdigit()]
-            if b"OK" in reply and (not counts or max(counts) == len(image)):
+            if ok in reply and (not counts or max(counts) == len(image)):
                 return "OK", reply.decode(errors="replace")
             return "ERR", reply.decode(errors="replace")
     finally:

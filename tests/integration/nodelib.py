@@ -1,7 +1,8 @@
 """Helpers of the end-to-end tests: real Linux nodes (ota-boot running demo-node)
 on loopback ports, the ota tool, and a raw protocol client written from
-../shared/PROTOCOL.md independently of the C code, for the hostile and broken
-cases the real uploader never produces.
+docs/protocol.md#native independently of the C code, for the hostile and broken
+cases the real uploader never produces; its numbers are the C headers' own
+(protocol_consts reads include/ota/*.h).
 
 Every node runs in its own process group with its own temp state directory and is
 stopped (SIGTERM, then SIGKILL of the whole group) by a cleanup registered on the
@@ -26,6 +27,8 @@ import tempfile
 import threading
 import time
 
+import protocol_consts as P
+
 BIN = os.environ.get("OTA_BIN_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin")
 OTA = os.path.join(BIN, "ota")
@@ -33,8 +36,8 @@ OTA_BOOT = os.path.join(BIN, "ota-boot")
 DEMO_NODE = os.path.join(BIN, "demo-node")
 CRASHER = os.path.join(BIN, "ota-test-crasher")
 
-MAGIC = bytes([0x6C, 0x26, 0xF7, 0x5C, 0x45])
-CHUNK = 8192
+MAGIC = P.MAGIC
+CHUNK = P.CHUNK_SIZE
 
 # The uploader remembers the nodes that proved salted auth (its known_nodes file).
 # Tests never touch the real ~/.local/state: each test process gets a file of its own
@@ -432,21 +435,22 @@ class RawClient:
         except socket.timeout:
             return False
 
-    def hello(self, features=0x00):
+    def hello(self, features=P.FEATURE_NONE):
         """Magic + features; returns (version, features answer bytes)."""
         self.send(MAGIC)
         ok, version = self.read(2)
-        assert ok == 0x00, "handshake answered 0x%02x" % ok
+        assert ok == P.RESP_OK, "handshake answered 0x%02x" % ok
         self.send(bytes([features]))
         answer = self.read(1)
-        if answer[0] == 0x48:
+        if answer[0] == P.RESP_FEATURE_FLAGS:
             answer += self.read(1)
         return version, answer
 
     def auth_legacy(self, method, password):
-        """Answer a 0x01/0x02 challenge (the method byte is already read)."""
-        n = 64 if method == 0x02 else 32
-        h = hashlib.sha256 if method == 0x02 else hashlib.md5
+        """Answer a REQUEST_AUTH_MD5/SHA256 challenge (the method byte is already read)."""
+        sha = method == P.RESP_REQUEST_AUTH_SHA256
+        n = P.SHA256_HEX_LEN if sha else P.MD5_HEX_LEN
+        h = hashlib.sha256 if sha else hashlib.md5
         nonce = self.read(n).decode()
         cnonce = os.urandom(n // 2).hex()
         self.send(cnonce.encode() + h((password + nonce + cnonce).encode()).hexdigest().encode())
@@ -456,7 +460,7 @@ class RawClient:
         """Size + MD5; returns the two answers."""
         self.send(len(payload).to_bytes(4, "big"))
         a = self.byte()
-        if a != 0x42:
+        if a != P.RESP_UPDATE_PREPARE_OK:
             return a, None
         self.send((md5 or hashlib.md5(payload).hexdigest()).encode())
         return a, self.byte()
@@ -466,10 +470,10 @@ class RawClient:
         acks = 0
         while True:
             b = self.byte()
-            if b != 0x47:
+            if b != P.RESP_CHUNK_OK:
                 break
             acks += 1
-        end = self.byte() if b == 0x44 else None
+        end = self.byte() if b == P.RESP_RECEIVE_OK else None
         return acks, b, end
 
 

@@ -1,7 +1,8 @@
-"""ArduinoOTA (PROTOCOL.md section 2) on the node: an espota-style uploader written in
-the test (espota_client.py) updates our node with and without a password, in both auth
-variants; wrong passwords, refused commands, a vanishing uploader, datagram garbage and
-a busy node never disturb it."""
+"""ArduinoOTA (docs/protocol.md#arduino) on the node: an espota-style uploader written
+in the test (espota_client.py) updates our node with and without a password, in both
+auth variants; wrong passwords, refused commands, a vanishing uploader, datagram
+garbage and a busy node never disturb it. The numbers and strings of the protocol
+come from include/ota/arduino_proto.h (protocol_consts)."""
 import os
 import socket
 import sys
@@ -14,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import espota_client  # noqa: E402
 from nodelib import (DEMO_NODE, Node, RawClient, free_port, make_image,  # noqa: E402
                      password_file, read_bytes, run_ota, sha256_file)
+import protocol_consts as P  # noqa: E402
 
 
 def arduino_node(tc, *flags):
@@ -50,7 +52,7 @@ class ArduinoNodeTest(unittest.TestCase):
 
     def test_filesystem_image_refused_clearly(self):
         node = arduino_node(self, "--no-password")
-        result, text = espota_client.upload(node.arduino_port, b"fs" * 1000, cmd=100)
+        result, text = espota_client.upload(node.arduino_port, b"fs" * 1000, cmd=P.ARDUINO_CMD_SPIFFS)
         self.assertEqual((result, text), ("ERR", "ERR: this node takes no filesystem images"))
 
     def test_uploader_vanishing_mid_transfer(self):
@@ -70,13 +72,13 @@ class ArduinoNodeTest(unittest.TestCase):
         native = RawClient(node.port)  # a native upload holds the lock
         self.addCleanup(native.close)
         native.hello(0)
-        self.assertEqual(native.byte(), 0x41)
-        self.assertEqual(native.prepare(payload), (0x42, 0x43))
+        self.assertEqual(native.byte(), P.RESP_AUTH_OK)
+        self.assertEqual(native.prepare(payload), (P.RESP_UPDATE_PREPARE_OK, P.RESP_BIN_MD5_OK))
         result, text = espota_client.upload(node.arduino_port, payload)
         self.assertEqual((result, text), ("ERR", "ERR: another update is in progress"))
         native.send(payload)
-        self.assertEqual(native.finish()[1:], (0x44, 0x45))
-        native.send(b"\x00")
+        self.assertEqual(native.finish()[1:], (P.RESP_RECEIVE_OK, P.RESP_UPDATE_END_OK))
+        native.send(P.wire(P.RESP_OK))
         node.assert_runs(img, 2)
 
     def test_datagram_garbage_never_hurts(self):
@@ -89,7 +91,7 @@ class ArduinoNodeTest(unittest.TestCase):
                 b"0 notaport 100 " + md5.encode(), b"0 70000 100 " + md5.encode(),
                 b"0 0 100 " + md5.encode(), b"0 1234 99999999999 " + md5.encode(),
                 b"0 1234 0 " + md5.encode(), b"0 1234 100 nothex", b"7 1234 100 " + md5.encode(),
-                b"200 abc def", os.urandom(1400), b"A" * 5000,
+                b"%d abc def" % P.ARDUINO_CMD_AUTH, os.urandom(1400), b"A" * 5000,
                 ("0 %d 1000 %s\n" % (refused, md5)).encode()]
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.addCleanup(s.close)
@@ -186,8 +188,8 @@ class ArduinoUploaderTest(unittest.TestCase):
         native = RawClient(node.port)  # keep the node busy with a native update
         self.addCleanup(native.close)
         native.hello(0)
-        self.assertEqual(native.byte(), 0x41)
-        self.assertEqual(native.prepare(b"x" * 100000), (0x42, 0x43))
+        self.assertEqual(native.byte(), P.RESP_AUTH_OK)
+        self.assertEqual(native.prepare(b"x" * 100000), (P.RESP_UPDATE_PREPARE_OK, P.RESP_BIN_MD5_OK))
         img = make_image(self, seed=13)
         rc, _, err = self.up(node, img, "--protocol", "arduino")
         self.assertEqual(rc, 5)
@@ -246,26 +248,27 @@ class ArduinoUploaderTest(unittest.TestCase):
             while True:
                 data, addr = s.recvfrom(200)
                 fields = data.decode().split()
-                if fields[0] == "0":
+                if fields[0] == str(P.ARDUINO_CMD_FLASH):
                     host_port, size = int(fields[1]), int(fields[2])
-                    nonce = os.urandom(32).hex()
-                    s.sendto(("AUTH " + nonce).encode(), addr)
+                    nonce = os.urandom(P.SHA256_HEX_LEN // 2).hex()
+                    s.sendto((P.ARDUINO_REPLY_AUTH + nonce).encode(), addr)
                     continue
                 attempts += 1
                 cnonce, resp = fields[1], fields[2]
-                dk = hashlib.pbkdf2_hmac("sha256", h.encode(), (nonce + ":" + cnonce).encode(),
-                                         10000, 32).hex()
-                want = hashlib.sha256((dk + ":" + nonce + ":" + cnonce).encode()).hexdigest()
+                sep = P.ARDUINO_SEPARATOR
+                dk = hashlib.pbkdf2_hmac("sha256", h.encode(), (nonce + sep + cnonce).encode(),
+                                         P.ARDUINO_PBKDF2_ITERATIONS, P.ARDUINO_PBKDF2_LEN).hex()
+                want = hashlib.sha256(sep.join((dk, nonce, cnonce)).encode()).hexdigest()
                 if resp != want:
-                    s.sendto(b"Authentication Failed", addr)
+                    s.sendto(P.ARDUINO_REPLY_AUTH_FAILED.encode(), addr)
                     continue
-                s.sendto(b"OK", addr)
+                s.sendto(P.ARDUINO_REPLY_OK.encode(), addr)
                 c = socket.create_connection(("127.0.0.1", host_port), timeout=20)
                 got = b""
                 while len(got) < size:
                     got += c.recv(65536)
                     c.sendall(b"%d\n" % len(got))
-                c.sendall(b"OK\n")
+                c.sendall(P.ARDUINO_DATA_OK.encode())
                 c.close()
                 received.append((attempts, got))
                 return
@@ -284,7 +287,7 @@ class ArduinoImpostor:
     records the datagrams, says `verdict` to a challenge response ("OK": it then wants
     the image too) and, invited, connects back and counts the firmware bytes."""
 
-    def __init__(self, tc, answer="OK", verdict="OK"):
+    def __init__(self, tc, answer=P.ARDUINO_REPLY_OK, verdict=P.ARDUINO_REPLY_OK):
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
         self.port = self.udp.getsockname()[1]
@@ -318,12 +321,12 @@ class ArduinoImpostor:
             if m:
                 host_port = int(m[2])
                 self.udp.sendto(self.answer.encode(), peer)
-                if self.answer == "OK":
+                if self.answer == P.ARDUINO_REPLY_OK:
                     self.pull(host_port)
                     return
-            elif text.startswith("200 "):
+            elif text.startswith("%d " % P.ARDUINO_CMD_AUTH):
                 self.udp.sendto(self.verdict.encode(), peer)
-                if self.verdict == "OK":
+                if self.verdict == P.ARDUINO_REPLY_OK:
                     self.pull(host_port)
                     return
 
@@ -375,13 +378,13 @@ class ArduinoImpostorTest(unittest.TestCase):
         self.assertIn("--protocol arduino", err)
 
     def test_no_fallback_with_auth_salted(self):
-        imp = ArduinoImpostor(self, "OK")
+        imp = ArduinoImpostor(self, P.ARDUINO_REPLY_OK)
         rc, out, err = self.up(imp.port, "--password", self.PASSWORD, "--auth", "salted")
         self.assert_no_fallback(imp, rc, err)
         self.assertIn("--auth salted", err)
 
     def test_no_fallback_to_a_known_node(self):
-        imp = ArduinoImpostor(self, "OK")
+        imp = ArduinoImpostor(self, P.ARDUINO_REPLY_OK)
         with open(self.known, "w") as f:
             f.write("127.0.0.1:%d salted %s\n" % (imp.port, "00" * 16))
         rc, out, err = self.up(imp.port, "--password", self.PASSWORD)
@@ -390,7 +393,7 @@ class ArduinoImpostorTest(unittest.TestCase):
 
     def test_no_fallback_for_a_node_yaml_with_a_password(self):
         import textwrap
-        imp = ArduinoImpostor(self, "AUTH " + os.urandom(32).hex())
+        imp = ArduinoImpostor(self, P.ARDUINO_REPLY_AUTH + os.urandom(P.SHA256_HEX_LEN // 2).hex())
         yaml = os.path.join(self.dir, "node.yaml")
         with open(yaml, "w") as f:
             f.write(textwrap.dedent("""\
@@ -410,17 +413,18 @@ class ArduinoImpostorTest(unittest.TestCase):
     def test_fallback_without_salted_requirement_answers_once_and_warns(self):
         """No salted requirement: the fallback still runs (stock ArduinoOTA devices), but
         a refused SHA-256 answer is not followed by a second, MD5hex-keyed one."""
-        imp = ArduinoImpostor(self, "AUTH " + os.urandom(32).hex(), "Authentication Failed")
+        imp = ArduinoImpostor(self, P.ARDUINO_REPLY_AUTH + os.urandom(P.SHA256_HEX_LEN // 2).hex(),
+                              P.ARDUINO_REPLY_AUTH_FAILED)
         rc, out, err = self.up(imp.port, "--password", self.PASSWORD)
         imp.shutdown()
         self.assertEqual(rc, 4, err)
-        self.assertEqual(len([d for d in imp.datagrams if d.startswith("200 ")]), 1, err)
+        self.assertEqual(len([d for d in imp.datagrams if d.startswith("%d " % P.ARDUINO_CMD_AUTH)]), 1, err)
         self.assertIn("trying ArduinoOTA", err)
         self.assertIn("cannot prove it knows the password", err)
 
     def test_device_asking_for_no_password_is_refused(self):
         for args in (("--protocol", "arduino"), ()):
-            imp = ArduinoImpostor(self, "OK")
+            imp = ArduinoImpostor(self, P.ARDUINO_REPLY_OK)
             rc, out, err = self.up(imp.port, "--password", self.PASSWORD, *args)
             imp.shutdown()
             self.assertEqual(imp.firmware, 0, err)
@@ -469,7 +473,7 @@ class ArduinoImpostorTest(unittest.TestCase):
                     got[key] += len(chunk)
                     c.sendall(b"%d\n" % got[key])
                     if key == "device" and got[key] >= size:
-                        c.sendall(b"OK\n")
+                        c.sendall(P.ARDUINO_DATA_OK.encode())
                         break
             except OSError:
                 pass
@@ -484,7 +488,7 @@ class ArduinoImpostorTest(unittest.TestCase):
             except OSError:
                 return
             host_port = int(data.split()[1])
-            udp.sendto(b"OK", peer)
+            udp.sendto(P.ARDUINO_REPLY_OK.encode(), peer)
             connect_back("127.0.0.2", host_port, "stranger")
             time.sleep(0.5)
             connect_back("127.0.0.1", host_port, "device")

@@ -12,6 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodelib import (DEMO_NODE, MAGIC, Node, RawClient, make_image, run_ota,  # noqa: E402
                      sha256_file)
+import protocol_consts as P  # noqa: E402
 
 
 class SaltedAuthTest(unittest.TestCase):
@@ -69,12 +70,13 @@ class SaltedAuthTest(unittest.TestCase):
                         b += chunk
                     return b
                 assert read(5) == MAGIC
-                c.sendall(b"\x00\x02")
+                c.sendall(P.wire(P.RESP_OK, P.PROTOCOL_VERSION_2))
                 read(1)
-                c.sendall(b"\x48\x01")
-                c.sendall(b"\x10" + os.urandom(16) + (4096).to_bytes(4, "big") + os.urandom(32))
-                read(64)  # client nonce + proof
-                c.sendall(b"\x41" + os.urandom(32))  # a signature it cannot know
+                c.sendall(P.wire(P.RESP_FEATURE_FLAGS, P.SERVER_FLAG_COMPRESSION))
+                c.sendall(P.wire(P.RESP_REQUEST_AUTH_SALTED) + os.urandom(P.SALT_LEN)
+                          + P.SALTED_MIN_ITERATIONS.to_bytes(4, "big") + os.urandom(P.SALTED_NONCE_LEN))
+                read(P.SALTED_REPLY_LEN)  # client nonce + proof
+                c.sendall(P.wire(P.RESP_AUTH_OK) + os.urandom(P.SALTED_KEY_LEN))  # a signature it cannot know
                 rest = b""
                 try:
                     while True:
@@ -97,15 +99,15 @@ class SaltedAuthTest(unittest.TestCase):
         self.assertEqual(got_after_proof, [b""])  # not a single byte after the proof
 
     def test_legacy_methods_only_with_a_plain_password(self):
-        # verifier only (the default): stock-style clients get 0x82
+        # verifier only (the default): stock-style clients get ERROR_AUTH_INVALID
         node = Node(self)
         img = make_image(self, seed=4)
         rc, _, err = node.upload(img, "--password", "VERYSECURE", "--auth", "sha256")
         self.assertEqual(rc, 4)
         c = RawClient(node.port)
         self.addCleanup(c.close)
-        c.hello(0x00)  # MD5-only
-        self.assertEqual(c.byte(), 0x82)
+        c.hello(P.FEATURE_NONE)  # MD5-only
+        self.assertEqual(c.byte(), P.RESP_ERROR_AUTH_INVALID)
         self.assertIn("does not speak salted auth", node.log())
         # a plain password with the legacy methods switched on: both succeed
         legacy = Node(self, "--password", "VERYSECURE", "--allow-md5")
@@ -157,16 +159,16 @@ class SaltedAuthTest(unittest.TestCase):
                     buf += chunk
                 return buf
             s.sendall(MAGIC)
-            assert read(2)[0] == 0x00
-            s.sendall(bytes([0x84]))  # extended + salted
-            assert read(2)[0] == 0x48
+            assert read(2)[0] == P.RESP_OK
+            s.sendall(P.wire(P.FEATURE_EXTENDED | P.FEATURE_SALTED_AUTH))
+            assert read(2)[0] == P.RESP_FEATURE_FLAGS
             try:
                 method = read(1)[0]
             except socket.timeout:
                 return None
-            assert method == 0x10, method
-            read(16 + 4 + 32)
-            s.sendall(os.urandom(32) + (proof or os.urandom(32)))
+            assert method == P.RESP_REQUEST_AUTH_SALTED, method
+            read(P.SALTED_CHALLENGE_LEN - 1)  # salt, iterations, server nonce
+            s.sendall(os.urandom(P.SALTED_NONCE_LEN) + (proof or os.urandom(P.SALTED_KEY_LEN)))
             return read(1)[0]
         finally:
             s.close()
@@ -176,7 +178,7 @@ class SaltedAuthTest(unittest.TestCase):
         at 127.0.0.1 gets its challenge at once and updates."""
         node = Node(self, "--auth-backoff-free", "1", "--auth-backoff-base-ms", "30000")
         for _ in range(2):
-            self.assertEqual(self.salted_attempt(node.port, "127.0.0.2"), 0x82)
+            self.assertEqual(self.salted_attempt(node.port, "127.0.0.2"), P.RESP_ERROR_AUTH_INVALID)
         self.assertIn("127.0.0.2", node.log())
         self.assertIn("its next attempt waits 30000 ms", node.log())
         # the attacker's next attempt waits (no challenge in 2 s, of 30)
@@ -193,7 +195,7 @@ class SaltedAuthTest(unittest.TestCase):
         are not refused."""
         node = Node(self, "--auth-guesses-per-min", "3", "--auth-backoff-base-ms", "0")
         for i in range(3):
-            self.assertEqual(self.salted_attempt(node.port, "127.0.0.%d" % (20 + i)), 0x82)
+            self.assertEqual(self.salted_attempt(node.port, "127.0.0.%d" % (20 + i)), P.RESP_ERROR_AUTH_INVALID)
         self.assertIsNone(self.salted_attempt(node.port, "127.0.0.30", timeout=2))
         self.assertIn("ceiling of guesses per minute", node.log())
 

@@ -12,6 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodelib import (DEMO_NODE, MAGIC, HeartbeatWatch, Node, RawClient,  # noqa: E402
                      make_image, read_bytes, sha256_file)
+import protocol_consts as P  # noqa: E402
 
 ORIGINAL = None
 
@@ -50,7 +51,7 @@ class BadCaseTest(unittest.TestCase):
         c = RawClient(node.port)
         self.addCleanup(c.close)
         c.send(b"GET / HTTP/1.1\r\n\r\n")
-        self.assertEqual(c.byte(), 0x80)
+        self.assertEqual(c.byte(), P.RESP_ERROR_MAGIC)
         self.assertTrue(c.is_closed())
         self.assert_unchanged_then_upload_works(node)
 
@@ -59,13 +60,13 @@ class BadCaseTest(unittest.TestCase):
         payload = read_bytes(make_image(self, seed=2))
         c = RawClient(node.port)
         self.addCleanup(c.close)
-        c.hello(0x00)
-        self.assertEqual(c.byte(), 0x41)
-        self.assertEqual(c.prepare(payload, md5="0" * 32), (0x42, 0x43))
+        c.hello(P.FEATURE_NONE)
+        self.assertEqual(c.byte(), P.RESP_AUTH_OK)
+        self.assertEqual(c.prepare(payload, md5="0" * 32), (P.RESP_UPDATE_PREPARE_OK, P.RESP_BIN_MD5_OK))
         c.send(payload)
         acks, received, end = c.finish()
-        self.assertEqual(acks, (len(payload) + 8191) // 8192)
-        self.assertEqual((received, end), (0x44, 0x8B))
+        self.assertEqual(acks, (len(payload) + P.CHUNK_SIZE - 1) // P.CHUNK_SIZE)
+        self.assertEqual((received, end), (P.RESP_RECEIVE_OK, P.RESP_ERROR_MD5_MISMATCH))
         self.assertTrue(c.is_closed())
         self.assert_unchanged_then_upload_works(node)
 
@@ -74,7 +75,7 @@ class BadCaseTest(unittest.TestCase):
         img = make_image(self, seed=3)
         rc, out, err = node.upload(img, "--no-compress")
         self.assertEqual(rc, 5, err)
-        self.assertIn("0x81", err)
+        self.assertIn("0x%02X" % P.RESP_ERROR_UPDATE_PREPARE, err)
         self.assertIn("too big", err)
         # compressed, the wire size fits but the inflated image does not
         rc, out, err = node.upload(img)
@@ -91,16 +92,16 @@ class BadCaseTest(unittest.TestCase):
         self.addCleanup(os.unlink, junk)
         rc, out, err = node.upload(junk)
         self.assertEqual(rc, 5, err)
-        self.assertIn("0x80", err)
+        self.assertIn("0x%02X" % P.RESP_ERROR_MAGIC, err)
         self.assert_unchanged_then_upload_works(node)
 
     def test_disconnect_mid_transfer(self):
         node = Node(self, "--no-password")
         payload = read_bytes(make_image(self, seed=4))
         c = RawClient(node.port)
-        c.hello(0x00)
-        self.assertEqual(c.byte(), 0x41)
-        self.assertEqual(c.prepare(payload), (0x42, 0x43))
+        c.hello(P.FEATURE_NONE)
+        self.assertEqual(c.byte(), P.RESP_AUTH_OK)
+        self.assertEqual(c.prepare(payload), (P.RESP_UPDATE_PREPARE_OK, P.RESP_BIN_MD5_OK))
         c.send(payload[: len(payload) // 2])
         c.close()
         # the node notices on its next read ("lost after N of M") or, when the close
@@ -115,9 +116,9 @@ class BadCaseTest(unittest.TestCase):
         payload = read_bytes(make_image(self, seed=5))
         c = RawClient(node.port)
         self.addCleanup(c.close)
-        c.hello(0x00)
-        self.assertEqual(c.byte(), 0x41)
-        self.assertEqual(c.prepare(payload), (0x42, 0x43))
+        c.hello(P.FEATURE_NONE)
+        self.assertEqual(c.byte(), P.RESP_AUTH_OK)
+        self.assertEqual(c.prepare(payload), (P.RESP_UPDATE_PREPARE_OK, P.RESP_BIN_MD5_OK))
         c.send(payload[:100000])  # ... and then nothing, with the socket open
         node.wait_for(lambda: "silent for" in node.log(), 15, "the data timeout")
         self.assertTrue(c.is_closed())
@@ -129,23 +130,23 @@ class BadCaseTest(unittest.TestCase):
         payload = read_bytes(img)
         a = RawClient(node.port)
         self.addCleanup(a.close)
-        a.hello(0x00)
-        self.assertEqual(a.byte(), 0x41)
-        self.assertEqual(a.prepare(payload), (0x42, 0x43))  # a holds the update lock now
+        a.hello(P.FEATURE_NONE)
+        self.assertEqual(a.byte(), P.RESP_AUTH_OK)
+        self.assertEqual(a.prepare(payload), (P.RESP_UPDATE_PREPARE_OK, P.RESP_BIN_MD5_OK))  # a holds the update lock now
         a.send(payload[:200000])
         t0 = time.monotonic()
         b = RawClient(node.port, timeout=5)
         self.addCleanup(b.close)
-        self.assertEqual(b.byte(), 0xA0)  # told at once, before saying anything
-        self.assertLess(time.monotonic() - t0, 1.0, "0xA0 came late")
+        self.assertEqual(b.byte(), P.RESP_ERROR_BUSY)  # told at once, before saying anything
+        self.assertLess(time.monotonic() - t0, 1.0, "ERROR_BUSY came late")
         self.assertTrue(b.is_closed())
         rc, _, err = node.upload(make_image(self, seed=7))  # the tool says "busy" too
         self.assertEqual(rc, 5)
         self.assertIn("busy", err)
         a.send(payload[200000:])
         acks, received, end = a.finish()
-        self.assertEqual((received, end), (0x44, 0x45))
-        a.send(b"\x00")
+        self.assertEqual((received, end), (P.RESP_RECEIVE_OK, P.RESP_UPDATE_END_OK))
+        a.send(P.wire(P.RESP_OK))
         node.assert_runs(img, 2)
 
     def test_idle_connections_do_not_lock_out_an_uploader(self):
@@ -156,8 +157,8 @@ class BadCaseTest(unittest.TestCase):
             self.addCleanup(c.close)
         half = RawClient(node.port)  # one that got its challenge and never answers
         self.addCleanup(half.close)
-        half.hello(0x86)  # salted + SHA-256 + extended
-        self.assertEqual(half.byte(), 0x10)
+        half.hello(P.FEATURE_SALTED_AUTH | P.FEATURE_SHA256_AUTH | P.FEATURE_EXTENDED)
+        self.assertEqual(half.byte(), P.RESP_REQUEST_AUTH_SALTED)
         img = make_image(self, seed=8)
         rc, _, err = node.upload(img, "--password", "VERYSECURE", "--timeout", "20")
         self.assertEqual(rc, 0, err)
@@ -175,13 +176,14 @@ class BadCaseTest(unittest.TestCase):
         slow = RawClient(node.port)
         self.addCleanup(slow.close)
         t0 = watch.mark()
-        for b in MAGIC + b"\x00" + len(payload).to_bytes(4, "big"):  # magic, features, size
+        for b in MAGIC + P.wire(P.FEATURE_NONE) + len(payload).to_bytes(4, "big"):  # magic, features, size
             slow.send(bytes([b]))
             time.sleep(0.3)
         # version 2, HEADER_OK (no compression asked), AUTH_OK (no password), PREPARE_OK
-        self.assertEqual(slow.read(5), b"\x00\x02\x40\x41\x42")
+        self.assertEqual(slow.read(5), P.wire(P.RESP_OK, P.PROTOCOL_VERSION_2, P.RESP_HEADER_OK,
+                                                 P.RESP_AUTH_OK, P.RESP_UPDATE_PREPARE_OK))
         slow.send(hashlib.md5(payload).hexdigest().encode())
-        self.assertEqual(slow.byte(), 0x43)
+        self.assertEqual(slow.byte(), P.RESP_BIN_MD5_OK)
         slow.send(payload[:50000])
         stall = watch.mark()
         time.sleep(2.0)  # the peer says nothing, the socket stays open
@@ -197,8 +199,8 @@ class BadCaseTest(unittest.TestCase):
         watch.stop()
         slow.send(payload[50000:])  # the peer resumes: the update goes through
         _, received, end = slow.finish()
-        self.assertEqual((received, end), (0x44, 0x45))
-        slow.send(b"\x00")
+        self.assertEqual((received, end), (P.RESP_RECEIVE_OK, P.RESP_UPDATE_END_OK))
+        slow.send(P.wire(P.RESP_OK))
         node.assert_runs(img, 2)
 
 

@@ -1,9 +1,12 @@
-"""Compatibility with the stock ESPHome peers, both ways, written from PROTOCOL.md:
+"""Compatibility with the stock ESPHome peers, both ways, written from
+docs/protocol.md#native (the numbers come from include/ota/protocol.h through
+protocol_consts):
 - a stock-style uploader (features compression + SHA-256, no extended protocol, gzip
-  when told 0x46, waiting for every chunk ack) updates our node (legacy password);
+  when told SUPPORTS_COMPRESSION, waiting for every chunk ack) updates our node
+  (legacy password);
 - our uploader updates a stock-style device that knows nothing of our extensions
-  (answers 0x46 to the extended bit, SHA-256 or MD5 challenge, no update-type byte),
-  and an old version-1 device."""
+  (answers SUPPORTS_COMPRESSION to the extended bit, SHA-256 or MD5 challenge, no
+  update-type byte), and an old version-1 device."""
 import gzip
 import hashlib
 import os
@@ -14,6 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodelib import MAGIC, Node, RawClient, make_image, read_bytes, run_ota  # noqa: E402
+import protocol_consts as P  # noqa: E402
 
 
 def read_exact(s, n):
@@ -33,24 +37,26 @@ class StockUploaderTest(unittest.TestCase):
         payload = gzip.compress(read_bytes(img), 9)
         c = RawClient(node.port)
         self.addCleanup(c.close)
-        version, answer = c.hello(0x01 | 0x02)  # compression + SHA-256, no extended bit
-        self.assertEqual(version, 2)
-        self.assertEqual(answer, b"\x46")  # gzip accepted
-        self.assertEqual(c.byte(), 0x02)
-        self.assertEqual(c.auth_legacy(0x02, "VERYSECURE"), 0x41)
-        self.assertEqual(c.prepare(payload), (0x42, 0x43))
-        for off in range(0, len(payload), 8192):  # stop-and-wait, as stock uploaders do
-            c.send(payload[off:off + 8192])
-            self.assertEqual(c.byte(), 0x47)
-        self.assertEqual(c.read(2), b"\x44\x45")
-        c.send(b"\x00")
+        version, answer = c.hello(P.FEATURE_COMPRESSION | P.FEATURE_SHA256_AUTH)  # no extended bit
+        self.assertEqual(version, P.PROTOCOL_VERSION_2)
+        self.assertEqual(answer, P.wire(P.RESP_SUPPORTS_COMPRESSION))  # gzip accepted
+        self.assertEqual(c.byte(), P.RESP_REQUEST_AUTH_SHA256)
+        self.assertEqual(c.auth_legacy(P.RESP_REQUEST_AUTH_SHA256, "VERYSECURE"), P.RESP_AUTH_OK)
+        self.assertEqual(c.prepare(payload), (P.RESP_UPDATE_PREPARE_OK, P.RESP_BIN_MD5_OK))
+        for off in range(0, len(payload), P.CHUNK_SIZE):  # stop-and-wait, as stock uploaders do
+            c.send(payload[off:off + P.CHUNK_SIZE])
+            self.assertEqual(c.byte(), P.RESP_CHUNK_OK)
+        self.assertEqual(c.read(2), P.wire(P.RESP_RECEIVE_OK, P.RESP_UPDATE_END_OK))
+        c.send(P.wire(P.RESP_OK))
         node.assert_runs(img, 2)
 
 
 class StockDevice:
-    """A device that speaks only what stock ESPHome does (no 0x48, no salted auth)."""
+    """A device that speaks only what stock ESPHome does (no FEATURE_FLAGS answer, no
+    salted auth)."""
 
-    def __init__(self, tc, version=2, method=0x02, password="pw", gzip_ok=True):
+    def __init__(self, tc, version=P.PROTOCOL_VERSION_2, method=P.RESP_REQUEST_AUTH_SHA256,
+                 password="pw", gzip_ok=True):
         self.srv = socket.socket()
         self.srv.bind(("127.0.0.1", 0))
         self.srv.listen(1)
@@ -67,38 +73,41 @@ class StockDevice:
             c, _ = self.srv.accept()
             c.settimeout(30)
             with c:
-                assert read_exact(c, 5) == MAGIC
-                c.sendall(bytes([0x00, self.version]))
+                assert read_exact(c, P.MAGIC_LEN) == MAGIC
+                c.sendall(P.wire(P.RESP_OK, self.version))
                 features = read_exact(c, 1)[0]
-                gz = self.gzip_ok and features & 0x01
-                c.sendall(b"\x46" if gz else b"\x40")  # never 0x48: no extended protocol
-                n = 64 if self.method == 0x02 else 32
-                h = hashlib.sha256 if self.method == 0x02 else hashlib.md5
+                gz = self.gzip_ok and features & P.FEATURE_COMPRESSION
+                # never FEATURE_FLAGS: a stock device has no extended protocol
+                c.sendall(P.wire(P.RESP_SUPPORTS_COMPRESSION if gz else P.RESP_HEADER_OK))
+                sha = self.method == P.RESP_REQUEST_AUTH_SHA256
+                n = P.SHA256_HEX_LEN if sha else P.MD5_HEX_LEN
+                h = hashlib.sha256 if sha else hashlib.md5
                 nonce = os.urandom(n // 2).hex()
                 c.sendall(bytes([self.method]) + nonce.encode())
                 reply = read_exact(c, 2 * n).decode()
                 cnonce, resp = reply[:n], reply[n:]
                 if resp != h((self.password + nonce + cnonce).encode()).hexdigest():
-                    c.sendall(b"\x82")
+                    c.sendall(P.wire(P.RESP_ERROR_AUTH_INVALID))
                     return
-                c.sendall(b"\x41")
+                c.sendall(P.wire(P.RESP_AUTH_OK))
                 size = int.from_bytes(read_exact(c, 4), "big")  # no update-type byte first
-                c.sendall(b"\x42")
-                md5 = read_exact(c, 32).decode()
-                c.sendall(b"\x43")
+                c.sendall(P.wire(P.RESP_UPDATE_PREPARE_OK))
+                md5 = read_exact(c, P.MD5_HEX_LEN).decode()
+                c.sendall(P.wire(P.RESP_BIN_MD5_OK))
                 data, acked = b"", 0
                 while len(data) < size:
                     data += c.recv(min(65536, size - len(data)))
-                    while self.version == 2 and (acked + 8192 <= len(data) or
-                                                 (len(data) == size and acked < size)):
-                        c.sendall(b"\x47")
-                        acked += 8192
+                    while self.version == P.PROTOCOL_VERSION_2 and (
+                            acked + P.CHUNK_SIZE <= len(data) or
+                            (len(data) == size and acked < size)):
+                        c.sendall(P.wire(P.RESP_CHUNK_OK))
+                        acked += P.CHUNK_SIZE
                 if hashlib.md5(data).hexdigest() != md5:
-                    c.sendall(b"\x44\x8b")
+                    c.sendall(P.wire(P.RESP_RECEIVE_OK, P.RESP_ERROR_MD5_MISMATCH))
                     return
                 self.image = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-                c.sendall(b"\x44\x45")
-                assert read_exact(c, 1) == b"\x00"
+                c.sendall(P.wire(P.RESP_RECEIVE_OK, P.RESP_UPDATE_END_OK))
+                assert read_exact(c, 1) == P.wire(P.RESP_OK)
         except Exception as e:  # reported by the test
             self.error = e
 
@@ -119,10 +128,10 @@ class StockDeviceTest(unittest.TestCase):
         self.assertIn("gzip", out)
 
     def test_v2_md5_device(self):
-        self.upload_to(StockDevice(self, method=0x01, gzip_ok=False))
+        self.upload_to(StockDevice(self, method=P.RESP_REQUEST_AUTH_MD5, gzip_ok=False))
 
     def test_v1_device_without_acks(self):
-        self.upload_to(StockDevice(self, version=1), "--no-compress")
+        self.upload_to(StockDevice(self, version=P.PROTOCOL_VERSION_1), "--no-compress")
 
 
 if __name__ == "__main__":

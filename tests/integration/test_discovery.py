@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netlab  # noqa: E402
 from nodelib import (DEMO_NODE, HeartbeatWatch, Node, make_image,  # noqa: E402
                      password_file, run_ota, sha256_file)
+import protocol_consts as P  # noqa: E402
 
 NETLAB_OK, NETLAB_WHY = netlab.available()
 if not NETLAB_OK:
@@ -126,7 +127,7 @@ class DiscoveryCase(unittest.TestCase):
         self.assertEqual(entry["platform"], "host", entry)
         self.assertIsInstance(entry["version"], str, entry)
         self.assertNotEqual(entry["version"], "", entry)
-        self.assertIn("_ota._tcp", entry["services"], entry)
+        self.assertIn(P.DISCOVERY_SERVICE_OTA, entry["services"], entry)
 
     def upload_by_name(self, label, node, image):
         """ota upload --device <label>.local from the laptop (no nss-mdns there: the
@@ -175,15 +176,15 @@ class DiscoverTest(DiscoveryCase):
         for node in (living, kitchen, garage):
             self.assert_entry(hosts[node.mdns_name + ".local"], node)
         self.assertIs(hosts["livingroom.local"]["password"], True)
-        self.assertIn("salted", hosts["livingroom.local"]["auth"])
+        self.assertIn(P.TXT_AUTH_SALTED, hosts["livingroom.local"]["auth"])
         self.assertIs(hosts["kitchen.local"]["password"], False)
-        self.assertIn("none", hosts["kitchen.local"]["auth"])
+        self.assertIn(P.TXT_AUTH_NONE, hosts["kitchen.local"]["auth"])
         self.assertIs(hosts["garage.local"]["password"], False)
         self.assertEqual(hosts["garage.local"]["arduino_port"], arduino_port)
-        self.assertIn("_arduino._tcp", hosts["garage.local"]["services"])
+        self.assertIn(P.DISCOVERY_SERVICE_ARDUINO, hosts["garage.local"]["services"])
         for h in ("livingroom.local", "kitchen.local"):
             self.assertIsNone(hosts[h]["arduino_port"])
-            self.assertNotIn("_arduino._tcp", hosts[h]["services"])
+            self.assertNotIn(P.DISCOVERY_SERVICE_ARDUINO, hosts[h]["services"])
 
         out, err = self.discover()  # the table
         lines = out.splitlines()
@@ -265,10 +266,10 @@ class StockBrowserTest(DiscoveryCase):
         kitchen = self.node("kitchen", "--no-password", "--arduino-port", "3301")
         garage = self.node("garage", "--no-password")  # no ArduinoOTA
         living.arduino_port, kitchen.arduino_port = 3300, 3301
-        want = {"_ota._tcp.local.": ["%s._ota._tcp.local." % n.mdns_name
-                                     for n in (living, kitchen, garage)],
-                "_arduino._tcp.local.": ["%s._arduino._tcp.local." % n.mdns_name
-                                         for n in (living, kitchen)]}
+        ota_t = P.DISCOVERY_SERVICE_OTA + ".local."  # the types of include/ota/discovery.h
+        ar_t = P.DISCOVERY_SERVICE_ARDUINO + ".local."
+        want = {ota_t: ["%s.%s" % (n.mdns_name, ota_t) for n in (living, kitchen, garage)],
+                ar_t: ["%s.%s" % (n.mdns_name, ar_t) for n in (living, kitchen)]}
         p = self.laptop.run([SYSTEM_PYTHON, "-c", ZEROCONF_BROWSER, self.laptop.ip,
                              json.dumps(want)], timeout=90)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
@@ -280,32 +281,33 @@ class StockBrowserTest(DiscoveryCase):
         self.assertEqual(set(seen), {(t, n) for t in want for n in want[t]},
                          json.dumps(result, indent=1))
         versions = set()
-        for node, auth in ((living, "salted"), (kitchen, "none"), (garage, "none")):
-            info = seen[("_ota._tcp.local.", "%s._ota._tcp.local." % node.mdns_name)]
+        for node, auth in ((living, P.TXT_AUTH_SALTED), (kitchen, P.TXT_AUTH_NONE),
+                           (garage, P.TXT_AUTH_NONE)):
+            info = seen[(ota_t, "%s.%s" % (node.mdns_name, ota_t))]
             self.assertIsNotNone(info, "no SRV/TXT for %s" % node.mdns_name)
             self.assertEqual(info["server"], "%s.local." % node.mdns_name, info)
             self.assertEqual(info["port"], node.port, info)
             self.assertIn(node.address, info["addresses"], info)
             txt = info["txt"]
-            self.assertEqual(txt.get("txtvers"), "1", info)
-            self.assertEqual(txt.get("name"), node.mdns_name, info)
-            self.assertEqual(txt.get("platform"), "host", info)
-            self.assertEqual(txt.get("protocol"), "2", info)
-            self.assertTrue(txt.get("version"), info)
-            versions.add(txt.get("version"))
-            self.assertIn(auth, (txt.get("auth") or "").split(","), info)
+            self.assertEqual(txt.get(P.TXT_TXTVERS), P.TXT_TXTVERS_VALUE, info)
+            self.assertEqual(txt.get(P.TXT_NAME), node.mdns_name, info)
+            self.assertEqual(txt.get(P.TXT_PLATFORM), P.TXT_PLATFORM_HOST, info)
+            self.assertEqual(txt.get(P.TXT_PROTOCOL), str(P.PROTOCOL_VERSION_2), info)
+            self.assertTrue(txt.get(P.TXT_VERSION), info)
+            versions.add(txt.get(P.TXT_VERSION))
+            self.assertIn(auth, (txt.get(P.TXT_AUTH) or "").split(P.TXT_AUTH_SEPARATOR), info)
         self.assertEqual(len(versions), 1, versions)  # the same firmware everywhere
-        for node, auth_upload in ((living, "yes"), (kitchen, "no")):
-            info = seen[("_arduino._tcp.local.", "%s._arduino._tcp.local." % node.mdns_name)]
+        for node, auth_upload in ((living, P.TXT_YES), (kitchen, P.TXT_NO)):
+            info = seen[(ar_t, "%s.%s" % (node.mdns_name, ar_t))]
             self.assertIsNotNone(info, "no SRV/TXT for %s" % node.mdns_name)
             self.assertEqual(info["server"], "%s.local." % node.mdns_name, info)
             self.assertEqual(info["port"], node.arduino_port, info)
             self.assertIn(node.address, info["addresses"], info)
             txt = info["txt"]
-            self.assertTrue(txt.get("board"), info)
-            self.assertEqual(txt.get("tcp_check"), "no", info)
-            self.assertEqual(txt.get("ssh_upload"), "no", info)
-            self.assertEqual(txt.get("auth_upload"), auth_upload, info)
+            self.assertTrue(txt.get(P.TXT_BOARD), info)
+            self.assertEqual(txt.get(P.TXT_TCP_CHECK), P.TXT_NO, info)
+            self.assertEqual(txt.get(P.TXT_SSH_UPLOAD), P.TXT_NO, info)
+            self.assertEqual(txt.get(P.TXT_AUTH_UPLOAD), auth_upload, info)
 
 
 @needs_netlab

@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodelib import DEMO_NODE, MAGIC, Node, RawClient, make_image  # noqa: E402
+import protocol_consts as P  # noqa: E402
 
 RSS_SLACK_KIB = 4096  # allocator noise; a leak per connection would be far more
 
@@ -44,7 +45,7 @@ class HostileTest(unittest.TestCase):
         rnd = random.Random(7)
 
         # 1. truncation at every byte of a handshake (magic, features, salted reply)
-        script = MAGIC + bytes([0x86]) + bytes(rnd.randrange(256) for _ in range(64))
+        script = MAGIC + P.wire(P.FEATURE_SALTED_AUTH | P.FEATURE_SHA256_AUTH | P.FEATURE_EXTENDED) + bytes(rnd.randrange(256) for _ in range(64))
         for k in range(len(script) + 1):
             s = connect(node.port)
             s.sendall(script[:k])
@@ -102,10 +103,10 @@ class HostileTest(unittest.TestCase):
         node = Node(self, "--no-password", "--slot-size", str(slot))
         for size in (0, slot + 1, 0x7FFFFFFF, 0xFFFFFFFF):
             c = RawClient(node.port)
-            c.hello(0x00)
-            self.assertEqual(c.byte(), 0x41)
+            c.hello(P.FEATURE_NONE)
+            self.assertEqual(c.byte(), P.RESP_AUTH_OK)
             c.send(size.to_bytes(4, "big"))
-            self.assertEqual(c.byte(), 0x81, "size %d" % size)
+            self.assertEqual(c.byte(), P.RESP_ERROR_UPDATE_PREPARE, "size %d" % size)
             self.assertTrue(c.is_closed())
             c.close()
         img = make_image(self, seed=50, extra=10000)

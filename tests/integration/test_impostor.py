@@ -1,5 +1,6 @@
 """The uploader and a device that is not what it claims (issue 12 item 2): a fake
-device on 127.0.0.1, written from PROTOCOL.md 1 and 1.3 independently of the C code,
+device on 127.0.0.1, written from docs/protocol.md#native and #native-salted
+independently of the C code (its numbers come from the headers, protocol_consts),
 plays the impostor in each way it can (AUTH_OK without a challenge, the MD5 and
 SHA-256 challenges whose answers it could crack offline, the salted method with a
 signature it cannot know, a new salt) and counts every byte it gets after its auth
@@ -24,13 +25,14 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodelib import (MAGIC, OTA, Node, known_nodes_file, make_image,  # noqa: E402
                      read_bytes, run_ota)
+import protocol_consts as P  # noqa: E402
 
 PASSWORD = "correct horse"
-LABEL = b"ota-salted-auth-v1"
+LABEL = P.SALTED_LABEL.encode()
 
 
 def scram_keys(password, salt, iterations):
-    sp = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 32)
+    sp = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, P.SALTED_KEY_LEN)
     client_key = hmac.new(sp, b"Client Key", hashlib.sha256).digest()
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(sp, b"Server Key", hashlib.sha256).digest()
@@ -116,54 +118,56 @@ class FakeDevice:
             s.count(len(chunk))
 
     def run(self, c, s):
-        assert self.read(c, s, 5, False) == MAGIC
-        c.sendall(b"\x00\x02")
+        assert self.read(c, s, P.MAGIC_LEN, False) == MAGIC
+        c.sendall(P.wire(P.RESP_OK, P.PROTOCOL_VERSION_2))
         s.features = self.read(c, s, 1, False)[0]
-        extended = bool(s.features & 0x04)
-        c.sendall(b"\x48\x00" if extended else b"\x40")  # no gzip: the image as it is
+        extended = bool(s.features & P.FEATURE_EXTENDED)
+        # no gzip: the image as it is
+        c.sendall(P.wire(P.RESP_FEATURE_FLAGS, 0) if extended else P.wire(P.RESP_HEADER_OK))
         if s.offer == "none":
-            c.sendall(b"\x41")
+            c.sendall(P.wire(P.RESP_AUTH_OK))
             s.after_auth = 0
         elif s.offer in ("md5", "sha256"):
-            n, method, h = ((32, 0x01, hashlib.md5) if s.offer == "md5"
-                            else (64, 0x02, hashlib.sha256))
+            n, method, h = ((P.MD5_HEX_LEN, P.RESP_REQUEST_AUTH_MD5, hashlib.md5)
+                            if s.offer == "md5" else
+                            (P.SHA256_HEX_LEN, P.RESP_REQUEST_AUTH_SHA256, hashlib.sha256))
             nonce = os.urandom(n // 2).hex()
             c.sendall(bytes([method]) + nonce.encode())
             reply = self.read(c, s, 2 * n).decode()
             cnonce, resp = reply[:n], reply[n:]
             if s.password is None or \
                     resp != h((s.password + nonce + cnonce).encode()).hexdigest():
-                c.sendall(b"\x82")
+                c.sendall(P.wire(P.RESP_ERROR_AUTH_INVALID))
                 self.drain(c, s)
                 return
-            c.sendall(b"\x41")
+            c.sendall(P.wire(P.RESP_AUTH_OK))
             s.after_auth = 0
         else:
-            snonce = os.urandom(32)
+            snonce = os.urandom(P.SALTED_NONCE_LEN)
             it = s.iterations.to_bytes(4, "big")
-            c.sendall(b"\x10" + s.salt + it + snonce)
-            reply = self.read(c, s, 64)
-            cnonce, proof = reply[:32], reply[32:]
+            c.sendall(P.wire(P.RESP_REQUEST_AUTH_SALTED) + s.salt + it + snonce)
+            reply = self.read(c, s, P.SALTED_REPLY_LEN)
+            cnonce, proof = reply[:P.SALTED_NONCE_LEN], reply[P.SALTED_NONCE_LEN:]
             msg = LABEL + snonce + cnonce + s.salt + it
             if s.password is None:
-                c.sendall(b"\x41" + os.urandom(32))  # a signature it cannot know
+                c.sendall(P.wire(P.RESP_AUTH_OK) + os.urandom(P.SALTED_KEY_LEN))  # a signature it cannot know
             else:
                 stored, server = scram_keys(s.password, s.salt, s.iterations)
                 ck = bytes(a ^ b for a, b in
                            zip(proof, hmac.new(stored, msg, hashlib.sha256).digest()))
                 if hashlib.sha256(ck).digest() != stored:
-                    c.sendall(b"\x82")
+                    c.sendall(P.wire(P.RESP_ERROR_AUTH_INVALID))
                     self.drain(c, s)
                     return
-                c.sendall(b"\x41" + hmac.new(server, msg, hashlib.sha256).digest())
+                c.sendall(P.wire(P.RESP_AUTH_OK) + hmac.new(server, msg, hashlib.sha256).digest())
             s.after_auth = 0
         # the rest of an upload, for a client that goes on
         if extended:
             self.read(c, s, 1)  # update type
         size = int.from_bytes(self.read(c, s, 4), "big")
-        c.sendall(b"\x42")
-        md5 = self.read(c, s, 32).decode()
-        c.sendall(b"\x43")
+        c.sendall(P.wire(P.RESP_UPDATE_PREPARE_OK))
+        md5 = self.read(c, s, P.MD5_HEX_LEN).decode()
+        c.sendall(P.wire(P.RESP_BIN_MD5_OK))
         data, acked = b"", 0
         while len(data) < size:
             chunk = c.recv(min(65536, size - len(data)))
@@ -172,13 +176,13 @@ class FakeDevice:
                 raise Closed
             s.count(len(chunk))
             data += chunk
-            while acked + 8192 <= len(data) or (len(data) == size and acked < size):
-                c.sendall(b"\x47")
-                acked += 8192
+            while acked + P.CHUNK_SIZE <= len(data) or (len(data) == size and acked < size):
+                c.sendall(P.wire(P.RESP_CHUNK_OK))
+                acked += P.CHUNK_SIZE
         if hashlib.md5(data).hexdigest() != md5:
-            c.sendall(b"\x44\x8b")
+            c.sendall(P.wire(P.RESP_RECEIVE_OK, P.RESP_ERROR_MD5_MISMATCH))
             return
-        c.sendall(b"\x44\x45")
+        c.sendall(P.wire(P.RESP_RECEIVE_OK, P.RESP_UPDATE_END_OK))
         self.read(c, s, 1)
         s.image = data
 
@@ -234,7 +238,7 @@ class ImpostorTest(unittest.TestCase):
         rc, out, err = self.upload(dev, "--auth", "salted")
         self.finish(dev)
         self.assert_refused_silently(s, rc, err, "the device asked for no password")
-        self.assertEqual(s.features & 0x82, 0x80)  # salted only, no SHA-256 offer
+        self.assertEqual(s.features & (P.FEATURE_SALTED_AUTH | P.FEATURE_SHA256_AUTH), P.FEATURE_SALTED_AUTH)  # salted only, no SHA-256 offer
 
     def test_auth_none_accepts_a_device_without_password(self):
         s = Session("none")
@@ -288,13 +292,13 @@ class ImpostorTest(unittest.TestCase):
         rc, out, err = self.upload(dev)
         self.finish(dev)
         self.assertEqual(rc, 4, err)
-        self.assertEqual(s.after_offer, 64)  # client nonce + proof, nothing more
+        self.assertEqual(s.after_offer, P.SALTED_REPLY_LEN)  # client nonce + proof, nothing more
         self.assertEqual(s.after_auth, 0)    # not one byte after the device's answer
         self.assertIn("could not prove it knows the password", err)
         self.assertFalse(os.path.exists(self.known))
 
     def test_salted_wrong_password_is_not_recorded(self):
-        s = Session("salted", password="another one")  # 0x82 to our proof
+        s = Session("salted", password="another one")  # ERROR_AUTH_INVALID to our proof
         dev = FakeDevice(self, s)
         rc, out, err = self.upload(dev)
         self.finish(dev)
@@ -350,7 +354,7 @@ class ImpostorTest(unittest.TestCase):
                 self.assert_refused_silently(s, rc, err, self.known,
                                              "delete line %d of %s" % (line[0], self.known),
                                              "proved salted authentication before")
-                self.assertEqual(s.features & 0x82, 0x80)  # asked for salted only
+                self.assertEqual(s.features & (P.FEATURE_SALTED_AUTH | P.FEATURE_SHA256_AUTH), P.FEATURE_SALTED_AUTH)  # asked for salted only
                 if offer == "none":
                     self.assertIn("no password", err)
         # the real node again: still fine
@@ -437,7 +441,7 @@ class ImpostorTest(unittest.TestCase):
                 self.finish(dev)
                 self.assert_refused_silently(s, rc, err)
                 self.assertRegex(err, r"legacy_auth: true|asked for no password")
-                self.assertEqual(s.features & 0x82, 0x80)
+                self.assertEqual(s.features & (P.FEATURE_SALTED_AUTH | P.FEATURE_SHA256_AUTH), P.FEATURE_SALTED_AUTH)
         # and the salted node it describes is fine
         s = Session("salted")
         dev = FakeDevice(self, s)

@@ -18,14 +18,17 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodelib import OTA, HeartbeatWatch, Node, free_port, run_ota  # noqa: E402
+import protocol_consts as P  # noqa: E402
 
+# the lines of the log protocol: include/ota/log_proto.h (docs/protocol.md#logs)
 PASSWORD = "VERYSECURE"  # the password of the verifier demo-node is built with
-LABEL = b"ota-salted-logs-v1"
-CHALLENGE = re.compile(r"# ota-log-auth v1 salt=([0-9a-f]{32}) iterations=(\d+) "
+LABEL = P.LOG_AUTH_LABEL.encode()
+CHALLENGE = re.compile(re.escape(P.LOG_AUTH_CHALLENGE) + r"salt=([0-9a-f]{32}) iterations=(\d+) "
                        r"nonce=([0-9a-f]{64})$")
-HELLO = re.compile(r"# ota-log node=demo-node slot=a safe_mode=0$")
-BUSY = "# too many log viewers; try again later"
-EVICTED = b"# ota-log evicted: a newer viewer took this slot\n"
+HELLO_LINE = P.LOG_HELLO_PREFIX + "node=demo-node slot=a safe_mode=0"
+HELLO = re.compile(re.escape(HELLO_LINE) + "$")
+BUSY = P.LOG_BUSY
+EVICTED = (P.LOG_EVICTED + "\n").encode()
 
 # An attacker: opens connections to the log port from one source address, 1000 a
 # second (one every 0.25 ms from the four of them: far faster than the owner's PBKDF2
@@ -68,8 +71,8 @@ def _hmac(key, msg):
 
 
 def keys(password, salt, iterations):
-    """(ClientKey, StoredKey, ServerKey) of PROTOCOL.md 1.3."""
-    sp = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 32)
+    """(ClientKey, StoredKey, ServerKey) of docs/protocol.md#native-salted."""
+    sp = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, P.SALTED_KEY_LEN)
     ck = _hmac(sp, b"Client Key")
     return ck, hashlib.sha256(ck).digest(), _hmac(sp, b"Server Key")
 
@@ -84,10 +87,10 @@ def answer(challenge, password):
     assert m, challenge
     salt, iterations, snonce = bytes.fromhex(m[1]), int(m[2]), bytes.fromhex(m[3])
     ck, sk, srvk = keys(password, salt, iterations)
-    cnonce = os.urandom(32)
+    cnonce = os.urandom(P.SALTED_NONCE_LEN)
     msg = auth_message(snonce, cnonce, salt, iterations)
     proof = bytes(a ^ b for a, b in zip(ck, _hmac(sk, msg)))
-    return ("auth %s %s\n" % (cnonce.hex(), proof.hex())).encode(), _hmac(srvk, msg)
+    return (P.LOG_AUTH_ANSWER + "%s %s\n" % (cnonce.hex(), proof.hex())).encode(), _hmac(srvk, msg)
 
 
 class Viewer:
@@ -169,7 +172,7 @@ class LogsTest(unittest.TestCase):
 
     def assert_streams(self, rc, out, err):
         self.assertEqual(rc, 0, err)
-        self.assertIn("-- connected: ota-log node=demo-node slot=a safe_mode=0", err)
+        self.assertIn("-- connected: " + HELLO_LINE[2:], err)
         self.assertRegex(out, r"\[I\]\[demo\] heartbeat tick=\d+")
 
     # -- a node with a password ------------------------------------------------
@@ -189,7 +192,7 @@ class LogsTest(unittest.TestCase):
         # a wrong answer gets the failure line and nothing else
         v = self.viewer(node.log_port)
         ok, _ = v.login("wrong")
-        self.assertEqual(ok, "# ota-log-auth failed")
+        self.assertEqual(ok, P.LOG_AUTH_FAILED)
         rest = v.read_for(1.0)
         self.assertNotIn(b"heartbeat", rest)
         self.assertTrue(v.closed_within(2))
@@ -198,7 +201,7 @@ class LogsTest(unittest.TestCase):
         node = self.node()
         v = self.viewer(node.log_port)
         ok, sig = v.login()
-        self.assertEqual(ok, "# ota-log-auth ok signature=" + sig.hex())
+        self.assertEqual(ok, P.LOG_AUTH_OK + sig.hex())
         self.assertRegex(v.line(), HELLO)
         seen = [v.line() for _ in range(5)]
         self.assertTrue(any("heartbeat tick=" in line for line in seen), seen)
@@ -272,7 +275,7 @@ class LogsTest(unittest.TestCase):
         node = self.node("--heartbeat-ms", "10")  # the node logs a lot: 100 lines/s
         slow = self.viewer(node.log_port, rcvbuf=4096)
         ok, _ = slow.login()
-        self.assertTrue(ok.startswith("# ota-log-auth ok"), ok)
+        self.assertTrue(ok.startswith(P.LOG_AUTH_OK), ok)
         watch = HeartbeatWatch(node)
         t0 = watch.mark()
         # from here on it never reads: once about 32 KiB are queued for it, it goes
@@ -308,8 +311,9 @@ class LogsTest(unittest.TestCase):
                     return
                 with c:
                     c.settimeout(10)
-                    salt, snonce, it = os.urandom(16), os.urandom(32), 4096
-                    c.sendall(("# ota-log-auth v1 salt=%s iterations=%d nonce=%s\n"
+                    salt, snonce = os.urandom(P.SALT_LEN), os.urandom(P.SALTED_NONCE_LEN)
+                    it = P.SALTED_MIN_ITERATIONS
+                    c.sendall((P.LOG_AUTH_CHALLENGE + "salt=%s iterations=%d nonce=%s\n"
                                % (salt.hex(), it, snonce.hex())).encode())
                     data = b""
                     try:
@@ -321,20 +325,19 @@ class LogsTest(unittest.TestCase):
                     except OSError:
                         continue
                     got.append(data)
-                    m = re.match(rb"auth ([0-9a-f]{64}) ([0-9a-f]{64})\n", data)
+                    m = re.match(re.escape(P.LOG_AUTH_ANSWER.encode())
+                                 + rb"([0-9a-f]{64}) ([0-9a-f]{64})\n", data)
                     if not m:
                         continue
                     cnonce = bytes.fromhex(m[1].decode())
                     if mode["sig"] == "random":
-                        sig = os.urandom(32)
+                        sig = os.urandom(P.SALTED_KEY_LEN)
                     else:  # knows the verifier: the real signature
                         _, _, srvk = keys(PASSWORD, salt, it)
                         sig = _hmac(srvk, auth_message(snonce, cnonce, salt, it))
                     try:
-                        c.sendall(("# ota-log-auth ok signature=%s\n"
-                                   "# ota-log node=demo-node slot=a safe_mode=0\n"
-                                   "[I][demo] heartbeat tick=1 loops=1 IMPOSTOR\n"
-                                   % sig.hex()).encode())
+                        c.sendall((P.LOG_AUTH_OK + "%s\n" % sig.hex() + HELLO_LINE + "\n"
+                                   "[I][demo] heartbeat tick=1 loops=1 IMPOSTOR\n").encode())
                         time.sleep(0.5)
                     except OSError:
                         pass
@@ -402,7 +405,7 @@ class LogsTest(unittest.TestCase):
         for _ in range(4):
             owners.append(self.viewer(port))
             ok, _ = owners[-1].login()
-            self.assertTrue(ok.startswith("# ota-log-auth ok"), ok)
+            self.assertTrue(ok.startswith(P.LOG_AUTH_OK), ok)
             self.assertRegex(owners[-1].line(), HELLO)
         # all 4 authenticated: a newcomer waits in the spare slot, evicting nobody
         pending = self.viewer(port, source="127.0.0.2")
@@ -418,7 +421,7 @@ class LogsTest(unittest.TestCase):
         # once it proves the password it takes the oldest authenticated one's place
         reply, sig = answer(challenge, PASSWORD)
         other.s.sendall(reply)
-        self.assertEqual(other.line(), "# ota-log-auth ok signature=" + sig.hex())
+        self.assertEqual(other.line(), P.LOG_AUTH_OK + sig.hex())
         self.assertRegex(other.line(), HELLO)
         self.assertIn(EVICTED, owners[0].read_for(3.0))
         self.assertTrue(owners[0].closed_within(2))
@@ -461,7 +464,7 @@ class LogsTest(unittest.TestCase):
         for _ in range(6):  # past the free attempts: 127.0.0.2 is in back-off now
             v = self.viewer(node.log_port, source="127.0.0.2")
             ok, _ = v.login("wrong")
-            self.assertEqual(ok, "# ota-log-auth failed")
+            self.assertEqual(ok, P.LOG_AUTH_FAILED)
             v.close()
         node.wait_for(lambda: "from this address; its next challenge waits" in node.log(), 10,
                       "the attacker's back-off")
@@ -471,7 +474,7 @@ class LogsTest(unittest.TestCase):
         # ... the owner does not
         owner = self.viewer(node.log_port)
         ok, sig = owner.login()
-        self.assertTrue(ok.startswith("# ota-log-auth ok signature="), ok)
+        self.assertTrue(ok.startswith(P.LOG_AUTH_OK), ok)
         self.assert_streams(*self.logs(node, "--password", PASSWORD))
 
     def test_no_password_node_keeps_the_old_stream(self):
@@ -480,7 +483,7 @@ class LogsTest(unittest.TestCase):
         v = self.viewer(node.log_port)
         data = v.read_for(1.0)
         first, rest = data.split(b"\n", 1)
-        self.assertEqual(first, b"# ota-log node=demo-node slot=a safe_mode=0")
+        self.assertEqual(first, HELLO_LINE.encode())
         self.assertNotIn(b"#", rest)
         self.assertRegex(rest.decode(), r"^(\[[EWID]\]\[[a-z]+\] [^\n]*\n)+")
         self.assertIn(b"heartbeat tick=", rest)
@@ -500,7 +503,7 @@ class LogsTest(unittest.TestCase):
         extra = self.viewer(node.log_port)
         self.assertRegex(extra.line(), HELLO)
         data = vs[0].read_for(3.0)
-        self.assertIn(b"# ota-log evicted: a newer viewer took this slot\n", data)
+        self.assertIn(EVICTED, data)
         self.assertTrue(vs[0].closed_within(2))
         self.assertIn(b"heartbeat", vs[1].read_for(0.5))
 

@@ -8,6 +8,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodelib import (DEMO_NODE, Node, RawClient, free_port, make_image, read_bytes,  # noqa: E402
                      sha256_file)
+import protocol_consts as P  # noqa: E402
 
 
 class UploadTest(unittest.TestCase):
@@ -73,12 +74,12 @@ class UploadTest(unittest.TestCase):
         payload = read_bytes(img3)
         c = RawClient(node.port)
         self.addCleanup(c.close)
-        self.assertEqual(c.hello(0x00), (1, b"\x40"))
-        self.assertEqual(c.byte(), 0x41)
-        self.assertEqual(c.prepare(payload), (0x42, 0x43))
+        self.assertEqual(c.hello(P.FEATURE_NONE), (1, P.wire(P.RESP_HEADER_OK)))
+        self.assertEqual(c.byte(), P.RESP_AUTH_OK)
+        self.assertEqual(c.prepare(payload), (P.RESP_UPDATE_PREPARE_OK, P.RESP_BIN_MD5_OK))
         c.send(payload)
-        self.assertEqual(c.finish(), (0, 0x44, 0x45))
-        c.send(b"\x00")
+        self.assertEqual(c.finish(), (0, P.RESP_RECEIVE_OK, P.RESP_UPDATE_END_OK))
+        c.send(P.wire(P.RESP_OK))
         node.assert_runs(img3, 4)
 
     def test_protocol_version_1_with_password_raw_then_gzip(self):
@@ -103,16 +104,16 @@ class UploadTest(unittest.TestCase):
         # a raw client that knows only MD5 (no SHA-256 feature bit) gets the MD5 challenge
         c = RawClient(node.port)
         self.addCleanup(c.close)
-        c.hello(0x00)
-        self.assertEqual(c.byte(), 0x01)
-        self.assertEqual(c.auth_legacy(0x01, "pw"), 0x41)
+        c.hello(P.FEATURE_NONE)
+        self.assertEqual(c.byte(), P.RESP_REQUEST_AUTH_MD5)
+        self.assertEqual(c.auth_legacy(P.RESP_REQUEST_AUTH_MD5, "pw"), P.RESP_AUTH_OK)
 
     def test_md5_refused_when_not_allowed(self):
         node = Node(self, "--password", "pw")
         c = RawClient(node.port)
         self.addCleanup(c.close)
-        c.hello(0x00)  # MD5-only client
-        self.assertEqual(c.byte(), 0x82)
+        c.hello(P.FEATURE_NONE)  # MD5-only client
+        self.assertEqual(c.byte(), P.RESP_ERROR_AUTH_INVALID)
         self.assertTrue(c.is_closed())
         self.assertIn("knows only MD5", node.log())
         img = make_image(self, seed=10)

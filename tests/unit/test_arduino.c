@@ -218,7 +218,7 @@ static void answer_md5(const char *ip, const char *nonce, const char *hash)
         fake_datagram(&fp, msg, strlen(msg));
 }
 
-/* SHA-256 variant, as arduino.c and PROTOCOL.md define it:
+/* SHA-256 variant, as arduino.c and docs/protocol.md#arduino-auth define it:
  * SHA256hex(hex(PBKDF2-HMAC-SHA256(H, nonce ":" cnonce, 10000, 32)) ":" nonce ":" cnonce),
  * H = the stored SHA256hex(password) text. */
 static void sha256_response(const char *hash, const char *nonce, const char *cnonce, char out[65])
@@ -1012,7 +1012,7 @@ static void test_finish_and_write_failures_answered(void **state)
     assert_abandoned(OTA_ERR_WRITE);
 }
 
-/* PROTOCOL.md 2.4: the device sends "OK\n" or an error text; the newest uploaders
+/* docs/protocol.md#arduino-data: the device sends "OK\n" or an error text; the newest uploaders
  * read lines. Every error text arduino.c defines must reach the uploader whole, with
  * its newline. Today they pass through the 24-byte a->tx and are cut to 23 bytes. */
 static void test_error_answers_are_whole_lines(void **state)

@@ -54,9 +54,14 @@ static void test_defaults(void **state)
     (void)state;
     ota_safe_mode_config_t cfg = cfg_default();
     assert_true(cfg.enabled);
-    assert_int_equal(cfg.num_attempts, 10);
-    assert_int_equal(cfg.boot_is_good_after_ms, 60000);
-    assert_int_equal(cfg.reboot_timeout_ms, 300000);
+    assert_int_equal(cfg.num_attempts, OTA_SAFE_MODE_DEFAULT_NUM_ATTEMPTS);
+    assert_int_equal(cfg.boot_is_good_after_ms, OTA_SAFE_MODE_DEFAULT_BOOT_IS_GOOD_AFTER_MS);
+    assert_int_equal(cfg.reboot_timeout_ms, OTA_SAFE_MODE_DEFAULT_REBOOT_TIMEOUT_MS);
+    /* the one definition must stay ESPHome's safe_mode: defaults (a node file without
+     * safe_mode: settings means the same on both), so the values are pinned here */
+    assert_int_equal(OTA_SAFE_MODE_DEFAULT_NUM_ATTEMPTS, 10);
+    assert_int_equal(OTA_SAFE_MODE_DEFAULT_BOOT_IS_GOOD_AFTER_MS, 60u * 1000u);
+    assert_int_equal(OTA_SAFE_MODE_DEFAULT_REBOOT_TIMEOUT_MS, 5u * 60u * 1000u);
 }
 
 static void test_exactly_num_attempts_then_safe_mode(void **state)

@@ -283,7 +283,7 @@ static void test_random_splits_and_ack_rule(void **state)
             int c = open_session(0, 2);
             size_t max_piece = seed == 0 ? 1 : (seed == 1 ? 13 : (seed == 2 ? 9000 : 40000));
             size_t acks = full_upload(c, d, n, max_piece);
-            /* the rule of PROTOCOL.md step 7: one ack per started 8192-byte block */
+            /* the rule of docs/protocol.md#native-acks: one ack per started 8192-byte block */
             assert_int_equal(acks, (n + OTA_CHUNK_SIZE - 1) / OTA_CHUNK_SIZE);
             assert_memory_equal(fp.slot, d, n);
             final_ack(c);
@@ -437,6 +437,37 @@ static void test_nonces_differ(void **state)
     expect_byte(c2, OTA_RESP_REQUEST_AUTH_SHA256);
     fake_read(&fp, c2, (uint8_t *)n2, 64);
     assert_memory_not_equal(n1, n2, 64);
+}
+
+/* Setup again on a live server (mid-update) is refused before anything is touched:
+ * the upload in flight goes on and can still finish. */
+static void test_setup_on_a_live_server_is_refused(void **state)
+{
+    (void)state;
+    setup_server(FAKE_DEFAULT, NULL);
+    int c = open_session(OTA_FEATURE_EXTENDED, 2);
+    size_t n = 10000;
+    uint8_t *d = pattern(n, 77);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    uint8_t type = 0;
+    fake_send(&fp, c, &type, 1);
+    send_size_md5(c, (uint32_t)n, md5);
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.version = 3; /* invalid, and a valid one would be refused the same way */
+    assert_int_equal(ota_server_setup(&srv, fake_tables(&fp, FAKE_DEFAULT), &cfg), OTA_ERR_BUSY);
+    ota_server_config_default(&cfg);
+    assert_int_equal(ota_server_setup(&srv, fake_tables(&fp, FAKE_DEFAULT), &cfg), OTA_ERR_BUSY);
+    assert_true(ota_server_update_in_progress(&srv));
+    stream(c, d, n, 3000, 5);
+    count_and_skip_acks(c);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
 }
 
 static void test_setup_rejects_bad_config(void **state)
@@ -1532,6 +1563,7 @@ int main(void)
         cmocka_unit_test_teardown(test_md5_only_client, teardown),
         cmocka_unit_test_teardown(test_nonces_differ, teardown),
         cmocka_unit_test_teardown(test_setup_rejects_bad_config, teardown),
+        cmocka_unit_test_teardown(test_setup_on_a_live_server_is_refused, teardown),
         cmocka_unit_test_teardown(test_wrong_magic, teardown),
         cmocka_unit_test_teardown(test_unsupported_update_type, teardown),
         cmocka_unit_test_teardown(test_size_too_big_and_prepare_errors, teardown),

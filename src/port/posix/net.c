@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ota/errors.h"
+#include "ota/log_proto.h"
 #include "ota/util.h"
 
 static int to_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
@@ -282,8 +283,8 @@ _Static_assert(sizeof OTA_LOG_AUTH_LABEL - 1 == OTA_SALTED_LABEL_LEN, "label len
                                    * polls, so the owner's SYN is not dropped (a 1 s
                                    * retransmission) */
 
-static const char log_evicted[] = "# ota-log evicted: a newer viewer took this slot\n";
-static const char log_busy_line[] = "# too many log viewers; try again later\n";
+static const char log_evicted[] = OTA_LOG_EVICTED "\n";
+static const char log_busy_line[] = OTA_LOG_BUSY "\n";
 
 int ota_posix_log_listen(ota_posix_t *ctx, const char *addr, uint16_t port, const char *hello,
                          const char *verifier, char *err, size_t err_cap)
@@ -370,7 +371,7 @@ static void viewer_challenge(ota_posix_t *ctx, int i, uint32_t now)
     salt[sizeof salt - 1] = '\0';
     ota_hex_encode(v->nonce, OTA_SALTED_NONCE_LEN, nonce);
     nonce[sizeof nonce - 1] = '\0';
-    int n = snprintf(line, sizeof line, "# ota-log-auth v1 salt=%s iterations=%lu nonce=%s\n",
+    int n = snprintf(line, sizeof line, OTA_LOG_AUTH_CHALLENGE "salt=%s iterations=%lu nonce=%s\n",
                      salt, (unsigned long)ctx->log_verifier.iterations, nonce);
     if (!send_now(ctx->viewers[i], line, (size_t)n)) {
         viewer_close(ctx, i);
@@ -412,25 +413,29 @@ static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
     size_t len = strcspn(rx, "\r\n");
     uint8_t cnonce[OTA_SALTED_NONCE_LEN], proof[OTA_SALTED_KEY_LEN], sig[OTA_SALTED_KEY_LEN];
     uint8_t msg[OTA_SALTED_AUTH_MESSAGE_LEN];
-    bool ok = len == 5 + 2 * OTA_SALTED_NONCE_LEN + 1 + 2 * OTA_SALTED_KEY_LEN &&
-              memcmp(rx, "auth ", 5) == 0 && rx[5 + 2 * OTA_SALTED_NONCE_LEN] == ' ' &&
-              ota_hex_decode(rx + 5, OTA_SALTED_NONCE_LEN, cnonce) == 0 &&
-              ota_hex_decode(rx + 6 + 2 * OTA_SALTED_NONCE_LEN, OTA_SALTED_KEY_LEN, proof) == 0;
+    const size_t al = sizeof OTA_LOG_AUTH_ANSWER - 1;
+    bool ok = len == al + 2 * OTA_SALTED_NONCE_LEN + 1 + 2 * OTA_SALTED_KEY_LEN &&
+              memcmp(rx, OTA_LOG_AUTH_ANSWER, al) == 0 &&
+              rx[al + 2 * OTA_SALTED_NONCE_LEN] == ' ' &&
+              ota_hex_decode(rx + al, OTA_SALTED_NONCE_LEN, cnonce) == 0 &&
+              ota_hex_decode(rx + al + 1 + 2 * OTA_SALTED_NONCE_LEN, OTA_SALTED_KEY_LEN, proof) ==
+                  0;
     if (ok) {
         log_auth_message(ctx, v->nonce, cnonce, msg);
         ok = ota_salted_verify(&ota_posix_crypto, &ctx->log_verifier, msg, proof, sig) == 0;
     }
     if (!ok) {
-        static const char failed[] = "# ota-log-auth failed\n";
+        static const char failed[] = OTA_LOG_AUTH_FAILED "\n";
         (void)send_now(ctx->viewers[i], failed, sizeof failed - 1);
         log_auth_failed(ctx, i, now);
         viewer_close(ctx, i);
         return;
     }
-    char line[28 + 2 * OTA_SALTED_KEY_LEN + 1 + sizeof ctx->log_hello];
-    memcpy(line, "# ota-log-auth ok signature=", 28);
-    ota_hex_encode(sig, sizeof sig, line + 28);
-    size_t n = 28 + 2 * sizeof sig;
+    const size_t ol = sizeof OTA_LOG_AUTH_OK - 1;
+    char line[sizeof OTA_LOG_AUTH_OK - 1 + 2 * OTA_SALTED_KEY_LEN + 1 + sizeof ctx->log_hello];
+    memcpy(line, OTA_LOG_AUTH_OK, ol);
+    ota_hex_encode(sig, sizeof sig, line + ol);
+    size_t n = ol + 2 * sizeof sig;
     line[n++] = '\n';
     size_t hl = strlen(ctx->log_hello);
     memcpy(line + n, ctx->log_hello, hl);

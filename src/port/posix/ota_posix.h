@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ota/auth.h"
 #include "ota/port.h"
+#include "ota/log_proto.h"
 #include "ota/server.h"
 
 /* ---- crypto_mbedtls.c ---- */
@@ -71,10 +72,6 @@ typedef struct ota_posix_mdns_net {
     uint8_t addr[16];
 } ota_posix_mdns_net_t;
 
-/** The AuthMessage label of the log port's salted exchange (net.c, the ota tool's
- *  follow.c): not the OTA port's, so that a proof made for one port is worth nothing
- *  on the other. */
-#define OTA_LOG_AUTH_LABEL "ota-salted-logs-v1"
 /** How long a log viewer has to answer the password challenge (net.c). */
 #define OTA_POSIX_LOG_AUTH_MS 5000u
 
@@ -179,7 +176,7 @@ typedef struct ota_posix {
     int viewers[OTA_POSIX_VIEWER_SLOTS]; /* -1: free (the spare one only while logs on) */
     ota_posix_viewer_t viewer[OTA_POSIX_VIEWER_SLOTS]; /* their state */
     ota_posix_log_source_t log_sources[OTA_POSIX_LOG_SOURCES];
-    char log_hello[160];   /* first line a viewer gets */
+    char log_hello[OTA_LOG_HELLO_MAX + 1]; /* first line a viewer gets, with its newline */
     bool log_auth;         /* viewers must prove the password (log_verifier) */
     ota_verifier_t log_verifier;
     uint32_t log_seq;      /* accept counter */
@@ -213,7 +210,7 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms);
  *  or "") a viewer first gets hello (one line), then every line logged for ctx
  *  (ota_posix_logf(ctx, ...), the core's log hook). With one (the text `ota
  *  hash-password` prints) a viewer must first pass the salted exchange of
- *  docs/protocol.md "Log viewer stream" within
+ *  docs/protocol.md#logs-auth within
  *  OTA_POSIX_LOG_AUTH_MS, and gets nothing of the log before. A viewer that does not
  *  keep up is dropped, never waited for. Without a password, when every slot is taken
  *  a new viewer evicts the oldest one. With one, a source address holds at most

@@ -18,11 +18,14 @@
 #include <mbedtls/md5.h>
 #include <mbedtls/sha256.h>
 
+#include "ota/arduino_proto.h"
+#include "ota/protocol.h"
 #include "ota/util.h"
 #include "ota_posix.h"
 
-#define INVITATIONS 10
-#define ANSWER_MAX 69 /* what current uploaders read of the invitation's answer */
+#define ANSWER_MAX OTA_ARDUINO_ANSWER_MAX /* what current uploaders read of the answer */
+#define AUTH_REPLY_LEN (sizeof OTA_ARDUINO_REPLY_AUTH - 1)
+#define VERDICT_WAIT_MS 15000 /* the device may spend a while on its key derivation */
 
 static int fail(ota_arduino_result_t *r, ota_arduino_failure_t f, int exit_code, const char *text)
 {
@@ -41,54 +44,58 @@ static void hex_of(const uint8_t *d, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static void md5_hex(const char *s, char out[33])
+static void md5_hex(const char *s, char out[OTA_MD5_HEX_LEN + 1])
 {
-    uint8_t d[16];
+    uint8_t d[OTA_MD5_HEX_LEN / 2];
     mbedtls_md5_ret((const unsigned char *)s, strlen(s), d);
-    hex_of(d, 16, out);
+    hex_of(d, sizeof d, out);
 }
 
-static void sha256_hex(const char *s, char out[65])
+static void sha256_hex(const char *s, char out[OTA_SHA256_HEX_LEN + 1])
 {
-    uint8_t d[32];
+    uint8_t d[OTA_SHA256_HEX_LEN / 2];
     mbedtls_sha256_ret((const unsigned char *)s, strlen(s), d, 0);
-    hex_of(d, 32, out);
+    hex_of(d, sizeof d, out);
 }
 
-/* The "200 <cnonce> <response>\n" answer to a challenge. sha_with_md5: the SHA-256
+/* The "200 <cnonce> <response>\n" answer to a challenge (docs/protocol.md#arduino-auth):
+ * the nonce's length says the variant, the cnonce has the same. sha_with_md5: the SHA-256
  * variant keyed with MD5hex(password), which some devices keep. */
 static int challenge_answer(const char *password, const char *nonce, bool sha_with_md5,
                             char *out, size_t cap)
 {
     size_t n = strlen(nonce);
-    uint8_t raw[32];
-    char cnonce[65], resp[65], h[65], joined[300];
-    if (ota_posix_random(NULL, raw, n / 2) != 0)
+    uint8_t raw[OTA_SHA256_HEX_LEN / 2];
+    char cnonce[OTA_SHA256_HEX_LEN + 1], resp[OTA_SHA256_HEX_LEN + 1], h[OTA_SHA256_HEX_LEN + 1];
+    char joined[300];
+    if (n > OTA_SHA256_HEX_LEN || ota_posix_random(NULL, raw, n / 2) != 0)
         return -1;
     hex_of(raw, n / 2, cnonce);
-    if (n == 32) { /* MD5 variant */
+#define SEP OTA_ARDUINO_SEPARATOR
+    if (n == OTA_MD5_HEX_LEN) { /* MD5 variant */
         md5_hex(password, h);
-        snprintf(joined, sizeof joined, "%s:%s:%s", h, nonce, cnonce);
+        snprintf(joined, sizeof joined, "%s" SEP "%s" SEP "%s", h, nonce, cnonce);
         md5_hex(joined, resp);
     } else { /* SHA-256 variant */
         if (sha_with_md5)
             md5_hex(password, h);
         else
             sha256_hex(password, h);
-        char salt[140];
-        snprintf(salt, sizeof salt, "%s:%s", nonce, cnonce);
-        uint8_t dk[32];
-        char dk_hex[65];
-        if (ota_posix_pbkdf2_sha256(h, strlen(h), (const uint8_t *)salt, strlen(salt), 10000, dk,
-                                    sizeof dk) != 0)
+        char salt[2 * OTA_SHA256_HEX_LEN + 12];
+        snprintf(salt, sizeof salt, "%s" SEP "%s", nonce, cnonce);
+        uint8_t dk[OTA_ARDUINO_PBKDF2_LEN];
+        char dk_hex[2 * OTA_ARDUINO_PBKDF2_LEN + 1];
+        if (ota_posix_pbkdf2_sha256(h, strlen(h), (const uint8_t *)salt, strlen(salt),
+                                    OTA_ARDUINO_PBKDF2_ITERATIONS, dk, sizeof dk) != 0)
             return -1;
-        hex_of(dk, 32, dk_hex);
-        snprintf(joined, sizeof joined, "%s:%s:%s", dk_hex, nonce, cnonce);
+        hex_of(dk, sizeof dk, dk_hex);
+        snprintf(joined, sizeof joined, "%s" SEP "%s" SEP "%s", dk_hex, nonce, cnonce);
         sha256_hex(joined, resp);
         ota_wipe(dk, sizeof dk);
     }
+#undef SEP
     ota_wipe(h, sizeof h);
-    snprintf(out, cap, "200 %s %s\n", cnonce, resp);
+    snprintf(out, cap, "%u %s %s\n", OTA_ARDUINO_CMD_AUTH, cnonce, resp);
     return 0;
 }
 
@@ -205,7 +212,7 @@ static int stream(int fd, const uint8_t *image, size_t len, unsigned timeout_s,
                 *nl = '\0';
                 char *end;
                 unsigned long count = strtoul(in, &end, 10);
-                if (strcmp(in, "OK") == 0) {
+                if (strcmp(in, OTA_ARDUINO_REPLY_OK) == 0) { /* OTA_ARDUINO_DATA_OK's line */
                     if (r->confirmed != 0 && r->confirmed != len)
                         return fail(r, OTA_AR_FINAL_ERROR, OTA_EXIT_DEVICE,
                                     "the device said OK before confirming every byte");
@@ -311,27 +318,29 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
     r->host_port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                             : ((struct sockaddr_in *)&ss)->sin_port);
 
-    uint8_t digest[16];
-    char md5[33], invitation[96], answer[ANSWER_MAX + 1];
+    uint8_t digest[OTA_MD5_HEX_LEN / 2];
+    char md5[OTA_MD5_HEX_LEN + 1], invitation[96], answer[ANSWER_MAX + 1];
     mbedtls_md5_ret(image, len, digest);
-    hex_of(digest, 16, md5);
-    snprintf(invitation, sizeof invitation, "%d %u %zu %s\n", o->filesystem ? 100 : 0,
+    hex_of(digest, sizeof digest, md5);
+    snprintf(invitation, sizeof invitation, "%u %u %zu %s\n",
+             o->filesystem ? OTA_ARDUINO_CMD_SPIFFS : OTA_ARDUINO_CMD_FLASH,
              (unsigned)r->host_port, len, md5);
 
     int rc = OTA_EXIT_OK;
     bool sha_with_md5 = o->auth == OTA_AUTH_MD5, retried = false;
     for (;;) {
         bool answered = false;
-        for (int i = 0; i < INVITATIONS && !answered; i++)
-            answered = ask(udp, invitation, answer, sizeof answer, 1000) == 0;
+        for (unsigned i = 0; i < OTA_ARDUINO_INVITATION_TRIES && !answered; i++)
+            answered = ask(udp, invitation, answer, sizeof answer,
+                           (int)OTA_ARDUINO_INVITATION_INTERVAL_MS) == 0;
         if (!answered) {
             rc = fail(r, OTA_AR_NO_ANSWER, OTA_EXIT_NETWORK, NULL);
             break;
         }
-        if (strncmp(answer, "AUTH ", 5) == 0) {
-            const char *nonce = answer + 5;
+        if (strncmp(answer, OTA_ARDUINO_REPLY_AUTH, AUTH_REPLY_LEN) == 0) {
+            const char *nonce = answer + AUTH_REPLY_LEN;
             size_t nlen = strlen(nonce);
-            if (nlen != 32 && nlen != 64) {
+            if (nlen != OTA_MD5_HEX_LEN && nlen != OTA_SHA256_HEX_LEN) {
                 rc = fail(r, OTA_AR_DEVICE_ERROR, OTA_EXIT_DEVICE, answer);
                 break;
             }
@@ -339,10 +348,12 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
                 rc = fail(r, OTA_AR_NEED_PASSWORD, OTA_EXIT_AUTH, NULL);
                 break;
             }
-            if (o->auth == OTA_AUTH_NONE || (o->auth == OTA_AUTH_SHA256 && nlen != 64)) {
+            if (o->auth == OTA_AUTH_NONE ||
+                (o->auth == OTA_AUTH_SHA256 && nlen != OTA_SHA256_HEX_LEN)) {
                 /* not what --auth says the device asks for: no answer at all */
                 rc = fail(r, OTA_AR_AUTH_METHOD, OTA_EXIT_AUTH,
-                          nlen == 64 ? "the SHA-256 challenge" : "the MD5 challenge");
+                          nlen == OTA_SHA256_HEX_LEN ? "the SHA-256 challenge"
+                                                     : "the MD5 challenge");
                 break;
             }
             char reply[200], verdict[ANSWER_MAX + 1];
@@ -351,13 +362,13 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
                 break;
             }
             r->answers++;
-            /* the device may spend a while on its key derivation */
-            if (ask(udp, reply, verdict, sizeof verdict, 15000) != 0) {
+            if (ask(udp, reply, verdict, sizeof verdict, VERDICT_WAIT_MS) != 0) {
                 rc = fail(r, OTA_AR_NO_ANSWER, OTA_EXIT_NETWORK, NULL);
                 break;
             }
-            if (strstr(verdict, "OK") == NULL) {
-                if (nlen == 64 && o->auth == OTA_AUTH_AUTO && o->retry_md5_key && !retried) {
+            if (strstr(verdict, OTA_ARDUINO_REPLY_OK) == NULL) {
+                if (nlen == OTA_SHA256_HEX_LEN && o->auth == OTA_AUTH_AUTO && o->retry_md5_key &&
+                    !retried) {
                     /* some devices keep MD5hex(password): once more, as espota.py does */
                     sha_with_md5 = retried = true;
                     continue;
@@ -365,10 +376,10 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
                 rc = fail(r, OTA_AR_AUTH_FAILED, OTA_EXIT_AUTH, verdict);
                 break;
             }
-        } else if (strncmp(answer, "ERR", 3) == 0) {
+        } else if (strncmp(answer, OTA_ARDUINO_REPLY_ERR, sizeof OTA_ARDUINO_REPLY_ERR - 1) == 0) {
             rc = fail(r, OTA_AR_DEVICE_ERROR, OTA_EXIT_DEVICE, answer);
             break;
-        } else if (strcmp(answer, "OK") != 0) {
+        } else if (strcmp(answer, OTA_ARDUINO_REPLY_OK) != 0) {
             rc = fail(r, OTA_AR_DEVICE_ERROR, OTA_EXIT_DEVICE, answer);
             break;
         } else if (o->password != NULL && o->auth != OTA_AUTH_NONE) {
@@ -377,7 +388,7 @@ int ota_arduino_upload(const ota_arduino_options_t *o, const uint8_t *image, siz
             break;
         }
         /* invited: the device connects back, from the address we invited */
-        int fd = accept_device(lfd, &device, 10000, r);
+        int fd = accept_device(lfd, &device, (int)OTA_ARDUINO_CONNECT_TIMEOUT_MS, r);
         if (fd < 0) {
             rc = fail(r, OTA_AR_NO_CONNECT, OTA_EXIT_NETWORK, NULL);
             break;
@@ -418,7 +429,8 @@ void ota_arduino_print_failure(FILE *out, const ota_arduino_options_t *o,
         fprintf(out, "error: %s did not answer the ArduinoOTA invitation on UDP port %u\n",
                 o->host, (unsigned)o->port);
         fprintf(out, "hint: check the address, that ArduinoOTA runs on the device and its port "
-                     "(8266 for ESP8266, 3232 for ESP32), and that no firewall drops UDP\n");
+                     "(%u for ESP8266, %u for ESP32), and that no firewall drops UDP\n",
+                OTA_PORT_ESP8266, OTA_PORT_ESP32);
         return;
     case OTA_AR_DEVICE_ERROR:
     case OTA_AR_FINAL_ERROR:

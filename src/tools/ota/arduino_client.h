@@ -1,5 +1,5 @@
 /*
- * arduino_client.h - the uploader's side of the ArduinoOTA protocol (PROTOCOL.md 2),
+ * arduino_client.h - the uploader's side of the ArduinoOTA protocol (docs/protocol.md#arduino),
  * what espota.py does: UDP invitation with retries, the MD5 or SHA-256 challenge
  * (with the retry using the MD5 hash some devices keep, when asked for), a TCP
  * listener the device connects back to (only the invited address is served),

@@ -1,5 +1,5 @@
 /*
- * client.h - the uploader's side of the native OTA protocol (PROTOCOL.md 1):
+ * client.h - the uploader's side of the native OTA protocol (docs/protocol.md#native):
  * connect, handshake, auth (salted, SHA-256, MD5), size/MD5, streaming with data in
  * flight, verification. It prints nothing itself: progress goes through a callback,
  * the outcome comes back as an ota_client_result_t that messages.c turns into words.

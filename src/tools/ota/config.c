@@ -36,6 +36,12 @@
 
 #include <yaml.h>
 
+/* the core's headers that hold the defaults a node file leaves out (each includes
+ * nothing but the C library's freestanding headers) */
+#include "ota/log_proto.h"
+#include "ota/protocol.h"
+#include "ota/safe_mode.h"
+
 #define MAX_INCLUDE_DEPTH 16
 
 typedef enum { T_SCALAR, T_MAP, T_SEQ } ttype_t;
@@ -1768,7 +1774,7 @@ static int do_substitutions(ctx_t *c, tnode_t *root, const ota_config_subst_t *c
             return errat(c, m, "substitutions must be a mapping of names to values, not %s",
                          type_name(m));
         for (size_t i = 0; i < m->n; i++) {
-            const char *name;
+            const char *name = NULL;
             if (check_sub_key(c, m->k[i], &name))
                 return -1;
             if (m->v[i]->type != T_SCALAR)
@@ -1847,11 +1853,11 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, tnode_t *root)
                               "bk72xx:, rtl87xx:, host: ...) or platform: under esphome:");
     resolve_address(cfg, &wifi, &eth);
     if (cfg->port == 0)
-        cfg->port = strcmp(cfg->platform, "esp8266") == 0 ? 8266 : 3232;
+        cfg->port = strcmp(cfg->platform, "esp8266") == 0 ? OTA_PORT_ESP8266 : OTA_PORT_ESP32;
     if (cfg->ota_id[0] == '\0')
         strcpy(cfg->ota_id, "ota");
     if (cfg->log_port == 0)
-        cfg->log_port = (uint16_t)(cfg->port == 65535 ? 65534 : cfg->port + 1);
+        cfg->log_port = (uint16_t)OTA_LOG_DEFAULT_PORT(cfg->port);
     if (cfg->allow_md5 && !cfg->legacy_auth)
         return errat(c, root, "allow_md5 needs legacy_auth: true (MD5 works only with the plain "
                               "password on the node)");
@@ -1863,7 +1869,8 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, tnode_t *root)
     if (cfg->arduino && cfg->password_set && cfg->arduino_auth[0] == '\0')
         strcpy(cfg->arduino_auth, "sha256");
     if (cfg->arduino && cfg->arduino_port == 0)
-        cfg->arduino_port = strcmp(cfg->platform, "esp32") == 0 ? 3232 : 8266;
+        cfg->arduino_port =
+            strcmp(cfg->platform, "esp32") == 0 ? OTA_PORT_ESP32 : OTA_PORT_ESP8266;
     return 0;
 }
 
@@ -1883,9 +1890,9 @@ static int load(const char *path, FILE *f, const uint8_t *data, size_t len,
     snprintf(cfg.file, sizeof cfg.file, "%s", path);
     cfg.version = 2;
     cfg.safe_mode = true;
-    cfg.num_attempts = 10;
-    cfg.boot_is_good_after_ms = 60000;
-    cfg.reboot_timeout_ms = 300000;
+    cfg.num_attempts = OTA_SAFE_MODE_DEFAULT_NUM_ATTEMPTS;
+    cfg.boot_is_good_after_ms = OTA_SAFE_MODE_DEFAULT_BOOT_IS_GOOD_AFTER_MS;
+    cfg.reboot_timeout_ms = OTA_SAFE_MODE_DEFAULT_REBOOT_TIMEOUT_MS;
     cfg.rollback_after = 3;
     cfg.mdns = true;
     int rc = -1;

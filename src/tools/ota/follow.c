@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "ota/auth.h"
+#include "ota/log_proto.h"
 #include "ota/protocol.h"
 #include "ota/util.h"
 #include "ota_posix.h"
@@ -114,7 +115,7 @@ static int send_all(int fd, const char *buf, size_t n, int timeout_ms)
     return 0;
 }
 
-/* The viewer's side of the salted exchange (docs/protocol.md, "Log viewer stream"):
+/* The viewer's side of the salted exchange (docs/protocol.md#logs-auth):
  * answer the challenge line and keep the ServerSignature the device must send back.
  * AuthMessage is the OTA port's with the log port's label. 0, or an exit code. */
 static int answer_challenge(int fd, const char *line, const char *password, uint8_t *want_sig)
@@ -122,7 +123,7 @@ static int answer_challenge(int fd, const char *line, const char *password, uint
     char salt_hex[2 * OTA_SALT_LEN + 1], nonce_hex[2 * OTA_SALTED_NONCE_LEN + 1];
     unsigned long iterations = 0;
     uint8_t salt[OTA_SALT_LEN], snonce[OTA_SALTED_NONCE_LEN];
-    if (sscanf(line, "# ota-log-auth v1 salt=%32[0-9a-f] iterations=%lu nonce=%64[0-9a-f]",
+    if (sscanf(line, OTA_LOG_AUTH_CHALLENGE "salt=%32[0-9a-f] iterations=%lu nonce=%64[0-9a-f]",
                salt_hex, &iterations, nonce_hex) != 3 ||
         strlen(salt_hex) != 2 * OTA_SALT_LEN || strlen(nonce_hex) != 2 * OTA_SALTED_NONCE_LEN ||
         ota_hex_decode(salt_hex, OTA_SALT_LEN, salt) != 0 ||
@@ -151,12 +152,13 @@ static int answer_challenge(int fd, const char *line, const char *password, uint
     ota_wipe(sp, sizeof sp);
     if (rc != 0)
         return OTA_EXIT_INTERNAL;
-    char reply[8 + 2 * OTA_SALTED_NONCE_LEN + 2 * OTA_SALTED_KEY_LEN];
-    memcpy(reply, "auth ", 5);
-    ota_hex_encode(cnonce, sizeof cnonce, reply + 5);
-    reply[5 + 2 * OTA_SALTED_NONCE_LEN] = ' ';
-    ota_hex_encode(proof, sizeof proof, reply + 6 + 2 * OTA_SALTED_NONCE_LEN);
-    size_t n = 6 + 2 * OTA_SALTED_NONCE_LEN + 2 * OTA_SALTED_KEY_LEN;
+    const size_t al = sizeof OTA_LOG_AUTH_ANSWER - 1;
+    char reply[sizeof OTA_LOG_AUTH_ANSWER + 2 * OTA_SALTED_NONCE_LEN + 2 * OTA_SALTED_KEY_LEN + 2];
+    memcpy(reply, OTA_LOG_AUTH_ANSWER, al);
+    ota_hex_encode(cnonce, sizeof cnonce, reply + al);
+    reply[al + 2 * OTA_SALTED_NONCE_LEN] = ' ';
+    ota_hex_encode(proof, sizeof proof, reply + al + 1 + 2 * OTA_SALTED_NONCE_LEN);
+    size_t n = al + 1 + 2 * OTA_SALTED_NONCE_LEN + 2 * OTA_SALTED_KEY_LEN;
     reply[n++] = '\n';
     rc = send_all(fd, reply, n, 5000);
     ota_wipe(proof, sizeof proof);
@@ -210,13 +212,13 @@ int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s,
                 *nl = '\0';
                 if (nl > line && nl[-1] == '\r')
                     nl[-1] = '\0';
-                if (at == AT_START && strncmp(line, "# too many log viewers", 22) == 0) {
+                if (at == AT_START && ota_log_line_is(line, OTA_LOG_BUSY_PREFIX)) {
                     /* turned away (slots full): not the node's hello; try again */
                     fprintf(stderr, "-- the node's log viewer slots are full; retrying\n");
                     usleep(300 * 1000);
                     break;
                 } else if (at == AT_START && password != NULL &&
-                    strncmp(line, "# ota-log-auth ", 15) != 0) {
+                           !ota_log_line_is(line, OTA_LOG_AUTH_PREFIX)) {
                     /* anyone can serve lines without asking: with a password given, only
                      * a node that proves it knows it is shown (docs/protocol.md) */
                     fprintf(stderr, "error: the node's log port asked for no password, though "
@@ -224,7 +226,7 @@ int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s,
                                     "a node without a password: then give none)\n");
                     rc = OTA_EXIT_AUTH;
                     stop = true;
-                } else if (at == AT_START && strncmp(line, "# ota-log-auth ", 15) == 0) {
+                } else if (at == AT_START && ota_log_line_is(line, OTA_LOG_AUTH_PREFIX)) {
                     int a = answer_challenge(fd, line, password, want_sig);
                     if (a > 0) {
                         rc = a;
@@ -235,14 +237,15 @@ int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s,
                     at = AT_SIGNATURE;
                 } else if (at == AT_SIGNATURE) {
                     uint8_t sig[OTA_SALTED_KEY_LEN];
-                    if (strcmp(line, "# ota-log-auth failed") == 0) {
+                    const size_t ol = sizeof OTA_LOG_AUTH_OK - 1;
+                    if (strcmp(line, OTA_LOG_AUTH_FAILED) == 0) {
                         fprintf(stderr, "error: wrong password: the node's log port refused "
                                         "it\n");
                         rc = OTA_EXIT_AUTH;
                         stop = true;
-                    } else if (strncmp(line, "# ota-log-auth ok signature=", 28) != 0 ||
-                               strlen(line + 28) != 2 * sizeof sig ||
-                               ota_hex_decode(line + 28, sizeof sig, sig) != 0 ||
+                    } else if (!ota_log_line_is(line, OTA_LOG_AUTH_OK) ||
+                               strlen(line + ol) != 2 * sizeof sig ||
+                               ota_hex_decode(line + ol, sizeof sig, sig) != 0 ||
                                !ota_ct_equal(sig, want_sig, sizeof sig)) {
                         fprintf(stderr, "error: the device could not prove it knows the "
                                         "password; its log is not shown (an impostor?)\n");
@@ -250,11 +253,11 @@ int ota_follow_logs(const char *host, uint16_t log_port, unsigned follow_s,
                         stop = true;
                     }
                     at = AT_HELLO;
-                } else if (at == AT_LOG && strncmp(line, "# ota-log evicted", 17) == 0) {
+                } else if (at == AT_LOG && ota_log_line_is(line, OTA_LOG_EVICTED_PREFIX)) {
                     fprintf(stderr, "-- a newer log viewer took this one's place (the node "
                                     "serves a few at most); stopping\n");
                     stop = true;
-                } else if (at <= AT_HELLO && line[0] == '#') {
+                } else if (at <= AT_HELLO && line[0] == OTA_LOG_PROTO_MARK) {
                     fprintf(stderr, "-- connected: %s\n", line + 2);
                     if (!ever && first_hello != NULL)
                         snprintf(first_hello, hello_cap, "%s", line);

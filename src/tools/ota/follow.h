@@ -16,8 +16,7 @@ int ota_wait_for_node(const char *host, uint16_t port, unsigned timeout_s, doubl
 
 /** Print the node's log lines from host:log_port to stdout until Ctrl-C, or for
  *  follow_s seconds when it is not 0. Reconnects when the node goes away (reboots).
- *  A node with a password first sends a challenge (docs/protocol.md "Log viewer
- *  stream"): it is answered with password (NULL: none) and the node's signature is
+ *  A node with a password first sends a challenge (docs/protocol.md#logs-auth): it is answered with password (NULL: none) and the node's signature is
  *  checked before a single log line is shown. When first_hello is not NULL, the first
  *  hello line of the node is copied there.
  *  \return 0 when stopped by Ctrl-C, the time limit or a newer viewer taking the slot;

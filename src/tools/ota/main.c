@@ -28,6 +28,8 @@
 #include "mdns_query.h"
 #include "messages.h"
 #include "ota/auth.h"
+#include "ota/log_proto.h"
+#include "ota/protocol.h"
 #include "ota/util.h"
 #include "ota_posix.h"
 #include "progress.h"
@@ -36,8 +38,8 @@
 #define OTA_VERSION "unknown"
 #endif
 #define OTA_TOOL_VERSION OTA_VERSION
-#define DEFAULT_PORT 3232
-#define DEFAULT_TIMEOUT_S 160
+#define DEFAULT_PORT OTA_PORT_ESP32
+#define DEFAULT_TIMEOUT_S OTA_UPLOADER_TIMEOUT_S
 #define DEFAULT_ITERATIONS 10000u
 #define MDNS_RESOLVE_TIMEOUT_S 2.0 /* our own mDNS query for a ".local" name */
 #define DISCOVER_TIMEOUT_S 3.0
@@ -1035,7 +1037,7 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
         o.password = getenv("OTA_PASSWORD");
     uint16_t log_port = f.log_port_set ? f.log_port
                         : node_file != NULL && cfg.logger && !f.port_set ? cfg.log_port
-                        : (uint16_t)(o.port == 65535 ? 65534 : o.port + 1);
+                        : (uint16_t)OTA_LOG_DEFAULT_PORT(o.port);
     const char *name = o.host; /* as given; o.host becomes its address if mDNS finds it */
     host_lookup_t lookup;
     memset(&lookup, 0, sizeof lookup);
@@ -1094,13 +1096,14 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
         printf("node back after %.1f s\n", secs);
         fflush(stdout);
     }
-    char hello[160] = "";
+    char hello[OTA_LOG_HELLO_MAX] = "";
     int rc = ota_follow_logs(o.host, log_port, f.follow_s, o.password, hello, sizeof hello);
+    ota_log_hello_t hl;
     if (run && hello[0]) {
-        const char *sm = strstr(hello, "safe_mode=");
-        const char *slot = strstr(hello, "slot=");
-        printf("node %s: running slot %c, safe mode %s\n", cfg.name, slot ? slot[5] : '?',
-               sm && sm[10] == '1' ? "ON (only logging, network and OTA run)" : "off");
+        if (ota_log_hello_parse(hello, &hl) != 0)
+            hl = (ota_log_hello_t){.slot = '?'};
+        printf("node %s: running slot %c, safe mode %s\n", cfg.name, hl.slot,
+               hl.safe_mode ? "ON (only logging, network and OTA run)" : "off");
     }
     if (rc == OTA_EXIT_NETWORK)
         fprintf(stderr, "error: no log viewer port answered at %s port %u\nhint: the node "
@@ -1520,8 +1523,8 @@ static int cmd_codegen(int argc, char **argv)
     fprintf(f, "\n#define OTA_NODE_ALLOW_MD5 %d\n", cfg.allow_md5 ? 1 : 0);
     /* ArduinoOTA: only when the YAML enables it, and then only the one hash its variant
      * checks. That hash works as the password for ArduinoOTA (the protocol's weakness,
-     * PROTOCOL.md 2): say so where it is written. Without ArduinoOTA nothing derived
-     * from the password but the salted verifier reaches the firmware. */
+     * docs/protocol.md#arduino-auth): say so where it is written. Without ArduinoOTA
+     * nothing derived from the password but the salted verifier reaches the firmware. */
     fprintf(f, "/* ArduinoOTA (espota.py): UDP port, 0 = off */\n#define OTA_NODE_ARDUINO_PORT %u\n",
             cfg.arduino ? (unsigned)cfg.arduino_port : 0u);
     if (cfg.arduino && cfg.arduino_auth[0] != '\0') {

@@ -20,10 +20,12 @@
 #include <unistd.h>
 
 #include "mcast.h"
+#include "ota/discovery.h"
 #include "ota/errors.h"
 #include "ota/mdns.h"
 
-static const char *const service_names[OTA_MDNSQ_SVC_COUNT] = {"_ota._tcp", "_arduino._tcp"};
+static const char *const service_names[OTA_MDNSQ_SVC_COUNT] = {OTA_DISCOVERY_SERVICE_OTA,
+                                                                 OTA_DISCOVERY_SERVICE_ARDUINO};
 
 const char *ota_mdns_service_name(ota_mdns_service_kind_t kind)
 {
@@ -197,26 +199,25 @@ static int read_txt(const uint8_t *msg, size_t at, size_t end, ota_mdns_instance
             return OTA_ERR_MALFORMED;
         const uint8_t *s = msg + at + 1;
         at += 1 + n;
-        const uint8_t *eq = memchr(s, '=', n);
-        if (in == NULL || eq == NULL)
+        if (in == NULL)
             continue;
-        size_t klen = (size_t)(eq - s), vlen = n - klen - 1;
-        const uint8_t *v = eq + 1;
-#define KEY_IS(k) (klen == sizeof(k) - 1 && strncasecmp((const char *)s, k, klen) == 0)
-        if (KEY_IS("version")) {
-            copy_text(in->version, sizeof in->version, v, vlen);
-        } else if (KEY_IS("platform")) {
-            copy_text(in->platform, sizeof in->platform, v, vlen);
-        } else if (KEY_IS("auth")) {
+        const uint8_t *v = NULL;
+        size_t vlen = 0;
+        switch (ota_discovery_txt_key(s, n, &v, &vlen)) { /* the core's one TXT parser */
+        case OTA_TXT_KEY_VERSION: copy_text(in->version, sizeof in->version, v, vlen); break;
+        case OTA_TXT_KEY_PLATFORM: copy_text(in->platform, sizeof in->platform, v, vlen); break;
+        case OTA_TXT_KEY_AUTH:
             copy_text(in->auth, sizeof in->auth, v, vlen);
             in->has_auth = true;
-        } else if (KEY_IS("auth_upload")) {
-            if (vlen == 3 && strncasecmp((const char *)v, "yes", 3) == 0)
-                in->auth_upload = OTA_MDNSQ_PW_YES;
-            else if (vlen == 2 && strncasecmp((const char *)v, "no", 2) == 0)
-                in->auth_upload = OTA_MDNSQ_PW_NO;
+            break;
+        case OTA_TXT_KEY_AUTH_UPLOAD: {
+            int yn = ota_discovery_yes_no(v, vlen);
+            if (yn >= 0)
+                in->auth_upload = yn ? OTA_MDNSQ_PW_YES : OTA_MDNSQ_PW_NO;
+            break;
         }
-#undef KEY_IS
+        default: break;
+        }
     }
     return 0;
 }
@@ -459,9 +460,13 @@ size_t ota_mdns_table_nodes(const ota_mdns_table_t *t, ota_mdns_node_t *out, siz
     }
     for (size_t k = 0; k < n; k++) {
         ota_mdns_node_t *node = &out[k];
-        if (node->has_auth && node->auth[0] != '\0')
-            node->password = strcasecmp(node->auth, "none") == 0 ? OTA_MDNSQ_PW_NO
-                                                                  : OTA_MDNSQ_PW_YES;
+        if (node->has_auth && node->auth[0] != '\0') {
+            unsigned methods = 0;
+            bool none = ota_discovery_auth_parse((const uint8_t *)node->auth, strlen(node->auth),
+                                                 &methods) == 0 &&
+                        methods == 0;
+            node->password = none ? OTA_MDNSQ_PW_NO : OTA_MDNSQ_PW_YES;
+        }
         if (!node->services[OTA_MDNSQ_SVC_OTA])
             node->port = node->arduino_port;
     }
