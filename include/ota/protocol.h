@@ -23,6 +23,10 @@ extern const uint8_t ota_protocol_magic[OTA_MAGIC_LEN];
  *  family (docs/protocol.md#ports). */
 #define OTA_PORT_ESP32 3232u
 #define OTA_PORT_ESP8266 8266u
+/** ESPHome's defaults on its other platforms: RP2040, and the Beken/Realtek/Lightning
+ *  chips of LibreTiny (bk72xx, rtl87xx, ln882x). */
+#define OTA_PORT_RP2040 2040u
+#define OTA_PORT_LIBRETINY 8892u
 
 /** How long an uploader waits for a silent device: longer than the device's own
  *  data timeout (ota/opts.h OTA_CFG_DATA_TIMEOUT_MS), so that a retry finds the

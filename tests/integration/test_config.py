@@ -317,7 +317,7 @@ ESPHOME_STYLES = [
        - platform: safe_mode
          name: Safe Mode Boot
      """}, [], ["name:               picoproxy (host picoproxy.local)",
-                "platform:           rp2040, board rpipicow", "ota port:           3232",
+                "platform:           rp2040, board rpipicow", "ota port:           2040",
                 "address:            picoproxy.local (mDNS)"]),
     ("bk72xx platform block", {"node.yaml": """
      esphome:
@@ -328,7 +328,31 @@ ESPHOME_STYLES = [
        - platform: esphome
      """}, [], ["name:               plug_1 (host plug_1.local)",
                 "platform:           bk72xx, board generic-bk7231n-qfn32-tuya",
-                "ota port:           3232"]),
+                "ota port:           8892"]),
+    ("ESPHome's default ports per platform, and a name with a MAC suffix", {"node.yaml": """
+     esphome:
+       name: bulb
+       name_add_mac_suffix: true
+     rtl87xx:
+       board: generic-rtl8710bn-2mb-788k
+     ota:
+       - platform: esphome
+     """}, [], ["name:               bulb-<MAC suffix> (name_add_mac_suffix: the host is "
+                "bulb-xxxxxx.local, xxxxxx the last 6 hex digits of its MAC)",
+                "address:            unknown: the name has a MAC suffix; 'ota discover' lists "
+                "the nodes, or set wifi: use_address / manual_ip",
+                "ota port:           8892"]),
+    ("a MAC suffix with use_address: the address is known", {"node.yaml": """
+     esphome:
+       name: bulb
+       name_add_mac_suffix: true
+     esp8266:
+       board: d1_mini
+     wifi:
+       use_address: 10.0.0.77
+     ota:
+     """}, [], ["address:            10.0.0.77 (from wifi: use_address)",
+                "ota port:           8266"]),
     ("substitutions: $name, ${name}, one in another, in a key", {"node.yaml": """
      substitutions:
        devicename: attic

@@ -1380,7 +1380,22 @@ static int parse_esphome(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m,
     if ((v = lookup(m, "board")) != NULL &&
         get_string(c, v, "board", cfg->board, sizeof cfg->board))
         return -1;
+    if ((v = lookup(m, "name_add_mac_suffix")) != NULL &&
+        get_bool(c, v, "name_add_mac_suffix", &cfg->name_mac_suffix))
+        return -1;
     return 0;
+}
+
+uint16_t ota_config_default_port(const char *platform)
+{
+    if (strcmp(platform, "esp8266") == 0)
+        return OTA_PORT_ESP8266;
+    if (strcmp(platform, "rp2040") == 0)
+        return OTA_PORT_RP2040;
+    if (strcmp(platform, "bk72xx") == 0 || strcmp(platform, "rtl87xx") == 0 ||
+        strcmp(platform, "ln882x") == 0 || strcmp(platform, "libretiny") == 0)
+        return OTA_PORT_LIBRETINY;
+    return OTA_PORT_ESP32; /* esp32, and what ESPHome gives no port of its own */
 }
 
 /* the keys of ESPHome's platform blocks (esp32, esp8266, rp2040, libretiny's families,
@@ -1853,7 +1868,7 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, tnode_t *root)
                               "bk72xx:, rtl87xx:, host: ...) or platform: under esphome:");
     resolve_address(cfg, &wifi, &eth);
     if (cfg->port == 0)
-        cfg->port = strcmp(cfg->platform, "esp8266") == 0 ? OTA_PORT_ESP8266 : OTA_PORT_ESP32;
+        cfg->port = ota_config_default_port(cfg->platform);
     if (cfg->ota_id[0] == '\0')
         strcpy(cfg->ota_id, "ota");
     if (cfg->log_port == 0)
@@ -1946,11 +1961,19 @@ int ota_config_load_buffer(const char *name, const uint8_t *data, size_t len,
 void ota_config_print(const ota_node_config_t *cfg)
 {
     printf("file:               %s\n", cfg->file);
-    printf("name:               %s (host %s.local)\n", cfg->name, cfg->name);
+    if (cfg->name_mac_suffix)
+        printf("name:               %s-<MAC suffix> (name_add_mac_suffix: the host is "
+               "%s-xxxxxx.local, xxxxxx the last 6 hex digits of its MAC)\n",
+               cfg->name, cfg->name);
+    else
+        printf("name:               %s (host %s.local)\n", cfg->name, cfg->name);
     printf("platform:           %s%s%s\n", cfg->platform, cfg->board[0] ? ", board " : "",
            cfg->board);
     if (cfg->address[0])
         printf("address:            %s (from %s)\n", cfg->address, cfg->address_source);
+    else if (cfg->name_mac_suffix)
+        printf("address:            unknown: the name has a MAC suffix; 'ota discover' lists "
+               "the nodes, or set wifi: use_address / manual_ip\n");
     else
         printf("address:            %s.local (mDNS%s)\n", cfg->name,
                cfg->mdns ? "" : "; but mdns: is disabled: set wifi: use_address or manual_ip");

@@ -54,7 +54,13 @@ typedef struct ota_node_config {
      * came from ("wifi: use_address", ...), "" with address. */
     char address[256];
     char address_source[48];
+    /* esphome: name_add_mac_suffix: true: the node calls itself <name>-<6 hex digits
+     * of its MAC> (and answers mDNS under that name), which no file can tell */
+    bool name_mac_suffix;
 } ota_node_config_t;
+
+/** ESPHome's default native OTA port for a platform (lowercase name). */
+uint16_t ota_config_default_port(const char *platform);
 
 /* A substitution given by the caller (ESPHome's `-s KEY VALUE`); these override
  * the file's substitutions: of the same name. */
