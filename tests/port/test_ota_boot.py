@@ -287,6 +287,38 @@ class OtaBootTest(unittest.TestCase):
         self.assertIn("fake firmware on slot a", out)  # firmware output passes through
         self.assertIn("[ota-boot] stopped", out)
 
+    def test_one_run_per_state_dir_and_no_flash_under_it(self):
+        self.flash()
+        p = self.run_node()
+        self.wait_boots(1)
+        # a second run on the same node is refused, naming the running one
+        rc, _, err = self.boot("run", "--state", self.state)
+        self.assertEqual(rc, 1)
+        self.assertIn("is running ('ota-boot run', pid %d)" % p.pid, err)
+        self.assertIn("stop it first", err)
+        # a flash would swap the slots under the running firmware: refused
+        slot_a = os.path.join(self.state, "slot_a.bin")
+        before = sha256(slot_a)
+        rc, _, err = self.boot("flash", "--state", self.state, FIRMWARE)
+        self.assertEqual(rc, 1)
+        self.assertIn("cannot be flashed now", err)
+        self.assertEqual(sha256(slot_a), before)
+        # status and a safe-mode request stay possible while it runs
+        self.assertEqual(self.boot("status", "--state", self.state)[0], 0)
+        self.assertEqual(self.boot("safe-mode", "--state", self.state)[0], 0)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=10), 0)
+        # stopped: the lock is gone with the process
+        self.assertEqual(self.boot("flash", "--state", self.state, FIRMWARE)[0], 0)
+
+    def test_a_killed_run_leaves_no_stale_lock(self):
+        self.flash()
+        p = self.run_node()
+        self.wait_boots(1)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+        self.assertEqual(self.boot("flash", "--state", self.state, FIRMWARE)[0], 0)
+
     def test_sigint_stops_too(self):
         self.flash()
         p = self.run_node()

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -60,7 +61,8 @@ static const char usage_text[] =
     "  run --state DIR [-- ARGS] boot the active slot with ARGS; boot the new slot after\n"
     "                            an update, restart the firmware if it exits or crashes,\n"
     "                            roll back an unconfirmed image that keeps failing;\n"
-    "                            Ctrl-C / SIGTERM stops the firmware and exits 0\n"
+    "                            Ctrl-C / SIGTERM stops the firmware and exits 0; one\n"
+    "                            run per DIR (it holds DIR/run.lock; flash waits for it)\n"
     "      --rollback-after N    failed boots of an unconfirmed image before rolling\n"
     "                            back to the confirmed slot (default 3)\n"
     "      --restart-delay-ms MS first delay before restarting a failed firmware\n"
@@ -155,6 +157,38 @@ static int copy_file(const char *src, const char *dst_tmp)
     return rc;
 }
 
+/* ------------------------------------------------------------------ lock
+ * DIR/run.lock is held (flock) by the 'ota-boot run' of that node for as long as it
+ * runs, with its pid inside. A second run, or a flash / safe-mode request while the
+ * node runs, is refused instead of fighting over the slots and the boot state. The
+ * kernel drops the lock when the process dies, however it dies. */
+
+/* Take the lock of dir; -1 when another ota-boot holds it (the message says who and
+ * what to do), -2 when the lock file cannot be opened. The fd stays open (held). */
+static int lock_state(const char *dir, const char *what)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "ota-boot: %s: %s\n", path, strerror(errno));
+        return -2;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        fprintf(stderr,
+                "ota-boot: the node in %s is running ('ota-boot run'%s%s): it cannot %s now; "
+                "stop it first (Ctrl-C in its terminal%s%s)\n",
+                dir, pid[0] ? ", pid " : "", pid, what, pid[0] ? ", or kill " : "", pid);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int cmd_flash(const char *dir, const char *image)
 {
     struct stat isb;
@@ -180,6 +214,9 @@ static int cmd_flash(const char *dir, const char *image)
                             "the slots in it are not (chmod 700 %s to hide their names too)\n",
                     dir, (unsigned)(sb.st_mode & 0777), dir);
     }
+    int lock = lock_state(dir, "be flashed");
+    if (lock < 0)
+        return 1;
     char slot[4096], tmp[4200], old_state[4200];
     ota_bootstate_slot_path(dir, 'a', slot, sizeof slot);
     snprintf(tmp, sizeof tmp, "%s.tmp", slot);
@@ -207,6 +244,7 @@ static int cmd_flash(const char *dir, const char *image)
     sha256_file(slot, hex, &size);
     printf("flashed %s into slot a of %s (%lld bytes, sha256 %s); slot a is active\n", image,
            dir, size, hex);
+    close(lock);
     return 0;
 }
 
@@ -265,6 +303,13 @@ static int cmd_safe_mode(const char *dir)
 {
     ota_bootstate_t st;
     char why[300];
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "ota-boot: state directory %s: %s (create it with 'ota-boot flash "
+                        "--state %s IMAGE')\n", dir, strerror(errno ? errno : ENOTDIR), dir);
+        return 1;
+    }
+    /* allowed while the node runs: it is read at the next boot (the reboot that follows) */
     if (ota_bootstate_load(dir, &st, why, sizeof why) == OTA_BOOTSTATE_FALLBACK)
         say("%s", why);
     st.safe_mode_request = true;
@@ -357,6 +402,13 @@ static int cmd_run(const char *dir, unsigned rollback_after, unsigned restart_de
                         "--state %s IMAGE')\n", dir, strerror(errno), dir);
         return 1;
     }
+    int lock = lock_state(abs_dir, "be run twice");
+    if (lock < 0)
+        return 1;
+    char self[32];
+    int plen = snprintf(self, sizeof self, "%ld\n", (long)getpid());
+    if (ftruncate(lock, 0) != 0 || pwrite(lock, self, (size_t)plen, 0) != plen)
+        say("cannot write the pid into %s/run.lock: %s", abs_dir, strerror(errno));
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
