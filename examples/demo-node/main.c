@@ -157,7 +157,7 @@ static const char *read_password_file(const char *path, char *buf, size_t cap)
 }
 
 /* A host name label as mDNS announces it: 1-63 letters, digits, inner hyphens. */
-static void log_image(char slot)
+static void log_image(ota_posix_t *posix, char slot)
 {
     unsigned char buf[65536], dig[32];
     char hex[65] = "unknown";
@@ -175,7 +175,7 @@ static void log_image(char slot)
         for (int i = 0; i < 32; i++)
             snprintf(hex + 2 * i, 3, "%02x", dig[i]);
     }
-    ota_posix_logf(NULL, OTA_LOG_INFO, "demo", "booted slot=%c image sha256=%s", slot, hex);
+    ota_posix_logf(posix, OTA_LOG_INFO, "demo", "booted slot=%c image sha256=%s", slot, hex);
 }
 
 int main(int argc, char **argv)
@@ -447,7 +447,7 @@ int main(int argc, char **argv)
     static ota_safe_mode_t sm;
     bool safe = false;
     ota_safe_mode_setup(&sm, &posix.ports.boot, &posix.ports.log, &smc, now, &safe);
-    log_image(posix.active);
+    log_image(&posix, posix.active);
     if (log_server) {
         char hello[OTA_LOG_HELLO_MAX];
         ota_log_hello_format(hello, sizeof hello, OTA_NODE_NAME, posix.active, safe);

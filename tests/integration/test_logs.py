@@ -203,7 +203,9 @@ class LogsTest(unittest.TestCase):
         ok, sig = v.login()
         self.assertEqual(ok, P.LOG_AUTH_OK + sig.hex())
         self.assertRegex(v.line(), HELLO)
-        seen = [v.line() for _ in range(5)]
+        seen = []  # the boot's first lines come first (the backlog), then live ones
+        while len(seen) < 40 and not any("heartbeat tick=" in ln for ln in seen):
+            seen.append(v.line())
         self.assertTrue(any("heartbeat tick=" in line for line in seen), seen)
 
     def test_ota_logs_password_sources(self):
@@ -476,6 +478,23 @@ class LogsTest(unittest.TestCase):
         ok, sig = owner.login()
         self.assertTrue(ok.startswith(P.LOG_AUTH_OK), ok)
         self.assert_streams(*self.logs(node, "--password", PASSWORD))
+
+    def test_a_viewer_early_in_the_boot_gets_its_first_lines(self):
+        # what `ota logs` sees when it reconnects after a reboot: the new boot from its
+        # first line, not from whenever it got back in
+        node = self.node("--no-password")
+        node.wait_for(lambda: "heartbeat tick=" in node.log(), 20, "a heartbeat")
+        v = self.viewer(node.log_port)
+        data = v.read_for(1.0).decode()
+        v.close()
+        first, rest = data.split("\n", 1)
+        self.assertEqual(first, HELLO_LINE)
+        boot = rest.index("[I][demo] booted slot=a image sha256=")
+        self.assertLess(boot, rest.index("[I][ota] listening on"))
+        self.assertLess(rest.index("[I][ota] listening on"), rest.index("heartbeat tick="))
+        # every line once: the backlog is what was logged before, then live lines follow
+        lines = [ln for ln in rest.splitlines() if "heartbeat tick=" in ln]
+        self.assertEqual(len(lines), len(set(lines)))
 
     def test_no_password_node_keeps_the_old_stream(self):
         node = self.node("--no-password")

@@ -405,6 +405,16 @@ static void log_auth_failed(ota_posix_t *ctx, int i, uint32_t now)
                    (unsigned long)s->failures, (unsigned long)delay);
 }
 
+/* A viewer that is live within the first OTA_POSIX_LOG_BACKLOG_MS of the boot gets the
+ * lines logged so far, right after its hello (false: it could not take them). */
+static bool send_backlog(ota_posix_t *ctx, int fd, uint32_t now)
+{
+    if (ctx->log_backlog_len == 0 ||
+        ota_elapsed_ms(now, ctx->log_boot_ms) >= OTA_POSIX_LOG_BACKLOG_MS)
+        return true;
+    return send_now(fd, ctx->log_backlog, ctx->log_backlog_len);
+}
+
 /* The viewer's answer line is complete: "auth <64 hex cnonce> <64 hex proof>". */
 static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
 {
@@ -442,7 +452,7 @@ static void viewer_check(ota_posix_t *ctx, int i, uint32_t now)
     n += hl;
     ota_wipe(sig, sizeof sig);
     ota_wipe(msg, sizeof msg);
-    if (!send_now(ctx->viewers[i], line, n)) {
+    if (!send_now(ctx->viewers[i], line, n) || !send_backlog(ctx, ctx->viewers[i], now)) {
         viewer_close(ctx, i);
         return;
     }
@@ -699,7 +709,8 @@ void ota_posix_log_poll(ota_posix_t *ctx)
         ctx->viewer[i].since_ms = now;
         if (!ctx->log_auth) {
             ctx->viewer[i].state = OTA_POSIX_VIEWER_LIVE;
-            if (!send_now(fd, ctx->log_hello, strlen(ctx->log_hello)))
+            if (!send_now(fd, ctx->log_hello, strlen(ctx->log_hello)) ||
+                !send_backlog(ctx, fd, now))
                 viewer_close(ctx, i);
         } else if (log_backoff_active(ctx, i, now)) {
             ctx->viewer[i].state = OTA_POSIX_VIEWER_WAIT;
@@ -762,6 +773,15 @@ size_t ota_posix_log_pollfds(const ota_posix_t *ctx, struct pollfd *fds, size_t 
  * ota_posix_log_poll), instead of silently losing lines. */
 void ota_posix_log_broadcast(ota_posix_t *ctx, const char *line, size_t len)
 {
+    if (!ctx->log_backlog_done) {
+        if (ota_elapsed_ms(ota_posix_now_ms(), ctx->log_boot_ms) >= OTA_POSIX_LOG_BACKLOG_MS ||
+            len > sizeof ctx->log_backlog - ctx->log_backlog_len) {
+            ctx->log_backlog_done = true;
+        } else {
+            memcpy(ctx->log_backlog + ctx->log_backlog_len, line, len);
+            ctx->log_backlog_len += len;
+        }
+    }
     if (ctx->log_fd < 0)
         return;
     for (int i = 0; i < OTA_POSIX_VIEWER_SLOTS; i++) {

@@ -74,6 +74,12 @@ typedef struct ota_posix_mdns_net {
 
 /** How long a log viewer has to answer the password challenge (net.c). */
 #define OTA_POSIX_LOG_AUTH_MS 5000u
+/** The first lines of a boot are kept (up to OTA_POSIX_LOG_BACKLOG bytes) and a viewer
+ *  that connects within OTA_POSIX_LOG_BACKLOG_MS of the start gets them after the
+ *  hello: so `ota logs` reconnecting after a reboot shows the new boot from its first
+ *  line, not from whenever it got back in (net.c). */
+#define OTA_POSIX_LOG_BACKLOG 4096u
+#define OTA_POSIX_LOG_BACKLOG_MS 30000u
 
 /** What the log server knows of one viewer slot (net.c); the fd is viewers[i]. */
 typedef struct ota_posix_viewer {
@@ -187,6 +193,10 @@ typedef struct ota_posix {
     uint32_t log_refused;  /* wrong passwords / missed deadlines since the last report */
     uint32_t log_busy;     /* turned away (every slot busy) since the last report */
     uint32_t log_report_ms;
+    char log_backlog[OTA_POSIX_LOG_BACKLOG]; /* the boot's first lines */
+    size_t log_backlog_len;
+    bool log_backlog_done;  /* full, or the window is over: nothing more is kept */
+    uint32_t log_boot_ms;   /* ota_posix_init: the start of the window */
     bool log_reported;
     ota_posix_mdns_t mdns; /* mDNS sockets (mdns_posix.c) */
 } ota_posix_t;

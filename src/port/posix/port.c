@@ -55,6 +55,7 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->listen_fd = -1;
+    ctx->log_boot_ms = ota_posix_now_ms();
     ctx->tmp_fd = -1;
     ctx->log_fd = -1;
     ctx->udp_fd = -1;
