@@ -71,7 +71,7 @@ typedef struct ota_discovery_ota_info {
 } ota_discovery_ota_info_t;
 
 /** Build the TXT of _ota._tcp: txtvers, name, version, platform, protocol, auth.
- *  \return 0, -1 (NULL argument, or it does not fit). */
+ *  \return 0, OTA_ERR_INVALID_ARG (a NULL argument), OTA_ERR_TOO_LONG (it does not fit). */
 int ota_discovery_ota_txt(ota_discovery_txt_t *t, const ota_discovery_ota_info_t *info);
 
 /** Build the TXT of _arduino._tcp: board, tcp_check=no, ssh_upload=no, auth_upload.
@@ -104,11 +104,11 @@ ota_discovery_key_t ota_discovery_txt_key(const uint8_t *s, size_t n, const uint
 
 /** An auth value: its methods as OTA_DISCOVERY_AUTH_* bits (0 for "none"; unknown
  *  methods give OTA_DISCOVERY_AUTH_OTHER), compared ignoring case.
- *  \return 0, -1 (an empty value: says nothing). */
+ *  \return 0, OTA_ERR_INVALID_ARG (an empty value: says nothing). */
 int ota_discovery_auth_parse(const uint8_t *v, size_t n, unsigned *auth);
 
 /** A yes/no value (auth_upload, tcp_check, ...), ignoring case. \return 1 (yes),
- *  0 (no), -1 (anything else). */
+ *  0 (no), OTA_ERR_INVALID_ARG (anything else). */
 int ota_discovery_yes_no(const uint8_t *v, size_t n);
 
 #endif /* OTA_DISCOVERY_H */

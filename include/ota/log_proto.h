@@ -61,7 +61,7 @@ typedef struct ota_log_hello {
  *  \return its length, or 0 (NULL argument, or cap too small). */
 size_t ota_log_hello_format(char *out, size_t cap, const char *node, char slot, bool safe_mode);
 
-/** Parse a hello line (with or without its line end). \return 0, -1 (not one). */
+/** Parse a hello line (with or without its line end). \return 0, OTA_ERR_MALFORMED (not one). */
 int ota_log_hello_parse(const char *line, ota_log_hello_t *out);
 
 /** true when line starts with prefix (one of the OTA_LOG_* prefixes above). */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ota/errors.h"
 #include "ota/util.h"
 
 static const struct {
@@ -92,7 +93,7 @@ static int end(builder_t *b)
 {
     if (b->overflow) {
         memset(b->t, 0, sizeof *b->t);
-        return -1;
+        return OTA_ERR_TOO_LONG;
     }
     b->t->strings[b->n] = NULL;
     return 0;
@@ -126,13 +127,13 @@ int ota_discovery_ota_txt(ota_discovery_txt_t *t, const ota_discovery_ota_info_t
 {
     if (t == NULL || info == NULL || info->name == NULL || info->version == NULL ||
         info->platform == NULL)
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     char proto[12], auth[32];
     ota_strbuf_t sb;
     ota_sb_init(&sb, proto, sizeof proto);
     ota_sb_u32(&sb, (uint32_t)info->protocol);
     if (ota_discovery_auth_format(info->auth, auth, sizeof auth) == 0)
-        return -1;
+        return OTA_ERR_TOO_LONG;
     builder_t b;
     begin(&b, t);
     add(&b, OTA_TXT_TXTVERS, OTA_TXT_TXTVERS_VALUE);
@@ -147,7 +148,7 @@ int ota_discovery_ota_txt(ota_discovery_txt_t *t, const ota_discovery_ota_info_t
 int ota_discovery_arduino_txt(ota_discovery_txt_t *t, const char *board, bool password)
 {
     if (t == NULL || board == NULL)
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     builder_t b;
     begin(&b, t);
     add(&b, OTA_TXT_BOARD, board);
@@ -187,7 +188,7 @@ int ota_discovery_auth_parse(const uint8_t *v, size_t n, unsigned *auth)
     if (auth != NULL)
         *auth = 0;
     if (v == NULL || n == 0)
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     unsigned bits = 0;
     size_t at = 0;
     while (at <= n) {
@@ -213,10 +214,10 @@ int ota_discovery_auth_parse(const uint8_t *v, size_t n, unsigned *auth)
 int ota_discovery_yes_no(const uint8_t *v, size_t n)
 {
     if (v == NULL)
-        return -1;
+        return OTA_ERR_INVALID_ARG;
     if (word_is(v, n, OTA_TXT_YES))
         return 1;
     if (word_is(v, n, OTA_TXT_NO))
         return 0;
-    return -1;
+    return OTA_ERR_INVALID_ARG;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ota/errors.h"
 #include "ota/util.h"
 
 bool ota_log_line_is(const char *line, const char *prefix)
@@ -67,12 +68,12 @@ static const char *field(const char *s, const char *key, size_t *len)
 int ota_log_hello_parse(const char *line, ota_log_hello_t *out)
 {
     if (line == NULL || out == NULL || !ota_log_line_is(line, OTA_LOG_HELLO_PREFIX))
-        return -1;
+        return OTA_ERR_MALFORMED;
     const char *rest = line + strlen(OTA_LOG_HELLO_PREFIX);
     size_t n = 0;
     const char *node = field(rest, OTA_LOG_HELLO_NODE, &n);
     if (node == NULL)
-        return -1; /* another "# ota-log ..." line (evicted) */
+        return OTA_ERR_MALFORMED; /* another "# ota-log ..." line (evicted) */
     memset(out, 0, sizeof *out);
     if (n > sizeof out->node - 1)
         n = sizeof out->node - 1;

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "ota/discovery.h"
+#include "ota/errors.h"
 
 static const uint8_t *u8(const char *s)
 {
@@ -74,7 +75,7 @@ static void test_auth_values(void **state)
     assert_int_equal(bits, 0);
     assert_int_equal(ota_discovery_auth_parse(u8("scram"), 5, &bits), 0);
     assert_int_equal(bits, OTA_DISCOVERY_AUTH_OTHER); /* a password, of a kind unknown */
-    assert_int_equal(ota_discovery_auth_parse(u8(""), 0, &bits), -1);
+    assert_int_equal(ota_discovery_auth_parse(u8(""), 0, &bits), OTA_ERR_INVALID_ARG);
 }
 
 static void test_arduino_txt(void **state)
@@ -130,8 +131,8 @@ static void test_parser_edges(void **state)
                      OTA_TXT_KEY_AUTH_UPLOAD);
     assert_int_equal(ota_discovery_yes_no(v, vl), 1);
     assert_int_equal(ota_discovery_yes_no(u8("No"), 2), 0);
-    assert_int_equal(ota_discovery_yes_no(u8("maybe"), 5), -1);
-    assert_int_equal(ota_discovery_yes_no(u8("ye"), 2), -1);
+    assert_int_equal(ota_discovery_yes_no(u8("maybe"), 5), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_discovery_yes_no(u8("ye"), 2), OTA_ERR_INVALID_ARG);
     /* a boolean attribute, an unknown key, a prefix of a key, an empty value */
     assert_int_equal(ota_discovery_txt_key(u8("auth"), 4, &v, &vl), OTA_TXT_KEY_UNKNOWN);
     assert_null(v);
@@ -156,12 +157,12 @@ static void test_builder_limits(void **state)
     big[sizeof big - 1] = '\0';
     ota_discovery_ota_info_t info = {.name = big, .version = "v", .platform = "host",
                                      .protocol = 2};
-    assert_int_equal(ota_discovery_ota_txt(&t, &info), -1);
+    assert_int_equal(ota_discovery_ota_txt(&t, &info), OTA_ERR_TOO_LONG);
     assert_null(t.strings[0]);
     info.name = NULL;
-    assert_int_equal(ota_discovery_ota_txt(&t, &info), -1);
-    assert_int_equal(ota_discovery_ota_txt(NULL, &info), -1);
-    assert_int_equal(ota_discovery_arduino_txt(&t, NULL, false), -1);
+    assert_int_equal(ota_discovery_ota_txt(&t, &info), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_discovery_ota_txt(NULL, &info), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_discovery_arduino_txt(&t, NULL, false), OTA_ERR_INVALID_ARG);
 }
 
 int main(void)

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "ota/errors.h"
 #include "ota/log_proto.h"
 
 static void test_hello_format(void **state)
@@ -47,11 +48,11 @@ static void test_hello_parse_edges(void **state)
     (void)state;
     ota_log_hello_t h;
     /* not hello lines */
-    assert_int_equal(ota_log_hello_parse(OTA_LOG_EVICTED, &h), -1);
-    assert_int_equal(ota_log_hello_parse(OTA_LOG_BUSY, &h), -1);
-    assert_int_equal(ota_log_hello_parse(OTA_LOG_AUTH_FAILED, &h), -1);
-    assert_int_equal(ota_log_hello_parse("[I][demo] node=x", &h), -1);
-    assert_int_equal(ota_log_hello_parse(NULL, &h), -1);
+    assert_int_equal(ota_log_hello_parse(OTA_LOG_EVICTED, &h), OTA_ERR_MALFORMED);
+    assert_int_equal(ota_log_hello_parse(OTA_LOG_BUSY, &h), OTA_ERR_MALFORMED);
+    assert_int_equal(ota_log_hello_parse(OTA_LOG_AUTH_FAILED, &h), OTA_ERR_MALFORMED);
+    assert_int_equal(ota_log_hello_parse("[I][demo] node=x", &h), OTA_ERR_MALFORMED);
+    assert_int_equal(ota_log_hello_parse(NULL, &h), OTA_ERR_MALFORMED);
     /* fields missing, in another order, unknown ones: what is there is read */
     assert_int_equal(ota_log_hello_parse("# ota-log node=x", &h), 0);
     assert_int_equal(h.slot, '?');
