@@ -19,7 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     int rc = ota_config_load_buffer("/nonexistent/fuzz.yaml", data, size, &cfg, err, sizeof err);
     if (rc != 0) {
-        if (strncmp(err, "/nonexistent/fuzz.yaml:", 23) != 0) /* every error names the file */
+        /* every error names the file, or the chain back to it from an included one
+         * (an absolute !include can reach a real file) */
+        if (strncmp(err, "/nonexistent/fuzz.yaml:", 23) != 0 &&
+            strstr(err, "(included from /nonexistent/fuzz.yaml:") == NULL)
             abort();
         return 0;
     }

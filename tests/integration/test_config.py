@@ -461,7 +461,32 @@ ESPHOME_STYLES = [
        port: ${port}
        version: ${version}
      """}, ["-s", "name", "porch"], "{dir}/includes/ota.yaml:4:1: not valid YAML: did not "
-                                   "find expected key while parsing a block mapping"),
+                                   "find expected key while parsing a block mapping "
+                                   "(included from {dir}/node.yaml:12:6)"),
+    ("an error two includes deep names the whole chain", {"node.yaml": """
+     esphome:
+       name: porch
+     esp8266:
+       board: d1_mini
+     wifi: !include includes/wifi.yaml
+     """, "includes/wifi.yaml": """
+     ssid: x
+     manual_ip: !include ip.yaml
+     """, "includes/ip.yaml": """
+     static_ip: [10.0.0.1
+     """}, [], "{dir}/includes/ip.yaml:2:1: not valid YAML: did not find expected ',' or ']' "
+               "while parsing a flow sequence (included from {dir}/includes/wifi.yaml:2:12) "
+               "(included from {dir}/node.yaml:5:7)"),
+    ("!include of a folder is refused with the tag that reads one", {"node.yaml": """
+     esphome:
+       name: porch
+     esp8266:
+       board: d1_mini
+     wifi: !include includes
+     """, "includes/wifi.yaml": """
+     ssid: x
+     """}, [], "{dir}/node.yaml:5:7: cannot include {dir}/includes: not a regular file "
+               "(a folder: use !include_dir_named or similar)"),
     ("!include {file, vars} and defaults:, a var left to the main substitutions", {"node.yaml": """
      substitutions:
        octet: "44"
@@ -614,7 +639,8 @@ ESPHOME_STYLES = [
      """, "b.yaml": """
      <<: !include a.yaml
      """}, [], "{dir}/b.yaml:1:5: include loop: {dir}/a.yaml is already being read "
-               "({dir}/a.yaml -> {dir}/b.yaml -> {dir}/a.yaml)"),
+               "({dir}/a.yaml -> {dir}/b.yaml -> {dir}/a.yaml) (included from {dir}/a.yaml:1:7) "
+               "(included from {dir}/node.yaml:5:6)"),
     ("an include that is missing", {"node.yaml": """
      esphome:
        name: x
@@ -633,7 +659,7 @@ ESPHOME_STYLES = [
        - platform: esphome
          pasword: x
      """}, [], "{dir}/ota.yaml:3:5: unknown key 'pasword' in ota (platform: esphome) (did "
-               "you mean 'password'?)"),
+               "you mean 'password'?) (included from {dir}/node.yaml:5:8)"),
     ("unknown key in manual_ip", {"node.yaml": """
      esphome:
        name: x

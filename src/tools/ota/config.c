@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
@@ -73,8 +74,16 @@ typedef struct secrets {
     bool bad;          /* read, but not a mapping or not YAML */
 } secrets_t;
 
+/* where an included file was included from, so messages can say so */
+typedef struct incl {
+    struct incl *next;
+    const char *file;
+    const tnode_t *from;
+} incl_t;
+
 typedef struct ctx {
     const char *path;  /* the main file, as the caller named it */
+    incl_t *includes;
     char *err;
     size_t cap;
     bool failed;
@@ -109,6 +118,19 @@ static int errat(ctx_t *c, const tnode_t *n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->err + off, c->cap - (size_t)off, fmt, ap);
     va_end(ap);
+    /* a message about an included file names the chain back to the main file */
+    const char *file = n ? n->file : NULL;
+    for (int hops = 0; file != NULL && hops <= MAX_INCLUDE_DEPTH; hops++) {
+        const incl_t *i = c->includes;
+        while (i != NULL && i->file != file)
+            i = i->next;
+        if (i == NULL)
+            break;
+        size_t len = strlen(c->err);
+        snprintf(c->err + len, c->cap - len, " (included from %s:%zu:%zu)", i->from->file,
+                 i->from->line, i->from->col);
+        file = i->from->file;
+    }
     return -1;
 }
 
@@ -775,16 +797,31 @@ static tnode_t *load_file(ctx_t *c, const char *path, const tnode_t *from, FILE 
             errat(c, from, "cannot include %s: %s", path, strerror(errno));
             return NULL;
         }
+        /* a directory reads as an error, a device or FIFO may never end */
+        struct stat st = {0};
+        if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+            fclose(f);
+            errat(c, from, "cannot include %s: not a regular file%s", path,
+                  S_ISDIR(st.st_mode) ? " (a folder: use !include_dir_named or similar)" : "");
+            return NULL;
+        }
     } else {
         char buf[PATH_MAX];
         if (realpath(path, buf) != NULL && (real = xstrdup(c, buf)) == NULL)
             return NULL;
     }
     const char *file = xstrdup(c, path);
-    if (file == NULL) {
+    incl_t *inc = from != NULL ? xalloc(c, sizeof *inc) : NULL;
+    if (file == NULL || (from != NULL && inc == NULL)) {
         if (from != NULL)
             fclose(f);
         return NULL;
+    }
+    if (inc != NULL) {
+        inc->file = file;
+        inc->from = from;
+        inc->next = c->includes;
+        c->includes = inc;
     }
     yaml_parser_t parser;
     fload_t fl = {.file = file};
@@ -797,13 +834,11 @@ static tnode_t *load_file(ctx_t *c, const char *path, const tnode_t *from, FILE 
     if (from != NULL)
         fclose(f);
     if (!ok) {
-        if (!c->failed) {
-            c->failed = true;
-            snprintf(c->err, c->cap, "%s:%zu:%zu: not valid YAML: %s%s%s", file,
-                     parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                     parser.problem ? parser.problem : "syntax error",
-                     parser.context ? " " : "", parser.context ? parser.context : "");
-        }
+        tnode_t at = {.file = file,
+                      .line = parser.problem_mark.line + 1,
+                      .col = parser.problem_mark.column + 1};
+        errat(c, &at, "not valid YAML: %s%s%s", parser.problem ? parser.problem : "syntax error",
+              parser.context ? " " : "", parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
         return NULL;
     }
