@@ -38,6 +38,23 @@ class OtaCliTest(unittest.TestCase):
             self.assertEqual(rc, 2, (args, err))
             self.assertIn("--help", err)
 
+    def test_bad_node_file_exit_7(self):
+        with tempfile.TemporaryDirectory() as d:
+            bad = os.path.join(d, "node.yaml")
+            with open(bad, "w") as f:
+                f.write("esphome:\n  name: [x\n")
+            no_ota = os.path.join(d, "plain.yaml")
+            with open(no_ota, "w") as f:
+                f.write("esphome:\n  name: plain\nhost:\n")
+            fw = os.path.join(d, "fw.bin")
+            with open(fw, "wb") as f:
+                f.write(b"\xe9" + b"\0" * 63)
+            for args in (("upload", bad, fw), ("upload", no_ota, fw), ("logs", bad),
+                         ("run", no_ota, fw), ("codegen", no_ota), ("config", bad)):
+                rc, _, err = run_ota(*args)
+                self.assertEqual(rc, 7, (args, err))
+                self.assertIn(os.path.basename(args[1]), err)
+
     def test_bad_firmware_exit_6(self):
         rc, _, err = run_ota("upload", "--device", "127.0.0.1", "/nonexistent/firmware.bin")
         self.assertEqual(rc, 6)

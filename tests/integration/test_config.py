@@ -739,7 +739,7 @@ class ConfigTest(unittest.TestCase):
             with self.subTest(case=i):
                 path = self.write(text)
                 rc, out, err = run_ota("config", path)
-                self.assertEqual(rc, 6, out)
+                self.assertEqual(rc, 7, out)
                 self.assertEqual(err.strip(),
                                  "error: %s:%s" % (path, expected.format(dir=self.dir))
                                  if expected[0].isdigit() else "error: %s: %s" % (path, expected))
@@ -759,7 +759,7 @@ class ConfigTest(unittest.TestCase):
                         f.write(textwrap.dedent(text).lstrip("\n"))
                 rc, out, err = run_ota("config", *args, os.path.join(d, "node.yaml"))
                 if isinstance(expected, str):
-                    self.assertEqual(rc, 6, out)
+                    self.assertEqual(rc, 7, out)
                     self.assertEqual(err.strip(), "error: " + expected.format(dir=d))
                     continue
                 self.assertEqual(rc, 0, err)
@@ -791,7 +791,7 @@ class ConfigTest(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("-s takes KEY VALUE", err)
         rc, out, err = run_ota("config", "-s", "bad-name", "v", path)
-        self.assertEqual(rc, 6, out)
+        self.assertEqual(rc, 7, out)
         self.assertIn("substitution 'bad-name' given on the command line may contain only "
                       "letters, digits and '_'", err)
         # as ESPHome's CLI: before the command too, and for every command reading the file

@@ -141,7 +141,7 @@ class CodegenWritesOnlyWhatIsNeeded(unittest.TestCase):
             f.write("esphome:\n  name: n2\nhost:\nota:\n  - platform: esphome\n"
                     "    arduino_auth: md5\n")
         rc, _, err = run_ota("config", path)
-        self.assertEqual(rc, 6)
+        self.assertEqual(rc, 7)
         self.assertIn("arduino_auth needs a password", err)
 
 

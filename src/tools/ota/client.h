@@ -19,7 +19,8 @@ enum {
     OTA_EXIT_NETWORK = 3,
     OTA_EXIT_AUTH = 4,
     OTA_EXIT_DEVICE = 5,
-    OTA_EXIT_INPUT = 6,
+    OTA_EXIT_INPUT = 6,  /* the firmware (or another input file) is missing or unreadable */
+    OTA_EXIT_CONFIG = 7, /* the node file (YAML) is invalid or has no ota: block */
 };
 
 typedef enum ota_auth_mode {

@@ -65,7 +65,8 @@ static const char main_usage[] =
     "\n"
     "exit codes: 0 success, 1 internal error, 2 usage, 3 network (does not resolve,\n"
     "refused, timeout, connection lost), 4 authentication, 5 the device reported an\n"
-    "error (including busy), 6 the firmware file is missing, unreadable or empty.\n";
+    "error (including busy), 6 the firmware file is missing, unreadable or empty,\n"
+    "7 the node file (YAML) is invalid or has no ota: block.\n";
 
 static const char upload_usage[] =
     "usage: ota upload --device HOST [--device HOST ...] [options] FIRMWARE\n"
@@ -559,11 +560,11 @@ static int apply_node_file(const char *path, ota_client_options_t *o, bool port_
     char err[1024];
     if (ota_config_load_ex(path, substs, n_substs, cfg, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
-        return -1;
+        return OTA_EXIT_CONFIG;
     }
     if (!cfg->has_ota) {
         fprintf(stderr, "error: %s has no ota: block (platform: esphome)\n", path);
-        return -1;
+        return OTA_EXIT_CONFIG;
     }
     if (o->host == NULL) {
         /* where ESPHome would connect: wifi/ethernet use_address or static IP, else
@@ -572,7 +573,7 @@ static int apply_node_file(const char *path, ota_client_options_t *o, bool port_
             if (strlen(cfg->address) >= host_cap) {
                 fprintf(stderr, "error: %s: the node's address '%s' is too long\n", path,
                         cfg->address);
-                return -1;
+                return OTA_EXIT_CONFIG;
             }
             memcpy(host, cfg->address, strlen(cfg->address) + 1);
         } else
@@ -744,8 +745,9 @@ static int cmd_upload(int argc, char **argv)
     if (node_file != NULL && nspecs <= 1) {
         if (nspecs == 1)
             o.host = specs[0];
-        if (apply_node_file(node_file, &o, port_set, node_host, sizeof node_host, &node_cfg))
-            return OTA_EXIT_INPUT;
+        int rc = apply_node_file(node_file, &o, port_set, node_host, sizeof node_host, &node_cfg);
+        if (rc != 0)
+            return rc;
         if (nspecs == 0)
             specs[nspecs++] = o.host;
     }
@@ -1028,10 +1030,12 @@ static int cmd_logs_or_run(int argc, char **argv, bool run)
     o.port = f.port;
     if (resolve_password(&o, password_file, &pw_alloc) != 0)
         return OTA_EXIT_INPUT;
-    if (node_file != NULL &&
-        apply_node_file(node_file, &o, f.port_set, host, sizeof host, &cfg) != 0) {
-        free(pw_alloc);
-        return OTA_EXIT_INPUT;
+    if (node_file != NULL) {
+        int rc = apply_node_file(node_file, &o, f.port_set, host, sizeof host, &cfg);
+        if (rc != 0) {
+            free(pw_alloc);
+            return rc;
+        }
     }
     if (o.password == NULL && getenv("OTA_PASSWORD") != NULL && getenv("OTA_PASSWORD")[0])
         o.password = getenv("OTA_PASSWORD");
@@ -1407,7 +1411,7 @@ static int load_config(const char *path, ota_node_config_t *cfg)
     char err[1024];
     if (ota_config_load_ex(path, substs, n_substs, cfg, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
-        return OTA_EXIT_INPUT;
+        return OTA_EXIT_CONFIG;
     }
     return OTA_EXIT_OK;
 }
@@ -1481,7 +1485,7 @@ static int cmd_codegen(int argc, char **argv)
     if (!cfg.has_ota) {
         fprintf(stderr, "error: %s has no ota: block (platform: esphome) to generate\n",
                 argv[optind]);
-        return OTA_EXIT_INPUT;
+        return OTA_EXIT_CONFIG;
     }
     char verifier[OTA_VERIFIER_TEXT_MAX] = "";
     if (cfg.password_set && make_verifier(cfg.password, (uint32_t)iterations, verifier,
