@@ -1,0 +1,204 @@
+/*
+ * cmd_config.c - `ota config` (check a node's YAML and print what it resolves to) and
+ * `ota codegen` (the node's OTA settings as a C header: the password only as its
+ * salted verifier).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mbedtls/md5.h>
+#include <mbedtls/sha256.h>
+
+#include "cli.h"
+#include "client.h"
+#include "commands.h"
+#include "config.h"
+#include "nodefile.h"
+#include "ota/auth.h"
+#include "ota/util.h"
+#include "passwords.h"
+
+const char config_usage[] =
+    "usage: ota config [-s KEY VALUE ...] FILE\n"
+    "\n"
+    "Check a node's YAML configuration (ESPHome's older and current forms) and print\n"
+    "the resolved settings. A password shows as 'set', never in clear. Errors name the\n"
+    "file, line and column. !secret NAME reads NAME from secrets.yaml beside FILE.\n";
+
+const char codegen_usage[] =
+    "usage: ota codegen [-s KEY VALUE ...] FILE [-o OUT]\n"
+    "\n"
+    "Write the node's OTA settings as a C header for its firmware (to OUT, or stdout):\n"
+    "the component instance named by id, port, protocol version, safe-mode settings,\n"
+    "and the password only as its salted verifier (a fresh salt each run). With\n"
+    "legacy_auth: true the plain password is written too, with a warning. With\n"
+    "ArduinoOTA on (arduino_port / arduino_auth: sha256|md5) the one hash that variant\n"
+    "checks is written as well; it is password-equivalent for ArduinoOTA (a warning\n"
+    "says so). Nothing else derived from the password is written.\n"
+    "\n"
+    "  -o, --output OUT   write to OUT (replaced atomically)\n"
+    "  --iterations N     PBKDF2 iterations of the verifier (default 10000)\n";
+
+int cmd_config(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(config_usage, stdout);
+        return OTA_EXIT_OK;
+    }
+    int a = 1; /* -s KEY VALUE were taken out by main() */
+    if (argc - a != 1 || argv[a][0] == '-')
+        return usage_error("config", "expects exactly one FILE%s", NULL);
+    ota_node_config_t cfg;
+    int rc = load_config(argv[a], &cfg);
+    if (rc == OTA_EXIT_OK) {
+        ota_config_print(&cfg);
+        fflush(stdout);
+        ota_config_warn(&cfg, stderr);
+        printf("%s: valid\n", argv[a]);
+    }
+    ota_wipe(&cfg, sizeof cfg);
+    return rc;
+}
+
+static void put_c_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            fprintf(f, "\\%03o", (unsigned char)*s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int cmd_codegen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"iterations", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out_path = NULL;
+    unsigned long iterations = DEFAULT_ITERATIONS;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out_path = optarg; break;
+        case 'i':
+            if (!parse_uint(optarg, OTA_SALTED_MIN_ITERATIONS, 10000000ul, &iterations))
+                return usage_error("codegen", "--iterations takes 4096 to 10000000, not '%s'",
+                                   optarg);
+            break;
+        case 'h': fputs(codegen_usage, stdout); return OTA_EXIT_OK;
+        case ':': return usage_error("codegen", "option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("codegen", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return usage_error("codegen", "expects exactly one FILE%s", NULL);
+    ota_node_config_t cfg;
+    int rc = load_config(argv[optind], &cfg);
+    if (rc != OTA_EXIT_OK)
+        return rc;
+    if (!cfg.has_ota) {
+        fprintf(stderr, "error: %s has no ota: block (platform: esphome) to generate\n",
+                argv[optind]);
+        return OTA_EXIT_CONFIG;
+    }
+    char verifier[OTA_VERIFIER_TEXT_MAX] = "";
+    if (cfg.password_set && make_verifier(cfg.password, (uint32_t)iterations, verifier,
+                                          sizeof verifier) != 0) {
+        fprintf(stderr, "error: computing the verifier failed\n");
+        return OTA_EXIT_INTERNAL;
+    }
+    ota_config_warn(&cfg, stderr); /* the plain password or an ArduinoOTA hash */
+    char tmp[1100];
+    FILE *f = stdout;
+    if (out_path != NULL) {
+        snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
+        f = fopen(tmp, "w");
+        if (f == NULL) {
+            fprintf(stderr, "error: cannot write %s: %s\n", tmp, strerror(errno));
+            return OTA_EXIT_INPUT;
+        }
+    }
+    fprintf(f, "/* Generated by `ota codegen` from %s: do not edit, change the YAML. */\n",
+            cfg.file);
+    fprintf(f, "#ifndef OTA_NODE_SETTINGS_H\n#define OTA_NODE_SETTINGS_H\n\n");
+    fprintf(f, "#define OTA_NODE_NAME \"%s\"\n", cfg.name);
+    fprintf(f, "#define OTA_NODE_PLATFORM \"%s\"\n", cfg.platform);
+    fprintf(f, "/* the OTA component instance (id) */\n#define OTA_NODE_OTA_ID %s\n", cfg.ota_id);
+    fprintf(f, "#define OTA_NODE_PORT %u\n", (unsigned)cfg.port);
+    fprintf(f, "#define OTA_NODE_VERSION %u\n", (unsigned)cfg.version);
+    fprintf(f, "/* the password, as its salted verifier only */\n#define OTA_NODE_VERIFIER ");
+    if (cfg.password_set)
+        put_c_string(f, verifier);
+    else
+        fputs("NULL", f);
+    fprintf(f, "\n#define OTA_NODE_LEGACY_PASSWORD ");
+    if (cfg.legacy_auth) {
+        fprintf(f, "/* legacy_auth: the plain password, for stock uploaders */ ");
+        put_c_string(f, cfg.password);
+    } else {
+        fputs("NULL", f);
+    }
+    fprintf(f, "\n#define OTA_NODE_ALLOW_MD5 %d\n", cfg.allow_md5 ? 1 : 0);
+    /* ArduinoOTA: only when the YAML enables it, and then only the one hash its variant
+     * checks. That hash works as the password for ArduinoOTA (the protocol's weakness,
+     * docs/protocol.md#arduino-auth): say so where it is written. Without ArduinoOTA
+     * nothing derived from the password but the salted verifier reaches the firmware. */
+    fprintf(f, "/* ArduinoOTA (espota.py): UDP port, 0 = off */\n#define OTA_NODE_ARDUINO_PORT %u\n",
+            cfg.arduino ? (unsigned)cfg.arduino_port : 0u);
+    if (cfg.arduino && cfg.arduino_auth[0] != '\0') {
+        bool md5 = strcmp(cfg.arduino_auth, "md5") == 0;
+        uint8_t d[32];
+        char hex[65];
+        if (md5)
+            mbedtls_md5_ret((const unsigned char *)cfg.password, strlen(cfg.password), d);
+        else
+            mbedtls_sha256_ret((const unsigned char *)cfg.password, strlen(cfg.password), d, 0);
+        size_t dl = md5 ? 16 : 32;
+        ota_hex_encode(d, dl, hex);
+        hex[2 * dl] = '\0';
+        fprintf(f, "/* WARNING: %s(password). For ArduinoOTA this hash IS the password: anyone\n"
+                   " * who reads it out of the firmware can upload over ArduinoOTA. Remove\n"
+                   " * arduino_auth from the YAML when the native protocol is enough. */\n",
+                md5 ? "MD5hex" : "SHA256hex");
+        fprintf(f, "#define OTA_NODE_ARDUINO_AUTH \"%s\"\n#define OTA_NODE_ARDUINO_HASH \"%s\"\n",
+                cfg.arduino_auth, hex);
+        ota_wipe(d, sizeof d);
+        ota_wipe(hex, sizeof hex);
+    } else {
+        fprintf(f, "#define OTA_NODE_ARDUINO_AUTH NULL /* no ArduinoOTA password hash */\n"
+                   "#define OTA_NODE_ARDUINO_HASH NULL\n");
+    }
+    fprintf(f, "#define OTA_NODE_SAFE_MODE %d\n", cfg.safe_mode ? 1 : 0);
+    fprintf(f, "#define OTA_NODE_NUM_ATTEMPTS %uu\n", (unsigned)cfg.num_attempts);
+    fprintf(f, "#define OTA_NODE_BOOT_IS_GOOD_AFTER_MS %uu\n",
+            (unsigned)cfg.boot_is_good_after_ms);
+    fprintf(f, "#define OTA_NODE_REBOOT_TIMEOUT_MS %uu\n", (unsigned)cfg.reboot_timeout_ms);
+    fprintf(f, "#define OTA_NODE_ROLLBACK_AFTER %uu /* for ota-boot --rollback-after */\n",
+            (unsigned)cfg.rollback_after);
+    fprintf(f, "#define OTA_NODE_LOGGER %d\n", cfg.logger ? 1 : 0);
+    fprintf(f, "#define OTA_NODE_LOG_PORT %u\n", (unsigned)cfg.log_port);
+    fprintf(f, "/* answer <name>.local, advertise _ota._tcp (mdns: disabled: true turns it off) */\n"
+               "#define OTA_NODE_MDNS %d\n", cfg.mdns ? 1 : 0);
+    fprintf(f, "\n#endif /* OTA_NODE_SETTINGS_H */\n");
+    ota_wipe(&cfg, sizeof cfg);
+    if (out_path != NULL) {
+        if (fclose(f) != 0 || rename(tmp, out_path) != 0) {
+            fprintf(stderr, "error: cannot write %s: %s\n", out_path, strerror(errno));
+            unlink(tmp);
+            return OTA_EXIT_INPUT;
+        }
+    }
+    return OTA_EXIT_OK;
+}
