@@ -339,9 +339,10 @@ ESPHOME_STYLES = [
        - platform: esphome
      """}, [], ["name:               bulb-<MAC suffix> (name_add_mac_suffix: the host is "
                 "bulb-xxxxxx.local, xxxxxx the last 6 hex digits of its MAC)",
-                "address:            unknown: the name has a MAC suffix; 'ota discover' lists "
-                "the nodes, or set wifi: use_address / manual_ip",
-                "ota port:           8892"]),
+                "address:            unknown: the name has a MAC suffix; upload, run and logs "
+                "ask mDNS for bulb-xxxxxx (or set wifi: use_address / manual_ip)",
+                "ota port:           8892",
+                "mdns:               on, answers bulb-xxxxxx.local and advertises _ota._tcp"]),
     ("a MAC suffix with use_address: the address is known", {"node.yaml": """
      esphome:
        name: bulb

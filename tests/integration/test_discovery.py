@@ -213,6 +213,42 @@ class DiscoverTest(DiscoveryCase):
         self.assertEqual(rc, 3, out + err)
         self.assertIn("nosuchnode.local", err)
 
+    def test_node_file_with_a_mac_suffix(self):
+        """name_add_mac_suffix: the YAML says 'bulb', the node answers bulb-xxxxxx.local:
+        upload finds the one such node by mDNS, refuses to guess among several, and says
+        what to do when none answers."""
+        d = tempfile.mkdtemp(prefix="ota-suffix-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(d, True))
+        bulb = self.node("bulb1", "--no-password", mdns_name="bulb-a1b2c3")
+        path = os.path.join(d, "bulb.yaml")
+        with open(path, "w") as f:
+            f.write("esphome:\n  name: bulb\n  name_add_mac_suffix: true\nhost:\n"
+                    "ota:\n  - platform: esphome\n    port: %d\n" % bulb.port)
+        img = make_image(self, seed=62)
+        rc, out, err = run_ota("upload", path, img, netns=self.laptop, timeout=120)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("name_add_mac_suffix: the node is called bulb-xxxxxx", err)
+        self.assertIn("found bulb-a1b2c3.local at %s" % bulb.address, err)
+        bulb.assert_runs(img, 2)
+        # a second bulb: the YAML cannot say which one is meant
+        other = self.node("bulb2", "--no-password", mdns_name="bulb-d4e5f6", port=bulb.port)
+        rc, out, err = run_ota("upload", path, img, netns=self.laptop, timeout=120)
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("error: 2 nodes answer to bulb-xxxxxx:", err)
+        self.assertIn("bulb-a1b2c3.local", err)
+        self.assertIn("bulb-d4e5f6.local", err)
+        self.assertIn("--device HOST", err)
+        self.assert_unchanged(other)
+        # nobody named lamp-xxxxxx
+        with open(path, "w") as f:
+            f.write("esphome:\n  name: lamp\n  name_add_mac_suffix: true\nhost:\n"
+                    "ota:\n  - platform: esphome\n")
+        rc, out, err = run_ota("logs", path, netns=self.laptop, timeout=120)
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("sets name_add_mac_suffix: true, so the node's address is not known from "
+                      "the file", err)
+        self.assertIn("hint: pass --device HOST", err)
+
 
 ZEROCONF_BROWSER = r"""
 import json, sys, time

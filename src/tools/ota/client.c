@@ -30,7 +30,38 @@ typedef struct session {
     int fd;
     int timeout_ms;
     ota_client_result_t *res;
+    const ota_client_options_t *o;
+    ota_phase_t noted; /* the phase whose silence was reported (on_wait), or -1 */
 } session_t;
+
+static void set_phase(session_t *s, ota_phase_t phase)
+{
+    s->res->phase = phase;
+    if (s->o->phase_out != NULL)
+        *s->o->phase_out = (sig_atomic_t)phase;
+}
+
+/* poll() that tells o->on_wait once per phase when the device has been silent for
+ * wait_note_s seconds, then waits out the rest of timeout_ms. */
+static int poll_noting(session_t *s, struct pollfd *p, int timeout_ms)
+{
+    const ota_client_options_t *o = s->o;
+    int note_ms = (int)(o->wait_note_s ? o->wait_note_s : 3) * 1000;
+    /* the data phase with every byte sent is, to a person, the wait for the verdict */
+    const ota_client_result_t *r = s->res;
+    ota_phase_t shown = r->phase == OTA_PHASE_UPLOAD && r->wire_size > 0 &&
+                                r->sent >= r->wire_size
+                            ? OTA_PHASE_VERIFY
+                            : r->phase;
+    if (o->on_wait == NULL || s->noted == shown || timeout_ms <= note_ms)
+        return poll(p, 1, timeout_ms);
+    int n = poll(p, 1, note_ms);
+    if (n != 0)
+        return n;
+    s->noted = shown;
+    o->on_wait(o->wait_arg, shown, (unsigned)(timeout_ms / 1000));
+    return poll(p, 1, timeout_ms - note_ms);
+}
 
 /* ------------------------------------------------------------ socket I/O */
 
@@ -45,7 +76,7 @@ static int wait_for(session_t *s, short events)
 {
     struct pollfd p = {.fd = s->fd, .events = events};
     for (;;) {
-        int n = poll(&p, 1, s->timeout_ms);
+        int n = poll_noting(s, &p, s->timeout_ms);
         if (n > 0)
             return 0;
         if (n == 0)
@@ -122,7 +153,7 @@ static int expect_code(session_t *s, uint8_t want)
 static int connect_to(session_t *s, const ota_client_options_t *o)
 {
     ota_client_result_t *res = s->res;
-    res->phase = OTA_PHASE_RESOLVE;
+    set_phase(s, OTA_PHASE_RESOLVE);
     char port[8];
     snprintf(port, sizeof port, "%u", (unsigned)o->port);
     struct addrinfo hints, *ai = NULL;
@@ -134,7 +165,7 @@ static int connect_to(session_t *s, const ota_client_options_t *o)
         snprintf(res->detail, sizeof res->detail, "%s", gai_strerror(g));
         return fail(s, OTA_FAIL_RESOLVE, OTA_EXIT_NETWORK);
     }
-    res->phase = OTA_PHASE_CONNECT;
+    set_phase(s, OTA_PHASE_CONNECT);
     ota_failure_t last = OTA_FAIL_UNREACHABLE;
     int connect_ms = (int)(o->timeout_s < 10 ? o->timeout_s : 10) * 1000;
     for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
@@ -155,7 +186,7 @@ static int connect_to(session_t *s, const ota_client_options_t *o)
             struct pollfd p = {.fd = fd, .events = POLLOUT};
             int n;
             do {
-                n = poll(&p, 1, connect_ms);
+                n = poll_noting(s, &p, connect_ms);
             } while (n < 0 && errno == EINTR);
             if (n == 0) {
                 close(fd);
@@ -274,7 +305,7 @@ static bool salted_required(const ota_client_options_t *o)
  * response could be cracked offline by whoever asked for it). */
 static int authenticate(session_t *s, const ota_client_options_t *o)
 {
-    s->res->phase = OTA_PHASE_AUTH;
+    set_phase(s, OTA_PHASE_AUTH);
     uint8_t method;
     int rc = read_exact(s, &method, 1);
     if (rc)
@@ -331,7 +362,7 @@ static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn
                   void *arg)
 {
     ota_client_result_t *res = s->res;
-    res->phase = OTA_PHASE_UPLOAD;
+    set_phase(s, OTA_PHASE_UPLOAD);
     size_t acks = 0;
     bool v2 = res->version == OTA_PROTOCOL_VERSION_2;
     size_t last_report = (size_t)-1;
@@ -339,7 +370,7 @@ static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn
         struct pollfd p = {.fd = s->fd, .events = POLLIN};
         if (res->sent < len)
             p.events |= POLLOUT;
-        int n = poll(&p, 1, s->timeout_ms);
+        int n = poll_noting(s, &p, s->timeout_ms);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -363,7 +394,7 @@ static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn
                         progress(arg, len, len);
                     /* whatever followed in this read belongs to the verification */
                     if (i + 1 < r) {
-                        res->phase = OTA_PHASE_VERIFY;
+                        set_phase(s, OTA_PHASE_VERIFY);
                         return buf[i + 1] == OTA_RESP_UPDATE_END_OK ? STREAM_VERIFIED
                                                                      : unexpected(s, buf[i + 1]);
                     }
@@ -385,8 +416,11 @@ static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn
                     return unexpected(s, why);
                 return fail(s, OTA_FAIL_CLOSED, OTA_EXIT_NETWORK);
             }
-            if (w > 0)
+            if (w > 0) {
                 res->sent += (size_t)w;
+                if (res->sent == len && s->o->phase_out != NULL)
+                    *s->o->phase_out = OTA_PHASE_VERIFY; /* all sent: the node decides now */
+            }
         }
         size_t done = v2 ? (acks * OTA_CHUNK_SIZE < len ? acks * OTA_CHUNK_SIZE : len)
                          : res->sent;
@@ -408,7 +442,7 @@ static int run(session_t *s, const ota_client_options_t *o, const uint8_t *image
     if (rc)
         return rc;
 
-    res->phase = OTA_PHASE_HANDSHAKE;
+    set_phase(s, OTA_PHASE_HANDSHAKE);
     uint8_t hello[2];
     if ((rc = write_all(s, ota_protocol_magic, OTA_MAGIC_LEN)) != 0 ||
         (rc = read_exact(s, hello, 1)) != 0)
@@ -476,7 +510,7 @@ static int run(session_t *s, const ota_client_options_t *o, const uint8_t *image
         free(gz);
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INPUT);
     }
-    res->phase = OTA_PHASE_PREPARE;
+    set_phase(s, OTA_PHASE_PREPARE);
     uint8_t size_be[4];
     ota_be32_put(size_be, (uint32_t)plen);
     uint8_t digest[16];
@@ -491,12 +525,12 @@ static int run(session_t *s, const ota_client_options_t *o, const uint8_t *image
     free(gz);
     if (rc > 0)
         return rc;
-    res->phase = OTA_PHASE_VERIFY;
+    set_phase(s, OTA_PHASE_VERIFY);
     if (rc == 0 && (rc = expect_code(s, OTA_RESP_UPDATE_END_OK)) != 0)
         return rc;
     uint8_t ack = OTA_RESP_OK;
     (void)write_all(s, &ack, 1); /* the device reboots with or without it */
-    res->phase = OTA_PHASE_DONE;
+    set_phase(s, OTA_PHASE_DONE);
     return OTA_EXIT_OK;
 }
 
@@ -508,7 +542,10 @@ int ota_client_upload(const ota_client_options_t *opts, const uint8_t *image, si
     memset(&s, 0, sizeof s);
     s.fd = -1;
     s.res = res;
+    s.o = opts;
+    s.noted = (ota_phase_t)-1;
     s.timeout_ms = (int)opts->timeout_s * 1000;
+    set_phase(&s, OTA_PHASE_RESOLVE);
     int rc = run(&s, opts, image, len, progress, progress_arg);
     if (s.fd >= 0)
         close(s.fd);

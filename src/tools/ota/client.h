@@ -7,6 +7,7 @@
 #ifndef OTA_TOOLS_OTA_CLIENT_H
 #define OTA_TOOLS_OTA_CLIENT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,6 +92,17 @@ typedef struct ota_client_options {
     uint32_t known_iterations; /* its PBKDF2 iterations last time, 0: not recorded */
     char known_error[512];     /* known_file exists but cannot be read as a whole: why
                                   (then weaker auth than salted is refused: fail closed) */
+    /* Called once per phase when the device has been silent for wait_note_s seconds
+     * (default 3) in it, so a person learns what is awaited; NULL: nothing. */
+    void (*on_wait)(void *arg, ota_phase_t phase, unsigned limit_s);
+    void *wait_arg;
+    unsigned wait_note_s;
+    /* This machine updated the node this many seconds ago (updated_nodes.h), -1 or
+     * 0 when not recently: a refusal is then explained as its reboot. */
+    long updated_ago_s;
+    /* Written with every phase change (for a signal handler that says where the
+     * upload was); NULL: none. */
+    volatile sig_atomic_t *phase_out;
 } ota_client_options_t;
 
 typedef struct ota_client_result {

@@ -2007,8 +2007,8 @@ void ota_config_print(const ota_node_config_t *cfg)
     if (cfg->address[0])
         printf("address:            %s (from %s)\n", cfg->address, cfg->address_source);
     else if (cfg->name_mac_suffix)
-        printf("address:            unknown: the name has a MAC suffix; 'ota discover' lists "
-               "the nodes, or set wifi: use_address / manual_ip\n");
+        printf("address:            unknown: the name has a MAC suffix; upload, run and logs "
+               "ask mDNS for %s-xxxxxx (or set wifi: use_address / manual_ip)\n", cfg->name);
     else
         printf("address:            %s.local (mDNS%s)\n", cfg->name,
                cfg->mdns ? "" : "; but mdns: is disabled: set wifi: use_address or manual_ip");
@@ -2041,7 +2041,10 @@ void ota_config_print(const ota_node_config_t *cfg)
     printf("  reboot_timeout:   %u ms\n", (unsigned)cfg->reboot_timeout_ms);
     printf("rollback_after:     %u boots\n", (unsigned)cfg->rollback_after);
     printf("mdns:               %s%s%s\n", cfg->mdns ? "on, answers " : "off",
-           cfg->mdns ? cfg->name : "", cfg->mdns ? ".local and advertises _ota._tcp" : "");
+           cfg->mdns ? cfg->name : "",
+           !cfg->mdns             ? ""
+           : cfg->name_mac_suffix ? "-xxxxxx.local and advertises _ota._tcp"
+                                  : ".local and advertises _ota._tcp");
     printf("logger:             %s", cfg->logger ? "on" : "off");
     if (cfg->logger)
         printf(", log viewers on port %u", (unsigned)cfg->log_port);

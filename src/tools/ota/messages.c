@@ -194,17 +194,32 @@ void ota_print_failure(FILE *out, const ota_client_options_t *o, const ota_clien
         return;
     case OTA_FAIL_REFUSED:
         fprintf(out, "error: %s refused the connection\n", where);
+        if (o->updated_ago_s > 0) {
+            fprintf(out, "hint: this machine updated the node %ld s ago: it is most likely "
+                         "still rebooting into the new firmware; retry in a few seconds (or "
+                         "pass --retries 5)\n", o->updated_ago_s);
+            return;
+        }
         fprintf(out, "hint: check that OTA is enabled on the node and that --port %u is its OTA "
                      "port (3232 for ESP32, 8266 for ESP8266)\n", (unsigned)o->port);
         return;
     case OTA_FAIL_UNREACHABLE:
         fprintf(out, "error: cannot connect to %s: %s\n", where, r->detail);
-        fprintf(out, "hint: check that the node is powered and on this network\n");
+        if (o->updated_ago_s > 0)
+            fprintf(out, "hint: this machine updated the node %ld s ago: it is most likely "
+                         "still rebooting; retry in a few seconds (or pass --retries 5)\n",
+                    o->updated_ago_s);
+        else
+            fprintf(out, "hint: check that the node is powered and on this network\n");
         return;
     case OTA_FAIL_TIMEOUT:
         fprintf(out, "error: timed out during %s with %s (no answer for %u s)\n", phase, where,
                 o->timeout_s);
-        if (r->phase <= OTA_PHASE_CONNECT)
+        if (r->phase <= OTA_PHASE_CONNECT && o->updated_ago_s > 0)
+            fprintf(out, "hint: this machine updated the node %ld s ago: it is most likely "
+                         "still rebooting; retry in a few seconds (or pass --retries 5)\n",
+                    o->updated_ago_s);
+        else if (r->phase <= OTA_PHASE_CONNECT)
             fprintf(out, "hint: check the address and that the node is online\n");
         else
             fprintf(out, "hint: the link may be very slow or the node stalled; retry, or raise "
@@ -304,4 +319,38 @@ void ota_print_mdns_miss(FILE *out, const char *host, const char *detail, double
                  "lists the nodes that answer), or use its IP address (--device "
                  "192.168.1.50), or set wifi: use_address (or manual_ip) in the node's YAML, "
                  "which 'ota upload/run/logs NODE.yaml' then use\n");
+}
+
+void ota_print_wait(FILE *out, const char *where, ota_phase_t phase, unsigned limit_s)
+{
+    switch (phase) {
+    case OTA_PHASE_RESOLVE:
+    case OTA_PHASE_CONNECT:
+        fprintf(out, "still connecting to %s: no answer yet (a node that is rebooting, asleep "
+                     "or not on this network does not answer); giving up after %u s\n",
+                where, limit_s);
+        return;
+    case OTA_PHASE_HANDSHAKE:
+        fprintf(out, "connected to %s, waiting for the node's greeting (a node whose main loop "
+                     "is busy answers late); giving up after %u s\n", where, limit_s);
+        return;
+    case OTA_PHASE_AUTH:
+        fprintf(out, "waiting for %s to answer the login: after failed logins a node delays "
+                     "the next ones for a while (its back-off); giving up after %u s\n",
+                where, limit_s);
+        return;
+    case OTA_PHASE_PREPARE:
+        fprintf(out, "waiting for %s to prepare the update (it may be erasing its update "
+                     "area); giving up after %u s\n", where, limit_s);
+        return;
+    case OTA_PHASE_UPLOAD:
+        fprintf(out, "no acknowledgement from %s for a while (it may be writing to flash); "
+                     "giving up after %u s of silence\n", where, limit_s);
+        return;
+    case OTA_PHASE_VERIFY:
+    case OTA_PHASE_DONE:
+        fprintf(out, "the whole image was sent; waiting for %s to verify and activate it; "
+                     "giving up after %u s\n", where, limit_s);
+        return;
+    }
 }

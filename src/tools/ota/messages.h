@@ -30,6 +30,10 @@ void ota_print_auth_warning(FILE *out, const ota_client_options_t *o,
 void ota_print_mdns_miss(FILE *out, const char *host, const char *detail, double timeout_s,
                          bool no_query);
 
+/** One line saying what is awaited when the node at where has been silent for a few
+ *  seconds in phase (client.h's on_wait), and when the tool gives up. */
+void ota_print_wait(FILE *out, const char *where, ota_phase_t phase, unsigned limit_s);
+
 /** "connect", "handshake", ... for a phase. */
 const char *ota_phase_name(ota_phase_t phase);
 

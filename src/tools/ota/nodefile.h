@@ -30,10 +30,17 @@ bool is_yaml(const char *path);
  *  after the positioned message on stderr. */
 int load_config(const char *path, ota_node_config_t *cfg);
 
-/** Load path and fill what the options left open: o->host (use_address, static IP
- *  or <name>.local, written to host), the port unless port_set, the password, salted
- *  auth required when the file sets a password. \return 0 or OTA_EXIT_CONFIG. */
+/** Load path and fill what the options left open: o->host (use_address, static IP,
+ *  else <name>.local, or with name_add_mac_suffix the one NAME-xxxxxx node that
+ *  answers mDNS; written to host), the port unless port_set, the password, salted
+ *  auth required when the file sets a password. \return 0, OTA_EXIT_CONFIG, or
+ *  OTA_EXIT_NETWORK (no single suffixed node found), after a message. */
 int apply_node_file(const char *path, ota_client_options_t *o, bool port_set, char *host,
                     size_t host_cap, ota_node_config_t *cfg);
+
+/** buf = <node file's folder>/.esphome/build/NAME/.pioenvs/NAME/firmware.bin, where
+ *  `esphome compile` leaves the image. \return 0 when that file exists, else -1. */
+int nodefile_built_firmware(const char *node_file, const ota_node_config_t *cfg, char *buf,
+                            size_t cap);
 
 #endif

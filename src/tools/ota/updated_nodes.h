@@ -1,0 +1,27 @@
+/*
+ * updated_nodes.h - when this machine last updated a node, so that a connection
+ * the node refuses (or does not answer) right after an update is explained as the
+ * reboot into the new image it most likely is, instead of a wrong port or a node
+ * without OTA.
+ *
+ * FILE (the folder of the known_nodes file, known_nodes.h, + "updated_nodes") holds
+ * one "HOST:PORT UNIX-SECONDS" line per node, the newest 256 kept, written 0600
+ * through a temporary file and rename(). Losing it loses only a hint.
+ */
+#ifndef OTA_TOOLS_OTA_UPDATED_NODES_H
+#define OTA_TOOLS_OTA_UPDATED_NODES_H
+
+#include <stdint.h>
+
+/* How long after an update a refusal is taken for the reboot. */
+#define OTA_UPDATED_REBOOT_WINDOW_S 120
+
+/** Record that node (HOST:PORT as the user gave it) was updated now. known_file: the
+ *  known_nodes path (its folder is used); NULL: nothing is recorded. */
+void ota_updated_record(const char *known_file, const char *host, uint16_t port);
+
+/** Seconds since this machine updated host:port, or -1 when not within
+ *  OTA_UPDATED_REBOOT_WINDOW_S (or unknown); at least 1 otherwise. */
+long ota_updated_ago(const char *known_file, const char *host, uint16_t port);
+
+#endif
