@@ -7,7 +7,7 @@ build=${1:-build-valgrind}
 bin=$build/bin
 vg="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
 root=$(cd "$(dirname "$0")/.." && pwd)
-for t in test_server test_core_util test_safe_mode test_dns test_mdns test_tool_mdns_query; do
+for t in test_server test_core_util test_safe_mode test_dns test_mdns test_tool_mdns_query test_signature; do
   echo "valgrind: $t"
   $vg "$bin/$t" >/dev/null
 done

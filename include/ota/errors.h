@@ -38,6 +38,9 @@
 #define OTA_ERR_PREPARE (-20)        /**< the slot could not be prepared (storage busy, ...) */
 #define OTA_ERR_MALFORMED (-21)      /**< a message is not well formed (e.g. DNS) */
 #define OTA_ERR_TOO_LONG (-22)       /**< the result does not fit the caller's buffer */
+#define OTA_ERR_NOT_SIGNED (-23)     /**< the image carries no signature (ota/signature.h) */
+#define OTA_ERR_BAD_SIGNATURE (-24)  /**< a signature is corrupt, or does not match the image */
+#define OTA_ERR_UNTRUSTED_KEY (-25)  /**< signed, but by no key the node trusts */
 
 /** A short English description of an OTA_ERR_* code ("unknown error" for others).
  *  Never NULL; the string is static. */

@@ -137,6 +137,13 @@
 #define OTA_CFG_ENABLE_ARDUINO 1
 #endif
 
+/** 1: compile the signature checks of ota/signature.h (src/core/signature.c): ESP-IDF
+ *  Secure Boot V2 signature sectors, RSA-3072-PSS and ECDSA P-256 through the crypto
+ *  table's verify hooks. 0 leaves them out (their functions do not exist then). */
+#ifndef OTA_CFG_ENABLE_SIGNED
+#define OTA_CFG_ENABLE_SIGNED 1
+#endif
+
 /** mDNS responder (ota/mdns.h, src/core/mdns.c, about 10 KB of code on ESP8266):
  *  0 compiles it out. Then buffers and limits: a received datagram longer than the
  *  receive buffer is cut (its questions, which come first, still count). */

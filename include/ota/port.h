@@ -190,7 +190,8 @@ typedef struct ota_boot_port {
     void *ctx;
 } ota_boot_port_t;
 
-/** Crypto: hashing (MD5, SHA-256), HMAC-SHA256, random bytes. */
+/** Crypto: hashing (MD5, SHA-256), HMAC-SHA256, random bytes; optionally signature
+ *  verification (ECDSA P-256, RSA-3072-PSS) for ota/signature.h. */
 typedef struct ota_crypto_port {
     /** Start a hash. A started hash may be abandoned without hash_finish (a failed
      *  update), so it must hold no resource outside *h.
@@ -213,6 +214,32 @@ typedef struct ota_crypto_port {
     int (*random)(void *ctx, uint8_t *buf, size_t len);
 
     void *ctx;
+
+    /* Optional: signature checks for signed images (ota/signature.h). They come after
+     * ctx so that a table written positionally before they existed still means what
+     * it meant (the hooks it does not name are NULL). NULL = the scheme is not
+     * supported: its signature blocks count as unsupported, never as valid. Both take
+     * the canonical big-endian forms; the core converts what ESP-IDF's signature
+     * blocks store (little-endian) before the call. */
+
+    /** ECDSA over NIST P-256 (SEC 1 4.1.4; ESP-IDF's "ecdsa256" scheme): does sig_rs
+     *  (r || s, 32 bytes each, big-endian) sign digest (32 bytes, taken as the hash
+     *  value itself: nothing is hashed again) under the public key pubkey_xy (X || Y,
+     *  32 bytes each, big-endian: an uncompressed point without the 0x04 prefix)?
+     *  \return 0 (it does), OTA_ERR_BAD_SIGNATURE (it does not, or the key is no point
+     *  of the curve, or r or s is out of range), OTA_ERR_CRYPTO (the check could not
+     *  run, e.g. out of memory). */
+    int (*verify_ecdsa_p256)(void *ctx, const uint8_t *pubkey_xy, const uint8_t digest[32],
+                             const uint8_t *sig_rs);
+
+    /** RSASSA-PSS (RFC 8017 8.1.2) with SHA-256, MGF1 with SHA-256, a salt of exactly
+     *  32 bytes and the 0xBC trailer (ESP-IDF's "rsa3072" scheme): does sig (384 bytes,
+     *  big-endian) sign digest (32 bytes: the mHash of the RFC, nothing is hashed
+     *  again) under the 3072-bit public key n (384 bytes, big-endian), e?
+     *  \return 0 (it does), OTA_ERR_BAD_SIGNATURE (it does not, or n, e are no valid
+     *  key), OTA_ERR_CRYPTO (the check could not run). */
+    int (*verify_rsa3072_pss)(void *ctx, const uint8_t *n, uint32_t e, const uint8_t digest[32],
+                              const uint8_t *sig);
 } ota_crypto_port_t;
 
 /** gzip inflation (optional as a whole: no table = no compressed uploads). */

@@ -15,6 +15,9 @@ uint8_t ota_protocol_response_for_error(int err)
     switch (err) {
     case OTA_ERR_BAD_MAGIC:
     case OTA_ERR_BAD_IMAGE: return OTA_RESP_ERROR_MAGIC;
+    case OTA_ERR_NOT_SIGNED: /* the signature check refused the image (ota/signature.h) */
+    case OTA_ERR_BAD_SIGNATURE:
+    case OTA_ERR_UNTRUSTED_KEY: return OTA_RESP_ERROR_SIGNATURE_INVALID;
     case OTA_ERR_NO_SPACE:
     case OTA_ERR_PREPARE: return OTA_RESP_ERROR_UPDATE_PREPARE;
     case OTA_ERR_NO_SLOT: return OTA_RESP_ERROR_NO_UPDATE_PARTITION;

@@ -354,7 +354,9 @@ const ota_server_ports_t *fake_tables(fake_port_t *fp, unsigned features)
                                     .hash_finish = ota_posix_hash_finish,
                                     .hmac_sha256 = ota_posix_hmac_sha256,
                                     .random = f_random,
-                                    .ctx = fp};
+                                    .ctx = fp,
+                                    .verify_ecdsa_p256 = ota_posix_verify_ecdsa_p256,
+                                    .verify_rsa3072_pss = ota_posix_verify_rsa3072_pss};
     t->log = (ota_log_port_t){.line = f_log, .ctx = fp};
     t->inflate = (ota_inflate_port_t){
         .begin = f_inflate_begin, .run = f_inflate_run, .end = f_inflate_end, .ctx = fp};

@@ -1,16 +1,22 @@
 /*
  * crypto_mbedtls.c - the hashing and random functions of the POSIX port:
  * MD5, SHA-256, HMAC-SHA256 and PBKDF2 from mbedTLS (what ESP-IDF ships),
- * random bytes from the kernel's CSPRNG (getrandom).
+ * random bytes from the kernel's CSPRNG (getrandom), and the signature checks of
+ * signed images (ECDSA P-256, RSA-3072-PSS: ota/signature.h) from mbedTLS too.
  */
 #include "ota_posix.h"
 
 #include <errno.h>
 #include <sys/random.h>
 
+#include <string.h>
+
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/md.h>
 #include <mbedtls/md5.h>
 #include <mbedtls/pkcs5.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
 
 #include "ota/errors.h"
@@ -106,6 +112,72 @@ int ota_posix_pbkdf2_sha256(const char *password, size_t password_len, const uin
     return rc == 0 ? OTA_OK : OTA_ERR_CRYPTO;
 }
 
+int ota_posix_verify_ecdsa_p256(void *user, const uint8_t *pubkey_xy, const uint8_t digest[32],
+                                const uint8_t *sig_rs)
+{
+    (void)user;
+    mbedtls_ecp_group grp;
+    mbedtls_ecp_point q;
+    mbedtls_mpi r, s;
+    mbedtls_ecp_group_init(&grp);
+    mbedtls_ecp_point_init(&q);
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&s);
+    int rc = OTA_ERR_CRYPTO;
+    uint8_t point[65];
+    point[0] = 0x04; /* uncompressed */
+    memcpy(point + 1, pubkey_xy, 64);
+    if (mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1) != 0)
+        goto out;
+    if (mbedtls_ecp_point_read_binary(&grp, &q, point, sizeof point) != 0 ||
+        mbedtls_ecp_check_pubkey(&grp, &q) != 0) {
+        rc = OTA_ERR_BAD_SIGNATURE; /* no point of the curve */
+        goto out;
+    }
+    if (mbedtls_mpi_read_binary(&r, sig_rs, 32) != 0 ||
+        mbedtls_mpi_read_binary(&s, sig_rs + 32, 32) != 0)
+        goto out;
+    /* r, s outside [1, n-1] fail here as well */
+    int v = mbedtls_ecdsa_verify(&grp, digest, 32, &q, &r, &s);
+    rc = v == 0 ? OTA_OK : v == MBEDTLS_ERR_ECP_ALLOC_FAILED ? OTA_ERR_CRYPTO : OTA_ERR_BAD_SIGNATURE;
+out:
+    mbedtls_mpi_free(&s);
+    mbedtls_mpi_free(&r);
+    mbedtls_ecp_point_free(&q);
+    mbedtls_ecp_group_free(&grp);
+    return rc;
+}
+
+int ota_posix_verify_rsa3072_pss(void *user, const uint8_t *n, uint32_t e, const uint8_t digest[32],
+                                 const uint8_t *sig)
+{
+    (void)user;
+    mbedtls_rsa_context rsa;
+    mbedtls_mpi mn, me;
+    mbedtls_rsa_init(&rsa, MBEDTLS_RSA_PKCS_V21, MBEDTLS_MD_SHA256);
+    mbedtls_mpi_init(&mn);
+    mbedtls_mpi_init(&me);
+    int rc = OTA_ERR_CRYPTO;
+    const uint8_t eb[4] = {(uint8_t)(e >> 24), (uint8_t)(e >> 16), (uint8_t)(e >> 8), (uint8_t)e};
+    if (mbedtls_mpi_read_binary(&mn, n, 384) != 0 || mbedtls_mpi_read_binary(&me, eb, sizeof eb) != 0)
+        goto out;
+    if (mbedtls_rsa_import(&rsa, &mn, NULL, NULL, NULL, &me) != 0 || mbedtls_rsa_complete(&rsa) != 0 ||
+        mbedtls_rsa_check_pubkey(&rsa) != 0 || mbedtls_rsa_get_len(&rsa) != 384) {
+        rc = OTA_ERR_BAD_SIGNATURE; /* not a 3072-bit RSA public key */
+        goto out;
+    }
+    /* PSS with SHA-256 as the hash and in MGF1, and exactly the 32-byte salt that
+     * espsecure uses and ESP's ROM expects (not MBEDTLS_RSA_SALT_LEN_ANY) */
+    int v = mbedtls_rsa_rsassa_pss_verify_ext(&rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC, MBEDTLS_MD_SHA256,
+                                              32, digest, MBEDTLS_MD_SHA256, 32, sig);
+    rc = v == 0 ? OTA_OK : OTA_ERR_BAD_SIGNATURE;
+out:
+    mbedtls_mpi_free(&me);
+    mbedtls_mpi_free(&mn);
+    mbedtls_rsa_free(&rsa);
+    return rc;
+}
+
 const ota_crypto_port_t ota_posix_crypto = {
     .hash_start = ota_posix_hash_start,
     .hash_update = ota_posix_hash_update,
@@ -113,4 +185,6 @@ const ota_crypto_port_t ota_posix_crypto = {
     .hmac_sha256 = ota_posix_hmac_sha256,
     .random = ota_posix_random,
     .ctx = NULL,
+    .verify_ecdsa_p256 = ota_posix_verify_ecdsa_p256,
+    .verify_rsa3072_pss = ota_posix_verify_rsa3072_pss,
 };

@@ -1,7 +1,8 @@
 /*
  * ota_posix.h - the POSIX (Linux) port of the OTA core.
  *
- * crypto_mbedtls.c: hashing, HMAC, PBKDF2, random (used by the node and the host tool).
+ * crypto_mbedtls.c: hashing, HMAC, PBKDF2, random, signature checks (used by the node
+ * and the host tool).
  * The node side (network, slots, boot state, inflate) is declared below them.
  */
 #ifndef OTA_PORT_POSIX_OTA_POSIX_H
@@ -29,6 +30,13 @@ int ota_posix_hmac_sha256(void *user, const uint8_t *key, size_t key_len, const 
  *  \return 0, OTA_ERR_CRYPTO. */
 int ota_posix_pbkdf2_sha256(const char *password, size_t password_len, const uint8_t *salt,
                             size_t salt_len, uint32_t iterations, uint8_t *out, size_t out_len);
+/** Signature checks of signed images (ota/port.h's verify hooks, mbedTLS): ECDSA
+ *  P-256 over a SHA-256 digest, RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt.
+ *  \return 0, OTA_ERR_BAD_SIGNATURE, OTA_ERR_CRYPTO. */
+int ota_posix_verify_ecdsa_p256(void *user, const uint8_t *pubkey_xy, const uint8_t digest[32],
+                                const uint8_t *sig_rs);
+int ota_posix_verify_rsa3072_pss(void *user, const uint8_t *n, uint32_t e, const uint8_t digest[32],
+                                 const uint8_t *sig);
 /** The crypto table of the functions above (they keep no state: ctx is NULL). */
 extern const ota_crypto_port_t ota_posix_crypto;
 
