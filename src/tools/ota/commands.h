@@ -14,6 +14,10 @@ int cmd_discover(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_codegen(int argc, char **argv);
 int cmd_hash_password(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_key_digest(int argc, char **argv);
 
 extern const char upload_usage[];
 extern const char run_usage[];
@@ -22,5 +26,9 @@ extern const char discover_usage[];
 extern const char config_usage[];
 extern const char codegen_usage[];
 extern const char hash_password_usage[];
+extern const char keygen_usage[];
+extern const char sign_usage[];
+extern const char image_usage[];
+extern const char key_digest_usage[];
 
 #endif

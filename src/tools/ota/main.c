@@ -1,7 +1,8 @@
 /*
  * main.c - the `ota` host tool: the table of commands and the dispatch. Each command
  * is in its own file (cmd_upload.c, cmd_logs.c for logs and run, cmd_discover.c,
- * cmd_config.c for config and codegen, cmd_hash_password.c); what they share is in
+ * cmd_config.c for config and codegen, cmd_hash_password.c, cmd_sign.c for keygen, sign,
+ * image info and key-digest); what they share is in
  * cli.c, nodefile.c, host_lookup.c, fleet.c and passwords.c.
  */
 #include <stdio.h>
@@ -25,8 +26,12 @@ static const char main_usage[] =
     "  config         check a node's YAML configuration and print its settings\n"
     "  codegen        write a node's OTA settings as C for its firmware\n"
     "  hash-password  make the salted verifier a node stores instead of its password\n"
+    "  keygen         make an image signing key (ecdsa256 or rsa3072)\n"
+    "  sign           sign an image (ESP-IDF Secure Boot V2 format; several keys rotate)\n"
+    "  image info     what an image carries: its signature blocks, valid or not\n"
+    "  key-digest     a signing key's digest (what a chip's eFuse holds)\n"
     "\n"
-    "  ota COMMAND --help   options of one command\n"
+    "  ota COMMAND --help   options of one command (also: ota help COMMAND)\n"
     "  ota --version        the tool's version\n"
     "  -s KEY VALUE         (any command, repeatable) a substitution of the node's YAML,\n"
     "                       overriding its substitutions: block, as ESPHome's -s does\n"
@@ -50,6 +55,10 @@ static const ota_command_t commands[] = {
     {"config", cmd_config, config_usage},
     {"codegen", cmd_codegen, codegen_usage},
     {"hash-password", cmd_hash_password, hash_password_usage},
+    {"keygen", cmd_keygen, keygen_usage},
+    {"sign", cmd_sign, sign_usage},
+    {"image", cmd_image, image_usage},
+    {"key-digest", cmd_key_digest, key_digest_usage},
 };
 
 static const ota_command_t *find_command(const char *name)
