@@ -2,6 +2,7 @@
 # make footprint: code size and RAM of the portable core (src/core) in a firmware,
 # for the ESP8266 (xtensa-lx106) and a Cortex-M4, in two configurations:
 #   default  the defaults of ota/opts.h
+#   signed   the defaults plus signed images (cmake/footprint/signed_opts.h)
 #   minimal  cmake/footprint/minimal_opts.h (goal on the ESP8266: code <= 8192 bytes,
 #            RAM <= 2048 bytes)
 #
@@ -42,7 +43,7 @@ out=$(cd "$out" && pwd)
 
 allowed='^(memcpy|memmove|memset|memcmp|memchr|strlen|strcmp|__[a-zA-Z0-9_]+)$'  # __*: compiler runtime (e.g. 64-bit division)
 targets="esp8266:xtensa-lx106 cortex-m4:cortex-m4"
-configs="minimal default"
+configs="minimal default signed"
 status=0
 # "0x1f" or "0000001f" -> 31, in any awk (mawk has no strtonum)
 awk_num='function num(x,   i, n) { x = tolower(x); sub(/^0x/, "", x); n = 0
@@ -96,6 +97,7 @@ for spec in $targets; do
     log=$out/$target-$config.log
     opts=
     [ "$config" = minimal ] && opts=-DOTA_CORE_OPTS_FILE=$root/cmake/footprint/minimal_opts.h
+    [ "$config" = signed ] && opts=-DOTA_CORE_OPTS_FILE=$root/cmake/footprint/signed_opts.h
     # shellcheck disable=SC2086
     if ! { cmake -S "$root/cmake/footprint" -B "$b" -DCMAKE_TOOLCHAIN_FILE="$tc" \
                -DOTA_CORE_OPTS_FILE= $opts &&

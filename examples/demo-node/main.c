@@ -101,6 +101,10 @@ static const char usage_text[] =
     "                            it (default: the node's name, " OTA_NODE_NAME "); mDNS\n"
     "                            runs on the interfaces --bind covers: none on loopback\n"
     "  --no-mdns                 no mDNS responder (as node.yaml's mdns: disabled: true)\n"
+    "  --verification-key PEM    accept only firmware images signed by this key (public\n"
+    "                            or private PEM, RSA-3072 or EC P-256; ESP-IDF Secure\n"
+    "                            Boot V2 format, as 'ota sign' writes); repeat for up to\n"
+    "                            3 keys (rotation, a backup key)\n"
     "  --firmware-version TEXT   the version advertised over mDNS (default "
     DEMO_FIRMWARE_VERSION ")\n"
     "  --log-port N              serve log lines to viewers (ota logs) on this port\n"
@@ -213,11 +217,14 @@ int main(int argc, char **argv)
     const char *fw_version = DEMO_FIRMWARE_VERSION;
 
     bool verifier_set = false;
+    static uint8_t key_digest[3][32];
+    static ota_sig_trusted_t trusted[3];
+    size_t n_keys = 0;
     enum { O_PORT = 256, O_BIND, O_VERIFIER, O_PASSWORD, O_PW_FILE, O_NO_PASSWORD, O_MD5, O_BO_FREE,
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
            O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA, O_AR_PW_FILE,
-           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION, O_GUESSES, O_VERSION_FLAG };
+           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION, O_GUESSES, O_VERSION_FLAG, O_VKEY };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
@@ -253,6 +260,7 @@ int main(int argc, char **argv)
         {"mdns-name", required_argument, NULL, O_MDNS_NAME},
         {"no-mdns", no_argument, NULL, O_NO_MDNS},
         {"firmware-version", required_argument, NULL, O_FW_VERSION},
+        {"verification-key", required_argument, NULL, O_VKEY},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -371,6 +379,17 @@ int main(int argc, char **argv)
             mdns_on = true;
             break;
         case O_NO_MDNS: mdns_on = false; break;
+        case O_VKEY: {
+            char why[300];
+            if (n_keys == 3)
+                return usage_error("at most 3 --verification-key (a signature sector holds 3 "
+                                   "blocks)", NULL);
+            if (ota_posix_key_digest_from_pem(optarg, key_digest[n_keys], why, sizeof why) != 0)
+                return usage_error(why, NULL);
+            trusted[n_keys].digest = key_digest[n_keys];
+            n_keys++;
+            break;
+        }
         case O_FW_VERSION:
             if (optarg[0] == '\0' || strlen(optarg) > 40)
                 return usage_error("--firmware-version takes 1 to 40 characters", optarg);
@@ -386,6 +405,8 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         return usage_error("unexpected argument", argv[optind]);
+    cfg.trusted_keys = trusted;
+    cfg.n_trusted_keys = n_keys;
     if (cfg.password != NULL && !verifier_set)
         cfg.verifier = NULL; /* a run-time password replaces the compiled-in one */
     /* ArduinoOTA: the node keeps only the hash its variant needs */
@@ -493,6 +514,13 @@ int main(int argc, char **argv)
              cfg.password ? "legacy SHA-256" : "", cfg.password && cfg.allow_md5 ? "/MD5" : "");
     ota_posix_logf(&posix, OTA_LOG_INFO, "ota", "listening on %s (version %u, auth: %s)",
                    posix.bound, (unsigned)cfg.version, auth[0] ? auth : "none, no password");
+    for (size_t i = 0; i < n_keys; i++) {
+        char hex[65];
+        for (int k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", key_digest[i][k]);
+        ota_posix_logf(&posix, OTA_LOG_INFO, "ota", "signed images only: trusted key %u of %u, "
+                       "digest %s", (unsigned)(i + 1), (unsigned)n_keys, hex);
+    }
     if (cfg.arduino_enabled)
         ota_posix_logf(&posix, OTA_LOG_INFO, "ota", "ArduinoOTA on UDP port %u (%s)",
                        (unsigned)po.arduino_port,

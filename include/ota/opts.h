@@ -137,11 +137,13 @@
 #define OTA_CFG_ENABLE_ARDUINO 1
 #endif
 
-/** 1: compile the signature checks of ota/signature.h (src/core/signature.c): ESP-IDF
- *  Secure Boot V2 signature sectors, RSA-3072-PSS and ECDSA P-256 through the crypto
- *  table's verify hooks. 0 leaves them out (their functions do not exist then). */
+/** 1: signed images (ota/signature.h, src/core/signature.c): ESP-IDF Secure Boot V2
+ *  signature sectors, RSA-3072-PSS and ECDSA P-256 through the crypto table's verify
+ *  hooks, and ota_server_config_t's trusted_keys to require them. Costs the 4096-byte
+ *  tail of the streaming check in ota_update_t (make footprint's "signed" line).
+ *  0 (default) leaves them out (their functions do not exist then). */
 #ifndef OTA_CFG_ENABLE_SIGNED
-#define OTA_CFG_ENABLE_SIGNED 1
+#define OTA_CFG_ENABLE_SIGNED 0
 #endif
 
 /** mDNS responder (ota/mdns.h, src/core/mdns.c, about 10 KB of code on ESP8266):

@@ -98,6 +98,15 @@ typedef struct ota_server_config {
     /** Optional progress callback and its argument. */
     ota_state_cb_t on_state;
     void *on_state_arg;
+#if OTA_CFG_ENABLE_SIGNED
+    /** Signed images (docs/protocol.md#signed-images): with 1 to 3 trusted keys (key
+     *  digests as eFuses hold them, or full keys; borrowed), a firmware image over any
+     *  transport is activated only when a signature block by one of them verifies;
+     *  otherwise the update fails (native: ERROR_SIGNATURE_INVALID) and the running
+     *  image and boot state stay as they are. 0 keys: unsigned images are taken. */
+    const ota_sig_trusted_t *trusted_keys;
+    size_t n_trusted_keys;
+#endif
 } ota_server_config_t;
 
 /** The port's tables the server uses (borrowed: they must outlive it). */

@@ -24,6 +24,9 @@
 #include "ota/errors.h"
 #include "ota/opts.h"
 #include "ota/port.h"
+#if OTA_CFG_ENABLE_SIGNED
+#include "ota/signature.h"
+#endif
 
 /** What the firmware is told about an update (e.g. to pause other work, or show
  *  progress). */
@@ -57,6 +60,10 @@ typedef struct ota_update {
     const ota_inflate_port_t *inflate;  /* optional: gzip */
     ota_state_cb_t on_state;
     void *on_state_arg;
+#if OTA_CFG_ENABLE_SIGNED
+    const ota_sig_trusted_t *trusted; /* signed images required when n_trusted > 0 */
+    size_t n_trusted;
+#endif
 
     int holder;      /* who holds the lock (the transport's number), or NOBODY */
     bool activated;  /* an image was completed: refuse further updates */
@@ -81,6 +88,16 @@ typedef struct ota_update {
     uint32_t out_len, out_off;
     uint8_t out[OTA_CFG_INFLATE_BUF_SIZE];
 #endif
+#if OTA_CFG_ENABLE_SIGNED
+    /* The image as written (inflated) streams through sig_tail: what leaves it is
+     * hashed, so at the end sig_sha is the SHA-256 of all but the last 4096 bytes and
+     * sig_tail holds those, the signature sector (ota/signature.h). */
+    ota_hash_ctx_t sig_sha;
+    uint32_t sig_tail_len; /* bytes in sig_tail (up to its size) */
+    uint32_t sig_tail_pos; /* where the oldest byte is, once it is full */
+    int sig_result;        /* of the last check: 0, or why the image was refused */
+    uint8_t sig_tail[OTA_SIG_SECTOR_SIZE];
+#endif
 } ota_update_t;
 
 /** Bind the pipeline to its tables (slot and crypto required; data and inflate may
@@ -89,6 +106,18 @@ typedef struct ota_update {
 int ota_update_setup(ota_update_t *u, const ota_store_port_t *slot, const ota_store_port_t *data,
                      const ota_crypto_port_t *crypto, const ota_inflate_port_t *inflate,
                      ota_state_cb_t on_state, void *on_state_arg);
+
+#if OTA_CFG_ENABLE_SIGNED
+/** Require signed firmware images (ota/signature.h): from the next update on, a
+ *  firmware image is activated only when its signature sector has a valid block by
+ *  one of trusted[0..n) (1 to 3 keys, borrowed); data images are not signed. The
+ *  check streams: the image is hashed as it is written and the last 4096 bytes are
+ *  kept, so nothing is read back. n = 0 stops requiring signatures.
+ *  \return 0, OTA_ERR_INVALID_ARG (more than 3 keys, NULL keys). */
+int ota_update_require_signed(ota_update_t *u, const ota_sig_trusted_t *trusted, size_t n);
+/** Why the last signature check refused the image (0: it passed or did not run). */
+int ota_update_signature_result(const ota_update_t *u);
+#endif
 
 /** true when data images can be taken (a complete data table). */
 bool ota_update_has_data_store(const ota_update_t *u);
@@ -133,6 +162,9 @@ bool ota_update_complete(const ota_update_t *u);
 /** Every byte is in and written: check the MD5 and the end of a gzip stream, finish
  *  the store (format check), activate the slot (a data image is live after finish),
  *  notify COMPLETED. From then on the lock refuses every newcomer until the reboot.
+ *  With signed images required, the signature is checked after the MD5 and before
+ *  the store's finish: OTA_ERR_NOT_SIGNED, OTA_ERR_UNTRUSTED_KEY, OTA_ERR_BAD_SIGNATURE
+ *  or OTA_ERR_UNSUPPORTED (a scheme the crypto table cannot verify) refuse it.
  *  \return 0, OTA_ERR_MD5_MISMATCH, OTA_ERR_INFLATE (gzip ended early),
  *  OTA_ERR_BAD_IMAGE, OTA_ERR_WRITE, OTA_ERR_ACTIVATE, OTA_ERR_CRYPTO. On failure the
  *  update still holds the lock: the transport answers its peer, then aborts. */

@@ -542,6 +542,12 @@ static void finish(ota_native_t *n, int idx)
         return;
     case OTA_ERR_INFLATE: fail(n, idx, rc, "gzip stream ended early"); return;
     case OTA_ERR_ACTIVATE: fail(n, idx, rc, "cannot activate the new image"); return;
+    case OTA_ERR_NOT_SIGNED:
+    case OTA_ERR_UNTRUSTED_KEY:
+    case OTA_ERR_BAD_SIGNATURE:
+        /* the words say which: unsigned, another key, altered (ota_error_str) */
+        fail(n, idx, rc, "image refused: not signed by a trusted key");
+        return;
     default: fail(n, idx, rc, "image rejected"); return;
     }
 #if OTA_CFG_ENABLE_LOG_STRINGS

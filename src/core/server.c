@@ -52,6 +52,19 @@ int ota_server_setup(ota_server_t *srv, const ota_server_ports_t *ports,
                     cfg->auth_backoff_max_ms, cfg->auth_guesses_per_min);
     int rc = ota_update_setup(&srv->update, p->slot, p->data, p->crypto, p->inflate, cfg->on_state,
                               cfg->on_state_arg);
+#if OTA_CFG_ENABLE_SIGNED
+    if (rc == OTA_OK && cfg->n_trusted_keys > 0) {
+        /* a key we cannot check (no hook for its scheme) would refuse every image */
+        for (size_t i = 0; i < cfg->n_trusted_keys && rc == OTA_OK; i++)
+            if (cfg->trusted_keys == NULL || p->crypto->hash_start == NULL)
+                rc = OTA_ERR_INVALID_ARG;
+        if (rc == OTA_OK && p->crypto->verify_ecdsa_p256 == NULL &&
+            p->crypto->verify_rsa3072_pss == NULL)
+            rc = OTA_ERR_INVALID_ARG;
+        if (rc == OTA_OK)
+            rc = ota_update_require_signed(&srv->update, cfg->trusted_keys, cfg->n_trusted_keys);
+    }
+#endif
     const ota_native_config_t nc = {
         .version = cfg->version,
         .verifier = cfg->verifier,

@@ -38,6 +38,106 @@ int ota_update_setup(ota_update_t *u, const ota_store_port_t *slot, const ota_st
     return OTA_OK;
 }
 
+#if OTA_CFG_ENABLE_SIGNED
+int ota_update_require_signed(ota_update_t *u, const ota_sig_trusted_t *trusted, size_t n)
+{
+    if (n > OTA_SIG_MAX_BLOCKS || (n > 0 && trusted == NULL))
+        return OTA_ERR_INVALID_ARG;
+    u->trusted = n ? trusted : NULL;
+    u->n_trusted = n;
+    return OTA_OK;
+}
+
+int ota_update_signature_result(const ota_update_t *u)
+{
+    return u->sig_result;
+}
+
+static bool signing(const ota_update_t *u)
+{
+    return u->n_trusted > 0 && !(u->flags & OTA_UPDATE_F_DATA);
+}
+
+/* The bytes just written go through the tail: what it pushes out is hashed. */
+static int sig_feed(ota_update_t *u, const uint8_t *p, size_t len)
+{
+    const ota_crypto_port_t *c = u->crypto;
+    const uint32_t cap = OTA_SIG_SECTOR_SIZE;
+    while (len > 0) {
+        if (u->sig_tail_len < cap) { /* filling: nothing leaves yet */
+            size_t n = cap - u->sig_tail_len;
+            if (n > len)
+                n = len;
+            memcpy(u->sig_tail + u->sig_tail_len, p, n);
+            u->sig_tail_len += (uint32_t)n;
+            p += n;
+            len -= n;
+            continue;
+        }
+        /* full: the oldest bytes leave for the hash, the new ones take their place */
+        size_t n = cap - u->sig_tail_pos;
+        if (n > len)
+            n = len;
+        if (c->hash_update(c->ctx, &u->sig_sha, u->sig_tail + u->sig_tail_pos, n) != OTA_OK)
+            return OTA_ERR_CRYPTO;
+        memcpy(u->sig_tail + u->sig_tail_pos, p, n);
+        u->sig_tail_pos = (uint32_t)((u->sig_tail_pos + n) % cap);
+        p += n;
+        len -= n;
+    }
+    return OTA_OK;
+}
+
+static void reverse(uint8_t *p, size_t n)
+{
+    for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
+        uint8_t t = p[i];
+        p[i] = p[j - 1];
+        p[j - 1] = t;
+    }
+}
+
+/* The whole image is in: is it signed by a trusted key? */
+static int sig_check(ota_update_t *u)
+{
+    const ota_crypto_port_t *c = u->crypto;
+    uint32_t image_len = 0;
+    if (u->sig_tail_len < OTA_SIG_SECTOR_SIZE || ota_sig_split(u->written, &image_len) != OTA_OK)
+        return OTA_ERR_NOT_SIGNED; /* too short, or not a multiple of 4096 */
+    /* the ring in order, the oldest byte first: rotate left by pos (three reversals) */
+    uint8_t *t = u->sig_tail;
+    uint32_t pos = u->sig_tail_pos;
+    reverse(t, pos);
+    reverse(t + pos, OTA_SIG_SECTOR_SIZE - pos);
+    reverse(t, OTA_SIG_SECTOR_SIZE);
+    u->sig_tail_pos = 0;
+    uint8_t digest[OTA_SIG_DIGEST_LEN];
+    if (c->hash_finish(c->ctx, &u->sig_sha, digest) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+    int rc = ota_sig_verify_sector(c, t, OTA_SIG_SECTOR_SIZE, digest, u->trusted, u->n_trusted,
+                                   NULL);
+    /* only blocks of a scheme this node cannot check: as good as no trusted one */
+    return rc == OTA_ERR_UNSUPPORTED ? OTA_ERR_UNTRUSTED_KEY : rc;
+}
+#endif
+
+/* Write to the store; the signature check sees what was written. */
+static const ota_store_port_t *store(const ota_update_t *u);
+
+static int store_write(ota_update_t *u, const uint8_t *p, size_t len)
+{
+    const ota_store_port_t *st = store(u);
+    int rc = st->write(st->ctx, u->written, p, len);
+    if (rc != OTA_OK)
+        return rc;
+#if OTA_CFG_ENABLE_SIGNED
+    if (signing(u) && (rc = sig_feed(u, p, len)) != OTA_OK)
+        return rc;
+#endif
+    u->written += (uint32_t)len;
+    return OTA_OK;
+}
+
 bool ota_update_has_data_store(const ota_update_t *u)
 {
     return u->data_store != NULL;
@@ -103,6 +203,11 @@ int ota_update_begin(ota_update_t *u, uint32_t size, const uint8_t *md5, unsigne
     u->started = true;
     if (u->crypto->hash_start(u->crypto->ctx, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK)
         return OTA_ERR_CRYPTO;
+#if OTA_CFG_ENABLE_SIGNED
+    if (signing(u) &&
+        u->crypto->hash_start(u->crypto->ctx, &u->sig_sha, OTA_HASH_SHA256) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+#endif
     if (md5 != NULL)
         ota_update_expect_md5(u, md5);
     notify(u, OTA_STATE_STARTED, OTA_OK);
@@ -183,14 +288,12 @@ int ota_update_pump(ota_update_t *u)
 {
     if (!u->decided)
         return OTA_OK; /* the first byte alone: raw or gzip is not known yet */
-    const ota_store_port_t *st = store(u);
     if (!u->compressed) {
         if (u->data_len == 0)
             return OTA_OK;
-        int rc = st->write(st->ctx, u->written, u->data + u->data_off, u->data_len);
+        int rc = store_write(u, u->data + u->data_off, u->data_len);
         if (rc != OTA_OK)
             return rc;
-        u->written += u->data_len;
         u->data_off = u->data_len = 0;
         return OTA_OK;
     }
@@ -198,10 +301,9 @@ int ota_update_pump(ota_update_t *u)
     const ota_inflate_port_t *inf = u->inflate;
     for (;;) {
         if (u->out_len > 0) {
-            int rc = st->write(st->ctx, u->written, u->out + u->out_off, u->out_len);
+            int rc = store_write(u, u->out + u->out_off, u->out_len);
             if (rc != OTA_OK)
                 return rc;
-            u->written += u->out_len;
             bool was_full = u->out_off + u->out_len == sizeof u->out;
             u->out_off = u->out_len = 0;
             /* a full output buffer may leave more output inside the inflater */
@@ -266,6 +368,10 @@ int ota_update_finish(ota_update_t *u)
         u->inflating = false;
     }
 #endif
+#if OTA_CFG_ENABLE_SIGNED
+    if (signing(u) && (u->sig_result = sig_check(u)) != OTA_OK)
+        return u->sig_result;
+#endif
     const ota_store_port_t *st = store(u);
     int rc = st->finish(st->ctx, u->written);
     if (rc != OTA_OK)
@@ -295,6 +401,9 @@ void ota_update_abort(ota_update_t *u, int holder, int err)
     u->store_open = false;
     u->holder = OTA_UPDATE_NOBODY;
     ota_wipe(&u->md5_ctx, sizeof u->md5_ctx);
+#if OTA_CFG_ENABLE_SIGNED
+    ota_wipe(&u->sig_sha, sizeof u->sig_sha);
+#endif
     if (failed)
         notify(u, OTA_STATE_ERROR, err);
 }

@@ -7,6 +7,7 @@
 #include "ota_posix.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sys/random.h>
 
 #include <string.h>
@@ -15,11 +16,14 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/md.h>
 #include <mbedtls/md5.h>
+#include <mbedtls/error.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/pkcs5.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
 
 #include "ota/errors.h"
+#include "ota/signature.h"
 
 typedef struct {
     ota_hash_alg_t alg;
@@ -188,3 +192,56 @@ const ota_crypto_port_t ota_posix_crypto = {
     .verify_ecdsa_p256 = ota_posix_verify_ecdsa_p256,
     .verify_rsa3072_pss = ota_posix_verify_rsa3072_pss,
 };
+
+#if OTA_CFG_ENABLE_SIGNED
+int ota_posix_key_digest_from_pem(const char *path, uint8_t digest[OTA_SIG_DIGEST_LEN],
+                                  char *err, size_t cap)
+{
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    int rc = mbedtls_pk_parse_public_keyfile(&pk, path);
+    if (rc != 0) {
+        mbedtls_pk_free(&pk);
+        mbedtls_pk_init(&pk);
+        rc = mbedtls_pk_parse_keyfile(&pk, path, NULL);
+    }
+    if (rc != 0) {
+        char why[128];
+        mbedtls_strerror(rc, why, sizeof why);
+        snprintf(err, cap, "%s: not a PEM key this node can use (%s)", path, why);
+        mbedtls_pk_free(&pk);
+        return OTA_ERR_INVALID_ARG;
+    }
+    uint8_t material[384];
+    ota_sig_key_t key = {.data = material};
+    rc = OTA_ERR_INVALID_ARG;
+    if (mbedtls_pk_get_type(&pk) == MBEDTLS_PK_RSA) {
+        mbedtls_rsa_context *rsa = mbedtls_pk_rsa(pk);
+        uint8_t e[4];
+        if (mbedtls_rsa_get_len(rsa) != 384) {
+            snprintf(err, cap, "%s is an RSA-%u key; rsa3072 needs 3072 bits", path,
+                     (unsigned)(mbedtls_rsa_get_len(rsa) * 8));
+        } else if (mbedtls_rsa_export_raw(rsa, material, 384, NULL, 0, NULL, 0, NULL, 0, e,
+                                          4) == 0) {
+            key.scheme = OTA_SIG_SCHEME_RSA3072;
+            key.rsa_e = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 | (uint32_t)e[2] << 8 | e[3];
+            rc = OTA_OK;
+        }
+    } else if (mbedtls_pk_get_type(&pk) == MBEDTLS_PK_ECKEY) {
+        mbedtls_ecp_keypair *ec = mbedtls_pk_ec(pk);
+        if (ec->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+            snprintf(err, cap, "%s is an EC key on another curve; ecdsa256 needs P-256", path);
+        } else if (mbedtls_mpi_write_binary(&ec->Q.X, material, 32) == 0 &&
+                   mbedtls_mpi_write_binary(&ec->Q.Y, material + 32, 32) == 0) {
+            key.scheme = OTA_SIG_SCHEME_ECDSA_P256;
+            rc = OTA_OK;
+        }
+    } else {
+        snprintf(err, cap, "%s is neither an RSA-3072 nor an EC P-256 key", path);
+    }
+    mbedtls_pk_free(&pk);
+    if (rc == OTA_OK && (rc = ota_sig_key_digest(&ota_posix_crypto, &key, digest)) != OTA_OK)
+        snprintf(err, cap, "%s: cannot compute the key digest", path);
+    return rc;
+}
+#endif

@@ -11,5 +11,6 @@
 #define OTA_CFG_DATA_BUF_SIZE (32u * 1024u)
 #define OTA_CFG_INFLATE_BUF_SIZE (32u * 1024u)
 #define OTA_CFG_POLL_BUDGET (1024u * 1024u)
+#define OTA_CFG_ENABLE_SIGNED 1 /* signed images: demo-node --verification-key */
 
 #endif /* OTA_POSIX_OPTS_H */

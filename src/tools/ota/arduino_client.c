@@ -440,6 +440,9 @@ void ota_arduino_print_failure(FILE *out, const ota_arduino_options_t *o,
                          "it once (unplug it or press reset), then upload again\n");
         else if (strstr(r->text, "in progress"))
             fprintf(out, "hint: wait for the other upload to finish, then try again\n");
+        else if (strstr(r->text, "signed"))
+            fprintf(out, "hint: sign the firmware with a key the device trusts: ota sign --key "
+                         "KEY.pem FIRMWARE (it keeps running its current firmware)\n");
         else if (r->failure == OTA_AR_FINAL_ERROR && r->sent < 1)
             fprintf(out, "hint: check the device's log\n");
         return;

@@ -73,8 +73,11 @@ void ota_device_code_message(uint8_t code, const char **m, const char **h)
         *h = "make the firmware smaller";
         break;
     case OTA_RESP_ERROR_SIGNATURE_INVALID:
-        *m = "the device refused the image: its signature did not verify";
-        *h = "sign the firmware with the key the device trusts";
+        *m = "the device refused the image: not signed by a trusted key (unsigned, signed "
+             "by another key, or altered after signing); it keeps running its current "
+             "firmware";
+        *h = "sign the firmware with a key the device trusts: ota sign --key KEY.pem "
+             "FIRMWARE (ota image info FIRMWARE shows what it carries)";
         break;
     case OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE:
         *m = "the device does not support this kind of update";

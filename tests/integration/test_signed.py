@@ -1,0 +1,193 @@
+"""Signed images end to end: `ota keygen` / `ota sign` / `ota image info`, and a node
+started with --verification-key that activates only images signed by a key it trusts,
+whichever transport brings them (native, gzip or not; ArduinoOTA). Every refusal leaves
+the running image and the boot state as they were. The keys are also made with the
+openssl command line, so the tool is not only checked against itself."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nodelib import DEMO_NODE, Node, free_port, run_ota, sha256_file  # noqa: E402
+
+SECTOR = 4096
+
+
+class SignedCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="ota-signed-")
+        d = cls.dir
+        cls.ec1, cls.ec2, cls.rsa = (os.path.join(d, n) for n in ("ec1.pem", "ec2.pem",
+                                                                  "rsa.pem"))
+        for key, scheme in ((cls.ec1, "ecdsa256"), (cls.rsa, "rsa3072")):
+            rc, out, err = run_ota("keygen", "--scheme", scheme, key)
+            assert rc == 0, err
+        # a key made by openssl, not by us
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-out", cls.ec2], check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", cls.ec2, "-pubout", "-out",
+                        os.path.join(d, "ec2.pub.pem")], check=True, capture_output=True)
+        cls.plain = os.path.join(d, "demo-node")
+        shutil.copy(DEMO_NODE, cls.plain)
+        cls.by_ec1 = cls.sign(cls.ec1)
+        cls.by_ec2 = cls.sign(cls.ec2)
+        cls.by_rsa = cls.sign(cls.rsa)
+        cls.by_both = cls.sign(cls.ec2, src=cls.by_ec1)  # rotation bridge: ec1 then ec2
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def sign(cls, *keys, src=None):
+        src = src or cls.plain
+        out = os.path.join(cls.dir, "%s+%s.bin" % (os.path.basename(src),
+                                                   "+".join(os.path.basename(k) for k in keys)))
+        args = []
+        for k in keys:
+            args += ["--key", k]
+        rc, so, err = run_ota("sign", *args, "-o", out, src)
+        assert rc == 0, err
+        return out
+
+    def variant(self, src, offset, name):
+        """A copy of src with one bit flipped at offset (negative: from the end)."""
+        with open(src, "rb") as f:
+            data = bytearray(f.read())
+        data[offset] ^= 0x01
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def node(self, *keys, flags=()):
+        args = ["--no-password"]
+        for k in keys:
+            args += ["--verification-key", k]
+        return Node(self, *args, *flags)
+
+    def assert_refused(self, node, image, *args):
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port,
+                               *args, image)
+        self.assertEqual(rc, 5, err)
+        self.assertIn("not signed by a trusted key", err)
+        st = node.status()
+        self.assertEqual(st["active_sha256"], sha256_file(DEMO_NODE))
+        self.assertEqual(node.count(r"\[I\]\[ota\] listening on"), 1)  # never rebooted
+        return err
+
+    def assert_accepted(self, node, image, *args, boots=2):
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port,
+                               *args, image)
+        self.assertEqual(rc, 0, err + node.log()[-2000:])
+        node.assert_runs(image, boots)
+
+
+class SigningToolTest(SignedCase):
+    def test_keygen_refuses_to_overwrite_and_keeps_the_key_private(self):
+        self.assertEqual(os.stat(self.ec1).st_mode & 0o777, 0o600)
+        rc, out, err = run_ota("keygen", "--scheme", "ecdsa256", self.ec1)
+        self.assertEqual(rc, 6, err)
+        self.assertIn("refusing to overwrite", err)
+        rc, out, err = run_ota("keygen", os.path.join(self.dir, "x.pem"))
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--scheme", err)
+
+    def test_image_info(self):
+        rc, out, err = run_ota("image", "info", self.by_both)
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(out.count("ecdsa256, key digest"), 2, out)
+        self.assertIn("every block is valid", out)
+        rc, out, err = run_ota("key-digest", self.ec1)
+        digest = out.split()[0]
+        self.assertIn(digest, run_ota("image", "info", self.by_ec1)[1])
+        rc, out, err = run_ota("image", "info", self.plain)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("signature:  none", out)
+        bad = self.variant(self.by_ec1, 1000, "info-flipped.bin")
+        rc, out, err = run_ota("image", "info", bad)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("NOT VALID", out)
+
+    def test_signed_image_is_the_image_padded_plus_one_sector(self):
+        plain = os.path.getsize(self.plain)
+        signed = os.path.getsize(self.by_ec1)
+        self.assertEqual(signed % SECTOR, 0)
+        self.assertEqual(signed, (plain + SECTOR - 1) // SECTOR * SECTOR + SECTOR)
+        with open(self.plain, "rb") as a, open(self.by_ec1, "rb") as b:
+            self.assertEqual(b.read(plain), a.read())
+
+
+class SignedNodeTest(SignedCase):
+    def test_trusted_signature_accepted_gzip_and_plain(self):
+        node = self.node(self.ec1, flags=("--heartbeat-ms", "200"))
+        self.assertIn("signed images only: trusted key 1 of 1", node.log())
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port,
+                               self.by_ec1)
+        self.assertEqual(rc, 0, err + node.log()[-2000:])
+        self.assertIn("gzip", out)  # verified on the inflated image
+        node.assert_runs(self.by_ec1, 2)
+        self.assert_accepted(node, self.by_ec1, "--no-compress", boots=3)
+
+    def test_refusals_leave_the_node_as_it_was(self):
+        node = self.node(os.path.join(self.dir, "ec1.pub.pem"))
+        size = os.path.getsize(self.by_ec1)
+        cases = {
+            "unsigned": self.plain,
+            "another key": self.by_ec2,
+            "image bit flipped": self.variant(self.by_ec1, 5000, "img-flip.bin"),
+            "signature bit flipped": self.variant(self.by_ec1, size - SECTOR + 120,
+                                                  "sig-flip.bin"),
+            "CRC bit flipped": self.variant(self.by_ec1, size - SECTOR + 1196, "crc-flip.bin"),
+            "wrong scheme": self.by_rsa,
+        }
+        truncated = os.path.join(self.dir, "truncated.bin")
+        with open(self.by_ec1, "rb") as f, open(truncated, "wb") as t:
+            t.write(f.read()[:-2048])
+        cases["truncated sector"] = truncated
+        for name, image in cases.items():
+            with self.subTest(case=name):
+                self.assert_refused(node, image, "--no-compress")
+        self.assertIn("image refused: not signed by a trusted key", node.log())
+        # and after all that, a good one still goes in
+        self.assert_accepted(node, self.by_ec1)
+
+    def test_rotation(self):
+        old_only = self.node(self.ec1)
+        self.assert_accepted(old_only, self.by_both)
+        new_only = self.node(self.ec2)
+        self.assert_refused(new_only, self.by_ec1)
+        self.assert_accepted(new_only, self.by_both)
+        both = self.node(self.ec1, self.ec2, self.rsa)
+        self.assert_accepted(both, self.by_rsa)
+
+    def test_arduino_transport(self):
+        port = free_port()
+        node = self.node(self.ec1, flags=("--arduino-port", str(port)))
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", port,
+                               "--protocol", "arduino", "--auth", "none", self.plain)
+        self.assertNotEqual(rc, 0, err)
+        self.assertIn("image not signed by a trusted key", err)
+        self.assertEqual(node.status()["active_sha256"], sha256_file(DEMO_NODE))
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", port,
+                               "--protocol", "arduino", "--auth", "none", self.by_ec1)
+        self.assertEqual(rc, 0, err + node.log()[-2000:])
+        node.assert_runs(self.by_ec1, 2)
+
+    def test_bad_key_file_is_refused_at_start(self):
+        junk = os.path.join(self.dir, "junk.pem")
+        with open(junk, "w") as f:
+            f.write("not a key\n")
+        p = subprocess.run([DEMO_NODE, "--verification-key", junk], capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not a PEM key", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
