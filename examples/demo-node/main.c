@@ -405,6 +405,17 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         return usage_error("unexpected argument", argv[optind]);
+#if defined(OTA_NODE_N_TRUSTED_KEYS)
+    if (n_keys == 0) { /* node.yaml's signed_ota_verification, compiled in by codegen */
+        static const uint8_t compiled[][32] = OTA_NODE_TRUSTED_KEYS;
+        size_t n = OTA_NODE_N_TRUSTED_KEYS;
+        for (size_t i = 0; i < n && i < 3; i++) {
+            memcpy(key_digest[i], compiled[i], 32);
+            trusted[i].digest = key_digest[i];
+            n_keys++;
+        }
+    }
+#endif
     cfg.trusted_keys = trusted;
     cfg.n_trusted_keys = n_keys;
     if (cfg.password != NULL && !verifier_set)

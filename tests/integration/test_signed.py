@@ -189,5 +189,86 @@ class SignedNodeTest(SignedCase):
         self.assertIn("not a PEM key", p.stderr)
 
 
+class NodeFileTest(SignedCase):
+    """signed_ota_verification: in the node's YAML, where ESPHome has it (esp32:
+    framework: advanced:) or at the top level (platforms without a framework block)."""
+
+    def yaml(self, name, body):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(body)
+        return path
+
+    def host_yaml(self, name, port, signed):
+        return self.yaml(name, "esphome:\n  name: demo-node\nhost:\n"
+                         "ota:\n  - platform: esphome\n    port: %d\n"
+                         "signed_ota_verification:\n%s" % (port, signed))
+
+    def digest(self, key):
+        return run_ota("key-digest", key)[1].split()[0]
+
+    def test_config_reads_both_places_and_codegen_compiles_the_digests(self):
+        esp32 = self.yaml("esp32.yaml", "esphome:\n  name: porch\nesp32:\n  board: esp32dev\n"
+                          "  framework:\n    type: esp-idf\n    advanced:\n"
+                          "      signed_ota_verification:\n        signing_scheme: ecdsa256\n"
+                          "        verification_keys:\n          - ec1.pub.pem\n"
+                          "          - \"%s\"\nota:\n  - platform: esphome\n"
+                          % self.digest(self.ec2))
+        rc, out, err = run_ota("config", esp32)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("signed images:      required (ecdsa256), 2 trusted keys", out)
+        self.assertIn("verification_keys[0]" + self.digest(self.ec1), out.replace(" ", ""))
+        rc, out, err = run_ota("codegen", esp32)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("#define OTA_NODE_N_TRUSTED_KEYS 2u", out)
+        first = bytes.fromhex(self.digest(self.ec1))
+        self.assertIn(",".join("0x%02x" % b for b in first), out)
+        top = self.host_yaml("top.yaml", 3232, "  signing_key: ec1.pem\n")
+        rc, out, err = run_ota("config", top)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("signed images:      required (rsa3072), 1 trusted key", out)
+        self.assertIn("upload signs with %s" % self.ec1, out)
+
+    def test_config_errors(self):
+        cases = {
+            "  signing_scheme: ecdsa_v1\n  signing_key: ec1.pem\n": "Secure Boot V1",
+            "  verification_key: ec1.pub.pem\n": "verification_key is only used with",
+            "  verification_keys: [\"abcd\"]\n": "must be exactly 64 hex characters",
+            "  verification_keys: [ec1.pub.pem, ec1.pem]\n": "must be unique",
+            "  verification_keys: [a.pem, b.pem, c.pem, d.pem]\n": "1 to 3 keys",
+            "  verification_keys: [nosuch.pem]\n": "nosuch.pem",
+            "  signing_key: ec1.pem\n  verification_keys: [ec1.pub.pem]\n": "one or the other",
+        }
+        for body, words in cases.items():
+            with self.subTest(body=body):
+                rc, out, err = run_ota("config", self.host_yaml("bad.yaml", 3232, body))
+                self.assertEqual(rc, 7, out + err)
+                self.assertIn(words, err)
+
+    def test_upload_refuses_unsigned_before_connecting(self):
+        port = free_port()  # nothing listens: the refusal must come first
+        path = self.host_yaml("refuse.yaml", port, "  verification_keys: [ec1.pub.pem]\n")
+        rc, out, err = run_ota("upload", path, self.plain, "--device", "127.0.0.1")
+        self.assertEqual(rc, 6, err)
+        self.assertIn("requires signed images (signed_ota_verification) and %s is not signed "
+                      "by a key it trusts: nothing was sent" % self.plain, err)
+        rc, out, err = run_ota("upload", path, self.by_ec2, "--device", "127.0.0.1")
+        self.assertEqual(rc, 6, err)  # signed, but by a key the YAML does not list
+
+    def test_upload_and_run_sign_on_the_fly(self):
+        node = self.node(self.ec1)
+        path = self.host_yaml("sign.yaml", node.port, "  signing_key: ec1.pem\n")
+        rc, out, err = run_ota("upload", path, self.plain, "--device", "127.0.0.1")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("Signed %s with %s" % (self.plain, self.ec1), err)
+        node.wait_listening(2)
+        self.assertNotEqual(node.status()["active_sha256"], sha256_file(DEMO_NODE))
+        # an image signed already by the trusted key goes as it is
+        rc, out, err = run_ota("upload", path, self.by_ec1, "--device", "127.0.0.1")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("is signed by a key the node trusts", err)
+        node.assert_runs(self.by_ec1, 3)
+
+
 if __name__ == "__main__":
     unittest.main()

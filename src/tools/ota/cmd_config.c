@@ -180,6 +180,16 @@ int cmd_codegen(int argc, char **argv)
         fprintf(f, "#define OTA_NODE_ARDUINO_AUTH NULL /* no ArduinoOTA password hash */\n"
                    "#define OTA_NODE_ARDUINO_HASH NULL\n");
     }
+    fprintf(f, "/* signed images only (signed_ota_verification): the trusted key digests */\n"
+               "#define OTA_NODE_N_TRUSTED_KEYS %zuu\n#define OTA_NODE_TRUSTED_KEYS {",
+            cfg.n_trusted);
+    for (size_t i = 0; i < cfg.n_trusted; i++) {
+        fprintf(f, "%s{", i ? ", " : "");
+        for (int k = 0; k < 32; k++)
+            fprintf(f, "%s0x%02x", k ? "," : "", cfg.trusted[i][k]);
+        fprintf(f, "}");
+    }
+    fprintf(f, "%s}\n", cfg.n_trusted ? "" : "{0}");
     fprintf(f, "#define OTA_NODE_SAFE_MODE %d\n", cfg.safe_mode ? 1 : 0);
     fprintf(f, "#define OTA_NODE_NUM_ATTEMPTS %uu\n", (unsigned)cfg.num_attempts);
     fprintf(f, "#define OTA_NODE_BOOT_IS_GOOD_AFTER_MS %uu\n",

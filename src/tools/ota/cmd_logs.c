@@ -176,6 +176,10 @@ static int logs_or_run(int argc, char **argv, bool run)
         const char *firmware = upload_firmware(cmd, npos == 2 ? argv[optind + 1] : NULL,
                                                node_file, &cfg, built, sizeof built);
         image = firmware ? load_firmware(firmware, &len) : NULL;
+        if (image != NULL && upload_sign_for_node(&cfg, firmware, &image, &len, a->quiet) != 0) {
+            free(image);
+            image = NULL;
+        }
         if (image == NULL) {
             ota_wipe(&cfg, sizeof cfg);
             free(pw_alloc);

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "fleet.h"
 #include "host_lookup.h"
+#include "imgsign.h"
 #include "known_nodes.h"
 #include "messages.h"
 #include "nodefile.h"
@@ -413,6 +414,51 @@ const char *upload_firmware(const char *cmd, const char *given, const char *node
     return NULL;
 }
 
+int upload_sign_for_node(const ota_node_config_t *cfg, const char *firmware, uint8_t **image,
+                         size_t *len, bool quiet)
+{
+    if (cfg == NULL || !cfg->signed_ota)
+        return OTA_EXIT_OK;
+    imgsign_info_t info;
+    char err[512] = "";
+    if (imgsign_inspect(*image, *len, &info, err, sizeof err) == 1)
+        for (size_t b = 0; b < info.n_blocks; b++) {
+            const imgsign_block_info_t *bl = &info.blocks[b];
+            if (!bl->digest_matches || !bl->signature_valid)
+                continue;
+            for (size_t t = 0; t < cfg->n_trusted; t++)
+                if (memcmp(bl->key_digest, cfg->trusted[t], 32) == 0) {
+                    if (!quiet)
+                        fprintf(stderr, "%s is signed by a key the node trusts (%s)\n",
+                                firmware, cfg->trusted_from[t]);
+                    return OTA_EXIT_OK;
+                }
+        }
+    if (cfg->signing_key[0] == '\0') {
+        fprintf(stderr, "error: %s requires signed images (signed_ota_verification) and %s is "
+                        "not signed by a key it trusts: nothing was sent\n", cfg->file,
+                firmware);
+        fprintf(stderr, "hint: sign it with 'ota sign --key KEY.pem %s' (a key listed in "
+                        "verification_keys), or name the key as signing_key: so that upload "
+                        "signs it\n", firmware);
+        return OTA_EXIT_INPUT;
+    }
+    const char *keys[1] = {cfg->signing_key};
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    if (imgsign_sign(*image, *len, keys, 1, &out, &out_len, err, sizeof err) != 0) {
+        fprintf(stderr, "error: cannot sign %s with %s: %s\n", firmware, cfg->signing_key, err);
+        return OTA_EXIT_INPUT;
+    }
+    if (!quiet)
+        fprintf(stderr, "Signed %s with %s (signed_ota_verification of %s): %zu bytes\n",
+                firmware, cfg->signing_key, cfg->file, out_len);
+    free(*image);
+    *image = out;
+    *len = out_len;
+    return OTA_EXIT_OK;
+}
+
 /* ------------------------------------------------------------ ota upload */
 
 int cmd_upload(int argc, char **argv)
@@ -529,7 +575,9 @@ int cmd_upload(int argc, char **argv)
                                            sizeof built);
     size_t len = 0;
     uint8_t *image = firmware ? load_firmware(firmware, &len) : NULL;
-    if (image == NULL) {
+    if (image == NULL || (node_file != NULL && upload_sign_for_node(&node_cfg, firmware, &image,
+                                                                   &len, a->quiet) != 0)) {
+        free(image);
         ota_wipe(&node_cfg, sizeof node_cfg);
         free(pw_alloc);
         return OTA_EXIT_INPUT;

@@ -39,6 +39,7 @@
 
 /* the core's headers that hold the defaults a node file leaves out (each includes
  * nothing but the C library's freestanding headers) */
+#include "imgsign.h"
 #include "ota/log_proto.h"
 #include "ota/protocol.h"
 #include "ota/safe_mode.h"
@@ -1441,6 +1442,127 @@ static const char *const platform_keys[] = {
     "mac_address", "engineering_sample", "bootloader", "dfu", "reg0", "enable_lwip_assert",
     NULL};
 
+/* signed_ota_verification: {signing_key, verification_keys, signing_scheme} (ESPHome's
+ * schema; verification_key belongs to its Secure Boot V1 scheme, which nodes here do
+ * not verify). Key files are read relative to the main file's folder. */
+static const char *const signed_keys[] = {"signing_key", "verification_key", "verification_keys",
+                                          "signing_scheme", NULL};
+
+static bool is_hex64(const char *t)
+{
+    if (strlen(t) != 64)
+        return false;
+    for (int i = 0; i < 64; i++)
+        if (!isxdigit((unsigned char)t[i]))
+            return false;
+    return true;
+}
+
+static int key_digest_at(ctx_t *c, const tnode_t *n, const char *what, uint8_t out[32])
+{
+    const char *t = text(c, n, what);
+    if (t == NULL)
+        return -1;
+    if (is_hex64(t)) { /* the digest itself, as ESPHome takes it (CI without a key file) */
+        for (int i = 0; i < 32; i++) {
+            unsigned v;
+            sscanf(t + 2 * i, "%2x", &v);
+            out[i] = (uint8_t)v;
+        }
+        return 0;
+    }
+    if (strspn(t, "0123456789abcdefABCDEFx") == strlen(t))
+        return errat(c, n, "'%s' looks like a key digest but must be exactly 64 hex characters "
+                           "(a SHA-256, no '0x' prefix)", t);
+    char *path = join(c, c->path, t);
+    if (path == NULL)
+        return -1;
+    char why[300];
+    if (imgsign_key_digest(path, out, NULL, why, sizeof why) != 0)
+        return errat(c, n, "%s: %s", what, why);
+    return 0;
+}
+
+static int parse_signed(ctx_t *c, ota_node_config_t *cfg, const tnode_t *key, const tnode_t *m)
+{
+    if (cfg->signed_ota)
+        return errat(c, key, "signed_ota_verification: given twice (keep the one under the "
+                             "platform's framework: advanced:)");
+    cfg->signed_ota = true;
+    strcpy(cfg->signing_scheme, "rsa3072");
+    if (is_null(m))
+        return errat(c, key, "signed_ota_verification: names no key: nodes here check images "
+                             "against the keys they were built with; add verification_keys: "
+                             "[KEY.pub.pem] or signing_key: KEY.pem");
+    if (need_mapping(c, m, "signed_ota_verification", false) ||
+        check_keys(c, m, "signed_ota_verification", signed_keys))
+        return -1;
+    tnode_t *v;
+    if ((v = lookup(m, "signing_scheme")) != NULL) {
+        char s[16];
+        if (get_string(c, v, "signing_scheme", s, sizeof s))
+            return -1;
+        for (char *q = s; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        if (strcmp(s, "ecdsa_v1") == 0)
+            return errat(c, v, "signing_scheme ecdsa_v1 (Secure Boot V1) is not supported here: "
+                               "use rsa3072 or ecdsa256 (Secure Boot V2)");
+        if (strcmp(s, "rsa3072") != 0 && strcmp(s, "ecdsa256") != 0)
+            return errat(c, v, "signing_scheme takes rsa3072 or ecdsa256, not '%s'", s);
+        strcpy(cfg->signing_scheme, s);
+    }
+    if ((v = lookup(m, "verification_key")) != NULL)
+        return errat(c, v, "verification_key is only used with signing_scheme ecdsa_v1; with "
+                           "%s the public key travels in each image's signature block: list "
+                           "the trusted ones in verification_keys", cfg->signing_scheme);
+    tnode_t *sk = lookup(m, "signing_key"), *vk = lookup(m, "verification_keys");
+    if (sk != NULL && vk != NULL)
+        return errat(c, vk, "verification_keys verifies externally-signed images and cannot be "
+                            "combined with signing_key (which signs during the build); "
+                            "provide one or the other");
+    if (sk != NULL) {
+        const char *t = text(c, sk, "signing_key");
+        char *path = t ? join(c, c->path, t) : NULL;
+        if (path == NULL)
+            return -1;
+        if (strlen(path) >= sizeof cfg->signing_key)
+            return errat(c, sk, "signing_key: the path is too long");
+        strcpy(cfg->signing_key, path);
+        if (key_digest_at(c, sk, "signing_key", cfg->trusted[0]))
+            return -1;
+        cfg->n_trusted = 1;
+        snprintf(cfg->trusted_from[0], sizeof cfg->trusted_from[0], "signing_key");
+    }
+    if (vk != NULL) {
+        const tnode_t *items[3];
+        size_t n = 0;
+        if (vk->type == T_SEQ) {
+            if (vk->n == 0 || vk->n > 3)
+                return errat(c, vk, "verification_keys takes 1 to 3 keys (a signature sector "
+                                    "holds 3 blocks), not %zu", vk->n);
+            for (size_t i = 0; i < vk->n; i++)
+                items[n++] = vk->v[i];
+        } else {
+            items[n++] = vk;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (key_digest_at(c, items[i], "verification_keys", cfg->trusted[i]))
+                return -1;
+            for (size_t j = 0; j < i; j++)
+                if (memcmp(cfg->trusted[i], cfg->trusted[j], 32) == 0)
+                    return errat(c, items[i], "verification_keys entries must be unique "
+                                              "(this one is entry %zu again)", j);
+            snprintf(cfg->trusted_from[i], sizeof cfg->trusted_from[i],
+                     "verification_keys[%zu]", i);
+        }
+        cfg->n_trusted = n;
+    }
+    if (cfg->n_trusted == 0)
+        return errat(c, m, "signed_ota_verification: names no key: add verification_keys: "
+                           "[KEY.pub.pem] (or their digests) or signing_key: KEY.pem");
+    return 0;
+}
+
 static int parse_platform_block(ctx_t *c, ota_node_config_t *cfg, const tnode_t *key,
                                 const tnode_t *m)
 {
@@ -1453,6 +1575,17 @@ static int parse_platform_block(ctx_t *c, ota_node_config_t *cfg, const tnode_t 
     tnode_t *v = lookup(m, "board");
     if (v != NULL && get_string(c, v, "board", cfg->board, sizeof cfg->board))
         return -1;
+    /* framework: advanced: signed_ota_verification: (ESPHome's place for it) */
+    tnode_t *fw = lookup(m, "framework"), *adv = NULL, *so = NULL;
+    if (fw != NULL && fw->type == T_MAP)
+        adv = lookup(fw, "advanced");
+    if (adv != NULL && adv->type == T_MAP)
+        so = lookup(adv, "signed_ota_verification");
+    if (so != NULL) {
+        long i = find_key(adv, "signed_ota_verification");
+        if (parse_signed(c, cfg, adv->k[i], so))
+            return -1;
+    }
     return 0;
 }
 
@@ -1881,6 +2014,8 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, tnode_t *root)
             rc = parse_platform_block(c, cfg, k, v);
         } else if (strcmp(key, "ota") == 0) {
             rc = parse_ota(c, cfg, v);
+        } else if (strcmp(key, "signed_ota_verification") == 0) {
+            rc = parse_signed(c, cfg, k, v); /* for platforms without a framework: block */
         } else if (strcmp(key, "safe_mode") == 0) {
             rc = parse_safe_mode(c, cfg, v);
         } else if (strcmp(key, "logger") == 0) {
@@ -2040,6 +2175,20 @@ void ota_config_print(const ota_node_config_t *cfg)
     printf("  boot_is_good_after: %u ms\n", (unsigned)cfg->boot_is_good_after_ms);
     printf("  reboot_timeout:   %u ms\n", (unsigned)cfg->reboot_timeout_ms);
     printf("rollback_after:     %u boots\n", (unsigned)cfg->rollback_after);
+    if (cfg->signed_ota) {
+        printf("signed images:      required (%s), %zu trusted key%s\n", cfg->signing_scheme,
+               cfg->n_trusted, cfg->n_trusted == 1 ? "" : "s");
+        for (size_t i = 0; i < cfg->n_trusted; i++) {
+            printf("  %-18s", cfg->trusted_from[i]);
+            for (int k = 0; k < 32; k++)
+                printf("%02x", cfg->trusted[i][k]);
+            printf("\n");
+        }
+        if (cfg->signing_key[0])
+            printf("  upload signs with %s\n", cfg->signing_key);
+    } else {
+        printf("signed images:      not required\n");
+    }
     printf("mdns:               %s%s%s\n", cfg->mdns ? "on, answers " : "off",
            cfg->mdns ? cfg->name : "",
            !cfg->mdns             ? ""

@@ -57,6 +57,18 @@ typedef struct ota_node_config {
     /* esphome: name_add_mac_suffix: true: the node calls itself <name>-<6 hex digits
      * of its MAC> (and answers mDNS under that name), which no file can tell */
     bool name_mac_suffix;
+    /* signed_ota_verification: (under the platform's framework: advanced:, as ESPHome
+     * has it, or at the top level): the node takes only images signed by one of
+     * trusted[0..n_trusted) (key digests, docs/protocol.md#signed-images), from
+     * verification_keys, else the signing_key's public half. signing_key (the
+     * private key's path, resolved against the file's folder) lets upload/run sign
+     * on the fly. */
+    bool signed_ota;
+    char signing_scheme[12]; /* "rsa3072" (ESPHome's default) or "ecdsa256" */
+    char signing_key[1024];  /* "" when not given */
+    size_t n_trusted;
+    uint8_t trusted[3][32];
+    char trusted_from[3][80]; /* "verification_keys[0]: FILE" / "signing_key" ... */
 } ota_node_config_t;
 
 /** ESPHome's default native OTA port for a platform (lowercase name). */

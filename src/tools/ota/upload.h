@@ -75,6 +75,13 @@ int upload_settle(upload_args_t *a, const char *node_file, ota_node_config_t *cf
 const char *upload_firmware(const char *cmd, const char *given, const char *node_file,
                             const ota_node_config_t *cfg, char *buf, size_t cap);
 
+/** With a node file that requires signed images (cfg->signed_ota): keep an image
+ *  signed by a trusted key, sign an unsigned one with cfg->signing_key (*image is
+ *  replaced), or refuse before anything is sent. \return OTA_EXIT_OK, or
+ *  OTA_EXIT_INPUT after the error. */
+int upload_sign_for_node(const ota_node_config_t *cfg, const char *firmware, uint8_t **image,
+                         size_t *len, bool quiet);
+
 /** Upload image to the node called name (as given) with a->o: retries, the
  *  ArduinoOTA fallback of --protocol auto, the OK line or the error. lookup receives
  *  how name was resolved; *by_arduino whether ArduinoOTA carried it. \return the
