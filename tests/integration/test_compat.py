@@ -12,6 +12,7 @@ import hashlib
 import os
 import socket
 import sys
+import tempfile
 import threading
 import unittest
 
@@ -56,7 +57,8 @@ class StockDevice:
     salted auth)."""
 
     def __init__(self, tc, version=P.PROTOCOL_VERSION_2, method=P.RESP_REQUEST_AUTH_SHA256,
-                 password="pw", gzip_ok=True):
+                 password="pw", gzip_ok=True, size_wait=30):
+        self.size_wait = size_wait
         self.srv = socket.socket()
         self.srv.bind(("127.0.0.1", 0))
         self.srv.listen(1)
@@ -90,7 +92,10 @@ class StockDevice:
                     c.sendall(P.wire(P.RESP_ERROR_AUTH_INVALID))
                     return
                 c.sendall(P.wire(P.RESP_AUTH_OK))
+                # ESPHome's ota_esphome.cpp waits only about a second for the size
+                c.settimeout(self.size_wait)
                 size = int.from_bytes(read_exact(c, 4), "big")  # no update-type byte first
+                c.settimeout(30)
                 c.sendall(P.wire(P.RESP_UPDATE_PREPARE_OK))
                 md5 = read_exact(c, P.MD5_HEX_LEN).decode()
                 c.sendall(P.wire(P.RESP_BIN_MD5_OK))
@@ -126,6 +131,24 @@ class StockDeviceTest(unittest.TestCase):
     def test_v2_sha256_gzip(self):
         out = self.upload_to(StockDevice(self))
         self.assertIn("gzip", out)
+
+    def test_size_follows_auth_ok_at_once(self):
+        """A large compressible image: hashing and gzip happen before connecting, so
+        the size follows AUTH_OK at once (a real ESPHome device waits ~1 s for it;
+        stock espota2 gzips in that window and fails on big images)."""
+        dev = StockDevice(self, size_wait=0.5)
+        path = os.path.join(tempfile.mkdtemp(prefix="ota-big-"), "big.bin")
+        self.addCleanup(lambda: __import__("shutil").rmtree(os.path.dirname(path), True))
+        with open(path, "wb") as f:
+            # 16 MiB of hex text: compresses about 2:1, and slowly
+            f.write(os.urandom(8 * 1024 * 1024).hex().encode())
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", dev.port,
+                               "--password", "pw", "-q", path, timeout=300)
+        dev.t.join(60)
+        self.assertIsNone(dev.error)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("gzip", out)
+        self.assertEqual(dev.image, read_bytes(path))
 
     def test_v2_md5_device(self):
         self.upload_to(StockDevice(self, method=P.RESP_REQUEST_AUTH_MD5, gzip_ok=False))

@@ -434,7 +434,33 @@ static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn
 
 /* ------------------------------------------------------------ the session */
 
-static int run(session_t *s, const ota_client_options_t *o, const uint8_t *image, size_t len,
+int ota_client_prepare(ota_client_payload_t *p, const uint8_t *image, size_t len, bool compress)
+{
+    memset(p, 0, sizeof *p);
+    p->image = image;
+    p->len = len;
+    mbedtls_md5_ret(image, len, p->md5);
+    if (compress) {
+        size_t gz_len = 0;
+        uint8_t *gz = ota_gzip(image, len, &gz_len);
+        if (gz != NULL && gz_len < len) {
+            p->gz = gz;
+            p->gz_len = gz_len;
+            mbedtls_md5_ret(gz, gz_len, p->gz_md5);
+        } else {
+            free(gz);
+        }
+    }
+    return 0;
+}
+
+void ota_client_payload_free(ota_client_payload_t *p)
+{
+    free(p->gz);
+    p->gz = NULL;
+}
+
+static int run(session_t *s, const ota_client_options_t *o, const ota_client_payload_t *pl,
                ota_progress_fn progress, void *arg)
 {
     ota_client_result_t *res = s->res;
@@ -492,37 +518,24 @@ static int run(session_t *s, const ota_client_options_t *o, const uint8_t *image
             return rc;
     }
 
-    /* the payload: gzip only when the device takes it and it is smaller */
-    const uint8_t *payload = image;
-    size_t plen = len;
-    uint8_t *gz = NULL;
-    if (o->compress && gzip_ok) {
-        size_t gz_len = 0;
-        gz = ota_gzip(image, len, &gz_len);
-        if (gz != NULL && gz_len < len) {
-            payload = gz;
-            plen = gz_len;
-            res->compressed = true;
-        }
-    }
+    /* the payload, prepared before connecting: gzip when the device takes it */
+    bool gz = o->compress && gzip_ok && pl->gz != NULL;
+    const uint8_t *payload = gz ? pl->gz : pl->image;
+    size_t plen = gz ? pl->gz_len : pl->len;
+    res->compressed = gz;
     res->wire_size = plen;
-    if (plen > UINT32_MAX) {
-        free(gz);
+    if (plen > UINT32_MAX)
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INPUT);
-    }
     set_phase(s, OTA_PHASE_PREPARE);
     uint8_t size_be[4];
     ota_be32_put(size_be, (uint32_t)plen);
-    uint8_t digest[16];
     char md5hex[OTA_MD5_HEX_LEN];
-    mbedtls_md5_ret(payload, plen, digest);
-    ota_hex_encode(digest, sizeof digest, md5hex);
+    ota_hex_encode(gz ? pl->gz_md5 : pl->md5, 16, md5hex);
     if ((rc = write_all(s, size_be, 4)) == 0 &&
         (rc = expect_code(s, OTA_RESP_UPDATE_PREPARE_OK)) == 0 &&
         (rc = write_all(s, md5hex, sizeof md5hex)) == 0 &&
         (rc = expect_code(s, OTA_RESP_BIN_MD5_OK)) == 0)
         rc = stream(s, payload, plen, progress, arg);
-    free(gz);
     if (rc > 0)
         return rc;
     set_phase(s, OTA_PHASE_VERIFY);
@@ -537,6 +550,17 @@ static int run(session_t *s, const ota_client_options_t *o, const uint8_t *image
 int ota_client_upload(const ota_client_options_t *opts, const uint8_t *image, size_t len,
                       ota_progress_fn progress, void *progress_arg, ota_client_result_t *res)
 {
+    ota_client_payload_t p;
+    ota_client_prepare(&p, image, len, opts->compress);
+    int rc = ota_client_upload_payload(opts, &p, progress, progress_arg, res);
+    ota_client_payload_free(&p);
+    return rc;
+}
+
+int ota_client_upload_payload(const ota_client_options_t *opts, const ota_client_payload_t *pl,
+                              ota_progress_fn progress, void *progress_arg,
+                              ota_client_result_t *res)
+{
     memset(res, 0, sizeof *res);
     session_t s;
     memset(&s, 0, sizeof s);
@@ -546,7 +570,7 @@ int ota_client_upload(const ota_client_options_t *opts, const uint8_t *image, si
     s.noted = (ota_phase_t)-1;
     s.timeout_ms = (int)opts->timeout_s * 1000;
     set_phase(&s, OTA_PHASE_RESOLVE);
-    int rc = run(&s, opts, image, len, progress, progress_arg);
+    int rc = run(&s, opts, pl, progress, progress_arg);
     if (s.fd >= 0)
         close(s.fd);
     return rc;

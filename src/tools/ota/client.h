@@ -127,6 +127,30 @@ typedef struct ota_client_result {
 /* progress: done of total bytes (acknowledged on v2, sent on v1) */
 typedef void (*ota_progress_fn)(void *arg, size_t done, size_t total);
 
+/* What is sent, worked out before connecting: a device gives the uploader about a
+ * second between "auth OK" and the image size (ESPHome's ota_esphome.cpp), so
+ * nothing slow may happen in between. One preparation serves every upload of a
+ * fleet and every retry. */
+typedef struct ota_client_payload {
+    const uint8_t *image; /* the image (borrowed) */
+    size_t len;
+    uint8_t md5[16];      /* of the image */
+    uint8_t *gz;          /* its gzip form when that is smaller, else NULL (owned) */
+    size_t gz_len;
+    uint8_t gz_md5[16];
+} ota_client_payload_t;
+
+/** Hash image (and gzip it when compress and the result is smaller) into *p.
+ *  \return 0, -1 (out of memory). Free with ota_client_payload_free(). */
+int ota_client_prepare(ota_client_payload_t *p, const uint8_t *image, size_t len, bool compress);
+void ota_client_payload_free(ota_client_payload_t *p);
+
+/** One upload attempt of a prepared payload (the gzip form when opts->compress and
+ *  the device takes gzip). As ota_client_upload otherwise. */
+int ota_client_upload_payload(const ota_client_options_t *opts, const ota_client_payload_t *p,
+                              ota_progress_fn progress, void *progress_arg,
+                              ota_client_result_t *res);
+
 /** One upload attempt of image[0..len). Returns the tool's exit code and fills
  *  *res. Connection failures before the handshake are reported as
  *  OTA_FAIL_RESOLVE/REFUSED/UNREACHABLE/TIMEOUT in OTA_PHASE_CONNECT (retriable). */

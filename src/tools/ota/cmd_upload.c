@@ -300,6 +300,10 @@ int upload_single(upload_args_t *a, const char *name, const char *firmware,
         fprintf(stderr, "Uploading %s (%zu bytes) to %s port %u\n", firmware, len, name,
                 (unsigned)o.port);
     o.updated_ago_s = ota_updated_ago(o.known_file, name, o.port);
+    /* hash and gzip now, before connecting: once for every retry, and never inside the
+     * second a device allows between its auth OK and the size (docs/protocol.md) */
+    ota_client_payload_t payload;
+    ota_client_prepare(&payload, image, len, o.compress);
     ota_client_result_t res;
     int rc = OTA_EXIT_INTERNAL;
     double started = ota_now_s();
@@ -316,7 +320,7 @@ int upload_single(upload_args_t *a, const char *name, const char *firmware,
             }
             started = ota_now_s();
             ota_known_prepare(&o, name, o.port, stderr);
-            rc = ota_client_upload(&o, image, len, ota_progress_update, &prog, &res);
+            rc = ota_client_upload_payload(&o, &payload, ota_progress_update, &prog, &res);
             ota_progress_finish(&prog);
             o.on_wait = NULL;
             ota_print_auth_warning(stderr, &o, &res);
@@ -335,6 +339,7 @@ int upload_single(upload_args_t *a, const char *name, const char *firmware,
         sleep(wait_s);
         wait_s = wait_s * 2 > 10 ? 10 : wait_s * 2;
     }
+    ota_client_payload_free(&payload);
     if (rc == OTA_EXIT_OK) {
         ota_interrupt_phase = OTA_INTERRUPT_UPDATED;
         ota_updated_record(o.known_file, name, o.port);
@@ -590,9 +595,12 @@ int cmd_upload(int argc, char **argv)
         ota_client_options_t base = a->o;
         base.phase_out = NULL; /* many uploads: one message for all */
         ota_interrupt_phase = OTA_INTERRUPT_FLEET;
-        fleet_t fl = {.jobs = fleet_jobs, .count = nspecs, .base = base, .image = image,
-                      .len = len, .quiet = a->quiet};
+        ota_client_payload_t payload;
+        ota_client_prepare(&payload, image, len, base.compress);
+        fleet_t fl = {.jobs = fleet_jobs, .count = nspecs, .base = base, .payload = &payload,
+                      .quiet = a->quiet};
         rc = upload_fleet(&fl, (unsigned)jobs);
+        ota_client_payload_free(&payload);
     } else {
         a->o.port = fleet_jobs[0].port;
         host_lookup_t lookup;

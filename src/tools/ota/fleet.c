@@ -67,7 +67,7 @@ static void *fleet_worker(void *arg)
         o.host = lookup_host(&j->lookup, j->host, f->quiet);
         if (o.host != NULL) {
             ota_known_prepare(&o, j->host, j->port, stderr);
-            j->rc = ota_client_upload(&o, f->image, f->len, NULL, NULL, &j->res);
+            j->rc = ota_client_upload_payload(&o, f->payload, NULL, NULL, &j->res);
             ota_print_auth_warning(stderr, &o, &j->res);
             if (j->rc == OTA_EXIT_OK)
                 ota_known_commit(&o, &j->res, f->quiet, stderr);

@@ -31,8 +31,7 @@ typedef struct fleet {
     int next, done;
     pthread_mutex_t lock;
     ota_client_options_t base;
-    const uint8_t *image;
-    size_t len;
+    const ota_client_payload_t *payload; /* hashed and gzipped once for every node */
     bool quiet;
 } fleet_t;
 
