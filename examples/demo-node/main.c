@@ -23,6 +23,7 @@
 #include <mbedtls/md5.h>
 #include <mbedtls/sha256.h>
 
+#include "ota/app_desc.h"
 #include "ota/discovery.h"
 #include "ota/log_proto.h"
 #include "ota/mdns.h"
@@ -49,6 +50,27 @@
 #endif
 /* the demo firmware's own version, advertised in the _ota._tcp TXT record */
 #define DEMO_FIRMWARE_VERSION "1.0.0"
+
+/* The image descriptor (ESP-IDF's esp_app_desc_t layout, ota/app_desc.h): the node
+ * finds it in every uploaded image, and 'ota sign --security-version N' sets its
+ * secure_version before signing (anti-rollback). "used": the linker keeps it. */
+__attribute__((used)) const ota_app_desc_t demo_app_desc = {
+    .magic_word = OTA_APP_DESC_MAGIC,
+    .secure_version = 0,
+    .version = DEMO_FIRMWARE_VERSION,
+    .project_name = OTA_NODE_NAME,
+    .time = __TIME__,
+    .date = __DATE__,
+    .idf_ver = "ota " OTA_VERSION,
+};
+
+/* Read through a volatile pointer: the image on disk may have been patched by
+ * 'ota sign --security-version', which the compiler cannot know. */
+static uint32_t own_secure_version(void)
+{
+    const volatile uint32_t *p = &demo_app_desc.secure_version;
+    return *p;
+}
 
 static volatile sig_atomic_t stop = 0;
 
@@ -197,6 +219,7 @@ int main(int argc, char **argv)
     smc.num_attempts = OTA_NODE_NUM_ATTEMPTS;
     smc.boot_is_good_after_ms = OTA_NODE_BOOT_IS_GOOD_AFTER_MS;
     smc.reboot_timeout_ms = OTA_NODE_REBOOT_TIMEOUT_MS;
+    smc.secure_version = own_secure_version();
     ota_posix_options_t po = {
         .state_dir = getenv("OTA_STATE_DIR"),
         .bind_addr = "::",
@@ -525,6 +548,11 @@ int main(int argc, char **argv)
              cfg.password ? "legacy SHA-256" : "", cfg.password && cfg.allow_md5 ? "/MD5" : "");
     ota_posix_logf(&posix, OTA_LOG_INFO, "ota", "listening on %s (version %u, auth: %s)",
                    posix.bound, (unsigned)cfg.version, auth[0] ? auth : "none, no password");
+    ota_boot_record_t rec = {0};
+    posix.ports.boot.load(posix.ports.boot.ctx, &rec);
+    ota_posix_logf(&posix, OTA_LOG_INFO, "ota", "image descriptor: version %s, secure_version %u "
+                   "(the node takes secure_version %u and up)", demo_app_desc.version,
+                   (unsigned)own_secure_version(), (unsigned)rec.min_secure_version);
     for (size_t i = 0; i < n_keys; i++) {
         char hex[65];
         for (int k = 0; k < 32; k++)

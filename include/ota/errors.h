@@ -41,6 +41,7 @@
 #define OTA_ERR_NOT_SIGNED (-23)     /**< the image carries no signature (ota/signature.h) */
 #define OTA_ERR_BAD_SIGNATURE (-24)  /**< a signature is corrupt, or does not match the image */
 #define OTA_ERR_UNTRUSTED_KEY (-25)  /**< signed, but by no key the node trusts */
+#define OTA_ERR_ROLLBACK (-26)       /**< the image's secure_version is below the node's minimum */
 
 /** A short English description of an OTA_ERR_* code ("unknown error" for others).
  *  Never NULL; the string is static. */

@@ -56,6 +56,9 @@ typedef struct ota_boot_record {
     bool pending;            /**< the active image came from an update, unconfirmed */
     bool safe_mode_request;  /**< manual entry: the next boot is a safe-mode boot */
     bool safe_mode;          /**< the current boot runs in safe mode */
+    /** Anti-rollback: the lowest image secure_version (ota/app_desc.h) the node
+     *  takes; it rises when an image with a higher one is confirmed. 0: none. */
+    uint32_t min_secure_version;
 } ota_boot_record_t;
 
 /** An IP address with the interface it belongs to (mDNS). */

@@ -83,6 +83,9 @@ typedef enum ota_response {
     OTA_RESP_ERROR_RP2040_NOT_ENOUGH_SPACE = 0x8C,
     OTA_RESP_ERROR_SIGNATURE_INVALID = 0x8D,
     OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE = 0x8E,
+    /* ours (docs/protocol.md#anti-rollback): the image's secure_version is below the
+     * node's minimum; a stock uploader shows it as an unknown error */
+    OTA_RESP_ERROR_SECURE_VERSION = 0x90,
     OTA_RESP_ERROR_BUSY = 0xA0,
     OTA_RESP_ERROR_UNKNOWN = 0xFF
 } ota_response_t;

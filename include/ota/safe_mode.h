@@ -42,6 +42,10 @@ typedef struct ota_safe_mode_config {
     /** In safe mode, reboot normally once after this long without an update
      *  (default 5 min: OTA_SAFE_MODE_DEFAULT_REBOOT_TIMEOUT_MS; 0 = stay in safe mode). */
     uint32_t reboot_timeout_ms;
+    /** The running image's secure_version (its ota/app_desc.h descriptor): when the
+     *  boot is confirmed, the boot record's min_secure_version rises to it, so older
+     *  images are refused from then on (anti-rollback; 0: nothing rises). */
+    uint32_t secure_version;
 } ota_safe_mode_config_t;
 
 typedef struct ota_safe_mode {

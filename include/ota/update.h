@@ -25,6 +25,7 @@
 #include "ota/opts.h"
 #include "ota/port.h"
 #if OTA_CFG_ENABLE_SIGNED
+#include "ota/app_desc.h"
 #include "ota/signature.h"
 #endif
 
@@ -63,6 +64,7 @@ typedef struct ota_update {
 #if OTA_CFG_ENABLE_SIGNED
     const ota_sig_trusted_t *trusted; /* signed images required when n_trusted > 0 */
     size_t n_trusted;
+    const ota_boot_port_t *boot; /* anti-rollback: its record's min_secure_version */
 #endif
 
     int holder;      /* who holds the lock (the transport's number), or NOBODY */
@@ -97,6 +99,7 @@ typedef struct ota_update {
     uint32_t sig_tail_pos; /* where the oldest byte is, once it is full */
     int sig_result;        /* of the last check: 0, or why the image was refused */
     uint8_t sig_tail[OTA_SIG_SECTOR_SIZE];
+    ota_app_desc_scan_t desc; /* the image descriptor, as it streams by */
 #endif
 } ota_update_t;
 
@@ -115,6 +118,15 @@ int ota_update_setup(ota_update_t *u, const ota_store_port_t *slot, const ota_st
  *  kept, so nothing is read back. n = 0 stops requiring signatures.
  *  \return 0, OTA_ERR_INVALID_ARG (more than 3 keys, NULL keys). */
 int ota_update_require_signed(ota_update_t *u, const ota_sig_trusted_t *trusted, size_t n);
+/** Anti-rollback (ota/app_desc.h): a firmware image whose descriptor's secure_version
+ *  is below the boot record's min_secure_version is refused at finish with
+ *  OTA_ERR_ROLLBACK (as is one without a descriptor once the minimum is above 0).
+ *  boot NULL: off. */
+void ota_update_check_secure_version(ota_update_t *u, const ota_boot_port_t *boot);
+/** The secure_version of the image in progress, once its descriptor went by.
+ *  \return true when found. */
+bool ota_update_secure_version(const ota_update_t *u, uint32_t *secure_version);
+
 /** Why the last signature check refused the image (0: it passed or did not run). */
 int ota_update_signature_result(const ota_update_t *u);
 #endif

@@ -32,6 +32,7 @@ const char *ota_strerror(int err)
     case OTA_ERR_MALFORMED: return "malformed message";
     case OTA_ERR_TOO_LONG: return "result does not fit the buffer";
     case OTA_ERR_NOT_SIGNED: return "image is not signed";
+    case OTA_ERR_ROLLBACK: return "image security version is below the node's minimum";
     case OTA_ERR_BAD_SIGNATURE: return "image signature is corrupt or does not match";
     case OTA_ERR_UNTRUSTED_KEY: return "image is not signed by a trusted key";
     default: return "unknown error";

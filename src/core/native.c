@@ -542,6 +542,9 @@ static void finish(ota_native_t *n, int idx)
         return;
     case OTA_ERR_INFLATE: fail(n, idx, rc, "gzip stream ended early"); return;
     case OTA_ERR_ACTIVATE: fail(n, idx, rc, "cannot activate the new image"); return;
+    case OTA_ERR_ROLLBACK:
+        fail(n, idx, rc, "image refused: its security version is below the node's minimum");
+        return;
     case OTA_ERR_NOT_SIGNED:
     case OTA_ERR_UNTRUSTED_KEY:
     case OTA_ERR_BAD_SIGNATURE:

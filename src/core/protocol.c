@@ -18,6 +18,7 @@ uint8_t ota_protocol_response_for_error(int err)
     case OTA_ERR_NOT_SIGNED: /* the signature check refused the image (ota/signature.h) */
     case OTA_ERR_BAD_SIGNATURE:
     case OTA_ERR_UNTRUSTED_KEY: return OTA_RESP_ERROR_SIGNATURE_INVALID;
+    case OTA_ERR_ROLLBACK: return OTA_RESP_ERROR_SECURE_VERSION;
     case OTA_ERR_NO_SPACE:
     case OTA_ERR_PREPARE: return OTA_RESP_ERROR_UPDATE_PREPARE;
     case OTA_ERR_NO_SLOT: return OTA_RESP_ERROR_NO_UPDATE_PARTITION;
@@ -63,6 +64,7 @@ const char *ota_protocol_response_name(uint8_t code)
     case OTA_RESP_ERROR_MD5_MISMATCH: return "ERROR_MD5_MISMATCH";
     case OTA_RESP_ERROR_RP2040_NOT_ENOUGH_SPACE: return "ERROR_RP2040_NOT_ENOUGH_SPACE";
     case OTA_RESP_ERROR_SIGNATURE_INVALID: return "ERROR_SIGNATURE_INVALID";
+    case OTA_RESP_ERROR_SECURE_VERSION: return "ERROR_SECURE_VERSION";
     case OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE: return "ERROR_UNSUPPORTED_OTA_TYPE";
     case OTA_RESP_ERROR_BUSY: return "ERROR_BUSY";
     case OTA_RESP_ERROR_UNKNOWN: return "ERROR_UNKNOWN";

@@ -88,6 +88,9 @@ static int confirm(ota_safe_mode_t *sm)
     if (sm->boot->load(sm->boot->ctx, &rec) != OTA_OK)
         memset(&rec, 0, sizeof rec);
     bool was_pending = rec.pending;
+    bool raised = sm->cfg.secure_version > rec.min_secure_version;
+    if (raised) /* only a confirmed image raises it: an unconfirmed one can roll back */
+        rec.min_secure_version = sm->cfg.secure_version;
     rec.boot_attempts = 0;
     rec.pending = false;
     rec.safe_mode = false;
@@ -96,6 +99,9 @@ static int confirm(ota_safe_mode_t *sm)
     sm->confirmed = true;
     sm_log(sm, OTA_LOG_INFO, was_pending ? "boot is good: the new image is confirmed"
                                          : "boot is good: boot counter reset", 0, NULL);
+    if (raised)
+        sm_log(sm, OTA_LOG_INFO, "anti-rollback: images below this security version are "
+                                 "refused from now on", 0, NULL);
     return OTA_OK;
 }
 

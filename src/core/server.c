@@ -64,6 +64,8 @@ int ota_server_setup(ota_server_t *srv, const ota_server_ports_t *ports,
         if (rc == OTA_OK)
             rc = ota_update_require_signed(&srv->update, cfg->trusted_keys, cfg->n_trusted_keys);
     }
+    if (rc == OTA_OK)
+        ota_update_check_secure_version(&srv->update, p->boot);
 #endif
     const ota_native_config_t nc = {
         .version = cfg->version,

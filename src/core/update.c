@@ -53,6 +53,29 @@ int ota_update_signature_result(const ota_update_t *u)
     return u->sig_result;
 }
 
+void ota_update_check_secure_version(ota_update_t *u, const ota_boot_port_t *boot)
+{
+    u->boot = boot != NULL && boot->load != NULL ? boot : NULL;
+}
+
+bool ota_update_secure_version(const ota_update_t *u, uint32_t *secure_version)
+{
+    return ota_app_desc_scan_result(&u->desc, secure_version, NULL);
+}
+
+/* The image is in: is its security version at least the node's minimum? */
+static int rollback_check(ota_update_t *u)
+{
+    ota_boot_record_t rec;
+    memset(&rec, 0, sizeof rec);
+    if (u->boot->load(u->boot->ctx, &rec) != OTA_OK || rec.min_secure_version == 0)
+        return OTA_OK;
+    uint32_t sv = 0;
+    if (!ota_app_desc_scan_result(&u->desc, &sv, NULL) || sv < rec.min_secure_version)
+        return OTA_ERR_ROLLBACK;
+    return OTA_OK;
+}
+
 static bool signing(const ota_update_t *u)
 {
     return u->n_trusted > 0 && !(u->flags & OTA_UPDATE_F_DATA);
@@ -133,6 +156,8 @@ static int store_write(ota_update_t *u, const uint8_t *p, size_t len)
 #if OTA_CFG_ENABLE_SIGNED
     if (signing(u) && (rc = sig_feed(u, p, len)) != OTA_OK)
         return rc;
+    if (!(u->flags & OTA_UPDATE_F_DATA))
+        ota_app_desc_scan_feed(&u->desc, p, len);
 #endif
     u->written += (uint32_t)len;
     return OTA_OK;
@@ -355,6 +380,7 @@ int ota_update_finish(ota_update_t *u)
 {
     if (!ota_update_complete(u))
         return OTA_ERR_INVALID_ARG;
+    int rc;
     uint8_t digest[16];
     if (u->crypto->hash_finish(u->crypto->ctx, &u->md5_ctx, digest) != OTA_OK)
         return OTA_ERR_CRYPTO;
@@ -371,9 +397,11 @@ int ota_update_finish(ota_update_t *u)
 #if OTA_CFG_ENABLE_SIGNED
     if (signing(u) && (u->sig_result = sig_check(u)) != OTA_OK)
         return u->sig_result;
+    if (u->boot != NULL && !(u->flags & OTA_UPDATE_F_DATA) && (rc = rollback_check(u)) != OTA_OK)
+        return rc;
 #endif
     const ota_store_port_t *st = store(u);
-    int rc = st->finish(st->ctx, u->written);
+    rc = st->finish(st->ctx, u->written);
     if (rc != OTA_OK)
         return rc == OTA_ERR_BAD_IMAGE ? rc : OTA_ERR_WRITE;
     if (!(u->flags & OTA_UPDATE_F_DATA) && st->activate(st->ctx) != OTA_OK)

@@ -189,6 +189,62 @@ class SignedNodeTest(SignedCase):
         self.assertIn("not a PEM key", p.stderr)
 
 
+class AntiRollbackTest(SignedCase):
+    """secure_version of the image descriptor: the node's minimum rises when an image
+    is confirmed (not when merely activated), and lower ones are refused."""
+
+    def versioned(self, version):
+        out = os.path.join(self.dir, "sv%d.bin" % version)
+        rc, so, err = run_ota("sign", "--key", self.ec1, "--security-version", version, "-o",
+                              out, self.plain)
+        self.assertEqual(rc, 0, err)
+        return out
+
+    def minimum(self, node):
+        with open(os.path.join(node.dir, "boot.state")) as f:
+            for line in f:
+                if line.startswith("min_secure_version="):
+                    return int(line.split("=")[1])
+        return 0
+
+    def test_minimum_rises_on_confirmation_and_refuses_older(self):
+        node = self.node(self.ec1, flags=("--boot-is-good-after-ms", "300"))
+        sv2, sv1 = self.versioned(2), self.versioned(1)
+        rc, out, err = run_ota("image", "info", sv2)
+        self.assertIn("secure_version 2", out)
+        self.assert_accepted(node, sv2)
+        self.assertIn("image descriptor: version 1.0.0, secure_version 2", node.log())
+        node.wait_for(lambda: "anti-rollback: images below this security version" in node.log(),
+                      30, "the confirmation that raises the minimum")
+        self.assertEqual(self.minimum(node), 2)
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port, sv1)
+        self.assertEqual(rc, 5, err)
+        self.assertIn("security version", err)
+        self.assertIn("below the minimum", err)
+        self.assertEqual(node.status()["active_sha256"], sha256_file(sv2))
+        self.assertIn("image refused: its security version is below the node's minimum",
+                      node.log())
+        self.assert_accepted(node, sv2, boots=3)  # equal is fine
+
+    def test_activation_alone_does_not_raise_the_minimum(self):
+        node = self.node(self.ec1)  # boot_is_good_after: the 60 s default
+        self.assert_accepted(node, self.versioned(3))
+        self.assertEqual(self.minimum(node), 0)  # unconfirmed: a rollback stays possible
+        self.assert_accepted(node, self.versioned(1), boots=3)
+
+    def test_sign_security_version_needs_a_descriptor_and_an_unsigned_image(self):
+        junk = os.path.join(self.dir, "nodesc.bin")
+        with open(junk, "wb") as f:
+            f.write(os.urandom(10000))
+        rc, out, err = run_ota("sign", "--key", self.ec1, "--security-version", "1", junk)
+        self.assertEqual(rc, 6, err)
+        self.assertIn("has no image descriptor", err)
+        rc, out, err = run_ota("sign", "--key", self.ec1, "--security-version", "1",
+                               self.by_ec1)
+        self.assertEqual(rc, 6, err)
+        self.assertIn("is signed already", err)
+
+
 class NodeFileTest(SignedCase):
     """signed_ota_verification: in the node's YAML, where ESPHome has it (esp32:
     framework: advanced:) or at the top level (platforms without a framework block)."""

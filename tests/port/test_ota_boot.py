@@ -47,7 +47,8 @@ def read_state(path):
     for line in lines[1:-2]:
         k, v = line.decode().split("=", 1)
         st[k] = v if k in ("active", "confirmed") else int(v)
-    if sorted(st) != sorted(FIELDS):
+    st.setdefault("min_secure_version", 0)  # optional: files from before anti-rollback
+    if sorted(st) != sorted(FIELDS + ["min_secure_version"]):
         raise ValueError("fields: %r" % sorted(st))
     return st
 
@@ -198,7 +199,8 @@ class OtaBootTest(unittest.TestCase):
         self.assertTrue(os.access(slot_a, os.X_OK))
         self.assertEqual(read_state(os.path.join(self.state, "boot.state")),
                          dict(active="a", confirmed="a", pending=0, pending_boots=0,
-                              boot_attempts=0, safe_mode_request=0, safe_mode=0))
+                              boot_attempts=0, safe_mode_request=0, safe_mode=0,
+                              min_secure_version=0))
         st, err = self.status()
         self.assertEqual(err, "")
         self.assertEqual(st["active_slot"], "a")

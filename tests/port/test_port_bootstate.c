@@ -63,6 +63,7 @@ static void assert_state_equal(const ota_bootstate_t *a, const ota_bootstate_t *
     assert_int_equal(a->boot_attempts, b->boot_attempts);
     assert_int_equal(a->safe_mode_request, b->safe_mode_request);
     assert_int_equal(a->safe_mode, b->safe_mode);
+    assert_int_equal(a->min_secure_version, b->min_secure_version);
 }
 
 /* A boot.state text with a correct checksum over body (the format of
@@ -107,10 +108,11 @@ static void test_round_trip(void **state)
 {
     fixture_t *f = *state;
     const ota_bootstate_t cases[] = {
-        {'a', 'a', false, 0, 0, false, false},
-        {'b', 'a', true, 1, 0, false, false},
-        {'a', 'b', true, 7, 9, true, false},
-        {'b', 'b', false, 0, 1000000, false, true},
+        {'a', 'a', false, 0, 0, false, false, 0},
+        {'b', 'a', true, 1, 0, false, false, 0},
+        {'a', 'b', true, 7, 9, true, false, 0},
+        {'a', 'a', false, 0, 0, false, false, 4294967295u}, /* anti-rollback minimum */
+        {'b', 'b', false, 0, 1000000, false, true, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(ota_bootstate_store(f->dir, &cases[i]), 0);
@@ -127,7 +129,7 @@ static void test_round_trip(void **state)
     assert_non_null(text);
     size_t wlen = with_crc("ota-boot-state 1\nactive=b\nconfirmed=b\npending=0\n"
                            "pending_boots=0\nboot_attempts=1000000\nsafe_mode_request=0\n"
-                           "safe_mode=1\n",
+                           "safe_mode=1\nmin_secure_version=0\n",
                            want, sizeof want);
     assert_int_equal(len, wlen);
     assert_memory_equal(text, want, len);
@@ -137,7 +139,7 @@ static void test_round_trip(void **state)
 static void test_counters_saturate(void **state)
 {
     fixture_t *f = *state;
-    const ota_bootstate_t big = {'a', 'a', true, UINT32_MAX, 1000001, false, false};
+    const ota_bootstate_t big = {'a', 'a', true, UINT32_MAX, 1000001, false, false, 0};
     assert_int_equal(ota_bootstate_store(f->dir, &big), 0);
     ota_bootstate_t got;
     char why[300] = "";
@@ -157,7 +159,7 @@ static void test_reads_a_file_written_by_hand(void **state)
     ota_bootstate_t got;
     char why[300];
     assert_int_equal(ota_bootstate_load(f->dir, &got, why, sizeof why), 0);
-    const ota_bootstate_t want = {'b', 'a', true, 2, 3, false, true};
+    const ota_bootstate_t want = {'b', 'a', true, 2, 3, false, true, 0};
     assert_state_equal(&got, &want);
 }
 
@@ -168,8 +170,8 @@ static void test_store_keeps_previous_generation_and_no_temp(void **state)
     tu_path(cur, f->dir, "boot.state");
     tu_path(prev, f->dir, "boot.state.prev");
     tu_path(tmp, f->dir, "boot.state.tmp");
-    const ota_bootstate_t g1 = {'a', 'a', false, 0, 4, false, false};
-    const ota_bootstate_t g2 = {'b', 'a', true, 0, 0, false, false};
+    const ota_bootstate_t g1 = {'a', 'a', false, 0, 4, false, false, 0};
+    const ota_bootstate_t g2 = {'b', 'a', true, 0, 0, false, false, 0};
     assert_int_equal(ota_bootstate_store(f->dir, &g1), 0);
     assert_false(tu_exists(prev));
     tu_snap_t first;
@@ -368,7 +370,7 @@ static void test_damage_falls_back_to_previous_generation(void **state)
     assert_non_null(d);
     size_t n = n_damages(d, MAX_DAMAGES);
     assert_true(n > 400);
-    const ota_bootstate_t prev = {'b', 'b', false, 0, 5, false, false};
+    const ota_bootstate_t prev = {'b', 'b', false, 0, 5, false, false, 0};
     char cur[4096], prevp[4096];
     tu_path(cur, f->dir, "boot.state");
     tu_path(prevp, f->dir, "boot.state.prev");

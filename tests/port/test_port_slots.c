@@ -190,7 +190,7 @@ static void test_running_from_slot_b_writes_slot_a(void **state)
 {
     fixture_t *f = *state;
     tu_write(f->slot_b, f->img, f->img_len, 0755);
-    ota_bootstate_t st = {'b', 'b', false, 0, 0, false, false};
+    ota_bootstate_t st = {'b', 'b', false, 0, 0, false, false, 0};
     assert_int_equal(ota_bootstate_store(f->dir, &st), 0);
     setenv("OTA_BOOT_SLOT", "b", 1);
     start(f);
@@ -220,7 +220,7 @@ static void test_update_while_pending_makes_running_slot_the_rollback_target(voi
     fixture_t *f = *state;
     /* running b, an update not yet confirmed; a holds the confirmed image */
     tu_write(f->slot_b, f->img, f->img_len, 0755);
-    ota_bootstate_t st = {'b', 'a', true, 1, 1, false, false};
+    ota_bootstate_t st = {'b', 'a', true, 1, 1, false, false, 0};
     assert_int_equal(ota_bootstate_store(f->dir, &st), 0);
     setenv("OTA_BOOT_SLOT", "b", 1);
     start(f);
@@ -438,7 +438,7 @@ static void test_reboot_flag_and_boot_record(void **state)
     assert_true(ota_posix_reboot_requested(&f->ctx));
 
     /* boot record hooks: the core's view of the boot state */
-    ota_bootstate_t st = {'b', 'a', true, 1, 2, false, false};
+    ota_bootstate_t st = {'b', 'a', true, 1, 2, false, false, 0};
     tu_write(f->slot_b, f->img, f->img_len, 0755);
     assert_int_equal(ota_bootstate_store(f->dir, &st), 0);
     ota_boot_record_t rec;

@@ -50,10 +50,12 @@ static size_t render(const ota_bootstate_t *st, char *buf, size_t cap)
     unsigned boot_attempts = st->boot_attempts < COUNTER_MAX ? st->boot_attempts : COUNTER_MAX;
     int n = snprintf(buf, cap,
                      HEADER "active=%c\nconfirmed=%c\npending=%d\npending_boots=%u\n"
-                            "boot_attempts=%u\nsafe_mode_request=%d\nsafe_mode=%d\n",
+                            "boot_attempts=%u\nsafe_mode_request=%d\nsafe_mode=%d\n"
+                            "min_secure_version=%lu\n",
                      st->active, st->confirmed, st->pending ? 1 : 0, pending_boots,
                      boot_attempts,
-                     st->safe_mode_request ? 1 : 0, st->safe_mode ? 1 : 0);
+                     st->safe_mode_request ? 1 : 0, st->safe_mode ? 1 : 0,
+                     (unsigned long)st->min_secure_version);
     if (n < 0 || (size_t)n >= cap)
         return 0;
     uLong crc = crc32(0L, (const Bytef *)buf, (uInt)n);
@@ -66,7 +68,9 @@ static size_t render(const ota_bootstate_t *st, char *buf, size_t cap)
 static const char *const field_names[] = {"active",        "confirmed",
                                            "pending",       "pending_boots",
                                            "boot_attempts", "safe_mode_request",
-                                           "safe_mode"};
+                                           "safe_mode",     "min_secure_version"};
+/* min_secure_version came later: a file without it is still whole (it reads as 0) */
+#define REQUIRED_FIELDS 7u
 
 static bool parse_flag(const char *v, bool *out)
 {
@@ -157,6 +161,12 @@ static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char 
             ok = parse_flag(v, &s.safe_mode_request);
         } else if (strcmp(k, "safe_mode") == 0) {
             ok = parse_flag(v, &s.safe_mode);
+        } else if (strcmp(k, "min_secure_version") == 0) {
+            size_t digits = strspn(v, "0123456789");
+            ok = digits > 0 && digits <= 10 && v[digits] == '\0';
+            unsigned long long n = ok ? strtoull(v, NULL, 10) : 0;
+            ok = ok && n <= 0xFFFFFFFFull;
+            s.min_secure_version = (uint32_t)n;
         } else {
             ok = false;
         }
@@ -165,7 +175,7 @@ static bool parse(const char *text, size_t len, ota_bootstate_t *st, const char 
             return false;
         }
     }
-    if (seen != (1u << (sizeof field_names / sizeof field_names[0])) - 1u) {
+    if ((seen & ((1u << REQUIRED_FIELDS) - 1u)) != (1u << REQUIRED_FIELDS) - 1u) {
         *why = "fields missing";
         return false;
     }

@@ -22,6 +22,7 @@ typedef struct ota_bootstate {
     uint32_t boot_attempts; /* boots in a row that have not proven themselves */
     bool safe_mode_request; /* the next boot is a safe-mode boot */
     bool safe_mode;         /* the current boot runs in safe mode */
+    uint32_t min_secure_version; /* anti-rollback minimum (optional line, 0 if absent) */
 } ota_bootstate_t;
 
 /** Slot A confirmed and active, counters zero. */

@@ -33,6 +33,7 @@ static int port_boot_load(void *user, ota_boot_record_t *rec)
     rec->pending = st.pending;
     rec->safe_mode_request = st.safe_mode_request;
     rec->safe_mode = st.safe_mode;
+    rec->min_secure_version = st.min_secure_version;
     return OTA_OK;
 }
 
@@ -48,6 +49,8 @@ static int port_boot_store(void *user, const ota_boot_record_t *rec)
     st.pending = rec->pending;
     st.safe_mode_request = rec->safe_mode_request;
     st.safe_mode = rec->safe_mode;
+    if (rec->min_secure_version > st.min_secure_version) /* it only ever rises */
+        st.min_secure_version = rec->min_secure_version;
     return ota_bootstate_store(ctx->state_dir, &st) == 0 ? OTA_OK : OTA_ERR_IO;
 }
 

@@ -16,6 +16,7 @@
 #include "client.h"
 #include "commands.h"
 #include "imgsign.h"
+#include "ota/app_desc.h"
 
 const char keygen_usage[] =
     "usage: ota keygen --scheme ecdsa256|rsa3072 [-o] KEY.pem\n"
@@ -32,7 +33,8 @@ const char keygen_usage[] =
     "  -o, --output F  the key file (or give it as the argument)\n";
 
 const char sign_usage[] =
-    "usage: ota sign --key KEY.pem [--key KEY2.pem [--key KEY3.pem]] [-o SIGNED] IMAGE\n"
+    "usage: ota sign --key KEY.pem [--key KEY2.pem [--key KEY3.pem]]\n"
+    "                [--security-version N] [-o SIGNED] IMAGE\n"
     "\n"
     "Sign IMAGE the way 'espsecure sign_data --version 2' does: pad it with 0xFF to a\n"
     "multiple of 4096 bytes and append a 4096-byte signature sector with one block per\n"
@@ -42,6 +44,10 @@ const char sign_usage[] =
     "carries it unchanged.\n"
     "\n"
     "  --key F         a private key (PEM: RSA-3072 or EC P-256), repeatable\n"
+    "  --security-version N  set the secure_version of the image's descriptor (its\n"
+    "                  esp_app_desc_t) before signing: a node refuses images below the\n"
+    "                  highest secure_version it has confirmed (anti-rollback). Fails on\n"
+    "                  an image without a descriptor, or one that is signed already\n"
     "  -o, --output F  the signed image (default IMAGE.signed.bin); IMAGE itself is\n"
     "                  replaced only when F names it\n";
 
@@ -160,9 +166,12 @@ int cmd_sign(int argc, char **argv)
     static const struct option opts[] = {
         {"key", required_argument, NULL, 'k'},
         {"output", required_argument, NULL, 'o'},
+        {"security-version", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    unsigned long secure_version = 0;
+    bool set_version = false;
     const char *keys[IMGSIGN_MAX_BLOCKS + 1];
     size_t n_keys = 0;
     const char *out = NULL;
@@ -178,6 +187,12 @@ int cmd_sign(int argc, char **argv)
             keys[n_keys++] = optarg;
             break;
         case 'o': out = optarg; break;
+        case 'S':
+            if (!parse_uint(optarg, 0, 0xFFFFFFFFul, &secure_version))
+                return usage_error("sign", "--security-version takes a number from 0 to "
+                                           "4294967295, not '%s'", optarg);
+            set_version = true;
+            break;
         case 'h': fputs(sign_usage, stdout); return OTA_EXIT_OK;
         case ':': return usage_error("sign", "option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("sign", "unknown option '%s'", argv[optind - 1]);
@@ -199,9 +214,32 @@ int cmd_sign(int argc, char **argv)
     uint8_t *image = load_firmware(in, &len);
     if (image == NULL)
         return OTA_EXIT_INPUT;
+    char err[512];
+    if (set_version) {
+        imgsign_info_t pre;
+        long at = ota_app_desc_find(image, len);
+        if (imgsign_inspect(image, len, &pre, err, sizeof err) == 1) {
+            fprintf(stderr, "error: %s is signed already: changing its security version would "
+                            "break those signatures; set it on the unsigned image\n", in);
+            free(image);
+            return OTA_EXIT_INPUT;
+        }
+        if (at < 0) {
+            fprintf(stderr, "error: %s has no image descriptor (esp_app_desc_t, magic "
+                            "0xABCD5432) to carry a security version\n", in);
+            fprintf(stderr, "hint: firmware built by ESP-IDF or ESPHome has one; a Linux node "
+                            "gets it from ota/app_desc.h (see demo-node)\n");
+            free(image);
+            return OTA_EXIT_INPUT;
+        }
+        uint8_t *v = image + at + OTA_APP_DESC_OFF_SECURE_VERSION;
+        v[0] = (uint8_t)secure_version;
+        v[1] = (uint8_t)(secure_version >> 8);
+        v[2] = (uint8_t)(secure_version >> 16);
+        v[3] = (uint8_t)(secure_version >> 24);
+    }
     uint8_t *signed_img = NULL;
     size_t signed_len = 0;
-    char err[512];
     int rc = imgsign_sign(image, len, keys, n_keys, &signed_img, &signed_len, err, sizeof err);
     free(image);
     if (rc != 0) {
@@ -242,8 +280,20 @@ int cmd_image(int argc, char **argv)
     imgsign_info_t info;
     char err[512] = "";
     int rc = imgsign_inspect(image, len, &info, err, sizeof err);
-    free(image);
     printf("image:      %s, %zu bytes\n", argv[2], len);
+    long at = ota_app_desc_find(image, len);
+    if (at >= 0) {
+        ota_app_desc_t d;
+        memcpy(&d, image + at, sizeof d);
+        d.version[sizeof d.version - 1] = d.project_name[sizeof d.project_name - 1] = '\0';
+        d.date[sizeof d.date - 1] = d.time[sizeof d.time - 1] = '\0';
+        printf("descriptor: at offset %ld: project %s, version %s, secure_version %u, built "
+               "%s %s\n", at, d.project_name, d.version, (unsigned)d.secure_version, d.date,
+               d.time);
+    } else {
+        printf("descriptor: none (no esp_app_desc_t: no security version)\n");
+    }
+    free(image);
     if (rc < 0) {
         fprintf(stderr, "error: %s\n", err);
         return OTA_EXIT_INTERNAL;

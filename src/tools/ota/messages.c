@@ -79,6 +79,13 @@ void ota_device_code_message(uint8_t code, const char **m, const char **h)
         *h = "sign the firmware with a key the device trusts: ota sign --key KEY.pem "
              "FIRMWARE (ota image info FIRMWARE shows what it carries)";
         break;
+    case OTA_RESP_ERROR_SECURE_VERSION:
+        *m = "the device refused the image: its security version (secure_version of its "
+             "image descriptor) is below the minimum the device takes (anti-rollback); it "
+             "keeps running its current firmware";
+        *h = "upload a newer build, or one signed with 'ota sign --security-version N' at "
+             "least the device's minimum ('ota image info' shows an image's)";
+        break;
     case OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE:
         *m = "the device does not support this kind of update";
         *h = "update the device's firmware to a version that supports it";
