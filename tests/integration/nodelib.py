@@ -178,10 +178,11 @@ def forget_port(port):
 class Node:
     """A Linux node: ota-boot run + demo-node on 127.0.0.1:<free port>, or with
     netns=<netlab Host or namespace name> inside that namespace on --bind 0.0.0.0
-    (bind= overrides), reached at the host's address (self.address)."""
+    (bind= overrides), reached at the host's address (self.address). flash_flags go to
+    `ota-boot flash` (e.g. ["--trust-key", pem]), boot_flags to `ota-boot run`."""
 
     def __init__(self, tc, *flags, boot_flags=(), port=None, image=None, netns=None,
-                 bind=None):
+                 bind=None, flash_flags=()):
         self.tc = tc
         self.netns = netns
         self.bind = bind or ("0.0.0.0" if netns is not None else "127.0.0.1")
@@ -192,7 +193,8 @@ class Node:
         self.port = port or free_port()
         self.flags = list(flags)
         self.proc = None
-        flash = subprocess.run([OTA_BOOT, "flash", "--state", self.dir, image or DEMO_NODE],
+        flash = subprocess.run([OTA_BOOT, "flash", "--state", self.dir, *flash_flags,
+                                image or DEMO_NODE],
                                capture_output=True, text=True)
         if flash.returncode != 0:
             shutil.rmtree(self.dir, ignore_errors=True)

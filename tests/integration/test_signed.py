@@ -217,6 +217,9 @@ class AntiRollbackTest(SignedCase):
         node.wait_for(lambda: "anti-rollback: images below this security version" in node.log(),
                       30, "the confirmation that raises the minimum")
         self.assertEqual(self.minimum(node), 2)
+        st = node.status()
+        self.assertEqual(st["min_security_version"], 2)
+        self.assertEqual(st["slots"][st["active_slot"]]["security_version"], 2)
         rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port, sv1)
         self.assertEqual(rc, 5, err)
         self.assertIn("security version", err)

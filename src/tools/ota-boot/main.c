@@ -4,9 +4,10 @@
  * ("serial flash"), shows the state, and runs the node: it boots the active slot,
  * boots again when the firmware asks to after an update, restarts a firmware that
  * exits or crashes, and rolls an unconfirmed image back to the confirmed one when
- * it keeps failing.
+ * it keeps failing. With trusted keys in DIR (flash --trust-key, kept like eFuses) it
+ * boots only slots signed by one of them: secure boot (secure_boot.h).
  *
- *   ota-boot flash --state DIR IMAGE
+ *   ota-boot flash --state DIR [--trust-key PEM]... IMAGE
  *   ota-boot run --state DIR [--rollback-after N] [--restart-delay-ms MS] [-- ARGS...]
  *   ota-boot status --state DIR
  *   ota-boot safe-mode --state DIR
@@ -31,13 +32,16 @@
 #include <mbedtls/sha256.h>
 
 #include "bootstate.h"
+#include "ota/app_desc.h"
 #include "ota_posix.h"
+#include "secure_boot.h"
 
 #ifndef OTA_VERSION
 #define OTA_VERSION "unknown"
 #endif
 
 #define EXIT_USAGE 2
+#define EXIT_SECURE_BOOT 3 /* run: secure boot found no slot it may boot */
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -58,11 +62,16 @@ static const char usage_text[] =
     "commands:\n"
     "  flash --state DIR IMAGE   install IMAGE into slot A, make it active, reset the boot\n"
     "                            state (the 'serial flash' of a new node; creates DIR)\n"
+    "      --trust-key PEM       secure boot: trust this RSA-3072 or P-256 key (public or\n"
+    "                            private PEM; 1 to 3 times); stored in DIR like eFuses,\n"
+    "                            from then on only images signed by one of them boot\n"
     "  run --state DIR [-- ARGS] boot the active slot with ARGS; boot the new slot after\n"
     "                            an update, restart the firmware if it exits or crashes,\n"
     "                            roll back an unconfirmed image that keeps failing;\n"
     "                            Ctrl-C / SIGTERM stops the firmware and exits 0; one\n"
-    "                            run per DIR (it holds DIR/run.lock; flash waits for it)\n"
+    "                            run per DIR (it holds DIR/run.lock; flash waits for it);\n"
+    "                            with secure boot, a slot whose signature does not verify\n"
+    "                            is not booted (the other one is, or exit 3)\n"
     "      --rollback-after N    failed boots of an unconfirmed image before rolling\n"
     "                            back to the confirmed slot (default 3)\n"
     "      --restart-delay-ms MS first delay before restarting a failed firmware\n"
@@ -189,7 +198,37 @@ static int lock_state(const char *dir, const char *what)
     return fd;
 }
 
-static int cmd_flash(const char *dir, const char *image)
+/* "1a2b3c4d5e6f7081, 99aa..." : the short digests of keys, for messages */
+static void keys_list(const sb_keys_t *keys, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t len = 0;
+    for (size_t i = 0; i < keys->n && len < cap; i++) {
+        char hex[65];
+        sb_hex(keys->digest[i], true, hex);
+        int n = snprintf(out + len, cap - len, "%s%s", i ? ", " : "", hex);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
+/* The reason a slot or image fails the check, with the key it names. */
+static void report_why(const sb_report_t *r, char *out, size_t cap)
+{
+    char hex[65];
+    if (r->have_key && r->rc == OTA_ERR_UNTRUSTED_KEY) {
+        sb_hex(r->key, true, hex);
+        snprintf(out, cap, "%s (key digest %s)", r->why, hex);
+    } else if (r->sig == SB_SIG_NONE && r->size % OTA_SIG_SECTOR_SIZE != 0) {
+        snprintf(out, cap, "%s (%lld bytes: a signed image is a multiple of 4096)", r->why,
+                 r->size);
+    } else {
+        snprintf(out, cap, "%s", r->why);
+    }
+}
+
+static int cmd_flash(const char *dir, const char *image, char *const *key_paths, int n_key_paths)
 {
     struct stat isb;
     if (stat(image, &isb) != 0) {
@@ -200,6 +239,18 @@ static int cmd_flash(const char *dir, const char *image)
         fprintf(stderr, "ota-boot: %s is not an executable for this machine (an ELF binary "
                         "such as build/bin/demo-node)\n", image);
         return 1;
+    }
+    /* the keys first: a wrong path fails before anything is created */
+    sb_keys_t given;
+    memset(&given, 0, sizeof given);
+    for (int i = 0; i < n_key_paths; i++) {
+        uint8_t d[OTA_SIG_DIGEST_LEN];
+        char err[300];
+        if (sb_pem_key_digest(key_paths[i], d, err, sizeof err) != 0) {
+            fprintf(stderr, "ota-boot: --trust-key %s: %s\n", key_paths[i], err);
+            return 1;
+        }
+        sb_keys_add(&given, d); /* main() allows at most SB_MAX_KEYS; duplicates count once */
     }
     /* owner-only: the slots hold the firmware (and its verifier), the state its history */
     if (mkdir(dir, 0700) != 0) {
@@ -217,10 +268,61 @@ static int cmd_flash(const char *dir, const char *image)
     int lock = lock_state(dir, "be flashed");
     if (lock < 0)
         return 1;
+    /* the keys of the node: burnt in by an earlier flash, or the ones given now */
+    sb_keys_t burnt;
+    char why[4400], list[200];
+    sb_keys_source_t src = sb_keys_load(dir, &burnt, why, sizeof why);
+    if (src == SB_KEYS_DAMAGED) {
+        fprintf(stderr, "ota-boot: secure boot: %s; the trusted keys are burnt in: make a new "
+                        "state directory\n", why);
+        return 1;
+    }
+    const sb_keys_t *keys = NULL;
+    bool new_keys = false;
+    if (src == SB_KEYS_OK) {
+        if (n_key_paths > 0 && !sb_keys_equal(&given, &burnt)) {
+            keys_list(&burnt, list, sizeof list);
+            fprintf(stderr, "ota-boot: %s already trusts other keys (key digests %s): the "
+                            "trusted keys are burnt in: make a new state directory\n",
+                    dir, list);
+            return 1;
+        }
+        keys = &burnt;
+    } else if (n_key_paths > 0) {
+        keys = &given;
+        new_keys = true;
+    }
     char slot[4096], tmp[4200], old_state[4200];
     ota_bootstate_slot_path(dir, 'a', slot, sizeof slot);
     snprintf(tmp, sizeof tmp, "%s.tmp", slot);
-    if (copy_file(image, tmp) != 0 || rename(tmp, slot) != 0) {
+    if (copy_file(image, tmp) != 0) {
+        fprintf(stderr, "ota-boot: cannot install %s into %s: %s\n", image, slot,
+                strerror(errno));
+        unlink(tmp);
+        return 1;
+    }
+    /* secure boot: the copy is what gets checked (and what boots) */
+    sb_report_t rep;
+    if (keys != NULL) {
+        if (sb_check_file(tmp, keys, &rep) != 0 || rep.sig != SB_SIG_VALID) {
+            char reason[300];
+            report_why(&rep, reason, sizeof reason);
+            keys_list(keys, list, sizeof list);
+            fprintf(stderr, "ota-boot: secure boot: refusing %s: %s; %s boots only images "
+                            "signed by %s (key digest%s %s)\n",
+                    image, reason, dir, keys->n > 1 ? "one of its trusted keys" : "its trusted key",
+                    keys->n > 1 ? "s" : "", list);
+            unlink(tmp);
+            return 1;
+        }
+        if (new_keys && sb_keys_store(dir, keys) != 0) {
+            fprintf(stderr, "ota-boot: cannot write %s/%s: %s\n", dir, SB_KEYS_FILE,
+                    strerror(errno));
+            unlink(tmp);
+            return 1;
+        }
+    }
+    if (rename(tmp, slot) != 0) {
         fprintf(stderr, "ota-boot: cannot install %s into %s: %s\n", image, slot,
                 strerror(errno));
         unlink(tmp);
@@ -244,23 +346,63 @@ static int cmd_flash(const char *dir, const char *image)
     sha256_file(slot, hex, &size);
     printf("flashed %s into slot a of %s (%lld bytes, sha256 %s); slot a is active\n", image,
            dir, size, hex);
+    if (keys != NULL) {
+        keys_list(keys, list, sizeof list);
+        char signer[65];
+        sb_hex(rep.key, true, signer);
+        printf("secure boot: on, %s %zu trusted key%s (key digest%s %s); slot a is signed by "
+               "key %s\n", new_keys ? "burnt in" : "keeping the", keys->n,
+               keys->n > 1 ? "s" : "", keys->n > 1 ? "s" : "", list, signer);
+    }
     close(lock);
     return 0;
 }
 
 /* ----------------------------------------------------------------- status */
 
-static void json_slot(const char *dir, char slot, bool last)
+/* The secure_version of the image descriptor in the slot file (ota/app_desc.h), 0
+ * when it has none. */
+static unsigned long slot_security_version(const char *path)
 {
-    char path[4096], hex[65];
-    long long size = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    ota_app_desc_scan_t scan;
+    ota_app_desc_scan_init(&scan);
+    uint8_t buf[65536];
+    size_t n;
+    uint32_t sv = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        ota_app_desc_scan_feed(&scan, buf, n);
+        if (ota_app_desc_scan_result(&scan, &sv, NULL))
+            break;
+    }
+    fclose(f);
+    return sv;
+}
+
+/* One slot of the status: keys NULL when secure boot is off (the signature is then
+ * checked against the image's own key: intact and signed, by a key not yet trusted). */
+static void json_slot(const char *dir, char slot, const sb_keys_t *keys, bool last)
+{
+    char path[4096];
+    sb_report_t r;
     ota_bootstate_slot_path(dir, slot, path, sizeof path);
-    if (sha256_file(path, hex, &size) == 0)
+    if (sb_check_file(path, keys, &r) == 0 && r.sha256[0] != '\0') {
+        char signer[65] = "";
+        if (r.sig == SB_SIG_VALID)
+            sb_hex(r.key, false, signer);
+        /* security_version: of its image descriptor (esp_app_desc_t), 0 without one */
         printf("    \"%c\": {\"present\": true, \"size\": %lld, \"sha256\": \"%s\", "
-               "\"bootable\": %s}%s\n",
-               slot, size, hex, ota_bootstate_image_ok(path) ? "true" : "false", last ? "" : ",");
-    else
-        printf("    \"%c\": {\"present\": false}%s\n", slot, last ? "" : ",");
+               "\"bootable\": %s, \"signature\": \"%s\", \"signed_by\": %s%s%s, "
+               "\"security_version\": %lu}%s\n",
+               slot, r.size, r.sha256, ota_bootstate_image_ok(path) ? "true" : "false",
+               sb_sig_name(r.sig), signer[0] ? "\"" : "", signer[0] ? signer : "null",
+               signer[0] ? "\"" : "", slot_security_version(path), last ? "" : ",");
+    } else {
+        printf("    \"%c\": {\"present\": false, \"signature\": \"none\", \"signed_by\": null, "
+               "\"security_version\": null}%s\n", slot, last ? "" : ",");
+    }
 }
 
 static int cmd_status(const char *dir)
@@ -272,8 +414,10 @@ static int cmd_status(const char *dir)
         return 1;
     }
     ota_bootstate_t st;
-    char why[300] = "";
+    char why[300] = "", keys_why[4400] = "";
     bool fallback = ota_bootstate_load(dir, &st, why, sizeof why) == OTA_BOOTSTATE_FALLBACK;
+    sb_keys_t keys;
+    sb_keys_source_t ks = sb_keys_load(dir, &keys, keys_why, sizeof keys_why);
     char path[4096], hex[65] = "";
     ota_bootstate_slot_path(dir, st.active, path, sizeof path);
     bool have = sha256_file(path, hex, NULL) == 0;
@@ -290,12 +434,24 @@ static int cmd_status(const char *dir)
     printf("  \"safe_mode\": %s,\n", st.safe_mode ? "true" : "false");
     printf("  \"safe_mode_request\": %s,\n", st.safe_mode_request ? "true" : "false");
     printf("  \"state_file\": \"%s\",\n", fallback ? "fallback" : "ok");
+    /* a damaged key file still means secure boot: nothing verifies, nothing boots */
+    printf("  \"secure_boot\": %s,\n", ks == SB_KEYS_NONE ? "false" : "true");
+    printf("  \"trusted_keys\": [");
+    for (size_t i = 0; i < keys.n; i++) {
+        sb_hex(keys.digest[i], false, hex);
+        printf("%s\"%s\"", i ? ", " : "", hex);
+    }
+    printf("],\n");
+    /* anti-rollback: raised by the firmware when an image is confirmed */
+    printf("  \"min_security_version\": %lu,\n", (unsigned long)st.min_secure_version);
     printf("  \"slots\": {\n");
-    json_slot(dir, 'a', false);
-    json_slot(dir, 'b', true);
+    json_slot(dir, 'a', ks == SB_KEYS_NONE ? NULL : &keys, false);
+    json_slot(dir, 'b', ks == SB_KEYS_NONE ? NULL : &keys, true);
     printf("  }\n}\n");
     if (fallback)
         say("%s", why);
+    if (ks == SB_KEYS_DAMAGED)
+        say("secure boot: %s: no slot can boot", keys_why);
     return 0;
 }
 
@@ -348,12 +504,41 @@ static void nap(unsigned ms)
     }
 }
 
-/* Decide the slot of this boot (fallback, rollback); returns 'a'/'b' or 0. */
-static char choose_slot(const char *dir, unsigned rollback_after)
+/* Can slot boot? NULL if so, else why not (in buf, or a constant). With keys (secure
+ * boot) its signature must verify too; *r tells what was checked. */
+static const char *slot_problem(const char *dir, char slot, const sb_keys_t *keys,
+                                sb_report_t *r, bool *signature, char *buf, size_t cap)
+{
+    char path[4096];
+    *signature = false;
+    memset(r, 0, sizeof *r);
+    ota_bootstate_slot_path(dir, slot, path, sizeof path);
+    if (!ota_bootstate_image_ok(path))
+        return "holds no bootable image";
+    if (keys == NULL)
+        return NULL;
+    if (sb_check_file(path, keys, r) != 0) {
+        snprintf(buf, cap, "cannot be checked: %s", strerror(errno));
+        *signature = true;
+        return buf;
+    }
+    if (r->sig == SB_SIG_VALID)
+        return NULL;
+    *signature = true;
+    report_why(r, buf, cap);
+    return buf;
+}
+
+/* Decide the slot of this boot (fallback, rollback); returns 'a'/'b', or 0 with the
+ * exit status in *exit_code (1: no image, EXIT_SECURE_BOOT: none that verifies).
+ * *checked is what secure boot checked of the slot (for sb_same_file before exec). */
+static char choose_slot(const char *dir, unsigned rollback_after, const sb_keys_t *keys,
+                        sb_report_t *checked, int *exit_code)
 {
     ota_bootstate_t st;
     char why[300];
     bool changed = false;
+    *exit_code = 1;
     if (ota_bootstate_load(dir, &st, why, sizeof why) == OTA_BOOTSTATE_FALLBACK) {
         say("%s", why);
         changed = true; /* rewrite a valid state */
@@ -367,20 +552,42 @@ static char choose_slot(const char *dir, unsigned rollback_after)
         st.boot_attempts = 0;
         changed = true;
     }
-    char path[4096];
-    ota_bootstate_slot_path(dir, st.active, path, sizeof path);
-    if (!ota_bootstate_image_ok(path)) {
+    char buf_a[400], buf_o[400], path[4096];
+    bool sig_a = false, sig_o = false;
+    const char *prob = slot_problem(dir, st.active, keys, checked, &sig_a, buf_a, sizeof buf_a);
+    if (prob != NULL) {
         char other = st.active == 'a' ? 'b' : 'a';
-        ota_bootstate_slot_path(dir, other, path, sizeof path);
-        if (!ota_bootstate_image_ok(path)) {
+        ota_bootstate_slot_path(dir, st.active, path, sizeof path);
+        if (sig_a)
+            say("secure boot: slot %c (%s): %s: not booting it", st.active, path, prob);
+        const char *prob_o = slot_problem(dir, other, keys, checked, &sig_o, buf_o, sizeof buf_o);
+        if (prob_o != NULL) {
+            if (sig_a || sig_o) {
+                say("secure boot: refusing to boot: slot %c: %s; slot %c: %s; flash an image "
+                    "signed by a trusted key with 'ota-boot flash --state %s IMAGE'",
+                    st.active, prob, other, prob_o, dir);
+                *exit_code = EXIT_SECURE_BOOT;
+                return 0;
+            }
             say("no bootable image in %s (slot a and slot b are missing or not executable); "
                 "flash one with 'ota-boot flash --state %s IMAGE'", dir, dir);
             return 0;
         }
-        say("slot %c holds no bootable image; booting slot %c", st.active, other);
+        if (sig_a)
+            say("secure boot: booting slot %c instead (its signature is valid)", other);
+        else
+            say("slot %c holds no bootable image; booting slot %c", st.active, other);
+        /* what a rollback records: the slot that boots is the one to come back to */
         st.active = st.confirmed = other;
         st.pending = false;
+        st.pending_boots = 0;
         changed = true;
+    }
+    if (keys != NULL) {
+        char signer[65];
+        sb_hex(checked->key, true, signer);
+        say("secure boot: slot %c signature valid (key %d of %zu, digest %s)", st.active,
+            checked->trusted + 1, keys->n, signer);
     }
     if (st.pending) {
         /* counted here, not by the image: one that crashes before it runs a line of
@@ -405,6 +612,23 @@ static int cmd_run(const char *dir, unsigned rollback_after, unsigned restart_de
     int lock = lock_state(abs_dir, "be run twice");
     if (lock < 0)
         return 1;
+    /* the trusted keys, read once: like eFuses they do not change while the node runs
+     * (flash is refused then), and a file removed meanwhile does not turn secure boot
+     * off. A damaged file fails closed. */
+    sb_keys_t keys;
+    char keys_why[4400];
+    sb_keys_source_t ks = sb_keys_load(abs_dir, &keys, keys_why, sizeof keys_why);
+    if (ks == SB_KEYS_DAMAGED) {
+        say("secure boot: %s: refusing to boot anything (the trusted keys are burnt in: make "
+            "a new state directory)", keys_why);
+        return EXIT_SECURE_BOOT;
+    }
+    if (ks == SB_KEYS_OK) {
+        char list[200];
+        keys_list(&keys, list, sizeof list);
+        say("secure boot: on, %zu trusted key%s (key digest%s %s)", keys.n,
+            keys.n > 1 ? "s" : "", keys.n > 1 ? "s" : "", list);
+    }
     char self[32];
     int plen = snprintf(self, sizeof self, "%ld\n", (long)getpid());
     if (ftruncate(lock, 0) != 0 || pwrite(lock, self, (size_t)plen, 0) != plen)
@@ -418,9 +642,12 @@ static int cmd_run(const char *dir, unsigned rollback_after, unsigned restart_de
 
     unsigned delay = restart_delay_ms;
     while (!stop_signal) {
-        char slot = choose_slot(abs_dir, rollback_after);
+        sb_report_t checked;
+        int refused = 1;
+        char slot = choose_slot(abs_dir, rollback_after, ks == SB_KEYS_OK ? &keys : NULL,
+                                &checked, &refused);
         if (slot == 0)
-            return 1;
+            return refused;
         char path[4096];
         ota_bootstate_slot_path(abs_dir, slot, path, sizeof path);
         char slot_env[2] = {slot, '\0'};
@@ -441,6 +668,13 @@ static int cmd_run(const char *dir, unsigned rollback_after, unsigned restart_de
              * SIGTERM; the getppid check covers a death before the prctl */
             if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
                 _exit(127);
+            /* secure boot: the file that execs is the one that was checked, unchanged
+             * (after the exec the kernel refuses writers: ETXTBSY) */
+            if (ks == SB_KEYS_OK && !sb_same_file(path, &checked)) {
+                fprintf(stderr, "[ota-boot] secure boot: %s changed after its signature "
+                                "check: not booting it\n", path);
+                _exit(127);
+            }
             setenv("OTA_STATE_DIR", abs_dir, 1);
             setenv("OTA_BOOT_SLOT", slot_env, 1);
             char **argv = calloc((size_t)nargs + 2, sizeof *argv);
@@ -508,9 +742,19 @@ static int cmd_run(const char *dir, unsigned rollback_after, unsigned restart_de
 static const char *cmd_help(const char *cmd)
 {
     if (strcmp(cmd, "flash") == 0)
-        return "usage: ota-boot flash --state DIR IMAGE\n"
+        return "usage: ota-boot flash --state DIR [--trust-key PEM]... IMAGE\n"
                "Install IMAGE (an executable for this machine) into slot A of DIR, make it\n"
-               "active and reset the boot state. Creates DIR if needed.\n";
+               "active and reset the boot state. Creates DIR if needed.\n"
+               "\n"
+               "Secure boot (ESP-IDF Secure Boot V2 signatures):\n"
+               "  --trust-key PEM  trust this key: an RSA-3072 or P-256 key, public or\n"
+               "                   (unencrypted) private, in PEM; 1 to 3 times (key rotation).\n"
+               "                   Their key digests go into DIR/trusted_keys like eFuses:\n"
+               "                   later flashes keep them, other keys are refused (make a\n"
+               "                   new state directory), and IMAGE and every slot that\n"
+               "                   boots must be signed by one of them ('espsecure\n"
+               "                   sign-data --version 2', padding + signature sector).\n"
+               "Once DIR has trusted keys, IMAGE is refused unless it is signed by one.\n";
     if (strcmp(cmd, "run") == 0)
         return "usage: ota-boot run --state DIR [--rollback-after N] [--restart-delay-ms MS]"
                " [-- ARGS...]\n"
@@ -520,12 +764,23 @@ static const char *cmd_help(const char *cmd)
                "it after a delay. An unconfirmed image booted N times (default 3) without\n"
                "confirming itself is rolled back to the confirmed slot. Ctrl-C or SIGTERM\n"
                "stops the firmware (SIGKILL if it is still running after 5 s) and exits 0;\n"
-               "if ota-boot itself is killed, the firmware gets SIGTERM.\n";
+               "if ota-boot itself is killed, the firmware gets SIGTERM.\n"
+               "Secure boot (DIR has trusted keys, see 'ota-boot flash --help'): before each\n"
+               "boot the slot's signature is checked; a slot that is not signed, is signed by\n"
+               "an untrusted key or does not match its signature (tampered) is not booted:\n"
+               "the other slot boots if it verifies (and becomes active and confirmed), else\n"
+               "ota-boot exits with status 3.\n";
     if (strcmp(cmd, "status") == 0)
         return "usage: ota-boot status --state DIR\n"
                "Print the boot state of DIR as JSON: active_slot, active_sha256,\n"
                "confirmed_slot, pending, boot_attempts, safe_mode, safe_mode_request,\n"
-               "state_file (ok or fallback) and per-slot size and sha256.\n";
+               "state_file (ok or fallback), secure_boot (DIR has trusted keys),\n"
+               "trusted_keys (their key digests), min_security_version (anti-rollback: the\n"
+               "node refuses images below it), and per slot present, size, sha256, bootable,\n"
+               "signature (\"valid\", \"invalid\" or \"none\"; without secure boot, checked\n"
+               "against the image's own key), signed_by (the key digest of a valid signature)\n"
+               "and security_version (of its image descriptor, 0 without one; null for an\n"
+               "empty slot).\n";
     if (strcmp(cmd, "safe-mode") == 0)
         return "usage: ota-boot safe-mode --state DIR\n"
                "Make the next boot of the node a safe-mode boot (only logging, network and\n"
@@ -551,12 +806,15 @@ int main(int argc, char **argv)
         {"state", required_argument, NULL, 's'},
         {"rollback-after", required_argument, NULL, 'r'},
         {"restart-delay-ms", required_argument, NULL, 'd'},
+        {"trust-key", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL;
     unsigned rollback_after = 3, restart_delay = 1000;
     bool is_run = strcmp(cmd, "run") == 0;
+    char *key_paths[SB_MAX_KEYS];
+    int n_keys = 0;
     optind = 2;
     int c;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -574,6 +832,14 @@ int main(int argc, char **argv)
             *(c == 'r' ? &rollback_after : &restart_delay) = (unsigned)v;
             break;
         }
+        case 'k':
+            if (strcmp(cmd, "flash") != 0)
+                return usage_error("--trust-key is an option of 'flash'");
+            if (n_keys == (int)SB_MAX_KEYS)
+                return usage_error("at most %u --trust-key (a chip has %u key digest slots)",
+                                   SB_MAX_KEYS, SB_MAX_KEYS);
+            key_paths[n_keys++] = optarg;
+            break;
         case 'h': fputs(cmd_help(cmd), stdout); return 0;
         default: return usage_error("bad option for '%s'", cmd);
         }
@@ -583,7 +849,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "flash") == 0) {
         if (optind != argc - 1)
             return usage_error("'flash' needs exactly one IMAGE");
-        return cmd_flash(dir, argv[optind]);
+        return cmd_flash(dir, argv[optind], key_paths, n_keys);
     }
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "safe-mode") == 0) {
         if (optind != argc)
