@@ -166,6 +166,20 @@ class SignedNodeTest(SignedCase):
         both = self.node(self.ec1, self.ec2, self.rsa)
         self.assert_accepted(both, self.by_rsa)
 
+    def test_images_signed_by_openssl_alone(self):
+        """The node takes images signed without our tools: sigv2.py assembles the
+        sector with python's stdlib and signs with the openssl command line."""
+        import sigv2
+        node = self.node(self.ec2, self.rsa)
+        for key, name in ((self.ec2, "openssl-ec.bin"), (self.rsa, "openssl-rsa.bin")):
+            with self.subTest(key=key):
+                out = os.path.join(self.dir, name)
+                sigv2.sign(self.plain, out, key)
+                rc, so, err = run_ota("image", "info", out)
+                self.assertEqual(rc, 0, so + err)
+                boots = 2 if name == "openssl-ec.bin" else 3
+                self.assert_accepted(node, out, boots=boots)
+
     def test_arduino_transport(self):
         port = free_port()
         node = self.node(self.ec1, flags=("--arduino-port", str(port)))
