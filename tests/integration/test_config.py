@@ -464,6 +464,18 @@ ESPHOME_STYLES = [
      """}, ["-s", "name", "porch"], "{dir}/includes/ota.yaml:4:1: not valid YAML: did not "
                                    "find expected key while parsing a block mapping "
                                    "(included from {dir}/node.yaml:12:6)"),
+    ("ota: encryption: (ESPHome's encrypted OTA) is tolerated", {"node.yaml": """
+     esphome:
+       name: porch
+     esp32:
+       board: esp32dev
+     ota:
+       - platform: esphome
+         password: pw
+         encryption:
+           key: "0123456789abcdef0123456789abcdef0123456789abc="
+     """}, [], ["ota port:           3232",
+               "password:           set (stored on the node as a salted verifier)"]),
     ("an error two includes deep names the whole chain", {"node.yaml": """
      esphome:
        name: porch

@@ -1611,7 +1611,8 @@ static const char *const ota_keys[] = {
     "platform", "id", "password", "port", "version", "safe_mode", "num_attempts",
     "reboot_timeout", "boot_is_good_after", "legacy_auth", "allow_md5", "rollback_after",
     "arduino_port", "arduino_auth",
-    "on_begin", "on_progress", "on_end", "on_error", "on_abort", "on_state_change", NULL};
+    "on_begin", "on_progress", "on_end", "on_error", "on_abort", "on_state_change",
+    "encryption", NULL};
 
 static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m,
                            const char *section)
@@ -1632,6 +1633,13 @@ static int parse_ota_entry(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m,
             if (!(isalnum((unsigned char)*p) || *p == '_') || isdigit((unsigned char)cfg->ota_id[0]))
                 return errat(c, v, "id '%s' must be a C identifier (letters, digits, '_', not "
                                    "starting with a digit)", cfg->ota_id);
+    }
+    /* ESPHome's newer encrypted OTA (a Noise key): its nodes still take plain uploads,
+     * which is what this tool sends; say so (ota_config_warn) rather than refuse */
+    if ((v = lookup(m, "encryption")) != NULL && !is_null(v)) {
+        if (need_mapping(c, v, "ota encryption", false))
+            return -1;
+        cfg->ota_encryption = true;
     }
     if ((v = lookup(m, "password")) != NULL) {
         if (get_string(c, v, "password", cfg->password, sizeof cfg->password))
@@ -2203,8 +2211,14 @@ void ota_config_print(const ota_node_config_t *cfg)
 int ota_config_warn(const ota_node_config_t *cfg, FILE *f)
 {
     int n = 0;
+    if (cfg->has_ota && cfg->ota_encryption) {
+        fprintf(f, "warning: %s: ota: encryption: is ESPHome's encrypted OTA, which this tool "
+                   "does not speak: uploads go unencrypted (authenticated by the password), "
+                   "as ESPHome nodes still accept\n", cfg->file);
+        n++;
+    }
     if (!cfg->has_ota || !cfg->password_set)
-        return 0;
+        return n;
     if (cfg->legacy_auth) {
         fprintf(f, "warning: %s: legacy_auth puts the plain OTA password into the firmware; "
                    "anyone with the firmware image can read it\n", cfg->file);
