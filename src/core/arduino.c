@@ -542,12 +542,14 @@ static void data_step(ota_arduino_t *a)
             return;
         case OTA_ERR_BAD_IMAGE: finish_data(a, "ERR: not a valid firmware image\n", rc); return;
         case OTA_ERR_ACTIVATE: finish_data(a, "ERR: cannot activate the image\n", rc); return;
+#if OTA_CFG_ENABLE_SIGNED
         case OTA_ERR_ROLLBACK: finish_data(a, "ERR: security version too old\n", rc); return;
         case OTA_ERR_NOT_SIGNED:
         case OTA_ERR_UNTRUSTED_KEY:
         case OTA_ERR_BAD_SIGNATURE:
             finish_data(a, "ERR: image not signed by a trusted key\n", rc);
             return;
+#endif
         default:
             finish_data(a,
                         a->cmd == OTA_ARDUINO_CMD_SPIFFS ? "ERR: writing the filesystem image failed\n"

@@ -542,6 +542,7 @@ static void finish(ota_native_t *n, int idx)
         return;
     case OTA_ERR_INFLATE: fail(n, idx, rc, "gzip stream ended early"); return;
     case OTA_ERR_ACTIVATE: fail(n, idx, rc, "cannot activate the new image"); return;
+#if OTA_CFG_ENABLE_SIGNED /* (these errors exist only then) */
     case OTA_ERR_ROLLBACK:
         fail(n, idx, rc, "image refused: its security version is below the node's minimum");
         return;
@@ -551,6 +552,7 @@ static void finish(ota_native_t *n, int idx)
         /* the words say which: unsigned, another key, altered (ota_error_str) */
         fail(n, idx, rc, "image refused: not signed by a trusted key");
         return;
+#endif
     default: fail(n, idx, rc, "image rejected"); return;
     }
 #if OTA_CFG_ENABLE_LOG_STRINGS
