@@ -111,6 +111,18 @@ class WaitTest(unittest.TestCase):
                       "activate it; giving up after 6 s", err)
         self.assertEqual(err.count("the whole image was sent"), 1, err)
 
+    def test_login_back_off_is_explained(self):
+        node = Node(self, "--auth-backoff-free", "0", "--auth-backoff-base-ms", "5000")
+        img = self.image(20000)
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port,
+                               "--password", "wrong", img)
+        self.assertEqual(rc, 4, err)
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port,
+                               "--password", "wrong", "--timeout", "30", img)
+        self.assertEqual(rc, 4, err)
+        self.assertIn("to answer the login: after failed logins a node delays the next ones "
+                      "for a while (its back-off)", err)
+
     def test_quiet_says_nothing_while_waiting(self):
         dev = QuietDevice(self, "greeting")
         rc, out, err = run_ota("upload", "-q", "--device", "127.0.0.1", "--port", dev.port,
