@@ -221,6 +221,24 @@ class NodeFileHabitsTest(unittest.TestCase):
         self.assertIn("Using the firmware ESPHome built for demo-node: %s" % built, err)
         node.assert_runs(img, 2)
 
+    def test_upload_follows_build_path(self):
+        node = Node(self, "--no-password")
+        d, path = self.node_file(node.port)
+        with open(path) as f:
+            text = f.read().replace("  name: demo-node\n", "  name: demo-node\n  build_path: out/x\n")
+        with open(path, "w") as f:
+            f.write(text)
+        img = make_image(self, seed=24)
+        out = os.path.join(d, "out", "x", ".pioenvs", "demo-node")
+        os.makedirs(out)
+        with open(img, "rb") as src, open(os.path.join(out, "firmware.bin"), "wb") as dst:
+            dst.write(src.read())
+        rc, so, err = run_ota("upload", path, "--device", "127.0.0.1")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("Using the firmware ESPHome built for demo-node: %s/out/x/.pioenvs/"
+                      "demo-node/firmware.bin" % d, err)
+        node.assert_runs(img, 2)
+
     def test_run_takes_upload_options_and_the_build(self):
         log_port = free_port()
         node = Node(self, "--no-password", "--heartbeat-ms", "200", "--log-port", str(log_port))

@@ -1416,6 +1416,9 @@ static int parse_esphome(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m,
     if ((v = lookup(m, "board")) != NULL &&
         get_string(c, v, "board", cfg->board, sizeof cfg->board))
         return -1;
+    if ((v = lookup(m, "build_path")) != NULL &&
+        get_string(c, v, "build_path", cfg->build_path, sizeof cfg->build_path))
+        return -1;
     if ((v = lookup(m, "name_add_mac_suffix")) != NULL &&
         get_bool(c, v, "name_add_mac_suffix", &cfg->name_mac_suffix))
         return -1;

@@ -63,6 +63,7 @@ typedef struct ota_node_config {
      * verification_keys, else the signing_key's public half. signing_key (the
      * private key's path, resolved against the file's folder) lets upload/run sign
      * on the fly. */
+    char build_path[512];    /* esphome: build_path: ("" = ESPHome's .esphome/build/NAME) */
     bool ota_encryption;     /* ota: encryption: (ESPHome's Noise OTA): tolerated, warned */
     bool signed_ota;
     char signing_scheme[12]; /* "rsa3072" (ESPHome's default) or "ecdsa256" */

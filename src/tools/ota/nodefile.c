@@ -170,7 +170,14 @@ int nodefile_built_firmware(const char *node_file, const ota_node_config_t *cfg,
 {
     const char *slash = strrchr(node_file, '/');
     int dir = slash ? (int)(slash - node_file) : 1;
-    int n = snprintf(buf, cap, "%.*s/.esphome/build/%s/.pioenvs/%s/firmware.bin", dir,
+    int n;
+    if (cfg->build_path[0] == '/')
+        n = snprintf(buf, cap, "%s/.pioenvs/%s/firmware.bin", cfg->build_path, cfg->name);
+    else if (cfg->build_path[0] != '\0') /* relative to the YAML's folder, as ESPHome has it */
+        n = snprintf(buf, cap, "%.*s/%s/.pioenvs/%s/firmware.bin", dir, slash ? node_file : ".",
+                     cfg->build_path, cfg->name);
+    else
+        n = snprintf(buf, cap, "%.*s/.esphome/build/%s/.pioenvs/%s/firmware.bin", dir,
                      slash ? node_file : ".", cfg->name, cfg->name);
     if (n < 0 || (size_t)n >= cap)
         return -1;

@@ -38,8 +38,9 @@ int load_config(const char *path, ota_node_config_t *cfg);
 int apply_node_file(const char *path, ota_client_options_t *o, bool port_set, char *host,
                     size_t host_cap, ota_node_config_t *cfg);
 
-/** buf = <node file's folder>/.esphome/build/NAME/.pioenvs/NAME/firmware.bin, where
- *  `esphome compile` leaves the image. \return 0 when that file exists, else -1. */
+/** buf = <node file's folder>/.esphome/build/NAME/.pioenvs/NAME/firmware.bin (or
+ *  <esphome: build_path>/.pioenvs/NAME/firmware.bin), where `esphome compile` leaves
+ *  the image. \return 0 when that file exists, else -1. */
 int nodefile_built_firmware(const char *node_file, const ota_node_config_t *cfg, char *buf,
                             size_t cap);
 
