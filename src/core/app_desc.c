@@ -36,37 +36,46 @@ void ota_app_desc_scan_init(ota_app_desc_scan_t *s)
 
 void ota_app_desc_scan_feed(ota_app_desc_scan_t *s, const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++, s->pos++) {
+    for (size_t i = 0; i < n; i++) {
         uint8_t b = p[i];
+        s->pos++;
         if (s->found) {
             if (s->have == sizeof s->head)
                 continue; /* all the scanner keeps is in */
             s->head[s->have++] = b;
             if (s->have == sizeof s->head && !plausible(s->head)) {
-                s->found = false; /* the pattern by chance: go on looking */
+                /* the pattern by chance: look again from the word after it, over the
+                 * bytes kept (ota_app_desc_find() looks at every 4-aligned word too) */
+                uint8_t again[sizeof s->head - 4];
+                memcpy(again, s->head + 4, sizeof again);
+                s->found = false;
                 s->match = 0;
+                s->pos = s->offset + 4;
+                ota_app_desc_scan_feed(s, again, sizeof again);
             }
             continue;
         }
         /* the magic word starts at a multiple of 4 */
+        uint32_t at = s->pos - 1; /* this byte's offset */
         if (s->match > 0 && b == magic(s->match)) {
             if (++s->match == 4) {
                 s->found = true;
-                s->offset = s->pos - 3;
+                s->offset = at - 3;
                 for (unsigned k = 0; k < 4; k++)
                     s->head[k] = magic(k);
                 s->have = 4;
             }
             continue;
         }
-        s->match = (b == magic(0) && s->pos % 4 == 0) ? 1 : 0;
+        s->match = (b == magic(0) && at % 4 == 0) ? 1 : 0;
     }
 }
 
 bool ota_app_desc_scan_result(const ota_app_desc_scan_t *s, uint32_t *secure_version,
                               char *version)
 {
-    if (!s->found || s->have < sizeof s->head)
+    /* the whole 256-byte descriptor must lie inside what was seen (as for find) */
+    if (!s->found || s->have < sizeof s->head || s->pos < s->offset + OTA_APP_DESC_SIZE)
         return false;
     const uint8_t *v = s->head + OTA_APP_DESC_OFF_SECURE_VERSION;
     *secure_version = (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |

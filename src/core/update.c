@@ -103,6 +103,9 @@ static int sig_feed(ota_update_t *u, const uint8_t *p, size_t len)
             n = len;
         if (c->hash_update(c->ctx, &u->sig_sha, u->sig_tail + u->sig_tail_pos, n) != OTA_OK)
             return OTA_ERR_CRYPTO;
+        /* the descriptor counts only inside the signed bytes: the sector's unsigned
+         * parts (absent blocks, padding) must not be able to carry one */
+        ota_app_desc_scan_feed(&u->desc, u->sig_tail + u->sig_tail_pos, n);
         memcpy(u->sig_tail + u->sig_tail_pos, p, n);
         u->sig_tail_pos = (uint32_t)((u->sig_tail_pos + n) % cap);
         p += n;
@@ -154,10 +157,12 @@ static int store_write(ota_update_t *u, const uint8_t *p, size_t len)
     if (rc != OTA_OK)
         return rc;
 #if OTA_CFG_ENABLE_SIGNED
-    if (signing(u) && (rc = sig_feed(u, p, len)) != OTA_OK)
-        return rc;
-    if (!(u->flags & OTA_UPDATE_F_DATA))
+    if (signing(u)) {
+        if ((rc = sig_feed(u, p, len)) != OTA_OK)
+            return rc;
+    } else if (!(u->flags & OTA_UPDATE_F_DATA)) {
         ota_app_desc_scan_feed(&u->desc, p, len);
+    }
 #endif
     u->written += (uint32_t)len;
     return OTA_OK;

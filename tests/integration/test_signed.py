@@ -242,6 +242,33 @@ class AntiRollbackTest(SignedCase):
         self.assertIn("image refused: its security version is below the node's minimum",
                       node.log())
         self.assert_accepted(node, sv2, boots=3)  # equal is fine
+        # the bootloader keeps the minimum too: a re-flash keeps it, and an older image
+        # flashed by hand does not start
+        node.stop()
+        from nodelib import OTA_BOOT
+        p = subprocess.run([OTA_BOOT, "flash", "--state", node.dir, sv1], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(node.status()["min_security_version"], 2)
+        # (slot b still holds the version-2 image: that one boots instead)
+        log = os.path.join(self.dir, "boot-rollback.log")
+        with open(log, "w") as out:
+            p = subprocess.Popen([OTA_BOOT, "run", "--state", node.dir, "--", "--no-password",
+                                  "--bind", "127.0.0.1", "--port", str(free_port())],
+                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            import time
+            end = time.monotonic() + 30
+            text = ""
+            while time.monotonic() < end and "image descriptor" not in text:
+                time.sleep(0.1)
+                with open(log) as f:
+                    text = f.read()
+        finally:
+            os.killpg(p.pid, 9)
+            p.wait(timeout=10)
+        self.assertIn("has security version 1, below the minimum 2 (anti-rollback)", text)
+        self.assertIn("image descriptor: version 1.0.0, secure_version 2", text)
 
     def test_activation_alone_does_not_raise_the_minimum(self):
         node = self.node(self.ec1)  # boot_is_good_after: the 60 s default

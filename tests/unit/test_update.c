@@ -1095,11 +1095,15 @@ static uint8_t *vector(const char *name, size_t *n)
 static uint8_t trusted_digest[32];
 static ota_sig_trusted_t trusted_key = {.digest = trusted_digest};
 
+static uint32_t min_secure_version; /* the fake boot record's, for the next upload */
+
 /* One signed upload of img through the pipeline in pieces of piece bytes; the
  * finish's result. */
 static int signed_upload(const uint8_t *img, size_t n, size_t piece, unsigned flags)
 {
     setup_pipeline(false, true);
+    fp.boot.min_secure_version = min_secure_version;
+    ota_update_check_secure_version(&up, &fp.t.boot);
     size_t dn;
     uint8_t *d = vector("ecdsa_key1.digest.bin", &dn);
     assert_int_equal(dn, 32);
@@ -1150,6 +1154,31 @@ static void test_signed_image_in_any_chunking(void **state)
     assert_int_equal(signed_upload(img, 3000, 4096, 0), OTA_ERR_NOT_SIGNED);
     free(img);
 }
+
+/* Anti-rollback counts only a descriptor inside the signed bytes: one planted in the
+ * unsigned parts of the sector (an absent block) must not lift an old image over the
+ * node's minimum (found in review). */
+static void test_descriptor_in_the_sector_does_not_count(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *img = vector("image_ecdsa.bin", &n); /* signed, no descriptor */
+    min_secure_version = 5;
+    assert_int_equal(signed_upload(img, n, 4096, 0), OTA_ERR_ROLLBACK);
+    static const uint8_t fake[] = {0x32, 0x54, 0xcd, 0xab, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0,
+                                   0, 0, 0, 0, 'e', 'v', 'i', 'l', 0};
+    uint8_t *sector = img + n - 4096;
+    memset(sector + 1216, 0, 256);
+    memcpy(sector + 1216, fake, sizeof fake); /* where block 1 would be */
+    assert_int_equal(signed_upload(img, n, 4096, 0), OTA_ERR_ROLLBACK);
+    size_t gz_n;
+    uint8_t *gz = gzip_of(img, n, &gz_n);
+    assert_int_equal(signed_upload(gz, gz_n, 777, OTA_UPDATE_F_GZIP), OTA_ERR_ROLLBACK);
+    free(gz);
+    min_secure_version = 0;
+    assert_int_equal(signed_upload(img, n, 4096, 0), OTA_OK); /* no minimum: fine */
+    free(img);
+}
 #endif
 
 int main(void)
@@ -1186,6 +1215,7 @@ int main(void)
         cmocka_unit_test(test_progress_monotone_last_is_size),
 #if OTA_CFG_ENABLE_SIGNED
         cmocka_unit_test(test_signed_image_in_any_chunking),
+        cmocka_unit_test(test_descriptor_in_the_sector_does_not_count),
 #endif
     };
     return cmocka_run_group_tests_name("update", tests, NULL, NULL);

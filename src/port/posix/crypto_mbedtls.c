@@ -215,6 +215,8 @@ int ota_posix_key_digest_from_pem(const char *path, uint8_t digest[OTA_SIG_DIGES
     uint8_t material[384];
     ota_sig_key_t key = {.data = material};
     rc = OTA_ERR_INVALID_ARG;
+    snprintf(err, cap, "%s: the key's numbers cannot be used (an RSA exponent over 32 bits?)",
+             path);
     if (mbedtls_pk_get_type(&pk) == MBEDTLS_PK_RSA) {
         mbedtls_rsa_context *rsa = mbedtls_pk_rsa(pk);
         uint8_t e[4];

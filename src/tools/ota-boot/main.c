@@ -330,12 +330,16 @@ static int cmd_flash(const char *dir, const char *image, char *const *key_paths,
     }
     /* a reset: no earlier generation may survive as boot.state.prev (a fallback to
      * it could boot an old image from slot b) */
+    /* ... except the anti-rollback minimum, which only ever rises (like an eFuse) */
+    ota_bootstate_t st, before;
+    char ignored[300];
+    ota_bootstate_load(dir, &before, ignored, sizeof ignored);
     snprintf(old_state, sizeof old_state, "%s/boot.state.prev", dir);
     unlink(old_state);
     snprintf(old_state, sizeof old_state, "%s/boot.state", dir);
     unlink(old_state);
-    ota_bootstate_t st;
     ota_bootstate_default(&st);
+    st.min_secure_version = before.min_secure_version;
     if (ota_bootstate_store(dir, &st) != 0) {
         fprintf(stderr, "ota-boot: cannot write the boot state in %s: %s\n", dir,
                 strerror(errno));
@@ -507,7 +511,8 @@ static void nap(unsigned ms)
 /* Can slot boot? NULL if so, else why not (in buf, or a constant). With keys (secure
  * boot) its signature must verify too; *r tells what was checked. */
 static const char *slot_problem(const char *dir, char slot, const sb_keys_t *keys,
-                                sb_report_t *r, bool *signature, char *buf, size_t cap)
+                                uint32_t min_secure_version, sb_report_t *r, bool *signature,
+                                char *buf, size_t cap)
 {
     char path[4096];
     *signature = false;
@@ -515,6 +520,13 @@ static const char *slot_problem(const char *dir, char slot, const sb_keys_t *key
     ota_bootstate_slot_path(dir, slot, path, sizeof path);
     if (!ota_bootstate_image_ok(path))
         return "holds no bootable image";
+    /* anti-rollback at boot too: an image below the minimum does not run */
+    unsigned long sv = slot_security_version(path);
+    if (sv < min_secure_version) {
+        snprintf(buf, cap, "has security version %lu, below the minimum %lu (anti-rollback)",
+                 sv, (unsigned long)min_secure_version);
+        return buf;
+    }
     if (keys == NULL)
         return NULL;
     if (sb_check_file(path, keys, r) != 0) {
@@ -554,13 +566,15 @@ static char choose_slot(const char *dir, unsigned rollback_after, const sb_keys_
     }
     char buf_a[400], buf_o[400], path[4096];
     bool sig_a = false, sig_o = false;
-    const char *prob = slot_problem(dir, st.active, keys, checked, &sig_a, buf_a, sizeof buf_a);
+    const char *prob = slot_problem(dir, st.active, keys, st.min_secure_version, checked, &sig_a, buf_a,
+                                    sizeof buf_a);
     if (prob != NULL) {
         char other = st.active == 'a' ? 'b' : 'a';
         ota_bootstate_slot_path(dir, st.active, path, sizeof path);
         if (sig_a)
             say("secure boot: slot %c (%s): %s: not booting it", st.active, path, prob);
-        const char *prob_o = slot_problem(dir, other, keys, checked, &sig_o, buf_o, sizeof buf_o);
+        const char *prob_o = slot_problem(dir, other, keys, st.min_secure_version, checked, &sig_o,
+                                          buf_o, sizeof buf_o);
         if (prob_o != NULL) {
             if (sig_a || sig_o) {
                 say("secure boot: refusing to boot: slot %c: %s; slot %c: %s; flash an image "
@@ -569,14 +583,14 @@ static char choose_slot(const char *dir, unsigned rollback_after, const sb_keys_
                 *exit_code = EXIT_SECURE_BOOT;
                 return 0;
             }
-            say("no bootable image in %s (slot a and slot b are missing or not executable); "
-                "flash one with 'ota-boot flash --state %s IMAGE'", dir, dir);
+            say("no bootable image in %s (slot %c %s; slot %c %s); flash one with 'ota-boot "
+                "flash --state %s IMAGE'", dir, st.active, prob, other, prob_o, dir);
             return 0;
         }
         if (sig_a)
             say("secure boot: booting slot %c instead (its signature is valid)", other);
         else
-            say("slot %c holds no bootable image; booting slot %c", st.active, other);
+            say("slot %c %s; booting slot %c", st.active, prob, other);
         /* what a rollback records: the slot that boots is the one to come back to */
         st.active = st.confirmed = other;
         st.pending = false;

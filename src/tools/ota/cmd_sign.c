@@ -281,7 +281,8 @@ int cmd_image(int argc, char **argv)
     char err[512] = "";
     int rc = imgsign_inspect(image, len, &info, err, sizeof err);
     printf("image:      %s, %zu bytes\n", argv[2], len);
-    long at = ota_app_desc_find(image, len);
+    /* the descriptor that counts is in the signed bytes (the node looks only there) */
+    long at = ota_app_desc_find(image, rc == 1 ? info.signed_len : len);
     if (at >= 0) {
         ota_app_desc_t d;
         memcpy(&d, image + at, sizeof d);

@@ -580,8 +580,9 @@ int cmd_upload(int argc, char **argv)
                                            sizeof built);
     size_t len = 0;
     uint8_t *image = firmware ? load_firmware(firmware, &len) : NULL;
-    if (image == NULL || (node_file != NULL && upload_sign_for_node(&node_cfg, firmware, &image,
-                                                                   &len, a->quiet) != 0)) {
+    /* firmware only: nodes do not check filesystem images for signatures */
+    if (image == NULL || (node_file != NULL && !a->filesystem &&
+                          upload_sign_for_node(&node_cfg, firmware, &image, &len, a->quiet) != 0)) {
         free(image);
         ota_wipe(&node_cfg, sizeof node_cfg);
         free(pw_alloc);
