@@ -46,6 +46,8 @@ CHUNK = P.CHUNK_SIZE
 _STATE_DIR = tempfile.mkdtemp(prefix="ota-state-")
 atexit.register(shutil.rmtree, _STATE_DIR, True)
 os.environ["XDG_STATE_HOME"] = _STATE_DIR
+os.environ["XDG_CACHE_HOME"] = os.path.join(_STATE_DIR, "cache")  # the gzip cache
+os.environ.pop("OTA_CACHE_DIR", None)
 os.environ["OTA_KNOWN_NODES"] = os.path.join(_STATE_DIR, "known_nodes")
 
 

@@ -150,6 +150,37 @@ class StockDeviceTest(unittest.TestCase):
         self.assertIn("gzip", out)
         self.assertEqual(dev.image, read_bytes(path))
 
+    def test_gzip_cache_of_one_build(self):
+        """Uploading one build again takes its gzip from the cache; a damaged cache
+        entry is ignored (compressed again), never sent."""
+        path = os.path.join(tempfile.mkdtemp(prefix="ota-cache-"), "fw.bin")
+        self.addCleanup(lambda: __import__("shutil").rmtree(os.path.dirname(path), True))
+        with open(path, "wb") as f:
+            f.write(os.urandom(300000).hex().encode())
+        cache = os.path.join(os.environ["XDG_CACHE_HOME"], "ota", "gzip")
+        for attempt in range(3):
+            dev = StockDevice(self)
+            rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", dev.port,
+                                   "--password", "pw", path)
+            dev.t.join(30)
+            self.assertIsNone(dev.error)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(dev.image, read_bytes(path))
+            self.assertIn("gzip", out)
+            if attempt == 0:
+                self.assertNotIn("taken from the cache", err)
+                entries = [e for e in os.listdir(cache) if e.endswith(".gz")]
+                self.assertEqual(len(entries), 1, entries)
+                self.assertEqual(os.stat(os.path.join(cache, entries[0])).st_mode & 0o777,
+                                 0o600)
+            elif attempt == 1:
+                self.assertIn("taken from the cache", err)
+                with open(os.path.join(cache, entries[0]), "r+b") as f:
+                    f.seek(-5, os.SEEK_END)
+                    f.write(b"XXXXX")  # break its trailer
+            else:
+                self.assertNotIn("taken from the cache", err)
+
     def test_v2_md5_device(self):
         self.upload_to(StockDevice(self, method=P.RESP_REQUEST_AUTH_MD5, gzip_ok=False))
 

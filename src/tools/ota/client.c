@@ -442,7 +442,7 @@ int ota_client_prepare(ota_client_payload_t *p, const uint8_t *image, size_t len
     mbedtls_md5_ret(image, len, p->md5);
     if (compress) {
         size_t gz_len = 0;
-        uint8_t *gz = ota_gzip(image, len, &gz_len);
+        uint8_t *gz = ota_gzip_cached(image, len, &gz_len, &p->gz_cached);
         if (gz != NULL && gz_len < len) {
             p->gz = gz;
             p->gz_len = gz_len;

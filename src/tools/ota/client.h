@@ -138,6 +138,7 @@ typedef struct ota_client_payload {
     uint8_t *gz;          /* its gzip form when that is smaller, else NULL (owned) */
     size_t gz_len;
     uint8_t gz_md5[16];
+    bool gz_cached;       /* the gzip form came from the cache (gzip.h) */
 } ota_client_payload_t;
 
 /** Hash image (and gzip it when compress and the result is smaller) into *p.

@@ -304,6 +304,8 @@ int upload_single(upload_args_t *a, const char *name, const char *firmware,
      * second a device allows between its auth OK and the size (docs/protocol.md) */
     ota_client_payload_t payload;
     ota_client_prepare(&payload, image, len, o.compress);
+    if (payload.gz_cached && !quiet)
+        fprintf(stderr, "gzip of this image (%zu bytes) taken from the cache\n", payload.gz_len);
     ota_client_result_t res;
     int rc = OTA_EXIT_INTERNAL;
     double started = ota_now_s();
