@@ -165,7 +165,7 @@ class RebootHintTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         record = os.path.join(os.path.dirname(os.environ["OTA_KNOWN_NODES"]), "updated_nodes")
         with open(record) as f:
-            self.assertRegex(f.read(), r"(?m)^127\.0\.0\.1:%d \d+$" % node.port)
+            self.assertRegex(f.read(), r"(?m)^127\.0\.0\.1:%d \d+ \d+ \d+$" % node.port)
         self.assertEqual(os.stat(record).st_mode & 0o777, 0o600)
         node.stop()  # as if it were still rebooting: nothing listens
         rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port, img)
@@ -180,6 +180,60 @@ class RebootHintTest(unittest.TestCase):
                                "--protocol", "native", img)
         self.assertEqual(rc, 3, err)
         self.assertIn("hint: check that OTA is enabled", err)
+
+
+class GzipWherePaysTest(unittest.TestCase):
+    """gzip is chosen from what the node's last uploads measured (updated_nodes)."""
+
+    def setUp(self):
+        self.record = os.path.join(os.path.dirname(os.environ["OTA_KNOWN_NODES"]),
+                                   "updated_nodes")
+
+    def rates(self, port, raw, gz):
+        with open(self.record, "a") as f:
+            f.write("127.0.0.1:%d %d %d %d\n" % (port, int(time.time()) - 600, raw, gz))
+
+    def line(self, port):
+        with open(self.record) as f:
+            return [l.split() for l in f if l.startswith("127.0.0.1:%d " % port)][-1]
+
+    def upload(self, node, *args):
+        img = make_image(self, seed=31, fill=0x41)  # demo-node itself gzips ~3:1 too
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port, *args,
+                               img)
+        self.assertEqual(rc, 0, err)
+        return out, err
+
+    def test_choice_follows_the_measured_rates(self):
+        node = Node(self, "--no-password")
+        mib = 1024 * 1024
+        self.rates(node.port, 50 * mib, 5 * mib)  # raw was faster: gzip off
+        out, err = self.upload(node)
+        self.assertIn("gzip: off for 127.0.0.1: it took images at 50.0 MiB/s raw and 5.0 "
+                      "MiB/s gzipped", err)
+        self.assertNotIn("gzip", out)
+        raw_after = float(self.line(node.port)[2])
+        self.assertGreater(raw_after, 0)
+        self.assertNotEqual(raw_after, 50 * mib)  # this upload's rate replaced it
+        self.assertEqual(float(self.line(node.port)[3]), 5 * mib)  # the other one kept
+        out, err = self.upload(node, "--compress")  # forced: no choice
+        self.assertIn("gzip", out)
+        self.assertNotIn("gzip: off", err)
+
+    def test_a_fast_gzip_link_is_measured_raw_once(self):
+        node = Node(self, "--no-password")
+        self.rates(node.port, 0, 10 * 1024 * 1024)
+        out, err = self.upload(node)
+        self.assertIn("gzip: trying this upload without it", err)
+        self.assertNotIn("gzip", out)
+        self.assertGreater(float(self.line(node.port)[2]), 0)  # now both are known
+
+    def test_a_slow_link_keeps_gzip(self):
+        node = Node(self, "--no-password")
+        self.rates(node.port, 0, 300 * 1024)
+        out, err = self.upload(node)
+        self.assertIn("gzip", out)
+        self.assertNotIn("gzip: ", err)
 
 
 class NodeFileHabitsTest(unittest.TestCase):

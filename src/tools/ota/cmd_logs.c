@@ -58,7 +58,8 @@ const char run_usage[] =
     "  --follow-seconds S  stop following after S seconds (default: until Ctrl-C)\n"
     "\n"
     "The upload takes the options of 'ota upload' (see 'ota upload --help'):\n"
-    "  --auth METHOD, --known-nodes F, --no-compress, --protocol native|arduino|auto,\n"
+    "  --auth METHOD, --known-nodes F, --no-compress, --compress,\n"
+    "  --protocol native|arduino|auto,\n"
     "  --host-port N, --host-ip ADDR, --retries N, --timeout S, -q/--quiet (no progress;\n"
     "  the logs still show)\n";
 

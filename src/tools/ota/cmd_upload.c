@@ -62,7 +62,10 @@ const char upload_usage[] =
     "                       intended). A file that cannot be read refuses weaker auth\n"
     "                       from every node\n"
     "  --no-compress        never gzip (default: gzip when the device accepts it and the\n"
-    "                       image gets smaller)\n"
+    "                       image gets smaller, unless this node took a raw upload faster\n"
+    "                       before: on a fast link its inflating costs more than the\n"
+    "                       wire saves; the rates are kept beside the known_nodes file)\n"
+    "  --compress           gzip whenever the device accepts it (no such choice)\n"
     "  --protocol P         native (ESPHome), arduino (ArduinoOTA / espota) or auto\n"
     "                       (default: native, and ArduinoOTA when the TCP port refuses,\n"
     "                       unless salted auth is required: --auth salted, a NODE.yaml\n"
@@ -86,6 +89,10 @@ const char upload_usage[] =
 
 /* ------------------------------------------------------------ shared with run */
 
+/* Above this rate (image bytes per second, gzipped) the link is fast enough that
+ * gzip may not pay: one raw upload is tried to compare. */
+#define UPLOAD_FAST_LINK_BPS (2.0 * 1024 * 1024)
+
 const struct option upload_long_options[] = {
     {"port", required_argument, NULL, UO_PORT},
     {"password", required_argument, NULL, UO_PASSWORD},
@@ -93,6 +100,7 @@ const struct option upload_long_options[] = {
     {"auth", required_argument, NULL, UO_AUTH},
     {"known-nodes", required_argument, NULL, UO_KNOWN_NODES},
     {"no-compress", no_argument, NULL, UO_NO_COMPRESS},
+    {"compress", no_argument, NULL, UO_COMPRESS},
     {"retries", required_argument, NULL, UO_RETRIES},
     {"timeout", required_argument, NULL, UO_TIMEOUT},
     {"protocol", required_argument, NULL, UO_PROTOCOL},
@@ -167,7 +175,14 @@ int upload_option(const char *cmd, int c, const char *arg, upload_args_t *a)
             return usage_error(cmd, "--auth takes auto, salted, sha256, md5 or none, not '%s'",
                                arg);
         return 0;
-    case UO_NO_COMPRESS: a->o.compress = false; return 0;
+    case UO_NO_COMPRESS:
+        a->o.compress = false;
+        a->compress_forced = false;
+        return 0;
+    case UO_COMPRESS:
+        a->o.compress = true;
+        a->compress_forced = true;
+        return 0;
     case UO_RETRIES:
         if (!parse_uint(arg, 0, 100, &a->retries))
             return usage_error(cmd, "--retries takes a number from 0 to 100, not '%s'", arg);
@@ -300,6 +315,26 @@ int upload_single(upload_args_t *a, const char *name, const char *firmware,
         fprintf(stderr, "Uploading %s (%zu bytes) to %s port %u\n", firmware, len, name,
                 (unsigned)o.port);
     o.updated_ago_s = ota_updated_ago(o.known_file, name, o.port);
+    /* gzip where it pays: what this node's last uploads measured, raw and gzipped */
+    if (o.compress && !a->compress_forced) {
+        double raw_bps = 0, gz_bps = 0;
+        ota_updated_rates(o.known_file, name, o.port, &raw_bps, &gz_bps);
+        const double mib = 1024.0 * 1024.0;
+        if (raw_bps > 0 && gz_bps > 0 && raw_bps > gz_bps * 1.1) {
+            o.compress = false;
+            if (!quiet)
+                fprintf(stderr, "gzip: off for %s: it took images at %.1f MiB/s raw and %.1f "
+                                "MiB/s gzipped (--compress forces it)\n",
+                        name, raw_bps / mib, gz_bps / mib);
+        } else if (raw_bps == 0 && gz_bps >= UPLOAD_FAST_LINK_BPS) {
+            o.compress = false; /* measure once: on a fast link gzip may cost more */
+            if (!quiet)
+                fprintf(stderr, "gzip: trying this upload without it: %s took the last one at "
+                                "%.1f MiB/s gzipped, a link where inflating on the node may cost "
+                                "more than it saves (--compress forces gzip)\n",
+                        name, gz_bps / mib);
+        }
+    }
     /* hash and gzip now, before connecting: once for every retry, and never inside the
      * second a device allows between its auth OK and the size (docs/protocol.md) */
     ota_client_payload_t payload;
@@ -344,8 +379,9 @@ int upload_single(upload_args_t *a, const char *name, const char *firmware,
     ota_client_payload_free(&payload);
     if (rc == OTA_EXIT_OK) {
         ota_interrupt_phase = OTA_INTERRUPT_UPDATED;
-        ota_updated_record(o.known_file, name, o.port);
         double secs = ota_now_s() - started;
+        ota_updated_record(o.known_file, name, o.port, res.compressed,
+                           secs > 0 ? (double)len / secs : 0);
         char gz[64] = "";
         if (res.compressed)
             snprintf(gz, sizeof gz, ", gzip: %zu bytes on the wire", res.wire_size);

@@ -4,21 +4,35 @@
  * reboot into the new image it most likely is, instead of a wrong port or a node
  * without OTA.
  *
+ * It also remembers how fast each node took an image raw and gzipped, so that gzip
+ * is used where it pays (a slow Wi-Fi link) and not where it costs (a fast link,
+ * where the node's inflating is slower than the wire).
+ *
  * FILE (the folder of the known_nodes file, known_nodes.h, + "updated_nodes") holds
- * one "HOST:PORT UNIX-SECONDS" line per node, the newest 256 kept, written 0600
+ * one "HOST:PORT UNIX-SECONDS RAW_BPS GZIP_BPS" line per node (the rates may be
+ * missing: 0), the newest 256 kept, written 0600
  * through a temporary file and rename(). Losing it loses only a hint.
  */
 #ifndef OTA_TOOLS_OTA_UPDATED_NODES_H
 #define OTA_TOOLS_OTA_UPDATED_NODES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* How long after an update a refusal is taken for the reboot. */
 #define OTA_UPDATED_REBOOT_WINDOW_S 120
 
-/** Record that node (HOST:PORT as the user gave it) was updated now. known_file: the
- *  known_nodes path (its folder is used); NULL: nothing is recorded. */
-void ota_updated_record(const char *known_file, const char *host, uint16_t port);
+/** Record that node (HOST:PORT as the user gave it) was updated now, and how fast:
+ *  image bytes per second (gzip or not; <= 0: not measured). The other mode's last
+ *  rate is kept. known_file: the known_nodes path (its folder is used); NULL:
+ *  nothing is recorded. */
+void ota_updated_record(const char *known_file, const char *host, uint16_t port, bool gzip,
+                        double image_bps);
+
+/** The node's last measured rates (image bytes per second) raw and gzipped, 0 when
+ *  never measured. */
+void ota_updated_rates(const char *known_file, const char *host, uint16_t port,
+                       double *raw_bps, double *gz_bps);
 
 /** Seconds since this machine updated host:port, or -1 when not within
  *  OTA_UPDATED_REBOOT_WINDOW_S (or unknown); at least 1 otherwise. */

@@ -29,8 +29,9 @@ enum {
     UO_PROTOCOL,
     UO_HOST_PORT,
     UO_HOST_IP,
+    UO_COMPRESS,
 };
-#define UPLOAD_OPTION_ROWS 13 /* upload_long_options[] with its NULL row */
+#define UPLOAD_OPTION_ROWS 14 /* upload_long_options[] with its NULL row */
 #define UPLOAD_OPTION_NOT_MINE (-1)
 
 enum { UPLOAD_PROTO_AUTO = 0, UPLOAD_PROTO_NATIVE, UPLOAD_PROTO_ARDUINO };
@@ -45,6 +46,7 @@ typedef struct upload_args {
     bool filesystem;
     unsigned long retries;
     bool quiet;
+    bool compress_forced; /* --compress: gzip whenever the device takes it, no learning */
     char known_path[4096];
 } upload_args_t;
 
