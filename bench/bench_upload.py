@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Upload throughput of `ota upload` to a local node, against the raw loopback TCP
-throughput of a plain socket copy of the same 16 MiB, measured side by side in one
-run (best of 3 each), with their ratio. Also: the same upload gzip-compressed, for a
-compressible image. Usage: bench_upload.py BIN_DIR"""
+"""Upload throughput of `ota upload` to a local node, against two baselines of the
+same bytes measured side by side in one run: the node's own MD5 (mbedTLS: the
+physical limit of the pipeline, since the node hashes every byte it receives) and a
+plain loopback TCP copy. 16 MiB and 64 MiB images, random and realistic (a real
+binary repeated: about 3:1), runs interleaved, medians of RUNS. Also the gzip upload
+of the realistic image. Prints `bench <name>: <ratio> (goal <goal>)` lines.
+Usage: bench_upload.py BIN_DIR"""
 import hashlib
 import os
 import re
@@ -15,7 +18,7 @@ import tempfile
 import time
 
 SIZE = 16 * 1024 * 1024
-RUNS = 3
+RUNS = 5
 
 
 def free_port():
@@ -70,43 +73,70 @@ class Node:
         self.logf.close()
 
 
-def make_image(bin_dir, path, compressible):
+def make_image(bin_dir, path, size, realistic):
+    """demo-node, padded to size with random bytes, or with copies of real binaries
+    (the tool, the node) for a realistic mix of code and data."""
     shutil.copyfile(os.path.join(bin_dir, "demo-node"), path)
-    pad = SIZE - os.path.getsize(path)
+    pad = size - os.path.getsize(path)
     with open(path, "ab") as f:
-        if compressible:
-            f.write((b"firmware-data-" * (pad // 14 + 1))[:pad])
+        if realistic:
+            parts = b"".join(open(os.path.join(bin_dir, n), "rb").read()
+                             for n in ("ota", "ota-boot", "demo-node"))
+            f.write((parts * (pad // len(parts) + 1))[:pad])
         else:
             f.write(hashlib.shake_256(b"bench").digest(pad))
+
+
+def timed(argv):
+    return float(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
 
 
 def main():
     bin_dir = sys.argv[1] if len(sys.argv) > 1 else "build-bench/bin"
     work = tempfile.mkdtemp(prefix="ota-bench-")
+    # the tool's state (known nodes, learned rates, gzip cache) stays in here
+    for var in ("XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        os.environ[var] = os.path.join(work, var.lower())
+    os.environ.pop("OTA_KNOWN_NODES", None)
+    os.environ.pop("OTA_CACHE_DIR", None)
     try:
-        img = os.path.join(work, "random.bin")
-        comp = os.path.join(work, "compressible.bin")
-        make_image(bin_dir, img, False)
-        make_image(bin_dir, comp, True)
         node = Node(bin_dir, work)
+        results = []
         try:
-            ours = min(node.upload(img, "--no-compress") for _ in range(RUNS))
-            gz = min(node.upload(comp) for _ in range(RUNS))
+            for size in (SIZE, 4 * SIZE):
+                mib = size / (1024 * 1024)
+                for kind in ("random", "realistic"):
+                    img = os.path.join(work, "%s-%d.bin" % (kind, size))
+                    make_image(bin_dir, img, size, kind == "realistic")
+                    up, md5, tcp = [], [], []
+                    for _ in range(RUNS):  # interleaved: the same machine state for all
+                        up.append(node.upload(img, "--no-compress"))
+                        md5.append(timed([os.path.join(bin_dir, "md5_speed"), img]))
+                        tcp.append(timed([os.path.join(bin_dir, "tcp_copy"), img]))
+                    u, m, t = median(up), median(md5), median(tcp)
+                    results.append((mib, kind, u, m, t))
+                    print("  %3d MiB %-9s ota upload %6.3f s (%6.1f MiB/s)  node MD5 %6.3f s "
+                          "(%6.1f MiB/s)  TCP copy %6.3f s" % (mib, kind, u, mib / u, m,
+                                                              mib / m, t))
+                    print("bench upload_vs_md5_%dMiB_%s: %.2f (goal >= 0.8)"
+                          % (mib, kind, m / u))
+                    if kind == "realistic" and size == SIZE:
+                        gz = median([node.upload(img, "--compress") for _ in range(RUNS)])
+                        print("  %3d MiB realistic, gzip: %6.3f s (%6.1f MiB/s of image)"
+                              % (mib, gz, mib / gz))
+                        print("bench gzip_vs_plain_%dMiB_loopback: %.2f (goal >= 1 where "
+                              "gzip is chosen; the tool learns not to gzip here)"
+                              % (mib, u / gz))
         finally:
             node.stop()
-        raw = min(float(subprocess.run([os.path.join(bin_dir, "tcp_copy"), img],
-                                       check=True, capture_output=True, text=True).stdout)
-                  for _ in range(RUNS))
-        mib = SIZE / (1024 * 1024)
-        print("Benchmark: 16 MiB image, local node on loopback, best of %d (%s, %d cores)"
-              % (RUNS, os.uname().machine, os.cpu_count()))
-        print("  raw TCP copy (loopback)      %7.3f s  %8.1f MiB/s" % (raw, mib / raw))
-        print("  ota upload (no compression)  %7.3f s  %8.1f MiB/s" % (ours, mib / ours))
-        print("  ota upload (gzip, compressible image) %7.3f s  %8.1f MiB/s of image"
-              % (gz, mib / gz))
-        print("  ratio ota upload / raw TCP throughput: %.2f" % (raw / ours))
-        print("  (the upload includes connect, handshake, MD5 on both ends, slot writes with")
-        print("   fsync and the node's verification; the raw copy includes none of that)")
+        print("(medians of %d interleaved runs, %s, %d cores; the upload includes connect, "
+              "handshake, MD5 on both ends, slot writes with fsync and the node's "
+              "verification)" % (RUNS, os.uname().machine, os.cpu_count()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

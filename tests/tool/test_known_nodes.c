@@ -292,7 +292,7 @@ static void test_record_file_modes_and_atomic_rewrite(void **state)
 
     /* the user's comments and a broken line survive a rewrite */
     char text[512];
-    snprintf(text, sizeof text, "%s# my note\nnot a record\n", read_all(t->path));
+    snprintf(text, sizeof text, "%.400s# my note\nnot a record\n", read_all(t->path));
     write_text(t->path, text);
     chmod(t->path, 0644);
     assert_int_equal(ota_known_record(t->path, "b.local:3232", NULL, 0, err, sizeof err), 0);
@@ -511,7 +511,7 @@ static void test_prepare_warns_on_corrupt_lines(void **state)
     char err[256];
     assert_int_equal(ota_known_record(t->path, "ok.local:1", NULL, 0, err, sizeof err), 0);
     char text[512];
-    snprintf(text, sizeof text, "broken line\n%s", read_all(t->path));
+    snprintf(text, sizeof text, "broken line\n%.400s", read_all(t->path));
     write_text(t->path, text);
     FILE *out = tmpfile();
     assert_non_null(out);
