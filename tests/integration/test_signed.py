@@ -107,11 +107,11 @@ class SigningToolTest(SignedCase):
         digest = out.split()[0]
         self.assertIn(digest, run_ota("image", "info", self.by_ec1)[1])
         rc, out, err = run_ota("image", "info", self.plain)
-        self.assertEqual(rc, 1, out)
+        self.assertEqual(rc, 8, out)
         self.assertIn("signature:  none", out)
         bad = self.variant(self.by_ec1, 1000, "info-flipped.bin")
         rc, out, err = run_ota("image", "info", bad)
-        self.assertEqual(rc, 1, out)
+        self.assertEqual(rc, 8, out)
         self.assertIn("NOT VALID", out)
 
     def test_signed_image_is_the_image_padded_plus_one_sector(self):

@@ -22,6 +22,7 @@ enum {
     OTA_EXIT_DEVICE = 5,
     OTA_EXIT_INPUT = 6,  /* the firmware (or another input file) is missing or unreadable */
     OTA_EXIT_CONFIG = 7, /* the node file (YAML) is invalid or has no ota: block */
+    OTA_EXIT_UNSIGNED = 8, /* ota image info: not signed, or a signature block is not valid */
 };
 
 typedef enum ota_auth_mode {

@@ -57,7 +57,7 @@ const char image_usage[] =
     "Say what IMAGE carries: its size, whether it ends with a signature sector, and for\n"
     "each signature block the scheme, the key digest (eFuse), whether the block was\n"
     "made for these bytes and whether its signature verifies. Exit 0 when the image is\n"
-    "signed and every block is valid, 1 when it is unsigned or a block is not.\n";
+    "signed and every block is valid, 8 when it is unsigned or a block is not.\n";
 
 const char key_digest_usage[] =
     "usage: ota key-digest KEY.pem\n"
@@ -301,7 +301,7 @@ int cmd_image(int argc, char **argv)
     }
     if (rc == 0) {
         printf("signature:  none (%s)\n", err);
-        return 1;
+        return OTA_EXIT_UNSIGNED;
     }
     printf("signed:     the first %zu bytes (SHA-256 ", info.signed_len);
     print_hex(stdout, info.image_sha256, sizeof info.image_sha256);
@@ -316,7 +316,7 @@ int cmd_image(int argc, char **argv)
     }
     printf("verdict:    %s\n", info.all_valid ? "every block is valid"
                                               : "not every block is valid");
-    return info.all_valid ? OTA_EXIT_OK : 1;
+    return info.all_valid ? OTA_EXIT_OK : OTA_EXIT_UNSIGNED;
 }
 
 int cmd_key_digest(int argc, char **argv)

@@ -39,7 +39,8 @@ static const char main_usage[] =
     "exit codes: 0 success, 1 internal error, 2 usage, 3 network (does not resolve,\n"
     "refused, timeout, connection lost), 4 authentication, 5 the device reported an\n"
     "error (including busy), 6 the firmware file is missing, unreadable or empty,\n"
-    "7 the node file (YAML) is invalid or has no ota: block.\n";
+    "7 the node file (YAML) is invalid or has no ota: block, 8 (ota image info) the\n"
+    "image is unsigned or a signature block is not valid.\n";
 
 typedef struct ota_command {
     const char *name;
