@@ -187,6 +187,7 @@ typedef struct ota_posix {
     bool listen_ready;         /* the last wait found the listener readable */
     int conns[OTA_POSIX_MAX_CONNS];
     int tmp_fd;            /* the inactive slot's temp file while an update runs */
+    uint64_t tmp_flushed;  /* bytes of it whose writeback was started (sync_file_range) */
     char tmp_path[4200];
     bool finished;         /* slot_finish passed */
     bool reboot;           /* port->reboot() was called */

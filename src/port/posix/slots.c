@@ -42,8 +42,11 @@ int ota_posix_slot_begin(void *user, uint32_t size)
         return OTA_ERR_PREPARE;
     }
     ctx->finished = false;
+    ctx->tmp_flushed = 0;
     return OTA_OK;
 }
+
+#define SLOT_WRITEBACK_STEP (4u * 1024u * 1024u)
 
 int ota_posix_slot_write(void *user, uint32_t offset, const uint8_t *data, size_t len)
 {
@@ -63,6 +66,15 @@ int ota_posix_slot_write(void *user, uint32_t offset, const uint8_t *data, size_
             return errno == ENOSPC ? OTA_ERR_NO_SPACE : OTA_ERR_WRITE;
         }
         done += (size_t)n;
+    }
+    /* start the disk writeback of every full 4 MiB behind us while the rest arrives,
+     * so that the fsync at the end waits for little (it still makes it durable) */
+    uint64_t end = (uint64_t)offset + len;
+    if (end / SLOT_WRITEBACK_STEP > ctx->tmp_flushed / SLOT_WRITEBACK_STEP) {
+        uint64_t upto = end / SLOT_WRITEBACK_STEP * SLOT_WRITEBACK_STEP;
+        (void)sync_file_range(ctx->tmp_fd, (off_t)ctx->tmp_flushed,
+                              (off_t)(upto - ctx->tmp_flushed), SYNC_FILE_RANGE_WRITE);
+        ctx->tmp_flushed = upto;
     }
     return OTA_OK;
 }
