@@ -270,6 +270,28 @@ class AntiRollbackTest(SignedCase):
         self.assertIn("has security version 1, below the minimum 2 (anti-rollback)", text)
         self.assertIn("image descriptor: version 1.0.0, secure_version 2", text)
 
+    def test_unconfirmed_image_still_rolls_back(self):
+        """A newer image that never confirms itself (it crashes at start) rolls back to
+        the confirmed one, whose security version is below the newer one's: the
+        minimum rose only with the confirmation, so the rollback is allowed."""
+        from nodelib import CRASHER
+        node = self.node(self.ec1, flags=("--boot-is-good-after-ms", "300"))
+        sv2 = self.versioned(2)
+        self.assert_accepted(node, sv2)
+        node.wait_for(lambda: self.minimum(node) == 2, 30, "the minimum rising to 2")
+        bad = os.path.join(self.dir, "crasher-sv3.bin")
+        rc, so, err = run_ota("sign", "--key", self.ec1, "--security-version", "3", "-o", bad,
+                              CRASHER)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port, bad)
+        self.assertEqual(rc, 0, err)
+        node.wait_for(lambda: "rolling back to slot" in node.log(), 60, "the rollback")
+        node.wait_listening(3)
+        st = node.status()
+        self.assertEqual(st["active_sha256"], sha256_file(sv2))
+        self.assertEqual(st["min_security_version"], 2)  # never raised to 3
+        self.assertFalse(st["pending"])
+
     def test_activation_alone_does_not_raise_the_minimum(self):
         node = self.node(self.ec1)  # boot_is_good_after: the 60 s default
         self.assert_accepted(node, self.versioned(3))
