@@ -407,8 +407,12 @@ int main(int argc, char **argv)
             if (n_keys == 3)
                 return usage_error("at most 3 --verification-key (a signature sector holds 3 "
                                    "blocks)", NULL);
-            if (ota_posix_key_digest_from_pem(optarg, key_digest[n_keys], why, sizeof why) != 0)
-                return usage_error(why, NULL);
+            char msg[400];
+            if (ota_posix_key_digest_from_pem(optarg, key_digest[n_keys], why, sizeof why) != 0) {
+                snprintf(msg, sizeof msg, "--verification-key %s is not a PEM key this node can "
+                         "use: %s", optarg, why);
+                return usage_error(msg, NULL);
+            }
             trusted[n_keys].digest = key_digest[n_keys];
             n_keys++;
             break;

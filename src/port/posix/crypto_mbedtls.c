@@ -16,7 +16,6 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/md.h>
 #include <mbedtls/md5.h>
-#include <mbedtls/error.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/pkcs5.h>
 #include <mbedtls/rsa.h>
@@ -194,56 +193,84 @@ const ota_crypto_port_t ota_posix_crypto = {
 };
 
 #if OTA_CFG_ENABLE_SIGNED
-int ota_posix_key_digest_from_pem(const char *path, uint8_t digest[OTA_SIG_DIGEST_LEN],
-                                  char *err, size_t cap)
+int ota_posix_key_digest_from_pem(const char *path, uint8_t out[OTA_SIG_DIGEST_LEN], char *err,
+                                  size_t err_cap)
 {
+    /* mbedTLS says "file I/O error" for all of these: find out what it was first */
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, err_cap, "%s", strerror(errno));
+        return -1;
+    }
+    fclose(f);
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
-    int rc = mbedtls_pk_parse_public_keyfile(&pk, path);
-    if (rc != 0) {
+    int rc = -1;
+    int prc = mbedtls_pk_parse_public_keyfile(&pk, path);
+    if (prc != 0) {
         mbedtls_pk_free(&pk);
         mbedtls_pk_init(&pk);
-        rc = mbedtls_pk_parse_keyfile(&pk, path, NULL);
+        prc = mbedtls_pk_parse_keyfile(&pk, path, NULL);
     }
-    if (rc != 0) {
-        char why[128];
-        mbedtls_strerror(rc, why, sizeof why);
-        snprintf(err, cap, "%s: not a PEM key this node can use (%s)", path, why);
-        mbedtls_pk_free(&pk);
-        return OTA_ERR_INVALID_ARG;
+    if (prc == MBEDTLS_ERR_PK_PASSWORD_REQUIRED || prc == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) {
+        snprintf(err, err_cap, "an encrypted private key: give its public key instead "
+                               "(openssl pkey -in KEY -pubout -out KEY.pub.pem)");
+        goto out;
     }
-    uint8_t material[384];
-    ota_sig_key_t key = {.data = material};
-    rc = OTA_ERR_INVALID_ARG;
-    snprintf(err, cap, "%s: the key's numbers cannot be used (an RSA exponent over 32 bits?)",
-             path);
+    if (prc != 0) {
+        snprintf(err, err_cap, "not a PEM public or private key that mbedTLS can read");
+        goto out;
+    }
+    ota_sig_key_t key;
+    uint8_t data[OTA_SIG_RSA_LEN];
+    memset(&key, 0, sizeof key);
     if (mbedtls_pk_get_type(&pk) == MBEDTLS_PK_RSA) {
         mbedtls_rsa_context *rsa = mbedtls_pk_rsa(pk);
-        uint8_t e[4];
-        if (mbedtls_rsa_get_len(rsa) != 384) {
-            snprintf(err, cap, "%s is an RSA-%u key; rsa3072 needs 3072 bits", path,
-                     (unsigned)(mbedtls_rsa_get_len(rsa) * 8));
-        } else if (mbedtls_rsa_export_raw(rsa, material, 384, NULL, 0, NULL, 0, NULL, 0, e,
-                                          4) == 0) {
-            key.scheme = OTA_SIG_SCHEME_RSA3072;
-            key.rsa_e = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 | (uint32_t)e[2] << 8 | e[3];
-            rc = OTA_OK;
+        mbedtls_mpi n, e;
+        mbedtls_mpi_init(&n);
+        mbedtls_mpi_init(&e);
+        bool ok = mbedtls_rsa_export(rsa, &n, NULL, NULL, NULL, &e) == 0 &&
+                  mbedtls_mpi_bitlen(&n) == 3072 && mbedtls_mpi_bitlen(&e) <= 32 &&
+                  mbedtls_mpi_write_binary(&n, data, OTA_SIG_RSA_LEN) == 0;
+        uint8_t eb[4] = {0};
+        ok = ok && mbedtls_mpi_write_binary(&e, eb, sizeof eb) == 0;
+        size_t bits = mbedtls_mpi_bitlen(&n);
+        mbedtls_mpi_free(&e);
+        mbedtls_mpi_free(&n);
+        if (!ok) {
+            snprintf(err, err_cap, "an RSA key of %zu bits: Secure Boot V2 signs with RSA-3072",
+                     bits);
+            goto out;
         }
-    } else if (mbedtls_pk_get_type(&pk) == MBEDTLS_PK_ECKEY) {
-        mbedtls_ecp_keypair *ec = mbedtls_pk_ec(pk);
+        key.scheme = OTA_SIG_SCHEME_RSA3072;
+        key.rsa_e = (uint32_t)eb[0] << 24 | (uint32_t)eb[1] << 16 | (uint32_t)eb[2] << 8 | eb[3];
+    } else if (mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECKEY)) {
+        const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(pk);
         if (ec->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
-            snprintf(err, cap, "%s is an EC key on another curve; ecdsa256 needs P-256", path);
-        } else if (mbedtls_mpi_write_binary(&ec->Q.X, material, 32) == 0 &&
-                   mbedtls_mpi_write_binary(&ec->Q.Y, material + 32, 32) == 0) {
-            key.scheme = OTA_SIG_SCHEME_ECDSA_P256;
-            rc = OTA_OK;
+            const mbedtls_ecp_curve_info *ci = mbedtls_ecp_curve_info_from_grp_id(ec->grp.id);
+            snprintf(err, err_cap, "an EC key on curve %s: Secure Boot V2 ECDSA keys are P-256 (ecdsa256)",
+                     ci != NULL ? ci->name : "(unknown)");
+            goto out;
         }
+        if (mbedtls_mpi_write_binary(&ec->Q.X, data, 32) != 0 ||
+            mbedtls_mpi_write_binary(&ec->Q.Y, data + 32, 32) != 0) {
+            snprintf(err, err_cap, "an EC key without a valid public point");
+            goto out;
+        }
+        key.scheme = OTA_SIG_SCHEME_ECDSA_P256;
     } else {
-        snprintf(err, cap, "%s is neither an RSA-3072 nor an EC P-256 key", path);
+        snprintf(err, err_cap, "a %s key: Secure Boot V2 keys are RSA-3072 or ECDSA P-256",
+                 mbedtls_pk_get_name(&pk));
+        goto out;
     }
+    key.data = data;
+    if (ota_sig_key_digest(&ota_posix_crypto, &key, out) != OTA_OK) {
+        snprintf(err, err_cap, "its key digest cannot be computed (not a valid key)");
+        goto out;
+    }
+    rc = 0;
+out:
     mbedtls_pk_free(&pk);
-    if (rc == OTA_OK && (rc = ota_sig_key_digest(&ota_posix_crypto, &key, digest)) != OTA_OK)
-        snprintf(err, cap, "%s: cannot compute the key digest", path);
     return rc;
 }
 #endif

@@ -39,10 +39,11 @@ int ota_posix_verify_rsa3072_pss(void *user, const uint8_t *n, uint32_t e, const
                                  const uint8_t *sig);
 
 #if OTA_CFG_ENABLE_SIGNED
-/** The key digest (ota/signature.h) of a PEM key file: public or private, RSA-3072 or
- *  EC P-256 (as `openssl genpkey`, `ota keygen` or `espsecure generate_signing_key`
- *  write them), for a node's trusted keys. \return 0, or OTA_ERR_INVALID_ARG with
- *  the reason in err. */
+/** The key digest (ota/signature.h) of a PEM key file: public or unencrypted private,
+ *  RSA-3072 or EC P-256 (as `openssl genpkey`, `ota keygen` or `espsecure
+ *  generate_signing_key` write them), for a node's or ota-boot's trusted keys.
+ *  \return 0; -1 with an English reason in err, without the path (unreadable, not a
+ *  key, another kind or size of key, encrypted). */
 int ota_posix_key_digest_from_pem(const char *path, uint8_t digest[32], char *err, size_t cap);
 #endif
 /** The crypto table of the functions above (they keep no state: ctx is NULL). */

@@ -246,7 +246,7 @@ static int cmd_flash(const char *dir, const char *image, char *const *key_paths,
     for (int i = 0; i < n_key_paths; i++) {
         uint8_t d[OTA_SIG_DIGEST_LEN];
         char err[300];
-        if (sb_pem_key_digest(key_paths[i], d, err, sizeof err) != 0) {
+        if (ota_posix_key_digest_from_pem(key_paths[i], d, err, sizeof err) != 0) {
             fprintf(stderr, "ota-boot: --trust-key %s: %s\n", key_paths[i], err);
             return 1;
         }

@@ -11,100 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <mbedtls/bignum.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
 
 #include "bootstate.h"
+#include "ota/util.h"
 #include "ota_posix.h"
 
 #define KEYS_TMP SB_KEYS_FILE ".tmp"
 #define KEYS_FILE_MAX 1024 /* three 65-byte lines, and room to say "too large" */
 
 /* ------------------------------------------------------------------ keys */
-
-int sb_pem_key_digest(const char *path, uint8_t out[OTA_SIG_DIGEST_LEN], char *err,
-                      size_t err_cap)
-{
-    /* mbedTLS says "file I/O error" for all of these: find out what it was first */
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, err_cap, "%s", strerror(errno));
-        return -1;
-    }
-    fclose(f);
-    mbedtls_pk_context pk;
-    mbedtls_pk_init(&pk);
-    int rc = -1;
-    int prc = mbedtls_pk_parse_public_keyfile(&pk, path);
-    if (prc != 0) {
-        mbedtls_pk_free(&pk);
-        mbedtls_pk_init(&pk);
-        prc = mbedtls_pk_parse_keyfile(&pk, path, NULL);
-    }
-    if (prc == MBEDTLS_ERR_PK_PASSWORD_REQUIRED || prc == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) {
-        snprintf(err, err_cap, "an encrypted private key: give its public key instead "
-                               "(openssl pkey -in KEY -pubout -out KEY.pub.pem)");
-        goto out;
-    }
-    if (prc != 0) {
-        snprintf(err, err_cap, "not a PEM public or private key that mbedTLS can read");
-        goto out;
-    }
-    ota_sig_key_t key;
-    uint8_t data[OTA_SIG_RSA_LEN];
-    memset(&key, 0, sizeof key);
-    if (mbedtls_pk_get_type(&pk) == MBEDTLS_PK_RSA) {
-        mbedtls_rsa_context *rsa = mbedtls_pk_rsa(pk);
-        mbedtls_mpi n, e;
-        mbedtls_mpi_init(&n);
-        mbedtls_mpi_init(&e);
-        bool ok = mbedtls_rsa_export(rsa, &n, NULL, NULL, NULL, &e) == 0 &&
-                  mbedtls_mpi_bitlen(&n) == 3072 && mbedtls_mpi_bitlen(&e) <= 32 &&
-                  mbedtls_mpi_write_binary(&n, data, OTA_SIG_RSA_LEN) == 0;
-        uint8_t eb[4] = {0};
-        ok = ok && mbedtls_mpi_write_binary(&e, eb, sizeof eb) == 0;
-        size_t bits = mbedtls_mpi_bitlen(&n);
-        mbedtls_mpi_free(&e);
-        mbedtls_mpi_free(&n);
-        if (!ok) {
-            snprintf(err, err_cap, "an RSA key of %zu bits: Secure Boot V2 signs with RSA-3072",
-                     bits);
-            goto out;
-        }
-        key.scheme = OTA_SIG_SCHEME_RSA3072;
-        key.rsa_e = (uint32_t)eb[0] << 24 | (uint32_t)eb[1] << 16 | (uint32_t)eb[2] << 8 | eb[3];
-    } else if (mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECKEY)) {
-        const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(pk);
-        if (ec->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
-            const mbedtls_ecp_curve_info *ci = mbedtls_ecp_curve_info_from_grp_id(ec->grp.id);
-            snprintf(err, err_cap, "an EC key on curve %s: ota-boot checks P-256 (ecdsa256)",
-                     ci != NULL ? ci->name : "(unknown)");
-            goto out;
-        }
-        if (mbedtls_mpi_write_binary(&ec->Q.X, data, 32) != 0 ||
-            mbedtls_mpi_write_binary(&ec->Q.Y, data + 32, 32) != 0) {
-            snprintf(err, err_cap, "an EC key without a valid public point");
-            goto out;
-        }
-        key.scheme = OTA_SIG_SCHEME_ECDSA_P256;
-    } else {
-        snprintf(err, err_cap, "a %s key: Secure Boot V2 keys are RSA-3072 or ECDSA P-256",
-                 mbedtls_pk_get_name(&pk));
-        goto out;
-    }
-    key.data = data;
-    if (ota_sig_key_digest(&ota_posix_crypto, &key, out) != OTA_OK) {
-        snprintf(err, err_cap, "its key digest cannot be computed (not a valid key)");
-        goto out;
-    }
-    rc = 0;
-out:
-    mbedtls_pk_free(&pk);
-    return rc;
-}
 
 int sb_keys_add(sb_keys_t *keys, const uint8_t digest[OTA_SIG_DIGEST_LEN])
 {
@@ -144,17 +60,6 @@ void sb_hex(const uint8_t digest[OTA_SIG_DIGEST_LEN], bool short_form, char out[
     out[2 * n] = '\0';
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 sb_keys_source_t sb_keys_load(const char *dir, sb_keys_t *keys, char *why, size_t why_cap)
 {
     char path[4200], buf[KEYS_FILE_MAX + 1];
@@ -191,12 +96,8 @@ sb_keys_source_t sb_keys_load(const char *dir, sb_keys_t *keys, char *why, size_
         const char *nl = memchr(buf + p, '\n', len - p);
         size_t l = nl != NULL ? (size_t)(nl - (buf + p)) : len - p;
         uint8_t d[OTA_SIG_DIGEST_LEN];
-        bool ok = l == 2 * OTA_SIG_DIGEST_LEN;
-        for (size_t i = 0; ok && i < OTA_SIG_DIGEST_LEN; i++) {
-            int hi = hex_digit(buf[p + 2 * i]), lo = hex_digit(buf[p + 2 * i + 1]);
-            ok = hi >= 0 && lo >= 0;
-            d[i] = (uint8_t)(hi << 4 | lo);
-        }
+        bool ok = l == 2 * OTA_SIG_DIGEST_LEN &&
+                  ota_hex_decode(buf + p, OTA_SIG_DIGEST_LEN, d) == 0;
         if (!ok) {
             snprintf(why, why_cap, "%s, line %u: not a key digest (64 hex digits)", path, line);
             memset(keys, 0, sizeof *keys);

@@ -22,12 +22,6 @@ typedef struct sb_keys {
     size_t n;
 } sb_keys_t;
 
-/** The key digest of the RSA-3072 or P-256 key in a PEM file (public or
- *  unencrypted private key, read with mbedTLS). \return 0; -1 with an English
- *  reason in err (unreadable, not a key, another kind or size of key, encrypted). */
-int sb_pem_key_digest(const char *path, uint8_t out[OTA_SIG_DIGEST_LEN], char *err,
-                      size_t err_cap);
-
 /** Add digest to keys unless it is there already. \return 1 added, 0 already there,
  *  -1 full (SB_MAX_KEYS). */
 int sb_keys_add(sb_keys_t *keys, const uint8_t digest[OTA_SIG_DIGEST_LEN]);
