@@ -32,7 +32,6 @@
 #include <mbedtls/sha256.h>
 
 #include "bootstate.h"
-#include "ota/app_desc.h"
 #include "ota_posix.h"
 #include "secure_boot.h"
 
@@ -364,27 +363,6 @@ static int cmd_flash(const char *dir, const char *image, char *const *key_paths,
 
 /* ----------------------------------------------------------------- status */
 
-/* The secure_version of the image descriptor in the slot file (ota/app_desc.h), 0
- * when it has none. */
-static unsigned long slot_security_version(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return 0;
-    ota_app_desc_scan_t scan;
-    ota_app_desc_scan_init(&scan);
-    uint8_t buf[65536];
-    size_t n;
-    uint32_t sv = 0;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        ota_app_desc_scan_feed(&scan, buf, n);
-        if (ota_app_desc_scan_result(&scan, &sv, NULL))
-            break;
-    }
-    fclose(f);
-    return sv;
-}
-
 /* One slot of the status: keys NULL when secure boot is off (the signature is then
  * checked against the image's own key: intact and signed, by a key not yet trusted). */
 static void json_slot(const char *dir, char slot, const sb_keys_t *keys, bool last)
@@ -402,7 +380,7 @@ static void json_slot(const char *dir, char slot, const sb_keys_t *keys, bool la
                "\"security_version\": %lu}%s\n",
                slot, r.size, r.sha256, ota_bootstate_image_ok(path) ? "true" : "false",
                sb_sig_name(r.sig), signer[0] ? "\"" : "", signer[0] ? signer : "null",
-               signer[0] ? "\"" : "", slot_security_version(path), last ? "" : ",");
+               signer[0] ? "\"" : "", (unsigned long)r.security_version, last ? "" : ",");
     } else {
         printf("    \"%c\": {\"present\": false, \"signature\": \"none\", \"signed_by\": null, "
                "\"security_version\": null}%s\n", slot, last ? "" : ",");
@@ -520,21 +498,19 @@ static const char *slot_problem(const char *dir, char slot, const sb_keys_t *key
     ota_bootstate_slot_path(dir, slot, path, sizeof path);
     if (!ota_bootstate_image_ok(path))
         return "holds no bootable image";
-    /* anti-rollback at boot too: an image below the minimum does not run */
-    unsigned long sv = slot_security_version(path);
-    if (sv < min_secure_version) {
-        snprintf(buf, cap, "has security version %lu, below the minimum %lu (anti-rollback)",
-                 sv, (unsigned long)min_secure_version);
-        return buf;
-    }
-    if (keys == NULL)
-        return NULL;
+    /* one read of the file: its descriptor, and with keys (secure boot) its signature */
     if (sb_check_file(path, keys, r) != 0) {
         snprintf(buf, cap, "cannot be checked: %s", strerror(errno));
-        *signature = true;
+        *signature = keys != NULL;
         return buf;
     }
-    if (r->sig == SB_SIG_VALID)
+    /* anti-rollback at boot too: an image below the minimum does not run */
+    if (r->security_version < min_secure_version) {
+        snprintf(buf, cap, "has security version %lu, below the minimum %lu (anti-rollback)",
+                 (unsigned long)r->security_version, (unsigned long)min_secure_version);
+        return buf;
+    }
+    if (keys == NULL || r->sig == SB_SIG_VALID)
         return NULL;
     *signature = true;
     report_why(r, buf, cap);

@@ -14,6 +14,7 @@
 #include <mbedtls/sha256.h>
 
 #include "bootstate.h"
+#include "ota/app_desc.h"
 #include "ota/util.h"
 #include "ota_posix.h"
 
@@ -267,6 +268,8 @@ int sb_check_file(const char *path, const sb_keys_t *keys, sb_report_t *r)
     mbedtls_sha256_init(&image);
     mbedtls_sha256_starts_ret(&whole, 0);
     mbedtls_sha256_starts_ret(&image, 0);
+    ota_app_desc_scan_t desc;
+    ota_app_desc_scan_init(&desc);
     static uint8_t buf[65536];
     uint8_t sector[OTA_SIG_SECTOR_SIZE];
     uint64_t off = 0;
@@ -282,13 +285,17 @@ int sb_check_file(const char *path, const sb_keys_t *keys, sb_report_t *r)
         if (n == 0)
             break;
         mbedtls_sha256_update_ret(&whole, buf, (size_t)n);
+        if (!signed_size)
+            ota_app_desc_scan_feed(&desc, buf, (size_t)n);
         if (signed_size) {
             /* [off, off + n) split at image_len: hashed | into the sector */
             uint64_t end = off + (uint64_t)n;
             uint64_t cut = end < image_len ? end : image_len;
             size_t to_image = off < image_len ? (size_t)(cut - off) : 0;
-            if (to_image > 0)
+            if (to_image > 0) {
                 mbedtls_sha256_update_ret(&image, buf, to_image);
+                ota_app_desc_scan_feed(&desc, buf, to_image);
+            }
             for (size_t i = to_image; i < (size_t)n; i++) {
                 uint64_t at = off + i - image_len;
                 if (at < OTA_SIG_SECTOR_SIZE)
@@ -306,6 +313,9 @@ int sb_check_file(const char *path, const sb_keys_t *keys, sb_report_t *r)
     mbedtls_sha256_free(&image);
     r->size = (long long)off;
     hex_of(dig, r->sha256);
+    uint32_t sv = 0;
+    if (ota_app_desc_scan_result(&desc, &sv, NULL))
+        r->security_version = sv;
     if (io_error) {
         classify(r, OTA_ERR_IO, NULL);
         r->why = "it cannot be read";

@@ -67,6 +67,9 @@ typedef struct sb_report {
     int trusted;      /* index in keys of the key that verified, -1 for none */
     bool have_key;    /* key is set: the verifying key, or the first untrusted one */
     uint8_t key[OTA_SIG_DIGEST_LEN];
+    /* secure_version of its image descriptor (ota/app_desc.h; inside the signed bytes
+     * of a signed image, as the node looks), 0 without one */
+    uint32_t security_version;
     /* the file that was checked (sb_same_file: is it still that file, unchanged?) */
     unsigned long long dev, ino;
     long long ctime_sec, ctime_nsec;
