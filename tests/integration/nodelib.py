@@ -117,6 +117,17 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def read_exact(sock, n):
+    """Exactly n bytes from a socket, or ConnectionError when the peer closes first."""
+    data = b""
+    while len(data) < n:
+        got = sock.recv(n - len(data))
+        if not got:
+            raise ConnectionError("closed")
+        data += got
+    return data
+
+
 def make_image(tc, extra=200000, seed=1, fill=None):
     """A new firmware: demo-node with bytes appended (random unless fill is given),
     so it runs like the original but has another sha256. Removed after the test."""

@@ -17,18 +17,9 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodelib import MAGIC, Node, RawClient, make_image, read_bytes, run_ota  # noqa: E402
+from nodelib import MAGIC, Node, RawClient, make_image, read_bytes, read_exact, run_ota  # noqa: E402
 import protocol_consts as P  # noqa: E402
 
-
-def read_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise ConnectionError("closed")
-        b += c
-    return b
 
 
 class StockUploaderTest(unittest.TestCase):

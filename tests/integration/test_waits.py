@@ -15,18 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodelib import (DEMO_NODE, MAGIC, OTA, OTA_BOOT, Node, free_port, make_image,  # noqa: E402
-                     run_ota)
+                     read_exact, run_ota)
 import protocol_consts as P  # noqa: E402
-
-
-def read_exact(c, n):
-    data = b""
-    while len(data) < n:
-        got = c.recv(n - len(data))
-        if not got:
-            raise ConnectionError("closed")
-        data += got
-    return data
 
 
 class QuietDevice:
@@ -202,6 +192,9 @@ class GzipWherePaysTest(unittest.TestCase):
         rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port, *args,
                                img)
         self.assertEqual(rc, 0, err)
+        # the node reboots into it: wait, or the next upload finds it restarting
+        node.uploads = getattr(node, "uploads", 0) + 1
+        node.wait_listening(1 + node.uploads)
         return out, err
 
     def test_choice_follows_the_measured_rates(self):
