@@ -42,6 +42,7 @@
 #define OTA_ERR_BAD_SIGNATURE (-24)  /**< a signature is corrupt, or does not match the image */
 #define OTA_ERR_UNTRUSTED_KEY (-25)  /**< signed, but by no key the node trusts */
 #define OTA_ERR_ROLLBACK (-26)       /**< the image's secure_version is below the node's minimum */
+#define OTA_ERR_SHA256_MISMATCH (-40) /**< the image does not have the announced SHA-256 (pull) */
 
 /** A short English description of an OTA_ERR_* code ("unknown error" for others).
  *  Never NULL; the string is static. */

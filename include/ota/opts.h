@@ -146,6 +146,19 @@
 #define OTA_CFG_ENABLE_SIGNED 0
 #endif
 
+/** Pull updates (ota/pull.h): the node fetches a manifest and its image from a web
+ *  server, resumably. Adds the store's resume hooks to the pipeline, a whole-image
+ *  SHA-256 check and the download's identity in the boot record. */
+#ifndef OTA_CFG_ENABLE_PULL
+#define OTA_CFG_ENABLE_PULL 0
+#endif
+
+/** Longest ETag (with its quotes) a resumable download remembers; a longer one is
+ *  not remembered and the download then resumes only by size + SHA-256. */
+#ifndef OTA_CFG_PULL_ETAG_MAX
+#define OTA_CFG_PULL_ETAG_MAX 72
+#endif
+
 /** mDNS responder (ota/mdns.h, src/core/mdns.c, about 10 KB of code on ESP8266):
  *  0 compiles it out. Then buffers and limits: a received datagram longer than the
  *  receive buffer is cut (its questions, which come first, still count). */

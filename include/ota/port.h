@@ -59,6 +59,15 @@ typedef struct ota_boot_record {
     /** Anti-rollback: the lowest image secure_version (ota/app_desc.h) the node
      *  takes; it rises when an image with a higher one is confirmed. 0: none. */
     uint32_t min_secure_version;
+#if OTA_CFG_ENABLE_PULL
+    /** A pull download under way (ota/pull.h), so it resumes after a reboot:
+     *  pull_offset bytes of the image identified by pull_id (a digest of URL, size,
+     *  SHA-256 and ETag) are durably in the inactive slot. pull_offset 0: none. */
+    uint32_t pull_offset;
+    uint8_t pull_id[16];
+    /** The server's ETag of that image, for If-Range ("" when it sent none). */
+    char pull_etag[OTA_CFG_PULL_ETAG_MAX];
+#endif
 } ota_boot_record_t;
 
 /** An IP address with the interface it belongs to (mDNS). */
@@ -171,6 +180,24 @@ typedef struct ota_store_port {
     void (*abort)(void *ctx);
 
     void *ctx;
+
+    /* Optional: resumable downloads (ota/pull.h). After ctx, so that tables written
+     * before they existed keep their meaning; NULL = the store cannot resume (every
+     * interrupted pull starts over). */
+
+    /** Reopen the unfinished image of image_size bytes begun earlier, perhaps before
+     *  a reboot, keeping its first offset bytes (the rest is dropped); writes go on
+     *  at offset. \return 0, OTA_ERR_NO_SLOT (nothing to resume, or fewer than
+     *  offset bytes: begin afresh), OTA_ERR_NO_SPACE, OTA_ERR_PREPARE. */
+    int (*resume)(void *ctx, uint32_t image_size, uint32_t offset);
+
+    /** Read back len bytes at offset of the unfinished image (the pipeline hashes
+     *  what it kept). \return the bytes read (> 0), OTA_ERR_WOULD_BLOCK, OTA_ERR_IO. */
+    int (*read)(void *ctx, uint32_t offset, uint8_t *buf, size_t len);
+
+    /** Make every byte written so far durable (a resume point is recorded after it).
+     *  \return 0, OTA_ERR_WRITE. */
+    int (*sync)(void *ctx);
 } ota_store_port_t;
 
 /** Boot record and restart: what survives a reboot (RTC memory or NVS on a

@@ -46,6 +46,7 @@ typedef void (*ota_state_cb_t)(void *arg, ota_state_t state, uint32_t received, 
 #define OTA_UPDATE_NOBODY (-1)          /**< the lock is free */
 #define OTA_UPDATE_HOLDER_NATIVE(i) (i) /**< native OTA session i (< 256) */
 #define OTA_UPDATE_HOLDER_ARDUINO 256   /**< the ArduinoOTA exchange */
+#define OTA_UPDATE_HOLDER_PULL 257      /**< the pull client (ota/pull.h) */
 
 /** ota_update_begin flags. */
 #define OTA_UPDATE_F_DATA 0x01u /**< a data (filesystem) image: goes to the data store */
@@ -86,6 +87,12 @@ typedef struct ota_update {
     uint8_t md5[16];
     ota_hash_ctx_t md5_ctx;
     uint8_t data[OTA_CFG_DATA_BUF_SIZE];
+#if OTA_CFG_ENABLE_PULL
+    bool has_sha256;      /* sha256[] is the announced whole-image SHA-256 */
+    uint32_t replay_end;  /* a resumed image: bytes to read back and hash first */
+    uint8_t sha256[32];
+    ota_hash_ctx_t sha_ctx;
+#endif
 #if OTA_CFG_ENABLE_COMPRESSION
     uint32_t out_len, out_off;
     uint8_t out[OTA_CFG_INFLATE_BUF_SIZE];
@@ -153,6 +160,35 @@ bool ota_update_busy(const ota_update_t *u);
 int ota_update_begin(ota_update_t *u, uint32_t size, const uint8_t *md5, unsigned flags);
 /** The digest the whole image (as on the wire) must have. */
 void ota_update_expect_md5(ota_update_t *u, const uint8_t md5[16]);
+
+#if OTA_CFG_ENABLE_PULL
+/** Also check the SHA-256 of the whole image (as on the wire) at finish. Call right
+ *  after ota_update_begin / ota_update_resume, before any byte.
+ *  \return 0, OTA_ERR_INVALID_ARG (bytes already in), OTA_ERR_CRYPTO. */
+int ota_update_expect_sha256(ota_update_t *u, const uint8_t sha256[32]);
+
+/** Like ota_update_begin, for an image whose first offset bytes an earlier,
+ *  suspended attempt left in the store (perhaps before a reboot): the store keeps
+ *  them (its resume hook), and ota_update_replay() reads them back through the
+ *  hashes and the signature check before new bytes are taken. Raw images only (no
+ *  gzip). \return 0, OTA_ERR_WOULD_BLOCK, OTA_ERR_UNSUPPORTED (the store cannot
+ *  resume), OTA_ERR_NO_SLOT (nothing to resume: begin afresh), the store's error. */
+int ota_update_resume(ota_update_t *u, uint32_t size, uint32_t offset, const uint8_t *md5);
+
+/** After ota_update_resume: read back and hash the kept bytes, one buffer per call.
+ *  \return 0 (all replayed: new bytes may come), OTA_ERR_WOULD_BLOCK (call again),
+ *  OTA_ERR_IO / OTA_ERR_CRYPTO. */
+int ota_update_replay(ota_update_t *u);
+
+/** Make every byte taken so far durable in the store (pump first).
+ *  \return the durable length (bytes as on the wire), OTA_ERR_WOULD_BLOCK (bytes
+ *  still buffered: pump), OTA_ERR_UNSUPPORTED (no sync hook), OTA_ERR_WRITE. */
+int ota_update_sync(ota_update_t *u);
+
+/** Give the lock back but keep what the store holds, for ota_update_resume later
+ *  (a download that lost its connection). Notifies ERROR with err like an abort. */
+void ota_update_suspend(ota_update_t *u, int holder, int err);
+#endif
 
 /** Where the next bytes may be received without a copy, and how many (0: pump
  *  first, or everything announced is in). */

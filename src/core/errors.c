@@ -35,6 +35,7 @@ const char *ota_strerror(int err)
     case OTA_ERR_ROLLBACK: return "image security version is below the node's minimum";
     case OTA_ERR_BAD_SIGNATURE: return "image signature is corrupt or does not match";
     case OTA_ERR_UNTRUSTED_KEY: return "image is not signed by a trusted key";
+    case OTA_ERR_SHA256_MISMATCH: return "SHA-256 of received image does not match";
     default: return "unknown error";
     }
 }

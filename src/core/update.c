@@ -149,6 +149,7 @@ static int sig_check(ota_update_t *u)
 
 /* Write to the store; the signature check sees what was written. */
 static const ota_store_port_t *store(const ota_update_t *u);
+static int account_written(ota_update_t *u, const uint8_t *p, size_t len);
 
 static int store_write(ota_update_t *u, const uint8_t *p, size_t len)
 {
@@ -156,13 +157,23 @@ static int store_write(ota_update_t *u, const uint8_t *p, size_t len)
     int rc = st->write(st->ctx, u->written, p, len);
     if (rc != OTA_OK)
         return rc;
+    return account_written(u, p, len);
+}
+
+/* Bytes that are in the store (just written, or kept by a resume): the signature
+ * check and the descriptor scanner see them, and they count as written. */
+static int account_written(ota_update_t *u, const uint8_t *p, size_t len)
+{
 #if OTA_CFG_ENABLE_SIGNED
+    int rc;
     if (signing(u)) {
         if ((rc = sig_feed(u, p, len)) != OTA_OK)
             return rc;
     } else if (!(u->flags & OTA_UPDATE_F_DATA)) {
         ota_app_desc_scan_feed(&u->desc, p, len);
     }
+#else
+    (void)p;
 #endif
     u->written += (uint32_t)len;
     return OTA_OK;
@@ -256,6 +267,10 @@ size_t ota_update_room(ota_update_t *u, uint8_t **buf)
     *buf = u->data;
     if (u->data_off != 0 || !u->started)
         return 0;
+#if OTA_CFG_ENABLE_PULL
+    if (u->received < u->replay_end)
+        return 0; /* the kept bytes are read back first */
+#endif
     size_t room = sizeof u->data - u->data_len;
     uint32_t want = u->size - u->received;
     if (room > want)
@@ -275,6 +290,19 @@ static void report_progress(ota_update_t *u)
     }
 }
 
+/* The digests of the bytes as on the wire. */
+static int wire_hash(ota_update_t *u, const uint8_t *p, size_t n)
+{
+    const ota_crypto_port_t *c = u->crypto;
+    if (c->hash_update(c->ctx, &u->md5_ctx, p, n) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+#if OTA_CFG_ENABLE_PULL
+    if (u->has_sha256 && c->hash_update(c->ctx, &u->sha_ctx, p, n) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+#endif
+    return OTA_OK;
+}
+
 int ota_update_received(ota_update_t *u, size_t n)
 {
     if (n == 0)
@@ -282,7 +310,7 @@ int ota_update_received(ota_update_t *u, size_t n)
     if (!u->started || u->data_off != 0 || n > sizeof u->data - u->data_len ||
         n > u->size - u->received)
         return OTA_ERR_INVALID_ARG; /* more than ota_update_room() offered */
-    if (u->crypto->hash_update(u->crypto->ctx, &u->md5_ctx, u->data + u->data_len, n) != OTA_OK)
+    if (wire_hash(u, u->data + u->data_len, n) != OTA_OK)
         return OTA_ERR_CRYPTO;
     u->data_len += (uint32_t)n;
     u->received += (uint32_t)n;
@@ -391,6 +419,16 @@ int ota_update_finish(ota_update_t *u)
         return OTA_ERR_CRYPTO;
     if (u->has_md5 && !ota_ct_equal(digest, u->md5, sizeof digest))
         return OTA_ERR_MD5_MISMATCH;
+#if OTA_CFG_ENABLE_PULL
+    if (u->has_sha256) {
+        uint8_t sha[32];
+        if (u->crypto->hash_finish(u->crypto->ctx, &u->sha_ctx, sha) != OTA_OK)
+            return OTA_ERR_CRYPTO;
+        u->has_sha256 = false; /* the context is spent */
+        if (!ota_ct_equal(sha, u->sha256, sizeof sha))
+            return OTA_ERR_SHA256_MISMATCH;
+    }
+#endif
 #if OTA_CFG_ENABLE_COMPRESSION
     if (u->compressed) {
         if (!u->inflate_done)
@@ -417,7 +455,8 @@ int ota_update_finish(ota_update_t *u)
     return OTA_OK;
 }
 
-void ota_update_abort(ota_update_t *u, int holder, int err)
+/* Give up the update in progress; keep_store leaves the store's bytes for a resume. */
+static void release(ota_update_t *u, int holder, int err, bool keep_store)
 {
     if (!ota_update_held_by(u, holder))
         return;
@@ -426,7 +465,7 @@ void ota_update_abort(ota_update_t *u, int holder, int err)
         u->inflate->end(u->inflate->ctx);
 #endif
     bool failed = u->started && u->store_open; /* begun and not completed */
-    if (u->store_open) {
+    if (u->store_open && !keep_store) {
         const ota_store_port_t *st = store(u);
         st->abort(st->ctx);
     }
@@ -437,6 +476,100 @@ void ota_update_abort(ota_update_t *u, int holder, int err)
 #if OTA_CFG_ENABLE_SIGNED
     ota_wipe(&u->sig_sha, sizeof u->sig_sha);
 #endif
+#if OTA_CFG_ENABLE_PULL
+    ota_wipe(&u->sha_ctx, sizeof u->sha_ctx);
+#endif
     if (failed)
         notify(u, OTA_STATE_ERROR, err);
 }
+
+void ota_update_abort(ota_update_t *u, int holder, int err)
+{
+    release(u, holder, err, false);
+}
+
+#if OTA_CFG_ENABLE_PULL
+void ota_update_suspend(ota_update_t *u, int holder, int err)
+{
+    release(u, holder, err, true);
+}
+
+int ota_update_expect_sha256(ota_update_t *u, const uint8_t sha256[32])
+{
+    if (!u->started || u->received != 0)
+        return OTA_ERR_INVALID_ARG;
+    if (u->crypto->hash_start(u->crypto->ctx, &u->sha_ctx, OTA_HASH_SHA256) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+    memcpy(u->sha256, sha256, sizeof u->sha256);
+    u->has_sha256 = true;
+    return OTA_OK;
+}
+
+int ota_update_resume(ota_update_t *u, uint32_t size, uint32_t offset, const uint8_t *md5)
+{
+    if (u->holder == OTA_UPDATE_NOBODY || size == 0 || offset > size || u->started)
+        return OTA_ERR_INVALID_ARG;
+    const ota_store_port_t *st = u->slot;
+    if (st->resume == NULL || st->read == NULL)
+        return OTA_ERR_UNSUPPORTED;
+    u->flags = 0; /* a firmware image, raw: an inflater's state cannot be replayed */
+    u->size = size;
+    u->store_open = true;
+    int rc = st->resume(st->ctx, size, offset);
+    if (rc != OTA_OK)
+        return rc;
+    u->started = true;
+    u->decided = true;
+    u->replay_end = offset;
+    if (u->crypto->hash_start(u->crypto->ctx, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+#if OTA_CFG_ENABLE_SIGNED
+    if (signing(u) &&
+        u->crypto->hash_start(u->crypto->ctx, &u->sig_sha, OTA_HASH_SHA256) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+#endif
+    if (md5 != NULL)
+        ota_update_expect_md5(u, md5);
+    notify(u, OTA_STATE_STARTED, OTA_OK);
+    return OTA_OK;
+}
+
+int ota_update_replay(ota_update_t *u)
+{
+    if (!u->started)
+        return OTA_ERR_INVALID_ARG;
+    if (u->received >= u->replay_end)
+        return OTA_OK;
+    const ota_store_port_t *st = u->slot;
+    size_t n = sizeof u->data;
+    if (n > u->replay_end - u->received)
+        n = u->replay_end - u->received;
+    int got = st->read(st->ctx, u->received, u->data, n);
+    if (got < 0)
+        return got == OTA_ERR_WOULD_BLOCK ? got : OTA_ERR_IO;
+    if (got == 0 || (size_t)got > n)
+        return OTA_ERR_IO;
+    int rc = wire_hash(u, u->data, (size_t)got);
+    if (rc == OTA_OK)
+        rc = account_written(u, u->data, (size_t)got);
+    if (rc != OTA_OK)
+        return rc;
+    u->received += (uint32_t)got;
+    report_progress(u);
+    return u->received >= u->replay_end ? OTA_OK : OTA_ERR_WOULD_BLOCK;
+}
+
+int ota_update_sync(ota_update_t *u)
+{
+    const ota_store_port_t *st = store(u);
+    if (!u->started)
+        return OTA_ERR_INVALID_ARG;
+    if (st->sync == NULL)
+        return OTA_ERR_UNSUPPORTED;
+    if (u->data_len > 0 || u->compressed)
+        return u->compressed ? OTA_ERR_UNSUPPORTED : OTA_ERR_WOULD_BLOCK;
+    if (st->sync(st->ctx) != OTA_OK)
+        return OTA_ERR_WRITE;
+    return (int)u->written;
+}
+#endif

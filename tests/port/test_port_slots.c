@@ -472,6 +472,69 @@ static void test_reboot_flag_and_boot_record(void **state)
     assert_false(rec.safe_mode_request);
 }
 
+/* Pull downloads: a suspended image is reopened by resume with exactly its first
+ * offset bytes (after a restart of the process, too), reads back what was written,
+ * and syncs; resume beyond what the file holds refuses (begin afresh). The resume
+ * point itself lives in pull.state, through the boot record hooks. */
+static void test_resume_read_sync_and_pull_state(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    const ota_store_port_t *p = &f->ctx.ports.slot;
+    const uint32_t n = (uint32_t)f->img_len, cut = 3 * 8192 + 100;
+    assert_int_equal(p->begin(&f->ctx, n), OTA_OK);
+    assert_int_equal(write_all(f, f->img, cut + 5000), OTA_OK); /* more than kept */
+    assert_int_equal(p->sync(&f->ctx), OTA_OK);
+    /* the node dies: a new process opens the same state dir */
+    ota_posix_free(&f->ctx);
+    f->ctx_up = false;
+    start(f);
+    assert_int_equal(p->resume(&f->ctx, n, n), OTA_ERR_NO_SLOT); /* not that much kept */
+    assert_int_equal(p->resume(&f->ctx, n, cut), OTA_OK);
+    uint8_t buf[700];
+    assert_int_equal(p->read(&f->ctx, 8000, buf, sizeof buf), (int)sizeof buf);
+    assert_memory_equal(buf, f->img + 8000, sizeof buf);
+    assert_int_equal(p->read(&f->ctx, cut, buf, sizeof buf), OTA_ERR_IO); /* dropped */
+    for (uint32_t off = cut; off < n; off += 8192) {
+        size_t k = n - off < 8192 ? n - off : 8192;
+        assert_int_equal(p->write(&f->ctx, off, f->img + off, k), OTA_OK);
+    }
+    assert_int_equal(p->finish(&f->ctx, n), OTA_OK);
+    assert_int_equal(p->activate(&f->ctx), OTA_OK);
+    size_t len;
+    uint8_t *b = tu_read(f->slot_b, &len);
+    assert_int_equal(len, f->img_len);
+    assert_memory_equal(b, f->img, len);
+    free(b);
+    assert_no_temp_files(f);
+
+    const ota_boot_port_t *bp = &f->ctx.ports.boot;
+    ota_boot_record_t rec;
+    assert_int_equal(bp->load(&f->ctx, &rec), OTA_OK);
+    assert_int_equal(rec.pull_offset, 0);
+    rec.pull_offset = 123456;
+    memset(rec.pull_id, 0xA5, sizeof rec.pull_id);
+    strcpy(rec.pull_etag, "\"5f1c-3a2b\"");
+    assert_int_equal(bp->store(&f->ctx, &rec), OTA_OK);
+    ota_boot_record_t back;
+    memset(&back, 0, sizeof back);
+    assert_int_equal(bp->load(&f->ctx, &back), OTA_OK);
+    assert_int_equal(back.pull_offset, 123456);
+    assert_memory_equal(back.pull_id, rec.pull_id, sizeof rec.pull_id);
+    assert_string_equal(back.pull_etag, "\"5f1c-3a2b\"");
+    assert_int_equal(back.boot_attempts, rec.boot_attempts);
+    /* cleared: the file goes */
+    rec.pull_offset = 0;
+    assert_int_equal(bp->store(&f->ctx, &rec), OTA_OK);
+    char ps[4200];
+    tu_path(ps, f->dir, "pull.state");
+    assert_false(tu_exists(ps));
+    /* garbage reads as no download */
+    tu_write(ps, "offset=99\nid=zz\n", 16, 0600);
+    assert_int_equal(bp->load(&f->ctx, &back), OTA_OK);
+    assert_int_equal(back.pull_offset, 0);
+}
+
 static void test_init_errors_say_what_to_do(void **state)
 {
     fixture_t *f = *state;
@@ -515,6 +578,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_port_is_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_good_update_activates_slot_b, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_read_sync_and_pull_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running_from_slot_b_writes_slot_a, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

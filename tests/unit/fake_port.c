@@ -141,6 +141,42 @@ static void f_slot_abort(void *user)
     fp->slot_open = false;
 }
 
+/* resumable downloads: the RAM slot keeps its first offset bytes */
+static int f_slot_resume(void *user, uint32_t size, uint32_t offset)
+{
+    fake_port_t *fp = fp_of(user);
+    fp->resume_calls++;
+    if (size > fp->slot_capacity)
+        return OTA_ERR_NO_SPACE;
+    if (offset > fp->slot_high)
+        return OTA_ERR_NO_SLOT;
+    memset(fp->slot + offset, 0xEE, fp->slot_capacity - offset);
+    fp->slot_high = offset;
+    fp->slot_open = true;
+    return OTA_OK;
+}
+
+static int f_slot_read(void *user, uint32_t off, uint8_t *buf, size_t len)
+{
+    fake_port_t *fp = fp_of(user);
+    if (fp->read_limit && len > fp->read_limit)
+        len = fp->read_limit;
+    if (!fp->slot_open || off >= fp->slot_high)
+        return OTA_ERR_IO;
+    if (len > fp->slot_high - off)
+        len = fp->slot_high - off;
+    memcpy(buf, fp->slot + off, len);
+    return (int)len;
+}
+
+static int f_slot_sync(void *user)
+{
+    fake_port_t *fp = fp_of(user);
+    fp->sync_calls++;
+    fp->slot_synced = fp->slot_high;
+    return fp->slot_open ? OTA_OK : OTA_ERR_WRITE;
+}
+
 /* ---------------- system ---------------- */
 
 static void f_reboot(void *user)
@@ -346,7 +382,10 @@ const ota_server_ports_t *fake_tables(fake_port_t *fp, unsigned features)
                                  .finish = f_slot_finish,
                                  .activate = f_slot_activate,
                                  .abort = f_slot_abort,
-                                 .ctx = fp};
+                                 .ctx = fp,
+                                 .resume = f_slot_resume,
+                                 .read = f_slot_read,
+                                 .sync = f_slot_sync};
     t->boot = (ota_boot_port_t){
         .load = f_boot_load, .store = f_boot_store, .reboot = f_reboot, .ctx = fp};
     t->crypto = (ota_crypto_port_t){.hash_start = ota_posix_hash_start,

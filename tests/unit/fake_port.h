@@ -52,6 +52,9 @@ typedef struct fake_port {
     size_t slot_capacity;
     size_t slot_high;      /* highest byte written + 1 */
     int begin_calls, write_calls, finish_calls, activate_calls, abort_calls;
+    int resume_calls, sync_calls;
+    size_t slot_synced;    /* slot_high at the last sync */
+    size_t read_limit;     /* most bytes one slot read hands out (0: no limit) */
     bool slot_open;
     bool activated;
     uint32_t finished_size;

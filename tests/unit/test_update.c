@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 #include <mbedtls/md5.h>
+#include <mbedtls/sha256.h>
 #include <zlib.h>
 
 #include "fake_port.h"
@@ -1097,6 +1098,139 @@ static ota_sig_trusted_t trusted_key = {.digest = trusted_digest};
 
 static uint32_t min_secure_version; /* the fake boot record's, for the next upload */
 
+/* ------------------------------------------------------------ resume (pull) */
+
+/* Replay the kept bytes (the store hands them out in pieces), counting the calls. */
+static int replay_all(int *calls)
+{
+    int rc;
+    *calls = 0;
+    while ((rc = ota_update_replay(&up)) == OTA_ERR_WOULD_BLOCK)
+        (*calls)++;
+    (*calls)++;
+    return rc;
+}
+
+/* A download cut off after `cut` bytes (synced, suspended) resumes there: the kept
+ * bytes are read back through MD5 and SHA-256, the rest arrives, the image is the
+ * same and activates; the lock was free in between (a push could have come). */
+static void test_resume_after_suspend(void **state)
+{
+    (void)state;
+    const size_t n = 200000, cut = 77777;
+    uint8_t *img = pattern(n, 21);
+    uint8_t md5[16], sha[32];
+    md5_of(img, n, md5);
+    assert_int_equal(mbedtls_sha256_ret(img, n, sha, 0), 0);
+    lock_and_begin((uint32_t)n, md5, 0);
+    assert_int_equal(ota_update_expect_sha256(&up, sha), OTA_OK);
+    assert_int_equal(feed(img, cut, 5000, NULL), OTA_OK);
+    assert_int_equal(ota_update_sync(&up), (int)cut);
+    assert_int_equal(fp.slot_synced, cut);
+    ota_update_suspend(&up, 7, OTA_ERR_CLOSED);
+    assert_int_equal(fp.abort_calls, 0); /* the bytes stay */
+    assert_false(ota_update_busy(&up));
+
+    assert_int_equal(ota_update_lock(&up, OTA_UPDATE_HOLDER_PULL), OTA_OK);
+    assert_int_equal(ota_update_resume(&up, (uint32_t)n, (uint32_t)cut, md5), OTA_OK);
+    assert_int_equal(ota_update_expect_sha256(&up, sha), OTA_OK);
+    uint8_t *buf;
+    assert_int_equal(ota_update_room(&up, &buf), 0); /* nothing new before the replay */
+    fp.read_limit = 1000;
+    int calls;
+    assert_int_equal(replay_all(&calls), OTA_OK);
+    assert_true(calls >= (int)(cut / 1000));
+    assert_int_equal(feed(img + cut, n - cut, 3000, NULL), OTA_OK);
+    assert_int_equal(ota_update_finish(&up), OTA_OK);
+    assert_true(fp.activated);
+    assert_memory_equal(fp.slot, img, n);
+    free(img);
+}
+
+/* A kept byte that changed while the node was off (or a store that kept garbage)
+ * is caught by the digests: nothing activates. So is a wrong announced SHA-256. */
+static void test_resume_catches_changed_bytes(void **state)
+{
+    (void)state;
+    const size_t n = 50000, cut = 20000;
+    uint8_t *img = pattern(n, 22);
+    uint8_t md5[16], sha[32];
+    md5_of(img, n, md5);
+    assert_int_equal(mbedtls_sha256_ret(img, n, sha, 0), 0);
+    lock_and_begin((uint32_t)n, NULL, 0);
+    assert_int_equal(feed(img, cut, 4096, NULL), OTA_OK);
+    ota_update_suspend(&up, 7, OTA_ERR_CLOSED);
+    fp.slot[12345] ^= 1;
+    assert_int_equal(ota_update_lock(&up, OTA_UPDATE_HOLDER_PULL), OTA_OK);
+    assert_int_equal(ota_update_resume(&up, (uint32_t)n, (uint32_t)cut, NULL), OTA_OK);
+    assert_int_equal(ota_update_expect_sha256(&up, sha), OTA_OK);
+    int calls;
+    assert_int_equal(replay_all(&calls), OTA_OK);
+    assert_int_equal(feed(img + cut, n - cut, 4096, NULL), OTA_OK);
+    assert_int_equal(ota_update_finish(&up), OTA_ERR_SHA256_MISMATCH);
+    assert_false(fp.activated);
+    ota_update_abort(&up, OTA_UPDATE_HOLDER_PULL, OTA_ERR_SHA256_MISMATCH);
+    assert_int_equal(fp.abort_calls, 1);
+
+    /* fresh, whole, but announced with another SHA-256 */
+    sha[0] ^= 0x80;
+    lock_and_begin((uint32_t)n, md5, 0);
+    assert_int_equal(ota_update_expect_sha256(&up, sha), OTA_OK);
+    assert_int_equal(feed(img, n, 4096, NULL), OTA_OK);
+    assert_int_equal(ota_update_finish(&up), OTA_ERR_SHA256_MISMATCH);
+    assert_false(fp.activated);
+    ota_update_abort(&up, 7, OTA_ERR_SHA256_MISMATCH);
+    /* too late to announce one: bytes are in */
+    lock_and_begin((uint32_t)n, md5, 0);
+    assert_int_equal(feed(img, 10, 10, NULL), OTA_OK);
+    assert_int_equal(ota_update_expect_sha256(&up, sha), OTA_ERR_INVALID_ARG);
+    ota_update_abort(&up, 7, OTA_ERR_CLOSED);
+    free(img);
+}
+
+/* Resume asks for more than the store kept: begin afresh (NO_SLOT); a store without
+ * the hooks cannot resume at all; sync needs the bytes pumped first. */
+static void test_resume_refusals(void **state)
+{
+    (void)state;
+    uint8_t *img = pattern(9000, 23);
+    lock_and_begin(9000, NULL, 0);
+    assert_int_equal(feed(img, 4000, 4000, NULL), OTA_OK);
+    ota_update_suspend(&up, 7, OTA_ERR_CLOSED);
+    assert_int_equal(ota_update_lock(&up, OTA_UPDATE_HOLDER_PULL), OTA_OK);
+    assert_int_equal(ota_update_resume(&up, 9000, 4001, NULL), OTA_ERR_NO_SLOT);
+    ota_update_abort(&up, OTA_UPDATE_HOLDER_PULL, OTA_ERR_NO_SLOT);
+    assert_int_equal(ota_update_lock(&up, OTA_UPDATE_HOLDER_PULL), OTA_OK);
+    assert_int_equal(ota_update_resume(&up, 9000, 9001, NULL), OTA_ERR_INVALID_ARG);
+    ota_update_abort(&up, OTA_UPDATE_HOLDER_PULL, OTA_ERR_INVALID_ARG);
+
+    /* sync with bytes still buffered (not pumped) */
+    lock_and_begin(9000, NULL, 0);
+    uint8_t *buf;
+    size_t room = ota_update_room(&up, &buf);
+    assert_true(room >= 100);
+    memcpy(buf, img, 100);
+    assert_int_equal(ota_update_received(&up, 100), OTA_OK);
+    assert_int_equal(ota_update_sync(&up), OTA_ERR_WOULD_BLOCK);
+    assert_int_equal(ota_update_pump(&up), OTA_OK);
+    assert_int_equal(ota_update_sync(&up), 100);
+    ota_update_abort(&up, 7, OTA_ERR_CLOSED);
+
+    ota_store_port_t plain = fp.t.slot;
+    plain.resume = NULL;
+    plain.read = NULL;
+    plain.sync = NULL;
+    assert_int_equal(ota_update_setup(&up, &plain, NULL, &fp.t.crypto, NULL, NULL, NULL),
+                     OTA_OK);
+    assert_int_equal(ota_update_lock(&up, OTA_UPDATE_HOLDER_PULL), OTA_OK);
+    assert_int_equal(ota_update_resume(&up, 9000, 100, NULL), OTA_ERR_UNSUPPORTED);
+    ota_update_abort(&up, OTA_UPDATE_HOLDER_PULL, OTA_ERR_UNSUPPORTED);
+    lock_and_begin(9000, NULL, 0);
+    assert_int_equal(ota_update_sync(&up), OTA_ERR_UNSUPPORTED);
+    ota_update_abort(&up, 7, OTA_ERR_CLOSED);
+    free(img);
+}
+
 /* One signed upload of img through the pipeline in pieces of piece bytes; the
  * finish's result. */
 static int signed_upload(const uint8_t *img, size_t n, size_t piece, unsigned flags)
@@ -1155,6 +1289,37 @@ static void test_signed_image_in_any_chunking(void **state)
     free(img);
 }
 
+/* A signed image resumed halfway: the replayed bytes go through the streaming
+ * signature check like the ones that arrive, whatever the cut (before, inside and
+ * after the 4096-byte tail's first fill). */
+static void test_signed_image_resumed(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *img = vector("image_ecdsa.bin", &n);
+    const size_t cuts[] = {1, 4095, 4097, n / 2, n - 4096, n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        setup_pipeline(false, false);
+        size_t dn;
+        uint8_t *d = vector("ecdsa_key1.digest.bin", &dn);
+        memcpy(trusted_digest, d, 32);
+        free(d);
+        assert_int_equal(ota_update_require_signed(&up, &trusted_key, 1), OTA_OK);
+        lock_and_begin((uint32_t)n, NULL, 0);
+        assert_int_equal(feed(img, cuts[i], 999, NULL), OTA_OK);
+        ota_update_suspend(&up, 7, OTA_ERR_CLOSED);
+        assert_int_equal(ota_update_lock(&up, OTA_UPDATE_HOLDER_PULL), OTA_OK);
+        assert_int_equal(ota_update_resume(&up, (uint32_t)n, (uint32_t)cuts[i], NULL), OTA_OK);
+        int calls;
+        assert_int_equal(replay_all(&calls), OTA_OK);
+        assert_int_equal(feed(img + cuts[i], n - cuts[i], 1234, NULL), OTA_OK);
+        assert_int_equal(ota_update_finish(&up), OTA_OK);
+        assert_true(fp.activated);
+        fake_free(&fp);
+    }
+    free(img);
+}
+
 /* Anti-rollback counts only a descriptor inside the signed bytes: one planted in the
  * unsigned parts of the sector (an absent block) must not lift an old image over the
  * node's minimum (found in review). */
@@ -1191,6 +1356,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_begin_store_error_is_returned, setup_all, teardown),
         cmocka_unit_test_setup_teardown(test_crypto_failures, setup_all, teardown),
         cmocka_unit_test_setup_teardown(test_raw_image_md5_at_begin, setup_all, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_after_suspend, setup_all, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_catches_changed_bytes, setup_all, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_refusals, setup_all, teardown),
         cmocka_unit_test_setup_teardown(test_raw_image_md5_via_expect, setup_all, teardown),
         cmocka_unit_test_setup_teardown(test_raw_image_without_md5, setup_all, teardown),
         cmocka_unit_test_setup_teardown(test_md5_mismatch_never_activates, setup_all, teardown),
@@ -1215,6 +1383,7 @@ int main(void)
         cmocka_unit_test(test_progress_monotone_last_is_size),
 #if OTA_CFG_ENABLE_SIGNED
         cmocka_unit_test(test_signed_image_in_any_chunking),
+        cmocka_unit_test(test_signed_image_resumed),
         cmocka_unit_test(test_descriptor_in_the_sector_does_not_count),
 #endif
     };

@@ -329,6 +329,10 @@ int ota_posix_slot_write(void *user, uint32_t offset, const uint8_t *data, size_
 int ota_posix_slot_finish(void *user, uint32_t size);
 int ota_posix_slot_activate(void *user);
 void ota_posix_slot_abort(void *user);
+int ota_posix_slot_resume(void *user, uint32_t size, uint32_t offset);
+int ota_posix_slot_read(void *user, uint32_t offset, uint8_t *buf, size_t len);
+int ota_posix_slot_sync(void *user);
+void ota_posix_slot_close(ota_posix_t *ctx);
 int ota_posix_data_begin(void *user, uint32_t size);
 int ota_posix_data_finish(void *user, uint32_t size);
 int ota_posix_inflate_begin(void *user);

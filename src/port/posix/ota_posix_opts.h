@@ -12,5 +12,6 @@
 #define OTA_CFG_INFLATE_BUF_SIZE (32u * 1024u)
 #define OTA_CFG_POLL_BUDGET (1024u * 1024u)
 #define OTA_CFG_ENABLE_SIGNED 1 /* signed images: demo-node --verification-key */
+#define OTA_CFG_ENABLE_PULL 1   /* pull updates: demo-node --update-url */
 
 #endif /* OTA_POSIX_OPTS_H */

@@ -22,6 +22,80 @@ static void port_reboot(void *user)
     ((ota_posix_t *)user)->reboot = true;
 }
 
+#if OTA_CFG_ENABLE_PULL
+/* A pull download's resume point (ota/pull.h) lives in DIR/pull.state, beside the
+ * boot state rather than in it: ota-boot has no use for it. Lines "offset=N",
+ * "id=<32 hex>", "etag=<text>"; a missing or malformed file reads as no download. */
+#define PULL_STATE "pull.state"
+
+static void pull_state_load(const ota_posix_t *ctx, ota_boot_record_t *rec)
+{
+    char path[4200], buf[512];
+    rec->pull_offset = 0;
+    memset(rec->pull_id, 0, sizeof rec->pull_id);
+    rec->pull_etag[0] = '\0';
+    snprintf(path, sizeof path, "%s/" PULL_STATE, ctx->state_dir);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    unsigned long off = 0;
+    char id[33] = "", etag[OTA_CFG_PULL_ETAG_MAX] = "";
+    char *line = strtok(buf, "\n");
+    for (; line != NULL; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "offset=", 7) == 0)
+            off = strtoul(line + 7, NULL, 10);
+        else if (strncmp(line, "id=", 3) == 0 && strlen(line + 3) == 32)
+            memcpy(id, line + 3, 33);
+        else if (strncmp(line, "etag=", 5) == 0 && strlen(line + 5) < sizeof etag)
+            strcpy(etag, line + 5);
+    }
+    uint8_t raw[16];
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (id[0] == '\0' || sscanf(id + 2 * i, "%2x", &v) != 1)
+            return; /* no identity: nothing to resume */
+        raw[i] = (uint8_t)v;
+    }
+    rec->pull_offset = (uint32_t)off;
+    memcpy(rec->pull_id, raw, sizeof raw);
+    strcpy(rec->pull_etag, etag);
+}
+
+static int pull_state_store(const ota_posix_t *ctx, const ota_boot_record_t *rec)
+{
+    ota_boot_record_t cur;
+    pull_state_load(ctx, &cur);
+    if (cur.pull_offset == rec->pull_offset &&
+        memcmp(cur.pull_id, rec->pull_id, sizeof cur.pull_id) == 0 &&
+        strcmp(cur.pull_etag, rec->pull_etag) == 0)
+        return OTA_OK; /* unchanged: no write */
+    char path[4200], tmp[4200];
+    snprintf(path, sizeof path, "%s/" PULL_STATE, ctx->state_dir);
+    snprintf(tmp, sizeof tmp, "%s/" PULL_STATE ".tmp", ctx->state_dir);
+    if (rec->pull_offset == 0)
+        return unlink(path) == 0 || errno == ENOENT ? OTA_OK : OTA_ERR_IO;
+    if (memchr(rec->pull_etag, '\n', strnlen(rec->pull_etag, sizeof rec->pull_etag)) != NULL)
+        return OTA_ERR_INVALID_ARG;
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL)
+        return OTA_ERR_IO;
+    fprintf(f, "offset=%lu\nid=", (unsigned long)rec->pull_offset);
+    for (int i = 0; i < 16; i++)
+        fprintf(f, "%02x", rec->pull_id[i]);
+    fprintf(f, "\netag=%.*s\n", (int)sizeof rec->pull_etag - 1, rec->pull_etag);
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return OTA_ERR_IO;
+    }
+    return ota_bootstate_fsync_dir(ctx->state_dir);
+}
+#endif
+
 static int port_boot_load(void *user, ota_boot_record_t *rec)
 {
     ota_posix_t *ctx = user;
@@ -34,6 +108,9 @@ static int port_boot_load(void *user, ota_boot_record_t *rec)
     rec->safe_mode_request = st.safe_mode_request;
     rec->safe_mode = st.safe_mode;
     rec->min_secure_version = st.min_secure_version;
+#if OTA_CFG_ENABLE_PULL
+    pull_state_load(ctx, rec);
+#endif
     return OTA_OK;
 }
 
@@ -51,6 +128,10 @@ static int port_boot_store(void *user, const ota_boot_record_t *rec)
     st.safe_mode = rec->safe_mode;
     if (rec->min_secure_version > st.min_secure_version) /* it only ever rises */
         st.min_secure_version = rec->min_secure_version;
+#if OTA_CFG_ENABLE_PULL
+    if (pull_state_store(ctx, rec) != OTA_OK)
+        return OTA_ERR_IO;
+#endif
     return ota_bootstate_store(ctx->state_dir, &st) == 0 ? OTA_OK : OTA_ERR_IO;
 }
 
@@ -118,7 +199,10 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
                                  .finish = ota_posix_slot_finish,
                                  .activate = ota_posix_slot_activate,
                                  .abort = ota_posix_slot_abort,
-                                 .ctx = ctx};
+                                 .ctx = ctx,
+                                 .resume = ota_posix_slot_resume,
+                                 .read = ota_posix_slot_read,
+                                 .sync = ota_posix_slot_sync};
     /* the data slot is written like the image slot and renamed into place */
     p->data = (ota_store_port_t){.begin = ota_posix_data_begin,
                                  .write = ota_posix_slot_write,
@@ -147,7 +231,9 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
 
 void ota_posix_free(ota_posix_t *ctx)
 {
-    ota_posix_slot_abort(ctx);
+    /* close, but keep an unfinished image: a pull download resumes from it after the
+     * restart (ota/pull.h); the next update's begin truncates whatever it holds */
+    ota_posix_slot_close(ctx);
     ota_posix_inflate_end(ctx);
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++) {
         if (ctx->conns[i] >= 0) {

@@ -34,7 +34,8 @@ int ota_posix_slot_begin(void *user, uint32_t size)
             (int)sizeof ctx->tmp_path)
         return OTA_ERR_PREPARE;
     /* owner-only: a slot holds the firmware, and the firmware its verifier */
-    ctx->tmp_fd = open(ctx->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* read-write: a resumed pull reads back what it kept (ota_posix_slot_read) */
+    ctx->tmp_fd = open(ctx->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (ctx->tmp_fd < 0) {
         ota_posix_logf(ctx, OTA_LOG_ERROR, "ota", "cannot create %s: %s", ctx->tmp_path,
                       strerror(errno));
@@ -44,6 +45,49 @@ int ota_posix_slot_begin(void *user, uint32_t size)
     ctx->finished = false;
     ctx->tmp_flushed = 0;
     return OTA_OK;
+}
+
+/* A pull download that was cut off (connection lost, power cut) left its first
+ * bytes in the same temp file: reopen it and keep exactly those. */
+int ota_posix_slot_resume(void *user, uint32_t size, uint32_t offset)
+{
+    ota_posix_t *ctx = user;
+    if ((uint64_t)size > ctx->slot_size)
+        return OTA_ERR_NO_SPACE;
+    ota_posix_slot_close(ctx);
+    char slot[4096];
+    if (ota_bootstate_slot_path(ctx->state_dir, ctx->inactive, slot, sizeof slot) != 0 ||
+        snprintf(ctx->tmp_path, sizeof ctx->tmp_path, "%s.tmp", slot) >=
+            (int)sizeof ctx->tmp_path)
+        return OTA_ERR_PREPARE;
+    ctx->tmp_fd = open(ctx->tmp_path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (ctx->tmp_fd < 0 || fstat(ctx->tmp_fd, &st) != 0 || (uint64_t)st.st_size < offset ||
+        ftruncate(ctx->tmp_fd, (off_t)offset) != 0) {
+        ota_posix_slot_close(ctx); /* the file stays: an abort or the next begin clears it */
+        return OTA_ERR_NO_SLOT;
+    }
+    ctx->finished = false;
+    ctx->tmp_flushed = offset;
+    return OTA_OK;
+}
+
+int ota_posix_slot_read(void *user, uint32_t offset, uint8_t *buf, size_t len)
+{
+    ota_posix_t *ctx = user;
+    if (ctx->tmp_fd < 0)
+        return OTA_ERR_IO;
+    ssize_t n;
+    do {
+        n = pread(ctx->tmp_fd, buf, len, (off_t)offset);
+    } while (n < 0 && errno == EINTR);
+    return n > 0 ? (int)n : OTA_ERR_IO;
+}
+
+int ota_posix_slot_sync(void *user)
+{
+    ota_posix_t *ctx = user;
+    return ctx->tmp_fd >= 0 && fdatasync(ctx->tmp_fd) == 0 ? OTA_OK : OTA_ERR_WRITE;
 }
 
 #define SLOT_WRITEBACK_STEP (4u * 1024u * 1024u)
@@ -141,13 +185,20 @@ int ota_posix_slot_activate(void *user)
     return OTA_OK;
 }
 
-void ota_posix_slot_abort(void *user)
+/* Close the temp file but keep it (a suspended pull resumes from it). */
+void ota_posix_slot_close(ota_posix_t *ctx)
 {
-    ota_posix_t *ctx = user;
     if (ctx->tmp_fd >= 0) {
         close(ctx->tmp_fd);
         ctx->tmp_fd = -1;
     }
+    ctx->finished = false;
+}
+
+void ota_posix_slot_abort(void *user)
+{
+    ota_posix_t *ctx = user;
+    ota_posix_slot_close(ctx);
     if (ctx->tmp_path[0] != '\0') {
         unlink(ctx->tmp_path);
         ctx->tmp_path[0] = '\0';
