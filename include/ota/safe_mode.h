@@ -79,4 +79,8 @@ int ota_safe_mode_mark_good(ota_safe_mode_t *sm);
 /** true when this boot runs in safe mode. */
 bool ota_safe_mode_active(const ota_safe_mode_t *sm);
 
+/** true once this boot proved itself (boot_is_good_after, or mark_good): e.g. the
+ *  moment a pull client may start checking for updates (ota/pull.h). */
+bool ota_safe_mode_confirmed(const ota_safe_mode_t *sm);
+
 #endif /* OTA_SAFE_MODE_H */

@@ -151,3 +151,8 @@ bool ota_safe_mode_active(const ota_safe_mode_t *sm)
 {
     return sm != NULL && sm->safe;
 }
+
+bool ota_safe_mode_confirmed(const ota_safe_mode_t *sm)
+{
+    return sm != NULL && sm->confirmed;
+}

@@ -101,6 +101,31 @@ VALID = [
      mdns:
        disabled: true
      """, ["mdns:               off"]),
+    ("""
+     esphome:
+       name: puller
+     host:
+     ota:
+     http_request:
+       verify_ssl: false
+     update:
+       - platform: other_platform
+         anything: goes
+       - platform: http_request
+         name: Firmware Update
+         source: https://updates.example.com/fw/manifest.json
+         update_interval: 30min
+     """, ["pull updates:       https://updates.example.com/fw/manifest.json, every 1800 s "
+           "(with jitter)"]),
+    ("""
+     esphome:
+       name: puller
+     host:
+     ota:
+     update:
+       - platform: http_request
+         source: http://10.0.0.2/manifest.json
+     """, ["pull updates:       http://10.0.0.2/manifest.json, every 21600 s (with jitter)"]),
 ]
 
 INVALID = [
@@ -204,6 +229,41 @@ INVALID = [
      - a list
      """, "1:1: a node configuration must be a mapping of components (esphome:, ota:, ...), not "
           "a list"),
+    ("""
+     esphome:
+       name: x
+     host:
+     update:
+       - platform: http_request
+         update_interval: 1h
+     """, "5:5: update (platform: http_request) needs source: the URL of the manifest.json "
+          "that 'ota publish' wrote"),
+    ("""
+     esphome:
+       name: x
+     host:
+     update:
+       - platform: http_request
+         source: ftp://h/manifest.json
+     """, "6:13: source 'ftp://h/manifest.json' is not an http:// or https:// URL"),
+    ("""
+     esphome:
+       name: x
+     host:
+     update:
+       - platform: http_request
+         source: http://h/a.json
+       - platform: http_request
+         source: http://h/b.json
+     """, "7:5: only one update entry of platform: http_request is supported (the other is "
+          "at line 5)"),
+    ("""
+     esphome:
+       name: x
+     host:
+     update:
+       platform: http_request
+     """, "5:3: update: takes a list of entries (- platform: http_request ...)"),
 ]
 
 
@@ -853,10 +913,19 @@ class ConfigTest(unittest.TestCase):
         self.assertIn('"pw"', text)
         self.assertIn("#define OTA_NODE_MDNS 1", text)
         # mdns: disabled: true reaches the firmware
-        quiet = self.write(VALID[-1][0], "quiet.yaml")
+        quiet = self.write(next(y for y, _ in VALID if "mdns:\n       disabled: true" in y), "quiet.yaml")
         rc, text, err = run_ota("codegen", quiet)
         self.assertEqual(rc, 0, err)
         self.assertIn("#define OTA_NODE_MDNS 0", text)
+        self.assertIn("#define OTA_NODE_UPDATE_URL NULL", text)
+        # update: platform: http_request reaches the firmware
+        puller = self.write(next(y for y, _ in VALID if "update_interval: 30min" in y),
+                            "puller.yaml")
+        rc, text, err = run_ota("codegen", puller)
+        self.assertEqual(rc, 0, err)
+        self.assertIn('#define OTA_NODE_UPDATE_URL "https://updates.example.com/fw/manifest.json"',
+                      text)
+        self.assertIn("#define OTA_NODE_UPDATE_INTERVAL_MS 1800000u", text)
 
 
 if __name__ == "__main__":

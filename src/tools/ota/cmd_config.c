@@ -201,6 +201,14 @@ int cmd_codegen(int argc, char **argv)
     fprintf(f, "#define OTA_NODE_LOG_PORT %u\n", (unsigned)cfg.log_port);
     fprintf(f, "/* answer <name>.local, advertise _ota._tcp (mdns: disabled: true turns it off) */\n"
                "#define OTA_NODE_MDNS %d\n", cfg.mdns ? 1 : 0);
+    fprintf(f, "/* update: platform: http_request: pull updates from this manifest (NULL: off) */\n"
+               "#define OTA_NODE_UPDATE_URL ");
+    if (cfg.pull)
+        put_c_string(f, cfg.pull_url);
+    else
+        fputs("NULL", f);
+    fprintf(f, "\n#define OTA_NODE_UPDATE_INTERVAL_MS %uu\n",
+            (unsigned)(cfg.pull ? cfg.pull_interval_ms : 6u * 3600u * 1000u));
     fprintf(f, "\n#endif /* OTA_NODE_SETTINGS_H */\n");
     ota_wipe(&cfg, sizeof cfg);
     if (out_path != NULL) {

@@ -1792,6 +1792,59 @@ static int parse_mdns(ctx_t *c, ota_node_config_t *cfg, const tnode_t *m)
     return 0;
 }
 
+/* update: - platform: http_request, source: URL, update_interval: 6h (ESPHome's
+ * keys); other update platforms are ESPHome's business. */
+static const char *const update_keys[] = {
+    "platform", "source", "update_interval", "name", "id", "icon", "entity_category",
+    "disabled_by_default", "internal", "device_class", "web_server", "on_update_available",
+    "on_state", NULL};
+
+static int parse_update(ctx_t *c, ota_node_config_t *cfg, const tnode_t *n)
+{
+    if (is_null(n))
+        return 0;
+    if (n->type != T_SEQ)
+        return errat(c, n, "update: takes a list of entries (- platform: http_request ...)");
+    const tnode_t *ours = NULL;
+    for (size_t i = 0; i < n->n; i++) {
+        tnode_t *e = n->v[i];
+        if (need_mapping(c, e, "each update entry", false))
+            return -1;
+        tnode_t *p = lookup(e, "platform");
+        if (p == NULL)
+            return errat(c, e, "each update entry needs a platform (http_request for pull "
+                               "updates)");
+        const char *plat = text(c, p, "platform");
+        if (plat == NULL)
+            return -1;
+        if (strcmp(plat, "http_request") != 0)
+            continue;
+        if (ours != NULL)
+            return errat(c, e, "only one update entry of platform: http_request is supported "
+                               "(the other is at line %zu)", ours->line);
+        ours = e;
+        if (check_keys(c, e, "update (platform: http_request)", update_keys))
+            return -1;
+        tnode_t *v = lookup(e, "source");
+        if (v == NULL)
+            return errat(c, e, "update (platform: http_request) needs source: the URL of the "
+                               "manifest.json that 'ota publish' wrote");
+        if (get_string(c, v, "source", cfg->pull_url, sizeof cfg->pull_url))
+            return -1;
+        if (strncmp(cfg->pull_url, "http://", 7) != 0 && strncmp(cfg->pull_url, "https://", 8) != 0)
+            return errat(c, v, "source '%s' is not an http:// or https:// URL", cfg->pull_url);
+        cfg->pull_interval_ms = 6u * 3600u * 1000u; /* ESPHome's default */
+        if ((v = lookup(e, "update_interval")) != NULL) {
+            if (get_time(c, v, "update_interval", &cfg->pull_interval_ms))
+                return -1;
+            if (cfg->pull_interval_ms < 1000u)
+                return errat(c, v, "update_interval must be at least 1s");
+        }
+        cfg->pull = true;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------ where the node is */
 
 static const char *const manual_ip_keys[] = {"static_ip", "gateway", "subnet", "dns1", "dns2",
@@ -2033,6 +2086,8 @@ static int validate(ctx_t *c, ota_node_config_t *cfg, tnode_t *root)
             rc = parse_logger(c, cfg, v);
         } else if (strcmp(key, "mdns") == 0) {
             rc = parse_mdns(c, cfg, v);
+        } else if (strcmp(key, "update") == 0) {
+            rc = parse_update(c, cfg, v);
         } else if (strcmp(key, "wifi") == 0) {
             rc = parse_net(c, v, "wifi", wifi_keys, &wifi);
         } else if (strcmp(key, "ethernet") == 0) {
@@ -2205,6 +2260,11 @@ void ota_config_print(const ota_node_config_t *cfg)
            !cfg->mdns             ? ""
            : cfg->name_mac_suffix ? "-xxxxxx.local and advertises _ota._tcp"
                                   : ".local and advertises _ota._tcp");
+    if (cfg->pull)
+        printf("pull updates:       %s, every %u s (with jitter)\n", cfg->pull_url,
+               (unsigned)(cfg->pull_interval_ms / 1000u));
+    else
+        printf("pull updates:       off\n");
     printf("logger:             %s", cfg->logger ? "on" : "off");
     if (cfg->logger)
         printf(", log viewers on port %u", (unsigned)cfg->log_port);

@@ -71,6 +71,11 @@ typedef struct ota_node_config {
     size_t n_trusted;
     uint8_t trusted[3][32];
     char trusted_from[3][80]; /* "verification_keys[0]: FILE" / "signing_key" ... */
+    /* update: - platform: http_request (ESPHome's pull updates, docs/pull.md): the
+     * node checks the manifest at source every update_interval (default 6 h) */
+    bool pull;
+    char pull_url[256];
+    uint32_t pull_interval_ms;
 } ota_node_config_t;
 
 /** ESPHome's default native OTA port for a platform (lowercase name). */
