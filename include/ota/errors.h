@@ -43,6 +43,11 @@
 #define OTA_ERR_UNTRUSTED_KEY (-25)  /**< signed, but by no key the node trusts */
 #define OTA_ERR_ROLLBACK (-26)       /**< the image's secure_version is below the node's minimum */
 #define OTA_ERR_SHA256_MISMATCH (-40) /**< the image does not have the announced SHA-256 (pull) */
+/** The image would fit the flash, but not next to the running application: a port
+ *  whose update area shares one region with the application (ESP8266's Updater
+ *  layout, src/port/lwip/) answers it from the store's begin(). On the wire 0x88
+ *  (ERROR_ESP8266_NOT_ENOUGH_SPACE); OTA_ERR_NO_SPACE stays "too big for the slot". */
+#define OTA_ERR_NO_SPACE_LAYOUT (-31)
 
 /** A short English description of an OTA_ERR_* code ("unknown error" for others).
  *  Never NULL; the string is static. */

@@ -240,7 +240,9 @@ static void begin_update(ota_arduino_t *a)
     if (rc != OTA_OK && rc != OTA_ERR_CRYPTO) {
         reply(a, a->ip, a->udp_port,
               rc == OTA_ERR_NO_SPACE ? "ERR: the image does not fit the update slot"
-                                     : "ERR: cannot prepare the update slot");
+              /* the words of ESP8266's Updater for the same case */
+              : rc == OTA_ERR_NO_SPACE_LAYOUT ? "ERR: Not Enough Space"
+                                              : "ERR: cannot prepare the update slot");
         say(a, OTA_LOG_WARN, a->ip, "cannot prepare the update slot");
         release(a, rc);
         to_idle(a);

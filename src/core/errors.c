@@ -36,6 +36,7 @@ const char *ota_strerror(int err)
     case OTA_ERR_BAD_SIGNATURE: return "image signature is corrupt or does not match";
     case OTA_ERR_UNTRUSTED_KEY: return "image is not signed by a trusted key";
     case OTA_ERR_SHA256_MISMATCH: return "SHA-256 of received image does not match";
+    case OTA_ERR_NO_SPACE_LAYOUT: return "image does not fit next to the running application";
     default: return "unknown error";
     }
 }

@@ -80,6 +80,7 @@ static void test_error_mapping(void **state)
     assert_int_equal(ota_protocol_response_for_error(OTA_ERR_UNTRUSTED_KEY), 0x8D);
     assert_int_equal(ota_protocol_response_for_error(OTA_ERR_NO_SPACE), 0x81);
     assert_int_equal(ota_protocol_response_for_error(OTA_ERR_PREPARE), 0x81);
+    assert_int_equal(ota_protocol_response_for_error(OTA_ERR_NO_SPACE_LAYOUT), 0x88);
     assert_int_equal(ota_protocol_response_for_error(OTA_ERR_AUTH), 0x82);
     assert_int_equal(ota_protocol_response_for_error(OTA_ERR_NO_AUTH_METHOD), 0x82);
     assert_int_equal(ota_protocol_response_for_error(OTA_ERR_WRITE), 0x83);
