@@ -69,6 +69,7 @@ typedef struct ota_arduino {
     uint16_t udp_port;  /* where its invitation came from */
     uint32_t size;
     uint32_t state_ms;
+    uint32_t prepare_ms; /* when the store began preparing (AR_PREPARE) */
     uint32_t iter; /* PBKDF2 iterations done (SHA-256 variant) */
     ota_conn_t conn;
     uint8_t tx_len, tx_off;

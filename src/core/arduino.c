@@ -35,7 +35,10 @@
 
 #if OTA_CFG_ENABLE_ARDUINO
 
-enum { AR_IDLE = 0, AR_HASH, AR_DATA, AR_CLOSING };
+enum { AR_IDLE = 0, AR_HASH, AR_PREPARE, AR_DATA, AR_CLOSING };
+/* how long the store may take to prepare (erasing) before the invitation fails:
+ * espota.py waits 10 s for the answer to its invitation */
+#define AR_PREPARE_MAX_MS 8000u
 
 #define AR_ITERATIONS_PER_POLL 500u
 #define AR_AUTH_TIMEOUT_MS 15000u  /* from the challenge to the answer */
@@ -228,6 +231,8 @@ static void to_idle(ota_arduino_t *a)
 }
 
 /* Take the update lock and the slot, answer "OK" and connect back. */
+static void prepare_update(ota_arduino_t *a);
+
 static void begin_update(ota_arduino_t *a)
 {
     ota_update_t *u = a->update;
@@ -236,7 +241,22 @@ static void begin_update(ota_arduino_t *a)
         to_idle(a);
         return;
     }
+    a->state = AR_PREPARE;
+    a->prepare_ms = a->now_ms;
+    prepare_update(a);
+}
+
+/* The store may answer WOULD_BLOCK while it erases (ota/port.h): try again on the
+ * next polls, the invitation's answer waits until the slot is ready. */
+static void prepare_update(ota_arduino_t *a)
+{
+    ota_update_t *u = a->update;
     int rc = ota_update_begin(u, a->size, a->md5, a->cmd == OTA_ARDUINO_CMD_SPIFFS ? OTA_UPDATE_F_DATA : 0);
+    if (rc == OTA_ERR_WOULD_BLOCK) {
+        if (ota_elapsed_ms(a->now_ms, a->prepare_ms) < AR_PREPARE_MAX_MS)
+            return;
+        rc = OTA_ERR_PREPARE;
+    }
     if (rc != OTA_OK && rc != OTA_ERR_CRYPTO) {
         reply(a, a->ip, a->udp_port,
               rc == OTA_ERR_NO_SPACE ? "ERR: the image does not fit the update slot"
@@ -620,6 +640,9 @@ void ota_arduino_poll(ota_arduino_t *a, uint32_t now_ms)
         if (pbkdf2_slice(a))
             check_response(a);
         break;
+    case AR_PREPARE:
+        prepare_update(a);
+        break;
     case AR_DATA:
         for (int k = 0; k < 16 && a->state == AR_DATA; k++) {
             uint32_t before = a->update->received;
@@ -657,7 +680,7 @@ void ota_arduino_free(ota_arduino_t *a)
 {
     if (a->udp == NULL)
         return;
-    if (a->state == AR_DATA)
+    if (a->state == AR_DATA || a->state == AR_PREPARE)
         release(a, OTA_ERR_CLOSED);
     if (a->conn >= 0)
         close_conn(a);

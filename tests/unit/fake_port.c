@@ -83,6 +83,10 @@ static int f_slot_begin(void *user, uint32_t size)
     fp->begin_calls++;
     if (fp->fail_begin)
         return fp->fail_begin;
+    if (fp->begin_blocks > 0) {
+        fp->begin_blocks--;
+        return OTA_ERR_WOULD_BLOCK;
+    }
     if (size > fp->slot_capacity)
         return OTA_ERR_NO_SPACE;
     memset(fp->slot, 0xEE, fp->slot_capacity);

@@ -59,6 +59,7 @@ typedef struct fake_port {
     bool activated;
     uint32_t finished_size;
     int fail_begin;        /* error slot_begin returns (0: none) */
+    int begin_blocks;      /* slot_begin answers WOULD_BLOCK this many more times (erasing) */
     int fail_write_at;     /* 1-based write call that fails with OTA_ERR_WRITE (0: none) */
     int fail_finish;       /* error slot_finish returns (0: none) */
     int fail_activate;     /* error slot_activate returns (0: none) */

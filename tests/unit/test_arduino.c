@@ -960,6 +960,44 @@ static void test_begin_errors_answered(void **state)
     assert_string_equal(fp.last_reply, "OK");
 }
 
+/* A store that erases in begin answers WOULD_BLOCK meanwhile (ota/port.h allows it):
+ * the invitation's OK waits until the slot is ready, and the upload goes through;
+ * a store that never gets ready is answered with an error after the prepare limit
+ * (found by the lwIP port's review: this used to fail at the first WOULD_BLOCK). */
+static void test_store_erasing_in_begin(void **state)
+{
+    (void)state;
+    const size_t n = 5000;
+    uint8_t *img = pattern(n, 3);
+    char md5[33];
+    md5_hex(img, n, md5);
+    fp.begin_blocks = 5;
+    invite(NULL, 0, 7777, (uint32_t)n, md5);
+    poll_n(3);
+    assert_int_equal(fp.replies, 0); /* still erasing: no answer yet */
+    assert_true(ota_update_held_by(&up, OTA_UPDATE_HOLDER_ARDUINO));
+    poll_n(5);
+    assert_int_equal(fp.replies, 1);
+    assert_string_equal(fp.last_reply, "OK");
+    assert_int_equal(fp.begin_calls, 6);
+    upload_ok(NULL, 7777, img, n, 1000);
+    free(img);
+}
+
+static void test_store_never_ready(void **state)
+{
+    (void)state;
+    fp.begin_blocks = 1000000;
+    invite(NULL, 0, 7777, 100, "0123456789abcdef0123456789abcdef");
+    poll_n(2);
+    assert_int_equal(fp.replies, 0);
+    now += 9000; /* past the prepare limit */
+    poll_n(1);
+    assert_string_equal(fp.last_reply, "ERR: cannot prepare the update slot");
+    assert_false(ota_update_busy(&up));
+    assert_false(ota_arduino_active(&ar));
+}
+
 static bool starts_with(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -1229,6 +1267,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_uploader_hangs_up_midway, setup_none, teardown),
         cmocka_unit_test_setup_teardown(test_connect_back_failure, setup_none, teardown),
         cmocka_unit_test_setup_teardown(test_begin_errors_answered, setup_none, teardown),
+        cmocka_unit_test_setup_teardown(test_store_erasing_in_begin, setup_none, teardown),
+        cmocka_unit_test_setup_teardown(test_store_never_ready, setup_none, teardown),
         cmocka_unit_test_setup_teardown(test_finish_and_write_failures_answered, setup_none,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_error_answers_are_whole_lines, setup_none,
