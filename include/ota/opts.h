@@ -183,6 +183,29 @@
 #define OTA_CFG_MDNS_TXT_SIZE 160
 #endif
 
+/** The update manifest of pull updates (ota/manifest.h, src/core/manifest.c; with
+ *  OTA_CFG_ENABLE_PULL): its buffers in bytes, NUL included. The text fields that are
+ *  only shown (name, summary, release_url) are cut to them; a version or path that
+ *  does not fit is refused. MAX_DEPTH: the deepest nesting of JSON arrays and objects
+ *  the parser follows, the top object included (a manifest needs 4, ESP Web Tools'
+ *  parts 5); the parser recurses once per level, about 150 bytes of stack each on a
+ *  32-bit microcontroller (1.2 KiB at 8). */
+#ifndef OTA_CFG_MANIFEST_NAME_MAX
+#define OTA_CFG_MANIFEST_NAME_MAX 64
+#endif
+#ifndef OTA_CFG_MANIFEST_VERSION_MAX
+#define OTA_CFG_MANIFEST_VERSION_MAX 32 /* esp_app_desc_t's version field */
+#endif
+#ifndef OTA_CFG_MANIFEST_PATH_MAX
+#define OTA_CFG_MANIFEST_PATH_MAX 256
+#endif
+#ifndef OTA_CFG_MANIFEST_TEXT_MAX
+#define OTA_CFG_MANIFEST_TEXT_MAX 128 /* summary, release_url */
+#endif
+#ifndef OTA_CFG_MANIFEST_MAX_DEPTH
+#define OTA_CFG_MANIFEST_MAX_DEPTH 8
+#endif
+
 /** Default timeouts of the spec (docs/protocol.md#native-timeouts); runtime-configurable. */
 #ifndef OTA_CFG_HANDSHAKE_TIMEOUT_MS
 #define OTA_CFG_HANDSHAKE_TIMEOUT_MS 20000u
@@ -233,6 +256,17 @@
 #endif
 #if OTA_CFG_MDNS_TXT_SIZE < 1 || OTA_CFG_MDNS_TXT_SIZE > 1024
 #error "OTA_CFG_MDNS_TXT_SIZE must be 1 to 1024"
+#endif
+#if OTA_CFG_MANIFEST_NAME_MAX < 8 || OTA_CFG_MANIFEST_VERSION_MAX < 8 || \
+    OTA_CFG_MANIFEST_PATH_MAX < 16 || OTA_CFG_MANIFEST_TEXT_MAX < 8
+#error "OTA_CFG_MANIFEST_NAME_MAX, _VERSION_MAX, _TEXT_MAX must be at least 8, _PATH_MAX 16"
+#endif
+#if OTA_CFG_MANIFEST_NAME_MAX > 65535 || OTA_CFG_MANIFEST_VERSION_MAX > 65535 || \
+    OTA_CFG_MANIFEST_PATH_MAX > 65535 || OTA_CFG_MANIFEST_TEXT_MAX > 65535
+#error "OTA_CFG_MANIFEST_*_MAX must be at most 65535"
+#endif
+#if OTA_CFG_MANIFEST_MAX_DEPTH < 4 || OTA_CFG_MANIFEST_MAX_DEPTH > 64
+#error "OTA_CFG_MANIFEST_MAX_DEPTH must be 4 to 64 (a manifest needs 4: top, builds, build, ota)"
 #endif
 #if OTA_CFG_POLL_BUDGET < OTA_CFG_DATA_BUF_SIZE
 #error "OTA_CFG_POLL_BUDGET must be at least OTA_CFG_DATA_BUF_SIZE"

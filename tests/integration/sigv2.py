@@ -9,6 +9,7 @@ builds its vectors the same way.
     public_key(pem, path)               its public half, as a PEM file
     key_digest(pem)                     the 32-byte key digest (what eFuses hold)
     sign(src, dst, pem, ...)            dst = src padded + a sector, one block per key
+    verify_sector(sector, digest, pem)  does a block of sector sign digest with pem's key?
 """
 import hashlib
 import os
@@ -161,3 +162,56 @@ def sign(src, dst, *pems):
         f.write(sign_bytes(data, *pems))
     os.chmod(dst, 0o755)
     return dst
+
+
+def _der_int(value):
+    body = value.to_bytes((value.bit_length() + 8) // 8 or 1, "big")  # a leading 0 bit
+    return bytes([0x02, len(body)]) + body
+
+
+def verify_sector(sector, digest, pem):
+    """Check, with openssl, that one block of the 4096-byte sector is well formed
+    (magic, version, CRC), carries digest and pem's key material, and that its
+    signature verifies with pem's public key. Returns the block's index; raises
+    AssertionError with the reason otherwise."""
+    assert len(sector) == SECTOR, "a sector is 4096 bytes, not %d" % len(sector)
+    material = key_material(pem)
+    pub = os.path.join(tempfile.mkdtemp(prefix="sigv2-"), "pub.pem")
+    try:
+        public_key(pem, pub)
+        for i in range(3):
+            blk = sector[i * BLOCK:(i + 1) * BLOCK]
+            if blk[0] != MAGIC:
+                break
+            assert zlib.crc32(blk[:1196]) == int.from_bytes(blk[1196:1200], "little"), \
+                "block %d: CRC-32 mismatch" % i
+            if blk[36:36 + len(material)] != material:
+                continue  # another key's block
+            assert blk[4:36] == digest, "block %d: signed for other bytes" % i
+            dpath = os.path.join(os.path.dirname(pub), "digest.bin")
+            spath = os.path.join(os.path.dirname(pub), "sig.bin")
+            with open(dpath, "wb") as f:
+                f.write(digest)
+            opts = ["-pkeyopt", "digest:sha256"]
+            if blk[1] == VERSION_RSA:
+                sig = blk[812:812 + 384][::-1]
+                opts += ["-pkeyopt", "rsa_padding_mode:pss", "-pkeyopt", "rsa_pss_saltlen:32",
+                         "-pkeyopt", "rsa_mgf1_md:sha256"]
+            else:
+                assert blk[1] == VERSION_ECDSA and blk[2] == 0, "block %d: not ECDSA P-256" % i
+                r = int.from_bytes(blk[101:133], "little")
+                s = int.from_bytes(blk[133:165], "little")
+                body = _der_int(r) + _der_int(s)
+                sig = bytes([0x30, len(body)]) + body
+            with open(spath, "wb") as f:
+                f.write(sig)
+            p = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub,
+                                "-in", dpath, "-sigfile", spath] + opts,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert p.returncode == 0, "block %d: the signature does not verify: %s" % (
+                i, (p.stdout + p.stderr).decode().strip())
+            return i
+        raise AssertionError("no block by this key")
+    finally:
+        import shutil
+        shutil.rmtree(os.path.dirname(pub), ignore_errors=True)

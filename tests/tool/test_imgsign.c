@@ -23,6 +23,8 @@
 #include <cmocka.h>
 
 #include "imgsign.h"
+#include "ota/signature.h"
+#include "ota_posix.h"
 
 /* ------------------------------------------------------------ fixtures */
 
@@ -698,6 +700,97 @@ static void test_sign_argument_errors(void **state)
     assert_int_equal(imgsign_inspect(NULL, 4096, &info, NULL, 0), -1);
 }
 
+/* ------------------------------------------------------------ detached signatures */
+
+static void sign_digest_fails(const char *const *keys, size_t n, const char *want)
+{
+    uint8_t digest[32] = {1, 2, 3};
+    uint8_t sector[IMGSIGN_SECTOR_SIZE];
+    char err[512] = "";
+    memset(sector, 0, sizeof sector);
+    int rc = imgsign_sign_digest(digest, keys, n, sector, err, sizeof err);
+    if (rc == 0 || strstr(err, want) == NULL)
+        print_error("wanted a failure with \"%s\", got rc %d: \"%s\"\n", want, rc, err);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, want));
+    for (size_t i = 0; i < sizeof sector; i++)
+        if (sector[i] != 0xFF && sector[i] != 0)
+            fail_msg("byte %zu of a failed sector is 0x%02x", i, sector[i]);
+}
+
+/* imgsign_sign_digest(): a sector over any digest (ota publish: manifest.json), the
+ * same blocks imgsign_sign() makes for an image of that digest, checked by the core. */
+static void test_sign_digest(void **state)
+{
+    (void)state;
+    /* an aligned image: imgsign_sign() signs exactly its SHA-256 */
+    size_t len = 8192, out_len;
+    uint8_t *img = make_image(len);
+    const char *ec[] = {path_in("ec1.pem"), path_in("ec2.pem")};
+    uint8_t *signed_img = sign_ok(img, len, ec, 2, &out_len);
+    assert_int_equal(out_len, len + IMGSIGN_SECTOR_SIZE);
+    imgsign_info_t info;
+    inspect_ok(signed_img, out_len, &info, 2);
+    uint8_t sector[IMGSIGN_SECTOR_SIZE];
+    char err[512] = "";
+    int rc = imgsign_sign_digest(info.image_sha256, ec, 2, sector, err, sizeof err);
+    if (rc != 0)
+        print_error("imgsign_sign_digest: %s\n", err);
+    assert_int_equal(rc, 0);
+    /* ECDSA signatures are deterministic (RFC 6979): the very same sector */
+    assert_memory_equal(sector, signed_img + len, IMGSIGN_SECTOR_SIZE);
+
+    /* the core accepts it for that digest with either key, and for nothing else */
+    uint8_t kd[2][32];
+    key_digest_ok(path_in("ec1.pub.pem"), kd[0], IMGSIGN_SCHEME_ECDSA256);
+    key_digest_ok(ec[1], kd[1], IMGSIGN_SCHEME_ECDSA256);
+    for (int k = 0; k < 2; k++) {
+        ota_sig_trusted_t t = {.digest = kd[k]};
+        ota_sig_result_t res;
+        assert_int_equal(ota_sig_verify_sector(&ota_posix_crypto, sector, sizeof sector,
+                                               info.image_sha256, &t, 1, &res), 0);
+        assert_int_equal(res.valid_block, k);
+        uint8_t other[32];
+        memcpy(other, info.image_sha256, 32);
+        other[31] ^= 1;
+        assert_int_equal(ota_sig_verify_sector(&ota_posix_crypto, sector, sizeof sector, other,
+                                               &t, 1, NULL), OTA_ERR_BAD_SIGNATURE);
+    }
+    /* the rest of the sector is 0xFF */
+    for (size_t i = 2 * IMGSIGN_BLOCK_SIZE; i < sizeof sector; i++)
+        assert_int_equal(sector[i], 0xFF);
+
+    /* RSA: randomised, but it verifies */
+    const char *rsa[] = {path_in("rsa1.pem")};
+    uint8_t digest[32] = {0xAB};
+    assert_int_equal(imgsign_sign_digest(digest, rsa, 1, sector, err, sizeof err), 0);
+    uint8_t rkd[32];
+    key_digest_ok(path_in("rsa1.pub.pem"), rkd, IMGSIGN_SCHEME_RSA3072);
+    ota_sig_trusted_t rt = {.digest = rkd};
+    assert_int_equal(ota_sig_verify_sector(&ota_posix_crypto, sector, sizeof sector, digest, &rt,
+                                           1, NULL), 0);
+    for (size_t i = IMGSIGN_BLOCK_SIZE; i < sizeof sector; i++)
+        assert_int_equal(sector[i], 0xFF);
+
+    /* the same refusals as imgsign_sign() */
+    const char *four[] = {path_in("ec1.pem"), path_in("ec2.pem"), path_in("ec3.pem"),
+                          path_in("ec4.pem")};
+    sign_digest_fails(four, 0, "no signing key given");
+    sign_digest_fails(four, 4, "4 signing keys given");
+    const char *twice[] = {path_in("ec1.pem"), path_in("ec1.pem")};
+    sign_digest_fails(twice, 2, "are the same key");
+    const char *mixed[] = {path_in("ec1.pem"), path_in("rsa1.pem")};
+    sign_digest_fails(mixed, 2, "a chip verifies one scheme");
+    const char *pub[] = {path_in("ec1.pub.pem")};
+    sign_digest_fails(pub, 1, "ec1.pub.pem");
+    const char *garbage[] = {path_in("garbage.pem")};
+    sign_digest_fails(garbage, 1, "garbage.pem");
+    assert_int_equal(imgsign_sign_digest(NULL, ec, 1, sector, NULL, 0), -1);
+    assert_int_equal(imgsign_sign_digest(digest, ec, 1, NULL, NULL, 0), -1);
+    free(signed_img);
+    free(img);
+}
+
 /* ------------------------------------------------------------ inspect */
 
 static void test_inspect_unsigned(void **state)
@@ -845,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_rsa_montgomery_fields),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_sign_argument_errors),
+        cmocka_unit_test(test_sign_digest),
         cmocka_unit_test(test_inspect_unsigned),
         cmocka_unit_test(test_inspect_tampered),
     };

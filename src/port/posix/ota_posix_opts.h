@@ -7,6 +7,10 @@
 #ifndef OTA_POSIX_OPTS_H
 #define OTA_POSIX_OPTS_H
 
+/* update manifests (ota/manifest.h): room for long URLs, e.g. presigned ones */
+#define OTA_CFG_MANIFEST_PATH_MAX 1024
+#define OTA_CFG_MANIFEST_TEXT_MAX 512
+
 #define OTA_CFG_MAX_SESSIONS 4
 #define OTA_CFG_DATA_BUF_SIZE (32u * 1024u)
 #define OTA_CFG_INFLATE_BUF_SIZE (32u * 1024u)

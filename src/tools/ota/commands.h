@@ -18,6 +18,8 @@ int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_key_digest(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);
 
 extern const char upload_usage[];
 extern const char run_usage[];
@@ -30,5 +32,7 @@ extern const char keygen_usage[];
 extern const char sign_usage[];
 extern const char image_usage[];
 extern const char key_digest_usage[];
+extern const char publish_usage[];
+extern const char manifest_usage[];
 
 #endif

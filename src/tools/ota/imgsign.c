@@ -460,21 +460,27 @@ out:
 
 /* Check a block that passed the structural test (magic, version, CRC): its key, its
  * signature over its stored digest, and its digest against the image's. */
-static void verify_block(const uint8_t *block, const uint8_t *data, size_t data_len,
-                         imgsign_block_info_t *bi)
+static bool block_is_ecdsa384(const uint8_t *block)
+{
+    return block[OFF_VERSION] == IMGSIGN_VERSION_ECDSA &&
+           block[OFF_SHA_VERSION] == SHA_VERSION_384;
+}
+
+/* The same, against a digest computed by the caller: actual is the SHA-256 of the
+ * signed bytes, or their SHA-384 for an ECDSA P-384 block (NULL: that block cannot
+ * match); data_len only goes into the message. */
+static void verify_block_digest(const uint8_t *block, const uint8_t *actual, size_t data_len,
+                                imgsign_block_info_t *bi)
 {
     char m[96];
     memset(bi, 0, sizeof *bi);
     bi->version = block[OFF_VERSION];
-    bool ecdsa384 = bi->version == IMGSIGN_VERSION_ECDSA &&
-                    block[OFF_SHA_VERSION] == SHA_VERSION_384;
+    bool ecdsa384 = block_is_ecdsa384(block);
     bi->image_digest_len = ecdsa384 ? 48 : 32;
     memcpy(bi->image_digest, block + OFF_DIGEST, bi->image_digest_len);
     (void)block_key_digest(block, bi->key_digest);
-
-    uint8_t actual[48];
-    int hrc = ecdsa384 ? sha384(data, data_len, actual) : sha256(data, data_len, actual);
-    bi->digest_matches = hrc == 0 && memcmp(actual, bi->image_digest, bi->image_digest_len) == 0;
+    bi->digest_matches = actual != NULL &&
+                         memcmp(actual, bi->image_digest, bi->image_digest_len) == 0;
 
     if (bi->version == IMGSIGN_VERSION_RSA) {
         bi->scheme = IMGSIGN_SCHEME_RSA3072;
@@ -594,6 +600,15 @@ check_digest:
         snprintf(bi->problem, sizeof bi->problem,
                  "the block's image digest is not that of the %zu bytes before the sector "
                  "(the image was changed after signing)", data_len);
+}
+
+static void verify_block(const uint8_t *block, const uint8_t *data, size_t data_len,
+                         imgsign_block_info_t *bi)
+{
+    uint8_t actual[48];
+    int hrc = block_is_ecdsa384(block) ? sha384(data, data_len, actual)
+                                       : sha256(data, data_len, actual);
+    verify_block_digest(block, hrc == 0 ? actual : NULL, data_len, bi);
 }
 
 /* ------------------------------------------------------------ finding the sector */
@@ -726,6 +741,91 @@ static int make_block(mbedtls_pk_context *pk, imgsign_scheme_t scheme, const uin
     return 0;
 }
 
+/* The key list of a signing call: 1 to 3 file names. */
+static int check_key_args(const char *const *key_paths, size_t n_keys, char *err, size_t cap)
+{
+    if (n_keys == 0) {
+        seterr(err, cap, "no signing key given");
+        return -1;
+    }
+    if (n_keys > IMGSIGN_MAX_BLOCKS) {
+        seterr(err, cap, "%zu signing keys given; a signature sector holds at most 3 blocks",
+               n_keys);
+        return -1;
+    }
+    for (size_t i = 0; i < n_keys; i++) {
+        if (key_paths[i] == NULL || key_paths[i][0] == '\0') {
+            seterr(err, cap, "signing key %zu: no file name", i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Load n_keys private keys into pk[] (initialised by the caller, freed by it), with
+ * their schemes and key digests; refuse the same key twice and RSA mixed with ECDSA. */
+static int load_keys(const char *const *key_paths, size_t n_keys, mbedtls_pk_context *pk,
+                     imgsign_scheme_t *scheme, uint8_t (*kd)[32], char *err, size_t cap)
+{
+    uint8_t block[IMGSIGN_BLOCK_SIZE];
+    for (size_t i = 0; i < n_keys; i++) {
+        scheme[i] = load_key(key_paths[i], true, &pk[i], err, cap);
+        if (scheme[i] == IMGSIGN_SCHEME_UNKNOWN)
+            return -1;
+        memset(block, 0, sizeof block);
+        if (key_fields(&pk[i], scheme[i], block) != 0 || block_key_digest(block, kd[i]) != 0) {
+            seterr(err, cap, "%s: cannot encode the public key", key_paths[i]);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (memcmp(kd[i], kd[j], 32) == 0) {
+                seterr(err, cap, "%s and %s are the same key; each block needs its own key",
+                       key_paths[j], key_paths[i]);
+                return -1;
+            }
+            if (scheme_is_ecdsa(scheme[i]) != scheme_is_ecdsa(scheme[j])) {
+                seterr(err, cap, "%s is %s and %s is %s: a chip verifies one scheme, so "
+                                 "one image is signed with RSA keys or with ECDSA keys",
+                       key_paths[j], imgsign_scheme_name(scheme[j]), key_paths[i],
+                       imgsign_scheme_name(scheme[i]));
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* One block per loaded key over digest (the SHA-256 of data_len signed bytes), into
+ * consecutive blocks from out on; each is checked as a verifier would before it is
+ * returned. */
+static int sign_blocks(mbedtls_pk_context *pk, const imgsign_scheme_t *scheme,
+                       uint8_t (*kd)[32], const char *const *key_paths, size_t n_keys,
+                       const uint8_t digest[32], size_t data_len, uint8_t *out, char *err,
+                       size_t cap)
+{
+    rng_t rng;
+    if (rng_init(&rng, err, cap) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n_keys && rc == 0; i++) {
+        uint8_t *block = out + i * IMGSIGN_BLOCK_SIZE;
+        rc = make_block(&pk[i], scheme[i], digest, &rng, block, key_paths[i], err, cap);
+        if (rc != 0)
+            break;
+        /* check what we wrote as a verifier would, before anybody flashes it */
+        imgsign_block_info_t bi;
+        verify_block_digest(block, digest, data_len, &bi);
+        if (!(bi.digest_matches && bi.key_valid && bi.signature_valid) ||
+            memcmp(bi.key_digest, kd[i], 32) != 0) {
+            seterr(err, cap, "%s: the new signature block does not verify (%s)", key_paths[i],
+                   bi.problem[0] != '\0' ? bi.problem : "key digest mismatch");
+            rc = -1;
+        }
+    }
+    rng_free(&rng);
+    return rc;
+}
+
 int imgsign_sign(const uint8_t *img, size_t len, const char *const *key_paths, size_t n_keys,
                  uint8_t **out, size_t *out_len, char *err, size_t cap)
 {
@@ -736,65 +836,26 @@ int imgsign_sign(const uint8_t *img, size_t len, const char *const *key_paths, s
     }
     *out = NULL;
     *out_len = 0;
-    if (n_keys == 0) {
-        seterr(err, cap, "no signing key given");
+    if (check_key_args(key_paths, n_keys, err, cap) != 0)
         return -1;
-    }
-    if (n_keys > IMGSIGN_MAX_BLOCKS) {
-        seterr(err, cap, "%zu signing keys given; a signature sector holds at most 3 blocks",
-               n_keys);
-        return -1;
-    }
     if (len == 0) {
         seterr(err, cap, "the image is empty");
         return -1;
-    }
-    for (size_t i = 0; i < n_keys; i++) {
-        if (key_paths[i] == NULL || key_paths[i][0] == '\0') {
-            seterr(err, cap, "signing key %zu: no file name", i + 1);
-            return -1;
-        }
     }
 
     int rc = -1;
     mbedtls_pk_context pk[IMGSIGN_MAX_BLOCKS];
     imgsign_scheme_t scheme[IMGSIGN_MAX_BLOCKS];
     uint8_t kd[IMGSIGN_MAX_BLOCKS][32];
-    uint8_t blocks[IMGSIGN_MAX_BLOCKS][IMGSIGN_BLOCK_SIZE];
     imgsign_info_t have; /* the existing sector, if any */
     uint8_t *res = NULL;
-    bool rng_ok = false;
-    rng_t rng;
     for (size_t i = 0; i < IMGSIGN_MAX_BLOCKS; i++)
         mbedtls_pk_init(&pk[i]);
     memset(&have, 0, sizeof have);
 
     /* 1. every key, before anything else */
-    for (size_t i = 0; i < n_keys; i++) {
-        scheme[i] = load_key(key_paths[i], true, &pk[i], err, cap);
-        if (scheme[i] == IMGSIGN_SCHEME_UNKNOWN)
-            goto out;
-        memset(blocks[i], 0, IMGSIGN_BLOCK_SIZE);
-        if (key_fields(&pk[i], scheme[i], blocks[i]) != 0 ||
-            block_key_digest(blocks[i], kd[i]) != 0) {
-            seterr(err, cap, "%s: cannot encode the public key", key_paths[i]);
-            goto out;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (memcmp(kd[i], kd[j], 32) == 0) {
-                seterr(err, cap, "%s and %s are the same key; each block needs its own key",
-                       key_paths[j], key_paths[i]);
-                goto out;
-            }
-            if (scheme_is_ecdsa(scheme[i]) != scheme_is_ecdsa(scheme[j])) {
-                seterr(err, cap, "%s is %s and %s is %s: a chip verifies one scheme, so "
-                                 "one image is signed with RSA keys or with ECDSA keys",
-                       key_paths[j], imgsign_scheme_name(scheme[j]), key_paths[i],
-                       imgsign_scheme_name(scheme[i]));
-                goto out;
-            }
-        }
-    }
+    if (load_keys(key_paths, n_keys, pk, scheme, kd, err, cap) != 0)
+        goto out;
 
     /* 2. an existing signature sector: keep its blocks, sign what is before it */
     size_t data_len = len;
@@ -880,34 +941,43 @@ int imgsign_sign(const uint8_t *img, size_t len, const char *const *key_paths, s
         seterr(err, cap, "SHA-256 failed");
         goto out;
     }
-    if (rng_init(&rng, err, cap) != 0)
+    if (sign_blocks(pk, scheme, kd, key_paths, n_keys, digest, padded,
+                    sector_out + n_old * IMGSIGN_BLOCK_SIZE, err, cap) != 0)
         goto out;
-    rng_ok = true;
-    for (size_t i = 0; i < n_keys; i++) {
-        uint8_t *block = sector_out + (n_old + i) * IMGSIGN_BLOCK_SIZE;
-        if (make_block(&pk[i], scheme[i], digest, &rng, block, key_paths[i], err, cap) != 0)
-            goto out;
-        /* check what we wrote as a verifier would, before anybody flashes it */
-        imgsign_block_info_t bi;
-        verify_block(block, res, padded, &bi);
-        if (!(bi.digest_matches && bi.key_valid && bi.signature_valid) ||
-            memcmp(bi.key_digest, kd[i], 32) != 0) {
-            seterr(err, cap, "%s: the new signature block does not verify (%s)", key_paths[i],
-                   bi.problem[0] != '\0' ? bi.problem : "key digest mismatch");
-            goto out;
-        }
-    }
     *out = res;
     *out_len = total;
     res = NULL;
     rc = 0;
 out:
-    if (rng_ok)
-        rng_free(&rng);
     free(res);
     for (size_t i = 0; i < IMGSIGN_MAX_BLOCKS; i++)
         mbedtls_pk_free(&pk[i]);
-    mbedtls_platform_zeroize(blocks, sizeof blocks);
+    return rc;
+}
+
+int imgsign_sign_digest(const uint8_t digest[IMGSIGN_DIGEST_LEN], const char *const *key_paths,
+                        size_t n_keys, uint8_t sector[IMGSIGN_SECTOR_SIZE], char *err,
+                        size_t cap)
+{
+    if (digest == NULL || sector == NULL || (key_paths == NULL && n_keys > 0)) {
+        seterr(err, cap, "imgsign_sign_digest: NULL argument");
+        return -1;
+    }
+    if (check_key_args(key_paths, n_keys, err, cap) != 0)
+        return -1;
+    mbedtls_pk_context pk[IMGSIGN_MAX_BLOCKS];
+    imgsign_scheme_t scheme[IMGSIGN_MAX_BLOCKS];
+    uint8_t kd[IMGSIGN_MAX_BLOCKS][32];
+    for (size_t i = 0; i < IMGSIGN_MAX_BLOCKS; i++)
+        mbedtls_pk_init(&pk[i]);
+    memset(sector, IMGSIGN_PAD_BYTE, IMGSIGN_SECTOR_SIZE);
+    int rc = load_keys(key_paths, n_keys, pk, scheme, kd, err, cap);
+    if (rc == 0)
+        rc = sign_blocks(pk, scheme, kd, key_paths, n_keys, digest, 0, sector, err, cap);
+    for (size_t i = 0; i < IMGSIGN_MAX_BLOCKS; i++)
+        mbedtls_pk_free(&pk[i]);
+    if (rc != 0)
+        memset(sector, IMGSIGN_PAD_BYTE, IMGSIGN_SECTOR_SIZE);
     return rc;
 }
 

@@ -130,6 +130,15 @@ int imgsign_key_digest(const char *key_path, uint8_t digest[IMGSIGN_DIGEST_LEN],
 int imgsign_sign(const uint8_t *img, size_t len, const char *const *key_paths, size_t n_keys,
                  uint8_t **out, size_t *out_len, char *err, size_t cap);
 
+/** A detached signature: a fresh signature sector (IMGSIGN_SECTOR_SIZE bytes: one
+ *  block per key in key_paths order, then 0xFF) whose blocks sign digest, the SHA-256
+ *  of whatever the caller signs (`ota publish`: the exact bytes of manifest.json, see
+ *  ota/manifest.h). Same keys, checks and self-verification as imgsign_sign(); on
+ *  failure sector is all 0xFF. */
+int imgsign_sign_digest(const uint8_t digest[IMGSIGN_DIGEST_LEN], const char *const *key_paths,
+                        size_t n_keys, uint8_t sector[IMGSIGN_SECTOR_SIZE], char *err,
+                        size_t cap);
+
 typedef struct imgsign_block_info {
     imgsign_scheme_t scheme;
     uint8_t version;                            /* byte 1: 0x02 RSA, 0x03 ECDSA */

@@ -2,8 +2,8 @@
  * main.c - the `ota` host tool: the table of commands and the dispatch. Each command
  * is in its own file (cmd_upload.c, cmd_logs.c for logs and run, cmd_discover.c,
  * cmd_config.c for config and codegen, cmd_hash_password.c, cmd_sign.c for keygen, sign,
- * image info and key-digest); what they share is in
- * cli.c, nodefile.c, host_lookup.c, fleet.c and passwords.c.
+ * image info and key-digest, cmd_publish.c for publish and manifest check); what they
+ * share is in cli.c, nodefile.c, host_lookup.c, fleet.c and passwords.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +30,8 @@ static const char main_usage[] =
     "  sign           sign an image (ESP-IDF Secure Boot V2 format; several keys rotate)\n"
     "  image info     what an image carries: its signature blocks, valid or not\n"
     "  key-digest     a signing key's digest (what a chip's eFuse holds)\n"
+    "  publish        write an image and its manifest.json for nodes that pull updates\n"
+    "  manifest check read a published manifest as a node does; check its signature\n"
     "\n"
     "  ota COMMAND --help   options of one command (also: ota help COMMAND)\n"
     "  ota --version        the tool's version\n"
@@ -60,6 +62,8 @@ static const ota_command_t commands[] = {
     {"sign", cmd_sign, sign_usage},
     {"image", cmd_image, image_usage},
     {"key-digest", cmd_key_digest, key_digest_usage},
+    {"publish", cmd_publish, publish_usage},
+    {"manifest", cmd_manifest, manifest_usage},
 };
 
 static const ota_command_t *find_command(const char *name)
