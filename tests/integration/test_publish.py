@@ -10,8 +10,10 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import stat
+import struct
 import sys
 import tempfile
 import unittest
@@ -58,6 +60,23 @@ class PublishCase(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
+    @staticmethod
+    def versioned(data, version, secure_version=None):
+        """data with its image descriptor's version (and secure_version) set, as
+        publish sets them on an unsigned image (ota/app_desc.h: magic, secure_version at
+        +4, version at +16, 32 bytes)."""
+        # the magic word, secure_version, 8 zero bytes, a printable version (the
+        # scanner's rule: the magic alone also occurs in the code that looks for it)
+        m = re.search(re.escape(struct.pack("<I", 0xABCD5432)) + b"....\\x00{8}[ -~]{1,31}\\x00",
+                      data, re.S)
+        assert m is not None
+        at = m.start()
+        b = bytearray(data)
+        b[at + 16:at + 48] = version.encode().ljust(32, b"\0")
+        if secure_version is not None:
+            b[at + 4:at + 8] = struct.pack("<I", secure_version)
+        return bytes(b)
+
     def out_dir(self):
         d = tempfile.mkdtemp(prefix="pub-", dir=self.dir)
         os.rmdir(d)  # publish creates it
@@ -102,7 +121,9 @@ class PublishCase(unittest.TestCase):
                       so)
         m = self.manifest(out)
         data = self.assert_image_matches(out, m, "2.0.0")
-        self.assertEqual(data, read(self.image))  # unsigned: the bytes as given
+        # unsigned: the bytes as given, the descriptor saying which release they are
+        self.assertEqual(data, self.versioned(read(self.image), "2.0.0"))
+        self.assertIn("image descriptor: version 2.0.0", so)
         self.assertEqual(m["name"], "demo-node")  # from the image descriptor
         ota = m["builds"][0]["ota"]
         self.assertEqual(ota["rollout"], 100)
@@ -113,8 +134,7 @@ class PublishCase(unittest.TestCase):
         for f in os.listdir(out):
             self.assertEqual(stat.S_IMODE(os.stat(os.path.join(out, f)).st_mode), 0o644)
         self.assert_no_temp_files(out)
-        # the descriptor says 1.0.0: publish says what that means
-        self.assertIn("descriptor says version", se)
+        self.assertNotIn("descriptor says version", se)
         rc, so, se = self.check(out)
         self.assertEqual(rc, 0, so + se)
         self.assertIn("md5 matches, sha256 matches", so)
@@ -122,11 +142,25 @@ class PublishCase(unittest.TestCase):
         rc, so, se = self.check(out, "--trust", self.ec_pub)
         self.assertEqual(rc, 8, so + se)
 
+    def test_security_version_goes_into_the_descriptor(self):
+        out = self.out_dir()
+        so, se = self.publish(out, "2.1", "--security-version", "5")
+        self.assertIn("image descriptor: version 2.1, secure_version 5", so)
+        m = self.manifest(out)
+        data = self.assert_image_matches(out, m, "2.1")
+        self.assertEqual(m["builds"][0]["ota"]["secure_version"], 5)
+        self.assertEqual(data, self.versioned(read(self.image), "2.1", 5))
+        # a signed image cannot take it: its signature covers the descriptor
+        signed = os.path.join(self.dir, "signed.bin")
+        rc, so, se = run_ota("sign", "--key", self.ec, "-o", signed, self.image)
+        self.assertEqual(rc, 0, se)
+        self.publish(self.out_dir(), "2.2", "--security-version", "6", image=signed, rc=6)
+
     def verify_signed(self, out, version, key, pub):
         m = self.manifest(out)
         data = self.assert_image_matches(out, m, version)
         signed = data[:-SECTOR]
-        orig = read(self.image)
+        orig = self.versioned(read(self.image), version)
         self.assertEqual(signed[:len(orig)], orig)
         self.assertEqual(signed[len(orig):], b"\xff" * (len(signed) - len(orig)))
         self.assertEqual(len(signed) % SECTOR, 0)

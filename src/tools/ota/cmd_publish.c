@@ -33,8 +33,8 @@
 
 const char publish_usage[] =
     "usage: ota publish --out DIR --version V [--chip-family F] [--rollout PCT]\n"
-    "                   [--key KEY.pem] [--name NAME] [--summary S] [--release-url U]\n"
-    "                   IMAGE\n"
+    "                   [--key KEY.pem] [--security-version N] [--name NAME]\n"
+    "                   [--summary S] [--release-url U] IMAGE\n"
     "\n"
     "Publish IMAGE for nodes that pull their updates: write DIR/firmware-V.bin and\n"
     "DIR/manifest.json (the ESP Web Tools manifest ESPHome's 'update: platform:\n"
@@ -45,8 +45,11 @@ const char publish_usage[] =
     "With --key, IMAGE is signed first as 'ota sign' does (the published size and\n"
     "hashes are those of the signed file) and DIR/manifest.json.sig is written: a\n"
     "signature sector over the exact bytes of manifest.json by the same key, so that\n"
-    "a mirror cannot change what the manifest says. secure_version comes from the\n"
-    "image's descriptor (set it with 'ota sign --security-version' before).\n"
+    "a mirror cannot change what the manifest says.\n"
+    "\n"
+    "An unsigned IMAGE with a descriptor (esp_app_desc_t) gets V as its version\n"
+    "there, so the node that runs it knows it is this release (ESPHome compiles its\n"
+    "version in the same way); secure_version is the descriptor's too.\n"
     "\n"
     "A version is published once: DIR/firmware-V.bin is never overwritten with other\n"
     "bytes (a CDN may cache it forever; publish a new version instead). Running again\n"
@@ -63,6 +66,8 @@ const char publish_usage[] =
     "  --rollout PCT      the percentage of nodes that take it, 0-100 (default: the\n"
     "                     manifest's when the version is already published, else 100)\n"
     "  --key KEY.pem      sign the image and the manifest (repeatable, up to 3)\n"
+    "  --security-version N  set the descriptor's secure_version first (anti-rollback:\n"
+    "                     nodes that confirmed a higher one refuse this release)\n"
     "  --name NAME        the project's name (default: the image descriptor's)\n"
     "  --summary S        one line on the release\n"
     "  --release-url U    where the release notes are\n"
@@ -381,6 +386,7 @@ int cmd_publish(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},
         {"summary", required_argument, NULL, 's'},
         {"release-url", required_argument, NULL, 'u'},
+        {"security-version", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -390,6 +396,8 @@ int cmd_publish(int argc, char **argv)
     size_t n_keys = 0;
     unsigned long rollout = OTA_MANIFEST_ROLLOUT_ALL;
     bool rollout_given = false;
+    unsigned long secure_version = 0;
+    bool set_sv = false;
     int c;
     opterr = 0;
     optind = 1;
@@ -413,6 +421,12 @@ int cmd_publish(int argc, char **argv)
         case 'n': name = optarg; break;
         case 's': summary = optarg; break;
         case 'u': release_url = optarg; break;
+        case 'S':
+            if (!parse_uint(optarg, 0, 0xFFFFFFFFul, &secure_version))
+                return usage_error("publish", "--security-version takes a number from 0 to "
+                                              "4294967295, not '%s'", optarg);
+            set_sv = true;
+            break;
         case 'h': fputs(publish_usage, stdout); return OTA_EXIT_OK;
         case ':': return usage_error("publish", "option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("publish", "unknown option '%s'", argv[optind - 1]);
@@ -459,6 +473,24 @@ int cmd_publish(int argc, char **argv)
     uint8_t *image = load_firmware(in, &len);
     if (image == NULL)
         return OTA_EXIT_INPUT;
+    /* The release's version (and security version) go into the image's descriptor, as
+     * ESPHome compiles its project version in: the node that runs it then knows it is
+     * this release and does not take it again. A signed image cannot change. */
+    imgsign_info_t pre;
+    bool presigned = imgsign_inspect(image, len, &pre, err, sizeof err) == 1;
+    if (set_sv || (!presigned && ota_app_desc_find(image, len) >= 0)) {
+        if (imgsign_set_descriptor(image, len, presigned ? NULL : version, set_sv,
+                                   (uint32_t)secure_version, err, sizeof err) != 0) {
+            fprintf(stderr, "error: %s: %s\n", in, err);
+            free(image);
+            return OTA_EXIT_INPUT;
+        }
+        if (set_sv)
+            printf("image descriptor: version %s, secure_version %lu\n", version,
+                   secure_version);
+        else
+            printf("image descriptor: version %s\n", version);
+    }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "error: cannot create %s: %s\n", dir, strerror(errno));
         free(image);

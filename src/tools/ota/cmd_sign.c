@@ -215,28 +215,15 @@ int cmd_sign(int argc, char **argv)
     if (image == NULL)
         return OTA_EXIT_INPUT;
     char err[512];
-    if (set_version) {
-        imgsign_info_t pre;
-        long at = ota_app_desc_find(image, len);
-        if (imgsign_inspect(image, len, &pre, err, sizeof err) == 1) {
-            fprintf(stderr, "error: %s is signed already: changing its security version would "
-                            "break those signatures; set it on the unsigned image\n", in);
-            free(image);
-            return OTA_EXIT_INPUT;
-        }
-        if (at < 0) {
-            fprintf(stderr, "error: %s has no image descriptor (esp_app_desc_t, magic "
-                            "0xABCD5432) to carry a security version\n", in);
+    if (set_version &&
+        imgsign_set_descriptor(image, len, NULL, true, (uint32_t)secure_version, err,
+                               sizeof err) != 0) {
+        fprintf(stderr, "error: %s: cannot set its security version: %s\n", in, err);
+        if (strstr(err, "no image descriptor") != NULL)
             fprintf(stderr, "hint: firmware built by ESP-IDF or ESPHome has one; a Linux node "
                             "gets it from ota/app_desc.h (see demo-node)\n");
-            free(image);
-            return OTA_EXIT_INPUT;
-        }
-        uint8_t *v = image + at + OTA_APP_DESC_OFF_SECURE_VERSION;
-        v[0] = (uint8_t)secure_version;
-        v[1] = (uint8_t)(secure_version >> 8);
-        v[2] = (uint8_t)(secure_version >> 16);
-        v[3] = (uint8_t)(secure_version >> 24);
+        free(image);
+        return OTA_EXIT_INPUT;
     }
     uint8_t *signed_img = NULL;
     size_t signed_len = 0;

@@ -5,6 +5,7 @@
  * getrandom on Linux). ECDSA signatures are deterministic (RFC 6979).
  */
 #include "imgsign.h"
+#include "ota/app_desc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1119,4 +1120,40 @@ out:
     if (rng_ok)
         rng_free(&rng);
     return rc;
+}
+
+int imgsign_set_descriptor(uint8_t *img, size_t len, const char *version, bool set_sv,
+                           uint32_t secure_version, char *err, size_t cap)
+{
+    imgsign_info_t pre;
+    char why[256];
+    if (imgsign_inspect(img, len, &pre, why, sizeof why) == 1) {
+        snprintf(err, cap, "it is signed already: changing its descriptor would break "
+                           "those signatures; set it on the unsigned image");
+        return -1;
+    }
+    long at = ota_app_desc_find(img, len);
+    if (at < 0) {
+        snprintf(err, cap, "it has no image descriptor (esp_app_desc_t, magic 0x%08X) to "
+                           "carry it", (unsigned)OTA_APP_DESC_MAGIC);
+        return -1;
+    }
+    if (version != NULL && strlen(version) >= OTA_APP_DESC_VERSION_LEN) {
+        snprintf(err, cap, "the version '%s' is longer than the descriptor's %u characters",
+                 version, (unsigned)OTA_APP_DESC_VERSION_LEN - 1);
+        return -1;
+    }
+    if (set_sv) {
+        uint8_t *v = img + at + OTA_APP_DESC_OFF_SECURE_VERSION;
+        v[0] = (uint8_t)secure_version;
+        v[1] = (uint8_t)(secure_version >> 8);
+        v[2] = (uint8_t)(secure_version >> 16);
+        v[3] = (uint8_t)(secure_version >> 24);
+    }
+    if (version != NULL) {
+        uint8_t *v = img + at + OTA_APP_DESC_OFF_VERSION;
+        memset(v, 0, OTA_APP_DESC_VERSION_LEN);
+        memcpy(v, version, strlen(version));
+    }
+    return 0;
 }
