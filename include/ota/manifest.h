@@ -98,7 +98,11 @@ typedef struct ota_manifest {
     uint32_t secure_version;                    /**< ota.secure_version (has_secure_version) */
     uint32_t size;                              /**< ota.size in bytes (has_size) */
     uint8_t rollout;                            /**< ota.rollout, 0-100; 100 when absent */
-    bool has_md5, has_sha256, has_secure_version, has_size, has_rollout;
+    /** "published" (ours, top level): when the manifest was written, in seconds since
+     *  1970; a node that trusts keys never accepts a signed manifest older than one it
+     *  accepted before (a mirror replaying an old one to move it back or freeze it) */
+    uint32_t published;
+    bool has_md5, has_sha256, has_secure_version, has_size, has_rollout, has_published;
     uint8_t truncated;                          /**< OTA_MANIFEST_TRUNC_* */
     uint16_t builds;                            /**< entries of builds[] (capped at 65535) */
     ota_manifest_error_t error;                 /**< why the parse failed */

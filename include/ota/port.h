@@ -67,6 +67,9 @@ typedef struct ota_boot_record {
     uint8_t pull_id[16];
     /** The server's ETag of that image, for If-Range ("" when it sent none). */
     char pull_etag[OTA_CFG_PULL_ETAG_MAX];
+    /** The newest signed manifest accepted ("published", ota/manifest.h): an older one
+     *  is a replay and is refused. It only rises. */
+    uint32_t pull_published;
 #endif
 } ota_boot_record_t;
 

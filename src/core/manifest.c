@@ -707,7 +707,7 @@ static int build_element(cursor_t *c, int depth, void *arg)
     return 0;
 }
 
-enum { T_NAME = 1u << 0, T_VERSION = 1u << 1, T_BUILDS = 1u << 2 };
+enum { T_NAME = 1u << 0, T_VERSION = 1u << 1, T_BUILDS = 1u << 2, T_PUBLISHED = 1u << 3 };
 
 typedef struct top_state {
     build_state_t b;
@@ -743,6 +743,16 @@ static int top_member(cursor_t *c, const char *key, size_t key_len, int depth, v
                 return fail(c, OTA_MANIFEST_E_RANGE);
             }
         }
+        return 0;
+    }
+    if (key_is(key, key_len, "published")) {
+        if (once(c, &st->seen, T_PUBLISHED) != 0)
+            return -1;
+        if (take_null(c))
+            return 0;
+        if (u32_value(c, 0, 0xFFFFFFFFu, &m->published) != 0)
+            return -1;
+        m->has_published = true;
         return 0;
     }
     if (key_is(key, key_len, "builds")) {

@@ -164,6 +164,8 @@ static const char ours[] =
     " ],\n"
     " \"version\": \"1.2.3\", \"name\": \"d\\u00e9mo\", \"extra\": [null, true, false, {}, []]}";
 
+#define MD5_OK_TOP "\"md5\":\"00000000000000000000000000000000\""
+
 static void test_our_additions(void **state)
 {
     (void)state;
@@ -206,6 +208,29 @@ static void test_our_additions(void **state)
     assert_int_equal(m.size, 1);
     assert_true(m.has_secure_version);
     assert_int_equal(m.secure_version, 0);
+    assert_false(m.has_published);
+
+    /* "published" (top level): seconds, null = absent, once, an integer in 32 bits */
+    static const char *pub_fmt = "{\"name\":\"n\",\"version\":\"v\",\"published\":%s,"
+                                 "\"builds\":[{\"chipFamily\":\"X\",\"ota\":{\"path\":\"p\","
+                                 MD5_OK_TOP "}}]}";
+    char doc[512];
+    snprintf(doc, sizeof doc, pub_fmt, "1764700000");
+    assert_int_equal(parse(doc, "X", &m), OTA_OK);
+    assert_true(m.has_published);
+    assert_int_equal(m.published, 1764700000u);
+    snprintf(doc, sizeof doc, pub_fmt, "null");
+    assert_int_equal(parse(doc, "X", &m), OTA_OK);
+    assert_false(m.has_published);
+    static const char *const bad[] = {"\"1764700000\"", "-1", "4294967296", "1.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(doc, sizeof doc, pub_fmt, bad[i]);
+        assert_int_equal(parse(doc, "X", &m), OTA_ERR_MALFORMED);
+    }
+    assert_int_equal(parse("{\"name\":\"n\",\"version\":\"v\",\"published\":1,\"published\":2,"
+                           "\"builds\":[{\"chipFamily\":\"X\",\"ota\":{\"path\":\"p\","
+                           MD5_OK_TOP "}}]}", "X", &m), OTA_ERR_MALFORMED);
+    assert_int_equal(m.error, OTA_MANIFEST_E_DUPLICATE);
 }
 
 typedef struct bad_case {

@@ -34,6 +34,7 @@ static void pull_state_load(const ota_posix_t *ctx, ota_boot_record_t *rec)
     rec->pull_offset = 0;
     memset(rec->pull_id, 0, sizeof rec->pull_id);
     rec->pull_etag[0] = '\0';
+    rec->pull_published = 0;
     snprintf(path, sizeof path, "%s/" PULL_STATE, ctx->state_dir);
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -41,7 +42,7 @@ static void pull_state_load(const ota_posix_t *ctx, ota_boot_record_t *rec)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    unsigned long off = 0;
+    unsigned long off = 0, published = 0;
     char id[33] = "", etag[OTA_CFG_PULL_ETAG_MAX] = "";
     char *line = strtok(buf, "\n");
     for (; line != NULL; line = strtok(NULL, "\n")) {
@@ -51,7 +52,10 @@ static void pull_state_load(const ota_posix_t *ctx, ota_boot_record_t *rec)
             memcpy(id, line + 3, 33);
         else if (strncmp(line, "etag=", 5) == 0 && strlen(line + 5) < sizeof etag)
             strcpy(etag, line + 5);
+        else if (strncmp(line, "published=", 10) == 0)
+            published = strtoul(line + 10, NULL, 10);
     }
+    rec->pull_published = (uint32_t)published;
     uint8_t raw[16];
     for (int i = 0; i < 16; i++) {
         unsigned v;
@@ -70,12 +74,14 @@ static int pull_state_store(const ota_posix_t *ctx, const ota_boot_record_t *rec
     pull_state_load(ctx, &cur);
     if (cur.pull_offset == rec->pull_offset &&
         memcmp(cur.pull_id, rec->pull_id, sizeof cur.pull_id) == 0 &&
-        strcmp(cur.pull_etag, rec->pull_etag) == 0)
+        strcmp(cur.pull_etag, rec->pull_etag) == 0 && cur.pull_published >= rec->pull_published)
         return OTA_OK; /* unchanged: no write */
+    uint32_t published =
+        rec->pull_published > cur.pull_published ? rec->pull_published : cur.pull_published;
     char path[4200], tmp[4200];
     snprintf(path, sizeof path, "%s/" PULL_STATE, ctx->state_dir);
     snprintf(tmp, sizeof tmp, "%s/" PULL_STATE ".tmp", ctx->state_dir);
-    if (rec->pull_offset == 0)
+    if (rec->pull_offset == 0 && published == 0)
         return unlink(path) == 0 || errno == ENOENT ? OTA_OK : OTA_ERR_IO;
     if (memchr(rec->pull_etag, '\n', strnlen(rec->pull_etag, sizeof rec->pull_etag)) != NULL)
         return OTA_ERR_INVALID_ARG;
@@ -85,7 +91,8 @@ static int pull_state_store(const ota_posix_t *ctx, const ota_boot_record_t *rec
     fprintf(f, "offset=%lu\nid=", (unsigned long)rec->pull_offset);
     for (int i = 0; i < 16; i++)
         fprintf(f, "%02x", rec->pull_id[i]);
-    fprintf(f, "\netag=%.*s\n", (int)sizeof rec->pull_etag - 1, rec->pull_etag);
+    fprintf(f, "\netag=%.*s\npublished=%lu\n", (int)sizeof rec->pull_etag - 1, rec->pull_etag,
+            (unsigned long)published);
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {

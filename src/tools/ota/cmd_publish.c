@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -329,7 +330,8 @@ static uint8_t *sign_image(const uint8_t *img, size_t len, const char *const *ke
 static char *manifest_json(const char *name, const char *version, const char *family,
                            const char *path, const uint8_t md5[16], const uint8_t sha[32],
                            bool has_sv, uint32_t sv, size_t size, unsigned rollout,
-                           const char *summary, const char *release_url, size_t *len)
+                           const char *summary, const char *release_url, uint32_t published,
+                           size_t *len)
 {
     buf_t b = {0};
     char h[65], num[32];
@@ -337,6 +339,9 @@ static char *manifest_json(const char *name, const char *version, const char *fa
     put_json(&b, name);
     puts_(&b, ",\n  \"version\": ");
     put_json(&b, version);
+    snprintf(num, sizeof num, "%lu", (unsigned long)published);
+    puts_(&b, ",\n  \"published\": ");
+    puts_(&b, num);
     puts_(&b, ",\n  \"builds\": [\n    {\n      \"chipFamily\": ");
     put_json(&b, family);
     puts_(&b, ",\n      \"ota\": {\n        \"path\": ");
@@ -580,6 +585,16 @@ int cmd_publish(int argc, char **argv)
     size_t old_len = 0;
     snprintf(dpath, sizeof dpath, "%s/%s", dir, MANIFEST_FILE);
     old_manifest = read_file(dpath, &old_len, &e);
+    /* "published" only rises: a node that trusts keys refuses a signed manifest older
+     * than one it accepted, so a clock that went back must not make this one older */
+    uint32_t published = (uint32_t)time(NULL);
+    if (old_manifest != NULL) {
+        ota_manifest_t *om = calloc(1, sizeof *om);
+        if (om != NULL && ota_manifest_parse(old_manifest, old_len, family, om) == OTA_OK &&
+            om->has_published && om->published >= published && om->published < 0xFFFFFFFFu)
+            published = om->published + 1;
+        free(om);
+    }
     if (old_manifest != NULL && !rollout_given) {
         ota_manifest_t *om = calloc(1, sizeof *om);
         if (om != NULL && ota_manifest_parse(old_manifest, old_len, family, om) == OTA_OK &&
@@ -593,7 +608,7 @@ int cmd_publish(int argc, char **argv)
     size_t json_len = 0;
     json = manifest_json(name, version, family, img_name, md5, sha, has_desc,
                          has_desc ? desc.secure_version : 0, pub_len, (unsigned)rollout, summary,
-                         release_url, &json_len);
+                         release_url, published, &json_len);
     if (json == NULL) {
         fprintf(stderr, "error: out of memory\n");
         rc = OTA_EXIT_INTERNAL;
@@ -607,7 +622,7 @@ int cmd_publish(int argc, char **argv)
     }
     int prc = ota_manifest_parse((const uint8_t *)json, json_len, family, m);
     bool same = prc == OTA_OK && strcmp(m->version, version) == 0 &&
-                strcmp(m->path, img_name) == 0 && m->has_sha256 &&
+                strcmp(m->path, img_name) == 0 && m->has_sha256 && m->published == published &&
                 memcmp(m->sha256, sha, 32) == 0 && m->size == pub_len && m->rollout == rollout;
     if (prc == OTA_OK && m->truncated)
         fprintf(stderr, "warning: a node with the default buffers keeps only part of the "
