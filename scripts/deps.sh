@@ -4,7 +4,7 @@
 # Run as root it installs what is missing with apt-get; otherwise it names the
 # missing packages and the command to install them, and fails.
 set -eu
-PKGS="cmake make gcc clang libclang-rt-14-dev pkg-config procps python3 libmbedtls-dev zlib1g-dev libyaml-dev libcmocka-dev valgrind iproute2 python3-zeroconf openssl liblwip-dev"
+PKGS="cmake make gcc clang libclang-rt-14-dev pkg-config procps python3 libmbedtls-dev zlib1g-dev libyaml-dev libcmocka-dev valgrind iproute2 python3-zeroconf openssl liblwip-dev nginx-light"
 for extra in "$@"; do
   case "$extra" in
     footprint) PKGS="$PKGS gcc-xtensa-lx106 binutils-xtensa-lx106 gcc-arm-none-eabi libnewlib-arm-none-eabi" ;;

@@ -17,7 +17,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-60}
-targets="server config arduino mdns signature manifest"
+targets="server config arduino mdns signature manifest http"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 command -v clang >/dev/null || { echo "fuzz: clang not found (apt-get install clang)" >&2; exit 1; }

@@ -48,6 +48,10 @@
  *  layout, src/port/lwip/) answers it from the store's begin(). On the wire 0x88
  *  (ERROR_ESP8266_NOT_ENOUGH_SPACE); OTA_ERR_NO_SPACE stays "too big for the slot". */
 #define OTA_ERR_NO_SPACE_LAYOUT (-31)
+#define OTA_ERR_HTTP_STATUS (-27)    /**< an HTTP server answered with a status that is no success */
+#define OTA_ERR_REDIRECT (-28)       /**< too many redirects, or a refused one (https to http) */
+#define OTA_ERR_RESOLVE (-29)        /**< a host name could not be resolved */
+#define OTA_ERR_TLS (-30)            /**< TLS failed: handshake, certificate or host name check */
 
 /** A short English description of an OTA_ERR_* code ("unknown error" for others).
  *  Never NULL; the string is static. */

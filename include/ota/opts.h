@@ -206,6 +206,47 @@
 #define OTA_CFG_MANIFEST_MAX_DEPTH 8
 #endif
 
+/** HTTP(S) pull client (ota/http.h, src/core/http.c): 0 (default) compiles it out,
+ *  so a node that only takes pushed updates pays nothing. Then its sizes: the longest
+ *  URL (a pre-signed object-store URL can take 1-2 KiB), host name (without port),
+ *  validator (ETag or Last-Modified, with its quotes), user agent and media type it
+ *  keeps, and its I/O buffer, which holds the request and then each header line (so
+ *  it bounds the longest line, and must hold a Location of OTA_CFG_HTTP_URL_MAX).
+ *  HEADERS_MAX bounds one whole header block (all lines of one answer). */
+#ifndef OTA_CFG_ENABLE_HTTP
+#define OTA_CFG_ENABLE_HTTP 0
+#endif
+#ifndef OTA_CFG_HTTP_URL_MAX
+#define OTA_CFG_HTTP_URL_MAX 256
+#endif
+#ifndef OTA_CFG_HTTP_HOST_MAX
+#define OTA_CFG_HTTP_HOST_MAX 64
+#endif
+#ifndef OTA_CFG_HTTP_VALIDATOR_MAX
+#define OTA_CFG_HTTP_VALIDATOR_MAX 80
+#endif
+#ifndef OTA_CFG_HTTP_UA_MAX
+#define OTA_CFG_HTTP_UA_MAX 48
+#endif
+#ifndef OTA_CFG_HTTP_CTYPE_MAX
+#define OTA_CFG_HTTP_CTYPE_MAX 48
+#endif
+#ifndef OTA_CFG_HTTP_BUF_SIZE
+#define OTA_CFG_HTTP_BUF_SIZE 768
+#endif
+#ifndef OTA_CFG_HTTP_HEADERS_MAX
+#define OTA_CFG_HTTP_HEADERS_MAX 16384u
+#endif
+#ifndef OTA_CFG_HTTP_MAX_REDIRECTS
+#define OTA_CFG_HTTP_MAX_REDIRECTS 3
+#endif
+#ifndef OTA_CFG_HTTP_CONNECT_TIMEOUT_MS
+#define OTA_CFG_HTTP_CONNECT_TIMEOUT_MS 15000u
+#endif
+#ifndef OTA_CFG_HTTP_IDLE_TIMEOUT_MS
+#define OTA_CFG_HTTP_IDLE_TIMEOUT_MS 30000u
+#endif
+
 /** Default timeouts of the spec (docs/protocol.md#native-timeouts); runtime-configurable. */
 #ifndef OTA_CFG_HANDSHAKE_TIMEOUT_MS
 #define OTA_CFG_HANDSHAKE_TIMEOUT_MS 20000u
@@ -270,6 +311,24 @@
 #endif
 #if OTA_CFG_POLL_BUDGET < OTA_CFG_DATA_BUF_SIZE
 #error "OTA_CFG_POLL_BUDGET must be at least OTA_CFG_DATA_BUF_SIZE"
+#endif
+
+#if OTA_CFG_ENABLE_HTTP
+#if OTA_CFG_HTTP_URL_MAX < 32 || OTA_CFG_HTTP_HOST_MAX < 16 || OTA_CFG_HTTP_HOST_MAX > 256 ||     \
+    OTA_CFG_HTTP_VALIDATOR_MAX < 32 || OTA_CFG_HTTP_UA_MAX < 16 || OTA_CFG_HTTP_CTYPE_MAX < 16
+#error "OTA_CFG_HTTP_*: URL_MAX >= 32, HOST_MAX 16-256, VALIDATOR_MAX >= 32, UA/CTYPE_MAX >= 16"
+#endif
+/* the request (path, host, If-Range, user agent and ~160 bytes of fixed text) and a
+ * Location line of the longest URL must fit the I/O buffer */
+#if OTA_CFG_HTTP_BUF_SIZE <                                                                        \
+        OTA_CFG_HTTP_URL_MAX + OTA_CFG_HTTP_VALIDATOR_MAX + OTA_CFG_HTTP_UA_MAX + 192 ||          \
+    OTA_CFG_HTTP_BUF_SIZE > 60000
+#error "OTA_CFG_HTTP_BUF_SIZE: URL_MAX + VALIDATOR_MAX + UA_MAX + 192 at least, 60000 at most"
+#endif
+#if OTA_CFG_HTTP_HEADERS_MAX < OTA_CFG_HTTP_BUF_SIZE || OTA_CFG_HTTP_MAX_REDIRECTS < 0 ||          \
+    OTA_CFG_HTTP_MAX_REDIRECTS > 10
+#error "OTA_CFG_HTTP_HEADERS_MAX must be >= OTA_CFG_HTTP_BUF_SIZE, _MAX_REDIRECTS 0 to 10"
+#endif
 #endif
 
 #endif /* OTA_OPTS_H */

@@ -132,7 +132,50 @@ typedef struct ota_tcp_port {
     int (*connect)(void *ctx, const char *ip, uint16_t port, ota_conn_t *conn);
 
     void *ctx;
+
+    /* Optional hooks after ctx, so that a table written positionally before they
+     * existed still means what it meant (what it does not name is NULL). */
+
+    /** Optional (the HTTP client, ota/http.h): start a TCP connection to host:port
+     *  without waiting, where host is a DNS name or a numeric IPv4 / IPv6 address
+     *  (without brackets). Name resolution must not block either: it runs in the
+     *  background (a resolver thread, the stack's asynchronous DNS). The handle
+     *  works with recv/send/close at once; until the connection is up they answer
+     *  OTA_ERR_WOULD_BLOCK, and a failure shows there: OTA_ERR_RESOLVE (no such
+     *  name, or no address of it answered), OTA_ERR_CLOSED (refused), OTA_ERR_IO.
+     *  NULL: the HTTP client reaches numeric addresses only, through connect.
+     *  \return 0, OTA_ERR_IO (no handle free), OTA_ERR_INVALID_ARG. */
+    int (*connect_host)(void *ctx, const char *host, uint16_t port, ota_conn_t *conn);
 } ota_tcp_port_t;
+
+/** TLS client connections for https:// (ota/http.h; optional as a whole). Shaped like
+ *  the TCP table: the port runs the TLS handshake inside the calls, non-blocking, and
+ *  verifies the server's certificate chain against its trusted CAs and its name
+ *  against host (SNI carries host too). */
+typedef struct ota_tls_port {
+    /** Start a TLS connection to host:port (name or numeric address, as
+     *  ota_tcp_port_t.connect_host) without waiting. recv/send answer
+     *  OTA_ERR_WOULD_BLOCK until the handshake is done, then move plaintext;
+     *  failures show there: OTA_ERR_RESOLVE, OTA_ERR_CLOSED, OTA_ERR_IO as for TCP,
+     *  OTA_ERR_TLS (handshake failed, untrusted or expired certificate, a name that
+     *  does not match host). \return 0, OTA_ERR_IO (no handle free), OTA_ERR_TLS (no
+     *  trusted CAs could be loaded), OTA_ERR_INVALID_ARG. */
+    int (*connect_host)(void *ctx, const char *host, uint16_t port, ota_conn_t *conn);
+
+    /** Plaintext bytes read, OTA_ERR_WOULD_BLOCK, OTA_ERR_CLOSED (the peer closed: with
+     *  or without TLS close_notify, the HTTP framing tells a truncated body),
+     *  OTA_ERR_IO, OTA_ERR_TLS. */
+    int (*recv)(void *ctx, ota_conn_t conn, uint8_t *buf, size_t len);
+
+    /** Plaintext bytes sent (> 0, a short count is allowed), OTA_ERR_WOULD_BLOCK (also
+     *  while handshaking), OTA_ERR_CLOSED, OTA_ERR_IO, OTA_ERR_TLS. */
+    int (*send)(void *ctx, ota_conn_t conn, const uint8_t *buf, size_t len);
+
+    /** Close the connection (and free its TLS state). Never fails. */
+    void (*close)(void *ctx, ota_conn_t conn);
+
+    void *ctx;
+} ota_tls_port_t;
 
 /** Network, UDP: the ArduinoOTA invitation socket (optional as a whole). */
 typedef struct ota_udp_port {

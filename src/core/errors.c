@@ -37,6 +37,10 @@ const char *ota_strerror(int err)
     case OTA_ERR_UNTRUSTED_KEY: return "image is not signed by a trusted key";
     case OTA_ERR_SHA256_MISMATCH: return "SHA-256 of received image does not match";
     case OTA_ERR_NO_SPACE_LAYOUT: return "image does not fit next to the running application";
+    case OTA_ERR_HTTP_STATUS: return "HTTP server answered with an error status";
+    case OTA_ERR_REDIRECT: return "too many or refused HTTP redirects";
+    case OTA_ERR_RESOLVE: return "host name could not be resolved";
+    case OTA_ERR_TLS: return "TLS handshake or certificate check failed";
     default: return "unknown error";
     }
 }

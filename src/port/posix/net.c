@@ -150,7 +150,7 @@ int ota_posix_net_listen(ota_posix_t *ctx, const char *addr, uint16_t port, char
     return OTA_OK;
 }
 
-static void track(ota_posix_t *ctx, int fd, bool add)
+void ota_posix_net_track(ota_posix_t *ctx, int fd, bool add)
 {
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++) {
         if (add && ctx->conns[i] < 0) {
@@ -247,7 +247,7 @@ int ota_posix_net_connect(void *user, const char *ip, uint16_t port, ota_conn_t 
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    track(ctx, fd, true);
+    ota_posix_net_track(ctx, fd, true);
     *conn = fd;
     return OTA_OK;
 }
@@ -843,14 +843,16 @@ int ota_posix_net_accept(void *user, ota_conn_t *conn, char *peer, size_t peer_l
         port = ntohs(a->sin6_port);
         snprintf(peer, peer_len, "[%s]:%u", host, port);
     }
-    track(ctx, fd, true);
+    ota_posix_net_track(ctx, fd, true);
     *conn = fd;
     return OTA_OK;
 }
 
 int ota_posix_net_recv(void *user, ota_conn_t conn, uint8_t *buf, size_t len)
 {
-    (void)user;
+    int st = ota_posix_outbound_step(user, conn); /* a connect_host still under way */
+    if (st != OTA_OK)
+        return st;
     for (;;) {
         ssize_t n = recv(conn, buf, len, 0);
         if (n > 0)
@@ -867,7 +869,9 @@ int ota_posix_net_recv(void *user, ota_conn_t conn, uint8_t *buf, size_t len)
 
 int ota_posix_net_send(void *user, ota_conn_t conn, const uint8_t *buf, size_t len)
 {
-    (void)user;
+    int st = ota_posix_outbound_step(user, conn);
+    if (st != OTA_OK)
+        return st;
     for (;;) {
         ssize_t n = send(conn, buf, len, MSG_NOSIGNAL);
         if (n > 0)
@@ -885,6 +889,7 @@ int ota_posix_net_send(void *user, ota_conn_t conn, const uint8_t *buf, size_t l
 void ota_posix_net_close(void *user, ota_conn_t conn)
 {
     ota_posix_t *ctx = user;
-    track(ctx, conn, false);
+    ota_posix_outbound_forget(ctx, conn);
+    ota_posix_net_track(ctx, conn, false);
     close(conn);
 }

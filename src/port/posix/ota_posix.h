@@ -53,6 +53,8 @@ extern const ota_crypto_port_t ota_posix_crypto;
  * The node side of the POSIX port: a firmware process (demo-node) run by
  * ota-boot from a slot in a state directory.
  *   net.c          non-blocking TCP listener and connections
+ *   connect_host.c outbound connections by host name (the HTTP client's connect_host)
+ *   tls_mbedtls.c  TLS client connections over the TCP table (https, ports.tls)
  *   slots.c        the inactive slot file: begin/write/finish/activate/abort
  *   bootstate.c    the boot state file (shared with ota-boot)
  *   inflate_zlib.c gzip inflation
@@ -148,6 +150,32 @@ typedef struct ota_posix_mdns {
     size_t n_nets;
 } ota_posix_mdns_t;
 
+/** Outbound connections by host name (connect_host.c): resolved in the background
+ *  (getaddrinfo_a), then each address tried in turn. The handle is given out at once
+ *  and stays the same file descriptor throughout (each attempt's socket is dup3'ed
+ *  onto it). */
+#ifndef OTA_POSIX_MAX_OUTBOUND /* connects under way at once (entries free when connected) */
+#define OTA_POSIX_MAX_OUTBOUND 8
+#endif
+#define OTA_POSIX_OUT_FREE 0
+#define OTA_POSIX_OUT_RESOLVING 1 /* the name is being looked up */
+#define OTA_POSIX_OUT_CONNECTING 2 /* a TCP connect to one address is under way */
+#define OTA_POSIX_OUT_FAILED 3    /* err says why (recv/send report it) */
+#define OTA_POSIX_OUT_ORPHAN 4    /* closed while resolving: reaped once the lookup ends */
+/** An address whose connect has not answered after this long gives way to the next
+ *  one (when there is a next one: the HTTP client's connect timeout covers the rest). */
+#define OTA_POSIX_OUT_ATTEMPT_MS 2000u
+typedef struct ota_posix_outbound {
+    int fd;              /* the handle given out (-1 when free or orphaned) */
+    uint8_t state;       /* OTA_POSIX_OUT_* */
+    int err;             /* with FAILED */
+    void *req;           /* RESOLVING / ORPHAN: the getaddrinfo_a request (heap) */
+    void *res;           /* the addresses (struct addrinfo list), once resolved */
+    void *next;          /* the next one to try */
+    bool tried;          /* an address was tried: a failure is "refused", not "no name" */
+    uint32_t attempt_ms; /* when the current address was tried */
+} ota_posix_outbound_t;
+
 typedef struct ota_posix_options {
     const char *state_dir; /**< the node's state directory (slots + boot state) */
     const char *bind_addr; /**< IPv4/IPv6 address to listen on, e.g. "0.0.0.0", "::1" */
@@ -155,6 +183,9 @@ typedef struct ota_posix_options {
     uint64_t slot_size;    /**< capacity of each slot in bytes */
     uint16_t arduino_port; /**< ArduinoOTA UDP port, 0 = no ArduinoOTA listener */
     bool data_slot;        /**< accept ArduinoOTA filesystem images into DIR/data.bin */
+    /** https:// trusted CAs (PEM file); NULL: the system bundle,
+     *  OTA_POSIX_TLS_SYSTEM_CA. Read at the first https connection. */
+    const char *tls_ca_file;
 } ota_posix_options_t;
 
 /** The port's tables of a node process (filled by ota_posix_init; each points back
@@ -171,6 +202,7 @@ typedef struct ota_posix_ports {
     ota_mdns_port_t mdns; /* set by ota_posix_mdns_open */
     ota_log_port_t log;
     ota_server_ports_t server;
+    ota_tls_port_t tls;   /* https for the HTTP client (tls_mbedtls.c over tcp) */
 } ota_posix_ports_t;
 
 typedef struct ota_posix {
@@ -217,6 +249,8 @@ typedef struct ota_posix {
     uint32_t log_boot_ms;   /* ota_posix_init: the start of the window */
     bool log_reported;
     ota_posix_mdns_t mdns; /* mDNS sockets (mdns_posix.c) */
+    ota_posix_outbound_t outbound[OTA_POSIX_MAX_OUTBOUND]; /* connect_host.c */
+    struct ota_posix_tls *tls; /* the TLS client state behind ports.tls (heap) */
 } ota_posix_t;
 
 /** Open the listener and read the boot state. The active slot is $OTA_BOOT_SLOT when
@@ -230,7 +264,10 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
 void ota_posix_free(ota_posix_t *ctx);
 
 /** Sleep until the listener or a connection is readable, or timeout_ms passes
- *  (the main loop's idle wait). \return 0, OTA_ERR_IO (poll failed; EINTR is 0). */
+ *  (the main loop's idle wait). Outbound connections (connect_host) wake it once
+ *  connected; while a name is being looked up it sleeps at most 10 ms, and not at all
+ *  while TLS holds bytes already received. \return 0, OTA_ERR_IO (poll failed; EINTR
+ *  is 0). */
 int ota_posix_wait(ota_posix_t *ctx, int timeout_ms);
 
 /** Serve this process's log lines to up to OTA_POSIX_MAX_VIEWERS TCP viewers
@@ -339,5 +376,56 @@ int ota_posix_inflate_begin(void *user);
 int ota_posix_inflate_run(void *user, const uint8_t *in, size_t in_len, size_t *in_used,
                           uint8_t *out, size_t out_len, size_t *out_made, bool *done);
 void ota_posix_inflate_end(void *user);
+
+/* ---- connect_host.c: outbound connections by name (ota_tcp_port_t.connect_host) ---- */
+
+/** Start a connection to host (a name, or a numeric IPv4/IPv6 address: no lookup
+ *  then) port 'port', non-blocking: the name is resolved in the background
+ *  (glibc's getaddrinfo_a) and its addresses are tried in the resolver's order, the
+ *  next one when one refuses or stays silent for OTA_POSIX_OUT_ATTEMPT_MS.
+ *  ota_posix_net_recv/send answer OTA_ERR_WOULD_BLOCK until it is up, then
+ *  OTA_ERR_RESOLVE (no such name), OTA_ERR_CLOSED (every address refused) or bytes.
+ *  \return 0, OTA_ERR_INVALID_ARG (empty host, or longer than 253), OTA_ERR_IO (no
+ *  handle free). */
+int ota_posix_net_connect_host(void *user, const char *host, uint16_t port, ota_conn_t *conn);
+/** Internal to the port: move an outbound connection on (recv/send call it); 0 when
+ *  conn is connected or no outbound connection, WOULD_BLOCK, or its error. */
+int ota_posix_outbound_step(ota_posix_t *ctx, ota_conn_t conn);
+/** Internal to the port: conn is being closed (forget it); everything at free. */
+void ota_posix_outbound_forget(ota_posix_t *ctx, ota_conn_t conn);
+void ota_posix_outbound_free(ota_posix_t *ctx);
+/** Internal to the port: the poll events ota_posix_wait wants for conn (POLLIN, or
+ *  POLLOUT while connecting, or 0 while resolving: then *resolving is set). */
+short ota_posix_outbound_events(const ota_posix_t *ctx, ota_conn_t conn, bool *resolving);
+/** Internal to the port: add or drop fd in the set ota_posix_wait sleeps on. */
+void ota_posix_net_track(ota_posix_t *ctx, int fd, bool add);
+
+/* ---- tls_mbedtls.c: TLS client connections (ota_tls_port_t) over a TCP table ---- */
+
+/** The system's CA bundle (Debian's ca-certificates). */
+#define OTA_POSIX_TLS_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+/** Connections one TLS context holds at once. */
+#ifndef OTA_POSIX_TLS_MAX_CONNS
+#define OTA_POSIX_TLS_MAX_CONNS 8
+#endif
+
+typedef struct ota_posix_tls ota_posix_tls_t;
+/** A TLS client over tcp (borrowed: its connect_host, recv, send, close), trusting
+ *  the CAs of ca_file (PEM; NULL: OTA_POSIX_TLS_SYSTEM_CA), read at the first
+ *  connection. Certificates are verified (chain, dates, and the URL's host against
+ *  the certificate's DNS names; SNI carries it too); mbedTLS 2.28 speaks TLS 1.2.
+ *  \return the context, NULL when out of memory. */
+ota_posix_tls_t *ota_posix_tls_new(const ota_tcp_port_t *tcp, const char *ca_file);
+/** Close every connection and free the context (NULL is fine). */
+void ota_posix_tls_delete(ota_posix_tls_t *t);
+/** The table over t (ota/port.h's ota_tls_port_t, ctx = t). */
+ota_tls_port_t ota_posix_tls_port(ota_posix_tls_t *t);
+/** true when a connection of t holds bytes that no socket shows as readable (a
+ *  record mbedTLS has read but not handed out yet): ota_posix_wait does not sleep
+ *  then. */
+bool ota_posix_tls_pending(const ota_posix_tls_t *t);
+/** Why the last failed connection of t failed (mbedTLS's words, certificate
+ *  verification flags included), "" when none did; for log lines. */
+const char *ota_posix_tls_last_error(const ota_posix_tls_t *t);
 
 #endif /* OTA_PORT_POSIX_OTA_POSIX_H */

@@ -17,5 +17,12 @@
 #define OTA_CFG_POLL_BUDGET (1024u * 1024u)
 #define OTA_CFG_ENABLE_SIGNED 1 /* signed images: demo-node --verification-key */
 #define OTA_CFG_ENABLE_PULL 1   /* pull updates: demo-node --update-url */
+/* the HTTP(S) pull client; URLs as long as pre-signed object-store links */
+#define OTA_CFG_ENABLE_HTTP 1
+#define OTA_CFG_HTTP_URL_MAX 2048
+#define OTA_CFG_HTTP_HOST_MAX 256
+#define OTA_CFG_HTTP_VALIDATOR_MAX 128
+#define OTA_CFG_HTTP_UA_MAX 64
+#define OTA_CFG_HTTP_BUF_SIZE (8u * 1024u)
 
 #endif /* OTA_POSIX_OPTS_H */

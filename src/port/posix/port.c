@@ -200,7 +200,17 @@ int ota_posix_init(ota_posix_t *ctx, const ota_posix_options_t *opts, char *err,
                               .send = ota_posix_net_send,
                               .close = ota_posix_net_close,
                               .connect = ota_posix_net_connect,
-                              .ctx = ctx};
+                              .ctx = ctx,
+                              .connect_host = ota_posix_net_connect_host};
+    /* https for the HTTP client: TLS over the table above; its CAs are read at the
+     * first https connection, so a node that never pulls pays nothing */
+    ctx->tls = ota_posix_tls_new(&p->tcp, opts->tls_ca_file);
+    if (ctx->tls == NULL) {
+        snprintf(err, err_cap, "out of memory");
+        ota_posix_free(ctx);
+        return OTA_ERR_IO;
+    }
+    p->tls = ota_posix_tls_port(ctx->tls);
     p->slot = (ota_store_port_t){.begin = ota_posix_slot_begin,
                                  .write = ota_posix_slot_write,
                                  .finish = ota_posix_slot_finish,
@@ -242,6 +252,9 @@ void ota_posix_free(ota_posix_t *ctx)
      * restart (ota/pull.h); the next update's begin truncates whatever it holds */
     ota_posix_slot_close(ctx);
     ota_posix_inflate_end(ctx);
+    ota_posix_tls_delete(ctx->tls); /* its connections go back through the tcp table */
+    ctx->tls = NULL;
+    ota_posix_outbound_free(ctx);
     for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++) {
         if (ctx->conns[i] >= 0) {
             close(ctx->conns[i]);
@@ -279,9 +292,20 @@ int ota_posix_wait(ota_posix_t *ctx, int timeout_ms)
     }
     struct pollfd extra = {.fd = ctx->log_fd, .events = POLLIN};
     struct pollfd udp = {.fd = ctx->udp_fd, .events = POLLIN};
-    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++)
-        if (ctx->conns[i] >= 0)
-            fds[n++] = (struct pollfd){.fd = ctx->conns[i], .events = POLLIN};
+    bool resolving = false;
+    for (int i = 0; i < OTA_POSIX_MAX_CONNS; i++) {
+        if (ctx->conns[i] < 0)
+            continue;
+        /* outbound connections (connect_host.c): POLLOUT while connecting; left out
+         * while their name is looked up (the lookup has no descriptor to wait on) */
+        short ev = ota_posix_outbound_events(ctx, ctx->conns[i], &resolving);
+        if (ev != 0)
+            fds[n++] = (struct pollfd){.fd = ctx->conns[i], .events = ev};
+    }
+    if (resolving && (timeout_ms < 0 || timeout_ms > 10))
+        timeout_ms = 10; /* look again soon */
+    if (ota_posix_tls_pending(ctx->tls))
+        timeout_ms = 0; /* TLS has bytes buffered that poll() cannot see */
     if (extra.fd >= 0)
         fds[n++] = extra;
     n += ota_posix_log_pollfds(ctx, fds + n, OTA_POSIX_VIEWER_SLOTS); /* their answers */
