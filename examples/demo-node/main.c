@@ -28,6 +28,7 @@
 #include "ota/log_proto.h"
 #include "ota/mdns.h"
 #include "ota/safe_mode.h"
+#include "ota/pull.h"
 #include "ota/server.h"
 #include "ota_posix.h"
 
@@ -43,6 +44,11 @@
 #ifndef OTA_NODE_MDNS
 #define OTA_NODE_MDNS 1 /* settings from before the mdns: block */
 #endif
+#ifndef OTA_NODE_UPDATE_URL /* settings from before update: platform: http_request */
+#define OTA_NODE_UPDATE_URL NULL
+#define OTA_NODE_UPDATE_INTERVAL_MS 21600000u
+#endif
+#define PULL_ON (OTA_CFG_ENABLE_PULL && OTA_CFG_ENABLE_HTTP)
 #ifndef OTA_NODE_ARDUINO_PORT /* settings from before arduino_port / arduino_auth */
 #define OTA_NODE_ARDUINO_PORT 0
 #define OTA_NODE_ARDUINO_AUTH NULL
@@ -70,6 +76,18 @@ static uint32_t own_secure_version(void)
 {
     const volatile uint32_t *p = &demo_app_desc.secure_version;
     return *p;
+}
+
+/* The same for the version text: 'ota publish --version V' writes V there, so the
+ * image a node pulled knows it is V (and does not take it again). */
+static const char *own_version(void)
+{
+    static char v[sizeof demo_app_desc.version];
+    const volatile char *p = demo_app_desc.version;
+    for (size_t i = 0; i + 1 < sizeof v; i++)
+        v[i] = p[i];
+    v[sizeof v - 1] = '\0';
+    return v[0] != '\0' ? v : DEMO_FIRMWARE_VERSION;
 }
 
 static volatile sig_atomic_t stop = 0;
@@ -127,8 +145,18 @@ static const char usage_text[] =
     "                            or private PEM, RSA-3072 or EC P-256; ESP-IDF Secure\n"
     "                            Boot V2 format, as 'ota sign' writes); repeat for up to\n"
     "                            3 keys (rotation, a backup key)\n"
-    "  --firmware-version TEXT   the version advertised over mDNS (default "
-    DEMO_FIRMWARE_VERSION ")\n"
+    "  --firmware-version TEXT   the version advertised over mDNS and compared with a\n"
+    "                            pull manifest's (default: the image descriptor's, which\n"
+    "                            'ota publish --version' sets; " DEMO_FIRMWARE_VERSION " as built)\n"
+    "pull updates (docs/pull.md):\n"
+    "  --update-url URL          check this manifest.json (what 'ota publish' writes) once\n"
+    "                            the boot is confirmed, then every interval (default from\n"
+    "                            node.yaml's update: platform: http_request: off)\n"
+    "  --update-interval-ms N    between checks, +-10 %% jitter (default 21600000, 6 h)\n"
+    "  --update-retry-ms N       first retry after a failed check or download, doubling\n"
+    "                            up to 5 min (default 5000)\n"
+    "  --update-ca-file FILE     trust these CA certificates for https (default: the\n"
+    "                            system's, /etc/ssl/certs/ca-certificates.crt)\n"
     "  --log-port N              serve log lines to viewers (ota logs) on this port\n"
     "                            (default: the OTA port + 1, as node.yaml's logger: says)\n"
     "  --no-log-server           do not serve log lines\n"
@@ -237,7 +265,10 @@ int main(int argc, char **argv)
     const char *crash_file = NULL;
     bool mdns_on = OTA_NODE_MDNS;
     const char *mdns_name = OTA_NODE_NAME;
-    const char *fw_version = DEMO_FIRMWARE_VERSION;
+    const char *fw_version = own_version();
+    const char *update_url = OTA_NODE_UPDATE_URL;
+    uint32_t update_interval_ms = OTA_NODE_UPDATE_INTERVAL_MS, update_retry_ms = 5000;
+    const char *update_ca_file = NULL;
 
     bool verifier_set = false;
     static uint8_t key_digest[3][32];
@@ -247,7 +278,7 @@ int main(int argc, char **argv)
            O_BO_BASE, O_BO_MAX, O_VERSION, O_NO_COMP,
            O_HS_TO, O_DATA_TO, O_SLOT, O_STATE, O_NO_SAFE, O_SAFE_N, O_GOOD, O_SAFE_TO, O_HB,
            O_CRASH, O_HELP, O_LOG_PORT, O_NO_LOG, O_AR_PORT, O_AR_AUTH, O_AR_DATA, O_AR_PW_FILE,
-           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION, O_GUESSES, O_VERSION_FLAG, O_VKEY };
+           O_MDNS_NAME, O_NO_MDNS, O_FW_VERSION, O_GUESSES, O_VERSION_FLAG, O_VKEY, O_UPD_URL, O_UPD_IV, O_UPD_RETRY, O_UPD_CA };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"bind", required_argument, NULL, O_BIND},
@@ -284,6 +315,10 @@ int main(int argc, char **argv)
         {"no-mdns", no_argument, NULL, O_NO_MDNS},
         {"firmware-version", required_argument, NULL, O_FW_VERSION},
         {"verification-key", required_argument, NULL, O_VKEY},
+        {"update-url", required_argument, NULL, O_UPD_URL},
+        {"update-interval-ms", required_argument, NULL, O_UPD_IV},
+        {"update-retry-ms", required_argument, NULL, O_UPD_RETRY},
+        {"update-ca-file", required_argument, NULL, O_UPD_CA},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -417,6 +452,24 @@ int main(int argc, char **argv)
             n_keys++;
             break;
         }
+        case O_UPD_URL:
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+                return usage_error("--update-url takes an http:// or https:// URL", optarg);
+            update_url = optarg;
+            break;
+        case O_UPD_IV:
+        case O_UPD_RETRY:
+            if (!parse_u32(optarg, 0x7FFFFFFFul, &v) || v < 10)
+                return usage_error(c == O_UPD_IV ? "--update-interval-ms takes 10 to 2147483647"
+                                                 : "--update-retry-ms takes 10 to 2147483647",
+                                   optarg);
+            *(c == O_UPD_IV ? &update_interval_ms : &update_retry_ms) = v;
+            break;
+        case O_UPD_CA:
+            if (access(optarg, R_OK) != 0)
+                return usage_error("--update-ca-file cannot be read", optarg);
+            update_ca_file = optarg;
+            break;
         case O_FW_VERSION:
             if (optarg[0] == '\0' || strlen(optarg) > 40)
                 return usage_error("--firmware-version takes 1 to 40 characters", optarg);
@@ -495,6 +548,18 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+#if PULL_ON
+    po.tls_ca_file = update_ca_file;
+#else
+    if (update_url != NULL) {
+        fprintf(stderr, "demo-node: this build has no pull updates (OTA_CFG_ENABLE_PULL, "
+                        "OTA_CFG_ENABLE_HTTP)\n");
+        return 2;
+    }
+    (void)update_interval_ms;
+    (void)update_retry_ms;
+    (void)update_ca_file;
+#endif
     /* 1. network + OTA port (the listener opens here), then the safe-mode check */
     static ota_posix_t posix;
     char err[512];
@@ -627,6 +692,46 @@ int main(int argc, char **argv)
         }
     }
 
+#if PULL_ON
+    /* pull updates: network-level like OTA, so on in safe mode too (a boot-looping
+     * fleet then fetches the fixed release by itself); checks start once the boot is
+     * confirmed, or at once in safe mode, where no confirmation comes */
+    static ota_pull_t pull;
+    bool pull_on = false;
+    if (update_url != NULL) {
+        static char ua[128];
+        snprintf(ua, sizeof ua, "ota-pull/%s (%s)", OTA_VERSION, mdns_name);
+        ota_pull_config_t pc;
+        ota_pull_config_default(&pc);
+        pc.manifest_url = update_url;
+        pc.node_name = mdns_name;
+        pc.version = fw_version;
+        pc.chip_family = OTA_MANIFEST_FAMILY_POSIX;
+        pc.interval_ms = update_interval_ms;
+        pc.retry_min_ms = update_retry_ms;
+        pc.user_agent = ua;
+        pc.trusted = trusted;
+        pc.n_trusted = n_keys;
+        const ota_pull_ports_t pp = {.tcp = &posix.ports.tcp,
+                                     .tls = &posix.ports.tls,
+                                     .crypto = &posix.ports.crypto,
+                                     .boot = &posix.ports.boot,
+                                     .log = &posix.ports.log};
+        int rc = ota_pull_setup(&pull, &pp, &ota->update, &pc, ota_posix_now_ms());
+        if (rc != OTA_OK) {
+            ota_posix_logf(&posix, OTA_LOG_ERROR, "pull", "pull updates off: %s",
+                           ota_strerror(rc));
+        } else {
+            pull_on = true;
+            ota_posix_logf(&posix, OTA_LOG_INFO, "pull",
+                           "pull updates from %s every %u s (chip family %s, version %s)%s",
+                           update_url, (unsigned)(update_interval_ms / 1000u),
+                           OTA_MANIFEST_FAMILY_POSIX, fw_version,
+                           n_keys ? "; signed manifests only" : "");
+        }
+    }
+#endif
+
     /* 2. the other components: not in safe mode */
     bool demo_on = !safe;
     if (safe) {
@@ -647,6 +752,13 @@ int main(int argc, char **argv)
         ota_posix_log_poll(&posix);
         if (mdns_running)
             ota_mdns_poll(&mdns, now);
+#if PULL_ON
+        if (pull_on) {
+            if (safe || ota_safe_mode_confirmed(&sm))
+                ota_pull_enable(&pull, now);
+            ota_pull_poll(&pull, now);
+        }
+#endif
         if (ota_posix_reboot_requested(&posix))
             break;
         if (demo_on && (int32_t)(now - next_beat) >= 0) {
@@ -665,6 +777,14 @@ int main(int argc, char **argv)
             wait = 5;
         if (mdns_running && (uint32_t)wait > ota_mdns_next_ms(&mdns, now))
             wait = (int)ota_mdns_next_ms(&mdns, now);
+#if PULL_ON
+        if (pull_on && ota_pull_active(&pull) && wait > 2)
+            wait = 2; /* the port's wait does not watch the download's socket */
+        else if (pull_on && (uint32_t)wait > ota_pull_next_ms(&pull, now))
+            wait = (int)ota_pull_next_ms(&pull, now);
+        if (pull_on && !ota_safe_mode_confirmed(&sm) && !safe && wait > 50)
+            wait = 50; /* the confirmation starts the checks */
+#endif
         ota_posix_wait(&posix, wait);
     }
     bool reboot = ota_posix_reboot_requested(&posix);

@@ -159,6 +159,17 @@
 #define OTA_CFG_PULL_ETAG_MAX 72
 #endif
 
+/** The largest manifest.json a node takes (it is read whole into ota_pull_t). */
+#ifndef OTA_CFG_PULL_MANIFEST_MAX
+#define OTA_CFG_PULL_MANIFEST_MAX 4096u
+#endif
+
+/** A pull download records a resume point (slot synced, boot record written) every
+ *  this many bytes: smaller loses less to a power cut, larger writes the record less. */
+#ifndef OTA_CFG_PULL_SYNC_BYTES
+#define OTA_CFG_PULL_SYNC_BYTES (256u * 1024u)
+#endif
+
 /** mDNS responder (ota/mdns.h, src/core/mdns.c, about 10 KB of code on ESP8266):
  *  0 compiles it out. Then buffers and limits: a received datagram longer than the
  *  receive buffer is cut (its questions, which come first, still count). */
