@@ -73,6 +73,18 @@ class PullTest(unittest.TestCase):
         self.assertTrue(all("ota-pull" in e[5] for e in web.entries()), web.entries())
         self.assertFalse(os.path.exists(os.path.join(node.dir, "pull.state")))
 
+    def test_https_with_the_right_ca_only(self):
+        image, m = self.publish("2.0.0")
+        web = Nginx(self, self.www, tls=True)
+        wrong = self.node(web, "--update-ca-file", web.other_ca_file)
+        wrong.wait_for(lambda: "TLS handshake or certificate check failed" in wrong.log(), 30,
+                       "the refusal of a certificate from an untrusted CA")
+        self.assertEqual(wrong.status()["active_sha256"], sha256_file(DEMO_NODE))
+        wrong.stop()
+        node = self.node(web, "--update-ca-file", web.ca_file)
+        node.assert_runs(image, 2)
+        self.assertIn("checking https://localhost:%d/manifest.json" % web.port, node.log())
+
     def interrupted(self, cut):
         """A download of the release at 400 KiB/s, cut once at >= 512 KiB by cut(node,
         web); returns (node, web, image, uri)."""

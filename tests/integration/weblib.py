@@ -36,7 +36,8 @@ http {{
     sendfile on;
     keepalive_timeout 5;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{ssl};
+        {certs}
         root {root};
         location / {{ {rate} }}
     }}
@@ -45,9 +46,11 @@ http {{
 
 
 class Nginx:
-    """nginx serving root on 127.0.0.1:port; rate (e.g. "400k") caps each response."""
+    """nginx serving root on 127.0.0.1:port; rate (e.g. "400k") caps each response.
+    tls=True: https with a certificate for "localhost" from a CA made here by openssl
+    (self.ca_file; self.other_ca_file is a CA that did not sign it)."""
 
-    def __init__(self, tc, root, rate=None, port=None):
+    def __init__(self, tc, root, rate=None, port=None, tls=False):
         if NGINX is None:
             tc.skipTest("nginx is not installed (Debian package nginx-light)")
         self.tc = tc
@@ -56,19 +59,46 @@ class Nginx:
         self.port = port or free_port()
         self.rate = rate
         self.proc = None
+        self.tls = tls
+        certs = ""
+        if tls:
+            self.ca_file, self.other_ca_file = self._make_certs()
+            certs = "ssl_certificate %s/server.crt; ssl_certificate_key %s/server.key;" % (
+                self.dir, self.dir)
         self.conf = os.path.join(self.dir, "nginx.conf")
         with open(self.conf, "w") as f:
             # as root the workers would run as nobody, who cannot read the tests'
             # private temp folders
             f.write(CONF.format(user="user root;" if os.geteuid() == 0 else "",
                                 dir=self.dir, port=self.port, root=root,
+                                ssl=" ssl" if tls else "", certs=certs,
                                 rate=("limit_rate %s;" % rate) if rate else ""))
         tc.addCleanup(self.cleanup)
         self.start()
 
     @property
     def url(self):
+        if self.tls:
+            return "https://localhost:%d" % self.port
         return "http://127.0.0.1:%d" % self.port
+
+    def _make_certs(self):
+        if shutil.which("openssl") is None:
+            self.tc.skipTest("openssl is not installed")
+        d = self.dir
+        ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+        steps = [
+            "openssl req -x509 %s -keyout ca.key -out ca.crt -days 2 -subj /CN=ota-test-ca" % ec,
+            "openssl req -x509 %s -keyout other.key -out other.crt -days 2 -subj /CN=other" % ec,
+            "openssl req %s -keyout server.key -out server.csr -subj /CN=localhost" % ec,
+            "printf 'subjectAltName=DNS:localhost\\n' > server.ext",
+            "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+            "-extfile server.ext -out server.crt"]
+        for step in steps:
+            p = subprocess.run(step, shell=True, cwd=d, capture_output=True, text=True)
+            if p.returncode != 0:
+                self.tc.fail("%s: %s" % (step, p.stderr))
+        return os.path.join(d, "ca.crt"), os.path.join(d, "other.crt")
 
     def start(self):
         if self.proc is not None and self.proc.stderr is not None:
