@@ -226,6 +226,23 @@ bool ota_update_busy(const ota_update_t *u)
     return u->holder != OTA_UPDATE_NOBODY || u->activated;
 }
 
+/* The store is ready: start the hashes, notify STARTED. */
+static int started(ota_update_t *u, const uint8_t *md5)
+{
+    u->started = true;
+    if (u->crypto->hash_start(u->crypto->ctx, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+#if OTA_CFG_ENABLE_SIGNED
+    if (signing(u) &&
+        u->crypto->hash_start(u->crypto->ctx, &u->sig_sha, OTA_HASH_SHA256) != OTA_OK)
+        return OTA_ERR_CRYPTO;
+#endif
+    if (md5 != NULL)
+        ota_update_expect_md5(u, md5);
+    notify(u, OTA_STATE_STARTED, OTA_OK);
+    return OTA_OK;
+}
+
 int ota_update_begin(ota_update_t *u, uint32_t size, const uint8_t *md5, unsigned flags)
 {
     if (u->holder == OTA_UPDATE_NOBODY || size == 0 || u->started)
@@ -241,18 +258,7 @@ int ota_update_begin(ota_update_t *u, uint32_t size, const uint8_t *md5, unsigne
     int rc = st->begin(st->ctx, size);
     if (rc != OTA_OK)
         return rc; /* WOULD_BLOCK: call again; else the transport aborts */
-    u->started = true;
-    if (u->crypto->hash_start(u->crypto->ctx, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK)
-        return OTA_ERR_CRYPTO;
-#if OTA_CFG_ENABLE_SIGNED
-    if (signing(u) &&
-        u->crypto->hash_start(u->crypto->ctx, &u->sig_sha, OTA_HASH_SHA256) != OTA_OK)
-        return OTA_ERR_CRYPTO;
-#endif
-    if (md5 != NULL)
-        ota_update_expect_md5(u, md5);
-    notify(u, OTA_STATE_STARTED, OTA_OK);
-    return OTA_OK;
+    return started(u, md5);
 }
 
 void ota_update_expect_md5(ota_update_t *u, const uint8_t md5[16])
@@ -518,20 +524,9 @@ int ota_update_resume(ota_update_t *u, uint32_t size, uint32_t offset, const uin
     int rc = st->resume(st->ctx, size, offset);
     if (rc != OTA_OK)
         return rc;
-    u->started = true;
     u->decided = true;
     u->replay_end = offset;
-    if (u->crypto->hash_start(u->crypto->ctx, &u->md5_ctx, OTA_HASH_MD5) != OTA_OK)
-        return OTA_ERR_CRYPTO;
-#if OTA_CFG_ENABLE_SIGNED
-    if (signing(u) &&
-        u->crypto->hash_start(u->crypto->ctx, &u->sig_sha, OTA_HASH_SHA256) != OTA_OK)
-        return OTA_ERR_CRYPTO;
-#endif
-    if (md5 != NULL)
-        ota_update_expect_md5(u, md5);
-    notify(u, OTA_STATE_STARTED, OTA_OK);
-    return OTA_OK;
+    return started(u, md5);
 }
 
 int ota_update_replay(ota_update_t *u)
