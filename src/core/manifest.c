@@ -542,6 +542,33 @@ typedef struct ota_state {
     unsigned seen;
 } ota_state_t;
 
+/* An optional member read once: null = absent, else a value into *out, *has set. */
+static int opt_hex(cursor_t *c, unsigned *seen, unsigned bit, uint8_t *out, size_t bytes,
+                   bool *has)
+{
+    if (once(c, seen, bit) != 0)
+        return -1;
+    if (take_null(c))
+        return 0;
+    if (hex_value(c, out, bytes) != 0)
+        return -1;
+    *has = true;
+    return 0;
+}
+
+static int opt_u32(cursor_t *c, unsigned *seen, unsigned bit, uint32_t min, uint32_t max,
+                   uint32_t *out, bool *has)
+{
+    if (once(c, seen, bit) != 0)
+        return -1;
+    if (take_null(c))
+        return 0;
+    if (u32_value(c, min, max, out) != 0)
+        return -1;
+    *has = true;
+    return 0;
+}
+
 static int ota_member(cursor_t *c, const char *key, size_t key_len, int depth, void *arg)
 {
     ota_state_t *st = arg;
@@ -563,55 +590,21 @@ static int ota_member(cursor_t *c, const char *key, size_t key_len, int depth, v
         }
         return 0;
     }
-    if (key_is(key, key_len, "md5")) {
-        if (once(c, &st->seen, K_MD5) != 0)
-            return -1;
-        if (take_null(c))
-            return 0;
-        if (hex_value(c, m->md5, OTA_MD5_LEN) != 0)
-            return -1;
-        m->has_md5 = true;
-        return 0;
-    }
-    if (key_is(key, key_len, "sha256")) {
-        if (once(c, &st->seen, K_SHA256) != 0)
-            return -1;
-        if (take_null(c))
-            return 0;
-        if (hex_value(c, m->sha256, OTA_SHA256_LEN) != 0)
-            return -1;
-        m->has_sha256 = true;
-        return 0;
-    }
-    if (key_is(key, key_len, "secure_version")) {
-        if (once(c, &st->seen, K_SECVER) != 0)
-            return -1;
-        if (take_null(c))
-            return 0;
-        if (u32_value(c, 0, 0xFFFFFFFFu, &m->secure_version) != 0)
-            return -1;
-        m->has_secure_version = true;
-        return 0;
-    }
-    if (key_is(key, key_len, "size")) {
-        if (once(c, &st->seen, K_SIZE) != 0)
-            return -1;
-        if (take_null(c))
-            return 0;
-        if (u32_value(c, 1, 0xFFFFFFFFu, &m->size) != 0)
-            return -1;
-        m->has_size = true;
-        return 0;
-    }
+    if (key_is(key, key_len, "md5"))
+        return opt_hex(c, &st->seen, K_MD5, m->md5, OTA_MD5_LEN, &m->has_md5);
+    if (key_is(key, key_len, "sha256"))
+        return opt_hex(c, &st->seen, K_SHA256, m->sha256, OTA_SHA256_LEN, &m->has_sha256);
+    if (key_is(key, key_len, "secure_version"))
+        return opt_u32(c, &st->seen, K_SECVER, 0, 0xFFFFFFFFu, &m->secure_version,
+                       &m->has_secure_version);
+    if (key_is(key, key_len, "size"))
+        return opt_u32(c, &st->seen, K_SIZE, 1, 0xFFFFFFFFu, &m->size, &m->has_size);
     if (key_is(key, key_len, "rollout")) {
-        if (once(c, &st->seen, K_ROLLOUT) != 0)
-            return -1;
-        if (take_null(c))
-            return 0;
-        if (u32_value(c, 0, OTA_MANIFEST_ROLLOUT_ALL, &v) != 0)
+        v = OTA_MANIFEST_ROLLOUT_ALL;
+        if (opt_u32(c, &st->seen, K_ROLLOUT, 0, OTA_MANIFEST_ROLLOUT_ALL, &v, &m->has_rollout) !=
+            0)
             return -1;
         m->rollout = (uint8_t)v;
-        m->has_rollout = true;
         return 0;
     }
     if (key_is(key, key_len, "summary"))
@@ -745,16 +738,9 @@ static int top_member(cursor_t *c, const char *key, size_t key_len, int depth, v
         }
         return 0;
     }
-    if (key_is(key, key_len, "published")) {
-        if (once(c, &st->seen, T_PUBLISHED) != 0)
-            return -1;
-        if (take_null(c))
-            return 0;
-        if (u32_value(c, 0, 0xFFFFFFFFu, &m->published) != 0)
-            return -1;
-        m->has_published = true;
-        return 0;
-    }
+    if (key_is(key, key_len, "published"))
+        return opt_u32(c, &st->seen, T_PUBLISHED, 0, 0xFFFFFFFFu, &m->published,
+                       &m->has_published);
     if (key_is(key, key_len, "builds")) {
         if (once(c, &st->seen, T_BUILDS) != 0)
             return -1;
