@@ -7,12 +7,13 @@ build=${1:-build-valgrind}
 bin=$build/bin
 vg="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
 root=$(cd "$(dirname "$0")/.." && pwd)
-for t in test_server test_core_util test_safe_mode test_dns test_mdns test_tool_mdns_query test_signature; do
+for t in test_server test_core_util test_safe_mode test_dns test_mdns test_tool_mdns_query test_signature \
+         test_update test_http test_manifest test_pull; do
   echo "valgrind: $t"
   $vg "$bin/$t" >/dev/null
 done
 echo "valgrind: fuzz corpora"
-for t in server arduino mdns; do
+for t in server arduino mdns http manifest signature; do
   $vg "$bin/replay_$t" "$root/tests/fuzz/corpus/$t" >/dev/null
 done
 

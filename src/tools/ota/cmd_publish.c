@@ -734,7 +734,7 @@ int cmd_manifest(int argc, char **argv)
         return usage_error("manifest", "unexpected argument '%s'", argv[optind + 1]);
     const char *arg = argv[optind];
 
-    char dir[4200], mpath[4200], spath[4300], ipath[8400];
+    char dir[4200], mpath[4300], spath[4400], ipath[8600];
     struct stat st;
     if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
         snprintf(dir, sizeof dir, "%s", arg);

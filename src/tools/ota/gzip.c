@@ -130,7 +130,7 @@ static void prune(const char *dir)
         snprintf(p, sizeof p, "%.4000s/%.70s", dir, de->d_name);
         if (stat(p, &st) != 0)
             continue;
-        snprintf(e[n].name, sizeof e[n].name, "%s", de->d_name);
+        memcpy(e[n].name, de->d_name, l + 1); /* 67 bytes + NUL: checked above */
         e[n].t = st.st_mtime;
         n++;
     }
