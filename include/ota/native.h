@@ -65,6 +65,7 @@ typedef struct ota_session {
     uint8_t step;          /* ota_session_step_t */
     uint8_t features;      /* client feature byte */
     uint8_t auth_method;   /* response code of the challenge sent, 0 if none */
+    bool late_md5;         /* the MD5 follows the data (docs/protocol.md#native-late-md5) */
     bool close_after_send; /* close once tx is drained */
     int close_err;         /* why it closes (for the log), 0 if clean */
     uint32_t last_rx_ms;   /* time of the last byte received */

@@ -127,6 +127,13 @@
 #define OTA_CFG_ENABLE_COMPRESSION 1
 #endif
 
+/** 1: the late digest (docs/protocol.md#native-late-md5): a client that asks
+ *  (OTA_FEATURE_LATE_MD5) sends the MD5 after the data, so both ends hash at once.
+ *  0 leaves it out: every client then gets the stock order. */
+#ifndef OTA_CFG_ENABLE_LATE_MD5
+#define OTA_CFG_ENABLE_LATE_MD5 1
+#endif
+
 /** 1: compile the legacy challenge methods (need the plain password on the device). */
 #ifndef OTA_CFG_ENABLE_LEGACY_AUTH
 #define OTA_CFG_ENABLE_LEGACY_AUTH 1

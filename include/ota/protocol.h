@@ -42,9 +42,17 @@ extern const uint8_t ota_protocol_magic[OTA_MAGIC_LEN];
 #define OTA_FEATURE_SHA256_AUTH 0x02u
 #define OTA_FEATURE_EXTENDED 0x04u
 #define OTA_FEATURE_SALTED_AUTH 0x80u
+/** Ours (docs/protocol.md#native-late-md5): the client sends the MD5 after the data
+ *  (when the device answers OTA_SERVER_FLAG_LATE_MD5). ESPHome's clients use 0x01,
+ *  0x02, 0x04, 0x08 (docs/protocol.md#extensions lists what was checked). */
+#define OTA_FEATURE_LATE_MD5 0x40u
 
 /** Server flags byte after OTA_RESP_FEATURE_FLAGS. */
 #define OTA_SERVER_FLAG_COMPRESSION 0x01u
+/** Ours: the answer to OTA_FEATURE_LATE_MD5 (sent only to a client that set it): the
+ *  MD5 comes after the data, and the device reads pipelined messages. ESPHome's
+ *  devices use 0x01, 0x02, 0x04. */
+#define OTA_SERVER_FLAG_LATE_MD5 0x80u
 
 /** Update types of the extended protocol (step 4). */
 #define OTA_UPDATE_TYPE_APP 0x00u

@@ -408,7 +408,11 @@ static void prepare(ota_native_t *n, int idx)
     ota_logline_emit(n->log, OTA_LOG_INFO, &l);
 #endif
     queue1(ss, OTA_RESP_UPDATE_PREPARE_OK);
-    expect(ss, OTA_STEP_MD5, OTA_MD5_HEX_LEN);
+    /* late digest: the data comes first, the MD5 after it (data_phase) */
+    if (ss->late_md5)
+        expect(ss, OTA_STEP_DATA, 0);
+    else
+        expect(ss, OTA_STEP_MD5, OTA_MD5_HEX_LEN);
 }
 
 /* ----------------------------------------------------------------- reading */
@@ -490,7 +494,12 @@ static void data_phase(ota_native_t *n, int idx)
         }
         count_acks(n);
         if (ota_update_complete(u)) {
-            ss->step = OTA_STEP_FINISH;
+            /* late digest: every byte is in and hashed; the MD5 to compare comes now,
+             * and nothing is verified or activated before it (step MD5) */
+            if (ss->late_md5)
+                expect(ss, OTA_STEP_MD5, OTA_MD5_HEX_LEN);
+            else
+                ss->step = OTA_STEP_FINISH;
             return;
         }
         if (budget == 0)
@@ -598,8 +607,16 @@ static bool step(ota_native_t *n, int idx)
         ss->features = ss->rx[0];
         ss->prompt = ota_elapsed_ms(n->now_ms, ss->opened_ms) <= OTA_CFG_HANDSHAKE_PROMPT_MS;
         if (ss->features & OTA_FEATURE_EXTENDED) {
+            uint8_t flags = accepts_gzip(n) ? OTA_SERVER_FLAG_COMPRESSION : 0;
+#if OTA_CFG_ENABLE_LATE_MD5
+            /* only to a client that asked: a stock one never sees our flag */
+            if (ss->features & OTA_FEATURE_LATE_MD5) {
+                flags |= OTA_SERVER_FLAG_LATE_MD5;
+                ss->late_md5 = true;
+            }
+#endif
             queue1(ss, OTA_RESP_FEATURE_FLAGS);
-            queue1(ss, accepts_gzip(n) ? OTA_SERVER_FLAG_COMPRESSION : 0);
+            queue1(ss, flags);
         } else if ((ss->features & OTA_FEATURE_COMPRESSION) && accepts_gzip(n)) {
             queue1(ss, OTA_RESP_SUPPORTS_COMPRESSION);
         } else {
@@ -662,7 +679,8 @@ static bool step(ota_native_t *n, int idx)
         return ss->step != OTA_STEP_PREPARE;
 
     case OTA_STEP_MD5:
-        /* read: the image's MD5, 32 hex characters; write: BIN_MD5_OK */
+        /* read: the image's MD5, 32 hex characters; write: BIN_MD5_OK (stock order,
+         * before the data), or nothing (late digest, after the data: FINISH compares) */
         if (!read_message(n, idx))
             return false;
         {
@@ -672,6 +690,10 @@ static bool step(ota_native_t *n, int idx)
                 return true;
             }
             ota_update_expect_md5(n->update, md5);
+        }
+        if (ss->late_md5) {
+            ss->step = OTA_STEP_FINISH;
+            return true;
         }
         queue1(ss, OTA_RESP_BIN_MD5_OK);
         expect(ss, OTA_STEP_DATA, 0);

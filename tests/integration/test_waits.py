@@ -4,6 +4,7 @@ few seconds; Ctrl-C says what state the node is in; a refusal right after an upd
 the reboot; `upload/run NODE.yaml` without a firmware takes ESPHome's build; run takes
 upload's options; a node that answers with another name is flagged."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -155,7 +156,10 @@ class RebootHintTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         record = os.path.join(os.path.dirname(os.environ["OTA_KNOWN_NODES"]), "updated_nodes")
         with open(record) as f:
-            self.assertRegex(f.read(), r"(?m)^127\.0\.0\.1:%d \d+ \d+ \d+$" % node.port)
+            # time, rates, and the node's FEATURE_FLAGS byte (ours: the late digest)
+            line = re.search(r"(?m)^127\.0\.0\.1:%d \d+ \d+ \d+ (\d+)$" % node.port, f.read())
+        self.assertIsNotNone(line)
+        self.assertTrue(int(line.group(1)) & P.SERVER_FLAG_LATE_MD5)
         self.assertEqual(os.stat(record).st_mode & 0o777, 0o600)
         node.stop()  # as if it were still rebooting: nothing listens
         rc, out, err = run_ota("upload", "--device", "127.0.0.1", "--port", node.port, img)

@@ -1549,6 +1549,231 @@ static void test_arduino_squatter_does_not_block(void **state)
     assert_string_equal(fp.last_reply, "OK");
 }
 
+/* ------------------------------------------------------------ late digest
+ * docs/protocol.md#native-late-md5: a client that sets OTA_FEATURE_LATE_MD5 (with the
+ * extended bit) is answered OTA_SERVER_FLAG_LATE_MD5 and sends the MD5 after the data. */
+
+/* Magic + features (extended | late | extra); checks the answers up to AUTH_OK. */
+static int open_late(uint8_t extra)
+{
+    int c = fake_connect(&fp);
+    uint8_t hello[OTA_MAGIC_LEN + 1];
+    memcpy(hello, ota_protocol_magic, OTA_MAGIC_LEN);
+    hello[OTA_MAGIC_LEN] = OTA_FEATURE_EXTENDED | OTA_FEATURE_LATE_MD5 | extra;
+    fake_send(&fp, c, hello, sizeof hello); /* pipelined: one write */
+    pump(2);
+    uint8_t want[] = {OTA_RESP_OK, 2, OTA_RESP_FEATURE_FLAGS,
+                      OTA_SERVER_FLAG_COMPRESSION | OTA_SERVER_FLAG_LATE_MD5, OTA_RESP_AUTH_OK};
+    expect_bytes(c, want, sizeof want);
+    return c;
+}
+
+/* Type + size; UPDATE_PREPARE_OK and nothing else (no BIN_MD5_OK: it comes late). */
+static void late_size(int c, uint32_t n)
+{
+    uint8_t ts[5] = {OTA_UPDATE_TYPE_APP};
+    ota_be32_put(ts + 1, n);
+    fake_send(&fp, c, ts, sizeof ts);
+    pump(2);
+    expect_byte(c, OTA_RESP_UPDATE_PREPARE_OK);
+    assert_int_equal(fake_unread(&fp, c), 0);
+}
+
+static void test_late_md5_right(void **state)
+{
+    (void)state;
+    setup_server(FAKE_DEFAULT, NULL);
+    size_t n = 3 * OTA_CHUNK_SIZE + 7;
+    uint8_t *d = pattern(n, 31);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    int c = open_late(0);
+    late_size(c, (uint32_t)n);
+    stream(c, d, n, 3000, 5);
+    /* every byte is in and written, but nothing is verified before the digest */
+    assert_int_equal(count_and_skip_acks(c), 4);
+    assert_int_equal(fake_unread(&fp, c), 0);
+    assert_int_equal(fp.finish_calls, 0);
+    assert_int_equal(fp.activate_calls, 0);
+    assert_true(ota_server_update_in_progress(&srv));
+    fake_send(&fp, c, md5, 10); /* the digest in pieces */
+    pump(2);
+    assert_int_equal(fake_unread(&fp, c), 0);
+    fake_send(&fp, c, md5 + 10, sizeof md5 - 10);
+    pump(2);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    assert_int_equal(fp.activate_calls, 1);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(d);
+}
+
+static void test_late_md5_wrong(void **state)
+{
+    (void)state;
+    setup_server(FAKE_DEFAULT, NULL);
+    size_t n = 2 * OTA_CHUNK_SIZE;
+    uint8_t *d = pattern(n, 32);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n - 1, md5); /* of other bytes */
+    int c = open_late(0);
+    late_size(c, (uint32_t)n);
+    stream(c, d, n, 5000, 6);
+    fake_send(&fp, c, md5, sizeof md5);
+    pump(3);
+    assert_int_equal(count_and_skip_acks(c), 2);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_ERROR_MD5_MISMATCH);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.abort_calls, 1);
+    assert_int_equal(fp.finish_calls, 0);
+    assert_nothing_activated();
+    /* the node takes the next upload, in the stock order */
+    c = open_session(OTA_FEATURE_EXTENDED, 2);
+    uint8_t type = OTA_UPDATE_TYPE_APP;
+    fake_send(&fp, c, &type, 1);
+    char good[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, good);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    send_size_md5(c, (uint32_t)n, good);
+    stream(c, d, n, 5000, 7);
+    count_and_skip_acks(c);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    assert_int_equal(fp.activate_calls, 1);
+    free(d);
+}
+
+static void test_late_md5_not_hex(void **state)
+{
+    (void)state;
+    setup_server(FAKE_DEFAULT, NULL);
+    size_t n = 5000;
+    uint8_t *d = pattern(n, 33);
+    int c = open_late(0);
+    late_size(c, (uint32_t)n);
+    stream(c, d, n, 5000, 8);
+    fake_send(&fp, c, "zz456789abcdef0123456789abcdef01", OTA_MD5_HEX_LEN);
+    pump(3);
+    count_and_skip_acks(c);
+    uint8_t b;
+    assert_int_equal(fake_read(&fp, c, &b, 1), 1);
+    assert_int_equal(b, OTA_RESP_ERROR_UNKNOWN); /* no RECEIVE_OK: the digest is not one */
+    assert_true(fp.conns[c].device_closed);
+    assert_nothing_activated();
+    free(d);
+}
+
+/* Everything a client sends in one write, as our uploader may on a node it knows. */
+static void test_late_md5_all_in_one_write(void **state)
+{
+    (void)state;
+    setup_server(FAKE_DEFAULT, NULL);
+    size_t n = OTA_CHUNK_SIZE + 1;
+    uint8_t *d = pattern(n, 34);
+    size_t total = OTA_MAGIC_LEN + 1 + 1 + 4 + n + OTA_MD5_HEX_LEN;
+    uint8_t *all = malloc(total), *p = all;
+    memcpy(p, ota_protocol_magic, OTA_MAGIC_LEN);
+    p += OTA_MAGIC_LEN;
+    *p++ = OTA_FEATURE_EXTENDED | OTA_FEATURE_LATE_MD5;
+    *p++ = OTA_UPDATE_TYPE_APP;
+    ota_be32_put(p, (uint32_t)n);
+    p += 4;
+    memcpy(p, d, n);
+    p += n;
+    md5_hex(d, n, (char *)p);
+    int c = fake_connect(&fp);
+    fake_send(&fp, c, all, total);
+    pump(20);
+    uint8_t want[] = {OTA_RESP_OK,
+                      2,
+                      OTA_RESP_FEATURE_FLAGS,
+                      OTA_SERVER_FLAG_COMPRESSION | OTA_SERVER_FLAG_LATE_MD5,
+                      OTA_RESP_AUTH_OK,
+                      OTA_RESP_UPDATE_PREPARE_OK,
+                      OTA_RESP_CHUNK_OK,
+                      OTA_RESP_CHUNK_OK,
+                      OTA_RESP_RECEIVE_OK,
+                      OTA_RESP_UPDATE_END_OK};
+    expect_bytes(c, want, sizeof want);
+    assert_int_equal(fp.activate_calls, 1);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(all);
+    free(d);
+}
+
+static void test_late_md5_gzip(void **state)
+{
+    (void)state;
+    setup_server(FAKE_DEFAULT, NULL);
+    size_t n = 50000;
+    uint8_t *d = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        d[i] = (uint8_t)(i % 61);
+    uLongf zn = compressBound(n) + 64;
+    uint8_t *z = malloc(zn);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = d;
+    zs.avail_in = (uInt)n;
+    zs.next_out = z;
+    zs.avail_out = (uInt)zn;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t gzn = zs.total_out;
+    deflateEnd(&zs);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(z, gzn, md5);
+    int c = open_late(OTA_FEATURE_COMPRESSION);
+    late_size(c, (uint32_t)gzn);
+    stream(c, z, gzn, 777, 9);
+    fake_send(&fp, c, md5, sizeof md5);
+    pump(3);
+    count_and_skip_acks(c);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    assert_int_equal(fp.finished_size, n);
+    assert_memory_equal(fp.slot, d, n);
+    final_ack(c);
+    free(z);
+    free(d);
+}
+
+/* A client that does not ask gets no flag and the stock order, byte for byte. */
+static void test_late_md5_only_when_asked(void **state)
+{
+    (void)state;
+    setup_server(FAKE_DEFAULT, NULL);
+    size_t n = OTA_CHUNK_SIZE;
+    uint8_t *d = pattern(n, 35);
+    /* extended without the bit: the flags byte is the stock one (open_session checks
+     * it is exactly COMPRESSION) */
+    int c = open_session(OTA_FEATURE_EXTENDED | OTA_FEATURE_COMPRESSION, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    uint8_t type = OTA_UPDATE_TYPE_APP;
+    fake_send(&fp, c, &type, 1);
+    char md5[OTA_MD5_HEX_LEN];
+    md5_hex(d, n, md5);
+    send_size_md5(c, (uint32_t)n, md5); /* PREPARE_OK, then BIN_MD5_OK before the data */
+    stream(c, d, n, 5000, 10);
+    assert_int_equal(count_and_skip_acks(c), 1);
+    expect_byte(c, OTA_RESP_RECEIVE_OK);
+    expect_byte(c, OTA_RESP_UPDATE_END_OK);
+    final_ack(c);
+    teardown(NULL);
+
+    /* the bit without the extended protocol: there is no flags byte to answer it, so
+     * it is ignored: SUPPORTS_COMPRESSION and the stock order */
+    setup_server(FAKE_DEFAULT, NULL);
+    c = open_session(OTA_FEATURE_COMPRESSION | OTA_FEATURE_LATE_MD5, 2);
+    assert_int_equal(full_upload(c, d, n, 5000), 1);
+    assert_int_equal(fp.activate_calls, 1);
+    final_ack(c);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1602,6 +1827,12 @@ int main(void)
         cmocka_unit_test_teardown(test_global_guess_ceiling, teardown),
         cmocka_unit_test_teardown(test_backoff_table_reuses_the_oldest, teardown),
         cmocka_unit_test_teardown(test_arduino_squatter_does_not_block, teardown),
+        cmocka_unit_test_teardown(test_late_md5_right, teardown),
+        cmocka_unit_test_teardown(test_late_md5_wrong, teardown),
+        cmocka_unit_test_teardown(test_late_md5_not_hex, teardown),
+        cmocka_unit_test_teardown(test_late_md5_all_in_one_write, teardown),
+        cmocka_unit_test_teardown(test_late_md5_gzip, teardown),
+        cmocka_unit_test_teardown(test_late_md5_only_when_asked, teardown),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +218,29 @@ static int connect_to(session_t *s, const ota_client_options_t *o)
 
 /* ------------------------------------------------------------ auth */
 
-static int auth_salted(session_t *s, const ota_client_options_t *o)
+/* Bytes that follow the auth reply in the same write (type + size on a node that
+ * announced the late digest: docs/protocol.md#native-late-md5), or none. */
+typedef struct after_auth {
+    uint8_t bytes[8];
+    size_t len;
+    bool sent;
+} after_auth_t;
+
+/* Write reply, with the pipelined bytes behind it when there are some. */
+static int write_reply(session_t *s, const void *reply, size_t len, after_auth_t *aa)
+{
+    if (aa == NULL || aa->len == 0)
+        return write_all(s, reply, len);
+    uint8_t buf[2 * OTA_SHA256_HEX_LEN + sizeof aa->bytes];
+    memcpy(buf, reply, len);
+    memcpy(buf + len, aa->bytes, aa->len);
+    int rc = write_all(s, buf, len + aa->len);
+    ota_wipe(buf, sizeof buf);
+    aa->sent = rc == 0;
+    return rc;
+}
+
+static int auth_salted(session_t *s, const ota_client_options_t *o, after_auth_t *aa)
 {
     uint8_t ch[OTA_SALT_LEN + 4 + OTA_SALTED_NONCE_LEN];
     int rc = read_exact(s, ch, sizeof ch);
@@ -253,7 +276,9 @@ static int auth_salted(session_t *s, const ota_client_options_t *o)
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
     }
     ota_wipe(sp, sizeof sp);
-    rc = write_all(s, reply, sizeof reply);
+    /* type + size may follow the proof (not one byte of firmware: that waits for the
+     * ServerSignature below) */
+    rc = write_reply(s, reply, sizeof reply, aa);
     if (rc == 0)
         rc = expect_code(s, OTA_RESP_AUTH_OK);
     if (rc == 0)
@@ -264,7 +289,8 @@ static int auth_salted(session_t *s, const ota_client_options_t *o)
     return rc;
 }
 
-static int auth_challenge(session_t *s, const ota_client_options_t *o, uint8_t method)
+static int auth_challenge(session_t *s, const ota_client_options_t *o, uint8_t method,
+                          after_auth_t *aa)
 {
     size_t hex = ota_auth_hex_len(method);
     char nonce[OTA_SHA256_HEX_LEN], reply[2 * OTA_SHA256_HEX_LEN];
@@ -275,7 +301,7 @@ static int auth_challenge(session_t *s, const ota_client_options_t *o, uint8_t m
         ota_auth_challenge_response(&ota_posix_crypto, method, o->password, nonce, reply,
                                     reply + hex) != 0)
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INTERNAL);
-    rc = write_all(s, reply, 2 * hex);
+    rc = write_reply(s, reply, 2 * hex, aa);
     ota_wipe(reply, sizeof reply);
     s->res->unproven = true; /* nothing the device answers can prove it knew the password */
     return rc ? rc : expect_code(s, OTA_RESP_AUTH_OK);
@@ -303,7 +329,7 @@ static bool salted_required(const ota_client_options_t *o)
 /* Every decision on what the device offers is taken here, before the uploader
  * answers anything: an offer it will not accept gets no response at all (a legacy
  * response could be cracked offline by whoever asked for it). */
-static int authenticate(session_t *s, const ota_client_options_t *o)
+static int authenticate(session_t *s, const ota_client_options_t *o, after_auth_t *aa)
 {
     set_phase(s, OTA_PHASE_AUTH);
     uint8_t method;
@@ -348,21 +374,55 @@ static int authenticate(session_t *s, const ota_client_options_t *o)
         return fail(s, OTA_FAIL_AUTH_METHOD, OTA_EXIT_AUTH);
     }
     if (method == OTA_RESP_REQUEST_AUTH_SALTED)
-        return auth_salted(s, o);
-    return auth_challenge(s, o, method);
+        return auth_salted(s, o, aa);
+    return auth_challenge(s, o, method, aa);
 }
 
 /* ------------------------------------------------------------ data */
 
 #define STREAM_VERIFIED (-1) /* RECEIVE_OK and UPDATE_END_OK arrived in one read */
 
-/* Stream the payload with data in flight, counting chunk acks; returns 0 once the
- * device answered RECEIVE_OK, STREAM_VERIFIED, or an exit code. */
-static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn progress,
-                  void *arg)
+/* The MD5 of the payload, computed beside the sending (late digest). */
+typedef struct md5_job {
+    const uint8_t *data;
+    size_t len;
+    uint8_t md5[16];
+} md5_job_t;
+
+static void *md5_worker(void *arg)
+{
+    md5_job_t *j = arg;
+    mbedtls_md5_ret(j->data, j->len, j->md5);
+    return NULL;
+}
+
+/* The late digest of one stream (docs/protocol.md#native-late-md5). */
+typedef struct late {
+    bool on;           /* the MD5 goes after the data */
+    bool await_prepare; /* UPDATE_PREPARE_OK is still to come (size sent unanswered) */
+    bool threaded;     /* job runs in th; joined once the data is sent */
+    bool joined;
+    bool md5_sent;
+    pthread_t th;
+    md5_job_t job;     /* job.md5 is the digest once joined (or when not threaded) */
+} late_t;
+
+static void late_join(late_t *l)
+{
+    if (l->threaded && !l->joined) {
+        pthread_join(l->th, NULL);
+        l->joined = true;
+    }
+}
+
+/* Stream the payload with data in flight, counting chunk acks; with l->on the
+ * 32-hex MD5 follows the data. Returns 0 once the device answered RECEIVE_OK,
+ * STREAM_VERIFIED, or an exit code. */
+static int stream(session_t *s, const uint8_t *data, size_t len, late_t *l,
+                  ota_progress_fn progress, void *arg)
 {
     ota_client_result_t *res = s->res;
-    set_phase(s, OTA_PHASE_UPLOAD);
+    set_phase(s, l->await_prepare ? OTA_PHASE_PREPARE : OTA_PHASE_UPLOAD);
     size_t acks = 0;
     bool v2 = res->version == OTA_PROTOCOL_VERSION_2;
     size_t last_report = (size_t)-1;
@@ -384,11 +444,20 @@ static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn
                 return fail(s, OTA_FAIL_CLOSED, OTA_EXIT_NETWORK);
             }
             for (ssize_t i = 0; i < r; i++) {
+                if (l->await_prepare) {
+                    /* the size was sent with the data behind it: its answer first */
+                    if (buf[i] != OTA_RESP_UPDATE_PREPARE_OK)
+                        return unexpected(s, buf[i]);
+                    l->await_prepare = false;
+                    set_phase(s, OTA_PHASE_UPLOAD);
+                    continue;
+                }
                 if (buf[i] == OTA_RESP_CHUNK_OK) {
                     acks++;
                     continue;
                 }
-                if (buf[i] == OTA_RESP_RECEIVE_OK && res->sent == len) {
+                if (buf[i] == OTA_RESP_RECEIVE_OK && res->sent == len &&
+                    (!l->on || l->md5_sent)) {
                     res->acked = len;
                     if (progress)
                         progress(arg, len, len);
@@ -410,14 +479,30 @@ static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn
             ssize_t w = send(s->fd, data + res->sent, chunk, MSG_NOSIGNAL);
             if (w < 0 && errno != EINTR && errno != EAGAIN) {
                 snprintf(res->detail, sizeof res->detail, "%s", strerror(errno));
-                /* the device may have said why before closing: look for it */
-                uint8_t why;
-                if (recv(s->fd, &why, 1, MSG_DONTWAIT) == 1 && why != OTA_RESP_CHUNK_OK)
-                    return unexpected(s, why);
+                /* the device may have said why before closing: look for it behind
+                 * the acks (and the prepare answer not read yet) */
+                uint8_t why[512];
+                ssize_t r = recv(s->fd, why, sizeof why, MSG_DONTWAIT);
+                for (ssize_t i = 0; i < r; i++) {
+                    if (why[i] == OTA_RESP_CHUNK_OK ||
+                        (i == 0 && l->await_prepare && why[i] == OTA_RESP_UPDATE_PREPARE_OK))
+                        continue;
+                    return unexpected(s, why[i]);
+                }
                 return fail(s, OTA_FAIL_CLOSED, OTA_EXIT_NETWORK);
             }
             if (w > 0) {
                 res->sent += (size_t)w;
+                if (res->sent == len && l->on) {
+                    /* the late digest: ours is ready about when the last byte leaves */
+                    late_join(l);
+                    char hex[OTA_MD5_HEX_LEN];
+                    ota_hex_encode(l->job.md5, 16, hex);
+                    int rc = write_all(s, hex, sizeof hex);
+                    if (rc)
+                        return rc;
+                    l->md5_sent = true;
+                }
                 if (res->sent == len && s->o->phase_out != NULL)
                     *s->o->phase_out = OTA_PHASE_VERIFY; /* all sent: the node decides now */
             }
@@ -434,19 +519,23 @@ static int stream(session_t *s, const uint8_t *data, size_t len, ota_progress_fn
 
 /* ------------------------------------------------------------ the session */
 
-int ota_client_prepare(ota_client_payload_t *p, const uint8_t *image, size_t len, bool compress)
+int ota_client_prepare(ota_client_payload_t *p, const uint8_t *image, size_t len, bool compress,
+                       bool hash)
 {
     memset(p, 0, sizeof *p);
     p->image = image;
     p->len = len;
-    mbedtls_md5_ret(image, len, p->md5);
+    p->has_md5 = hash;
+    if (hash)
+        mbedtls_md5_ret(image, len, p->md5);
     if (compress) {
         size_t gz_len = 0;
         uint8_t *gz = ota_gzip_cached(image, len, &gz_len, &p->gz_cached);
         if (gz != NULL && gz_len < len) {
             p->gz = gz;
             p->gz_len = gz_len;
-            mbedtls_md5_ret(gz, gz_len, p->gz_md5);
+            if (hash)
+                mbedtls_md5_ret(gz, gz_len, p->gz_md5);
         } else {
             free(gz);
         }
@@ -460,6 +549,11 @@ void ota_client_payload_free(ota_client_payload_t *p)
     p->gz = NULL;
 }
 
+/* The round trips (docs/protocol.md#native-late-md5 counts them): a stock device gets
+ * one message per write and every answer awaited, as its own uploader does. A node
+ * that answered the late-digest flag gets the size (after auth: with the auth reply)
+ * with the data right behind it and the MD5 after the data; one recorded as such
+ * (known_late_md5) also gets magic and features in one write. */
 static int run(session_t *s, const ota_client_options_t *o, const ota_client_payload_t *pl,
                ota_progress_fn progress, void *arg)
 {
@@ -469,8 +563,20 @@ static int run(session_t *s, const ota_client_options_t *o, const ota_client_pay
         return rc;
 
     set_phase(s, OTA_PHASE_HANDSHAKE);
-    uint8_t hello[2];
-    if ((rc = write_all(s, ota_protocol_magic, OTA_MAGIC_LEN)) != 0 ||
+    uint8_t features = OTA_FEATURE_EXTENDED | OTA_FEATURE_LATE_MD5;
+    if (o->compress)
+        features |= OTA_FEATURE_COMPRESSION;
+    if (salted_required(o))
+        features |= OTA_FEATURE_SALTED_AUTH; /* nothing else is acceptable */
+    else if (o->auth == OTA_AUTH_AUTO)
+        features |= OTA_FEATURE_SALTED_AUTH | OTA_FEATURE_SHA256_AUTH;
+    else if (o->auth == OTA_AUTH_SHA256)
+        features |= OTA_FEATURE_SHA256_AUTH;
+    uint8_t hello[OTA_MAGIC_LEN + 1];
+    memcpy(hello, ota_protocol_magic, OTA_MAGIC_LEN);
+    hello[OTA_MAGIC_LEN] = features;
+    /* one of ours (recorded): magic and features in one write */
+    if ((rc = write_all(s, hello, o->known_late_md5 ? sizeof hello : OTA_MAGIC_LEN)) != 0 ||
         (rc = read_exact(s, hello, 1)) != 0)
         return rc;
     if (hello[0] != OTA_RESP_OK)
@@ -483,16 +589,7 @@ static int run(session_t *s, const ota_client_options_t *o, const ota_client_pay
     }
     res->version = hello[1];
 
-    uint8_t features = OTA_FEATURE_EXTENDED;
-    if (o->compress)
-        features |= OTA_FEATURE_COMPRESSION;
-    if (salted_required(o))
-        features |= OTA_FEATURE_SALTED_AUTH; /* nothing else is acceptable */
-    else if (o->auth == OTA_AUTH_AUTO)
-        features |= OTA_FEATURE_SALTED_AUTH | OTA_FEATURE_SHA256_AUTH;
-    else if (o->auth == OTA_AUTH_SHA256)
-        features |= OTA_FEATURE_SHA256_AUTH;
-    if ((rc = write_all(s, &features, 1)) != 0)
+    if (!o->known_late_md5 && (rc = write_all(s, &features, 1)) != 0)
         return rc;
     uint8_t answer;
     if ((rc = read_exact(s, &answer, 1)) != 0)
@@ -503,20 +600,16 @@ static int run(session_t *s, const ota_client_options_t *o, const ota_client_pay
         if ((rc = read_exact(s, &flags, 1)) != 0)
             return rc;
         extended = true;
+        res->server_flags = flags;
         gzip_ok = (flags & OTA_SERVER_FLAG_COMPRESSION) != 0;
     } else if (answer == OTA_RESP_SUPPORTS_COMPRESSION) {
         gzip_ok = true;
     } else if (answer != OTA_RESP_HEADER_OK) {
         return unexpected(s, answer);
     }
-
-    if ((rc = authenticate(s, o)) != 0)
-        return rc;
-    if (extended) {
-        uint8_t type = OTA_UPDATE_TYPE_APP;
-        if ((rc = write_all(s, &type, 1)) != 0)
-            return rc;
-    }
+    /* the flag is an answer to our feature bit: only our nodes send it */
+    bool late = extended && (res->server_flags & OTA_SERVER_FLAG_LATE_MD5) != 0;
+    res->late_md5 = late;
 
     /* the payload, prepared before connecting: gzip when the device takes it */
     bool gz = o->compress && gzip_ok && pl->gz != NULL;
@@ -526,16 +619,54 @@ static int run(session_t *s, const ota_client_options_t *o, const ota_client_pay
     res->wire_size = plen;
     if (plen > UINT32_MAX)
         return fail(s, OTA_FAIL_INTERNAL, OTA_EXIT_INPUT);
+    late_t l;
+    memset(&l, 0, sizeof l);
+    l.on = late;
+    l.job.data = payload;
+    l.job.len = plen;
+    if (pl->has_md5)
+        memcpy(l.job.md5, gz ? pl->gz_md5 : pl->md5, 16);
+    else if (!late)
+        /* a stock device needs it before the data: hash now, before the auth (a
+         * node recorded as ours that is no longer; docs/protocol.md#native-late-md5) */
+        mbedtls_md5_ret(payload, plen, l.job.md5);
+
+    /* what follows the auth: update type (extended) and size */
+    after_auth_t aa;
+    memset(&aa, 0, sizeof aa);
+    if (extended)
+        aa.bytes[aa.len++] = OTA_UPDATE_TYPE_APP;
+    ota_be32_put(aa.bytes + aa.len, (uint32_t)plen);
+    aa.len += 4;
+    if ((rc = authenticate(s, o, late ? &aa : NULL)) != 0)
+        return rc;
     set_phase(s, OTA_PHASE_PREPARE);
-    uint8_t size_be[4];
-    ota_be32_put(size_be, (uint32_t)plen);
-    char md5hex[OTA_MD5_HEX_LEN];
-    ota_hex_encode(gz ? pl->gz_md5 : pl->md5, 16, md5hex);
-    if ((rc = write_all(s, size_be, 4)) == 0 &&
-        (rc = expect_code(s, OTA_RESP_UPDATE_PREPARE_OK)) == 0 &&
-        (rc = write_all(s, md5hex, sizeof md5hex)) == 0 &&
-        (rc = expect_code(s, OTA_RESP_BIN_MD5_OK)) == 0)
-        rc = stream(s, payload, plen, progress, arg);
+    if (!aa.sent && (late || !extended)) {
+        rc = write_all(s, aa.bytes, aa.len); /* ours: type + size in one write */
+    } else if (!aa.sent) {
+        /* stock: the update type and the size as two writes, as espota2 does */
+        if ((rc = write_all(s, aa.bytes, 1)) == 0)
+            rc = write_all(s, aa.bytes + 1, 4);
+    }
+    if (rc)
+        return rc;
+    if (late) {
+        /* the data right behind the size, the MD5 behind the data */
+        l.await_prepare = true;
+        if (!pl->has_md5)
+            l.threaded = pthread_create(&l.th, NULL, md5_worker, &l.job) == 0;
+        if (!pl->has_md5 && !l.threaded)
+            md5_worker(&l.job);
+        rc = stream(s, payload, plen, &l, progress, arg);
+        late_join(&l);
+    } else {
+        char md5hex[OTA_MD5_HEX_LEN];
+        ota_hex_encode(l.job.md5, 16, md5hex);
+        if ((rc = expect_code(s, OTA_RESP_UPDATE_PREPARE_OK)) == 0 &&
+            (rc = write_all(s, md5hex, sizeof md5hex)) == 0 &&
+            (rc = expect_code(s, OTA_RESP_BIN_MD5_OK)) == 0)
+            rc = stream(s, payload, plen, &l, progress, arg);
+    }
     if (rc > 0)
         return rc;
     set_phase(s, OTA_PHASE_VERIFY);
@@ -551,7 +682,7 @@ int ota_client_upload(const ota_client_options_t *opts, const uint8_t *image, si
                       ota_progress_fn progress, void *progress_arg, ota_client_result_t *res)
 {
     ota_client_payload_t p;
-    ota_client_prepare(&p, image, len, opts->compress);
+    ota_client_prepare(&p, image, len, opts->compress, true);
     int rc = ota_client_upload_payload(opts, &p, progress, progress_arg, res);
     ota_client_payload_free(&p);
     return rc;

@@ -101,6 +101,10 @@ typedef struct ota_client_options {
     /* This machine updated the node this many seconds ago (updated_nodes.h), -1 or
      * 0 when not recently: a refusal is then explained as its reboot. */
     long updated_ago_s;
+    /* The node answered OTA_SERVER_FLAG_LATE_MD5 last time (updated_nodes.h): it is one
+     * of ours, so magic and features go out in one write (docs/protocol.md#native-late-md5).
+     * A stock device is never sent anything pipelined unless it was recorded so. */
+    bool known_late_md5;
     /* Written with every phase change (for a signal handler that says where the
      * upload was); NULL: none. */
     volatile sig_atomic_t *phase_out;
@@ -117,6 +121,8 @@ typedef struct ota_client_result {
     bool salt_changed;     /* salted: the salt differs from known_salt */
     uint8_t salt[16];      /* salted: the salt the device sent */
     uint32_t iterations;   /* salted: the PBKDF2 iterations the device sent */
+    uint8_t server_flags;  /* the flags byte after FEATURE_FLAGS, 0 when none came */
+    bool late_md5;         /* the MD5 went after the data (both ends hashed at once) */
     bool compressed;       /* the upload was gzip */
     size_t wire_size;      /* bytes on the wire */
     size_t sent;           /* bytes of the image sent before the end */
@@ -135,6 +141,7 @@ typedef void (*ota_progress_fn)(void *arg, size_t done, size_t total);
 typedef struct ota_client_payload {
     const uint8_t *image; /* the image (borrowed) */
     size_t len;
+    bool has_md5;         /* md5 / gz_md5 are computed (else the session hashes) */
     uint8_t md5[16];      /* of the image */
     uint8_t *gz;          /* its gzip form when that is smaller, else NULL (owned) */
     size_t gz_len;
@@ -142,9 +149,13 @@ typedef struct ota_client_payload {
     bool gz_cached;       /* the gzip form came from the cache (gzip.h) */
 } ota_client_payload_t;
 
-/** Hash image (and gzip it when compress and the result is smaller) into *p.
+/** Gzip image when compress and the result is smaller, and with hash, compute the
+ *  MD5s, into *p. Without hash a node that takes the late digest gets the MD5 computed
+ *  while the bytes are sent; a stock device gets it computed once its features answer
+ *  says so (before its auth OK when it asks for a password).
  *  \return 0, -1 (out of memory). Free with ota_client_payload_free(). */
-int ota_client_prepare(ota_client_payload_t *p, const uint8_t *image, size_t len, bool compress);
+int ota_client_prepare(ota_client_payload_t *p, const uint8_t *image, size_t len, bool compress,
+                       bool hash);
 void ota_client_payload_free(ota_client_payload_t *p);
 
 /** One upload attempt of a prepared payload (the gzip form when opts->compress and

@@ -19,6 +19,7 @@
 #include "known_nodes.h"
 #include "messages.h"
 #include "nodefile.h"
+#include "ota/protocol.h"
 #include "ota/util.h"
 #include "passwords.h"
 #include "progress.h"
@@ -337,8 +338,12 @@ int upload_single(upload_args_t *a, const char *name, const char *firmware,
     }
     /* hash and gzip now, before connecting: once for every retry, and never inside the
      * second a device allows between its auth OK and the size (docs/protocol.md) */
+    /* a node that took the late digest last time: the MD5 is computed while the bytes
+     * go out (docs/protocol.md#native-late-md5), not before connecting */
+    int flags = ota_updated_flags(o.known_file, name, o.port);
+    o.known_late_md5 = flags >= 0 && (flags & OTA_SERVER_FLAG_LATE_MD5) != 0;
     ota_client_payload_t payload;
-    ota_client_prepare(&payload, image, len, o.compress);
+    ota_client_prepare(&payload, image, len, o.compress, !o.known_late_md5);
     if (payload.gz_cached && !quiet)
         fprintf(stderr, "gzip of this image (%zu bytes) taken from the cache\n", payload.gz_len);
     ota_client_result_t res;
@@ -381,7 +386,7 @@ int upload_single(upload_args_t *a, const char *name, const char *firmware,
         ota_interrupt_phase = OTA_INTERRUPT_UPDATED;
         double secs = ota_now_s() - started;
         ota_updated_record(o.known_file, name, o.port, res.compressed,
-                           secs > 0 ? (double)len / secs : 0);
+                           secs > 0 ? (double)len / secs : 0, res.server_flags);
         char gz[64] = "";
         if (res.compressed)
             snprintf(gz, sizeof gz, ", gzip: %zu bytes on the wire", res.wire_size);
@@ -635,7 +640,9 @@ int cmd_upload(int argc, char **argv)
         base.phase_out = NULL; /* many uploads: one message for all */
         ota_interrupt_phase = OTA_INTERRUPT_FLEET;
         ota_client_payload_t payload;
-        ota_client_prepare(&payload, image, len, base.compress);
+        /* hashed once here for every job (a node that takes the late digest gets it
+         * after the data, without hashing again) */
+        ota_client_prepare(&payload, image, len, base.compress, true);
         fleet_t fl = {.jobs = fleet_jobs, .count = nspecs, .base = base, .payload = &payload,
                       .quiet = a->quiet};
         rc = upload_fleet(&fl, (unsigned)jobs);

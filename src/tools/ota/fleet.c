@@ -8,6 +8,8 @@
 
 #include "cli.h"
 #include "known_nodes.h"
+#include "ota/protocol.h"
+#include "updated_nodes.h"
 #include "messages.h"
 #include "progress.h"
 
@@ -67,10 +69,20 @@ static void *fleet_worker(void *arg)
         o.host = lookup_host(&j->lookup, j->host, f->quiet);
         if (o.host != NULL) {
             ota_known_prepare(&o, j->host, j->port, stderr);
+            pthread_mutex_lock(&f->lock);
+            int flags = ota_updated_flags(o.known_file, j->host, j->port);
+            pthread_mutex_unlock(&f->lock);
+            o.known_late_md5 = flags >= 0 && (flags & OTA_SERVER_FLAG_LATE_MD5) != 0;
             j->rc = ota_client_upload_payload(&o, f->payload, NULL, NULL, &j->res);
             ota_print_auth_warning(stderr, &o, &j->res);
-            if (j->rc == OTA_EXIT_OK)
+            if (j->rc == OTA_EXIT_OK) {
                 ota_known_commit(&o, &j->res, f->quiet, stderr);
+                /* one writer at a time: the record is rewritten through one temp file */
+                pthread_mutex_lock(&f->lock);
+                ota_updated_record(o.known_file, j->host, j->port, j->res.compressed, 0,
+                                   j->res.server_flags);
+                pthread_mutex_unlock(&f->lock);
+            }
             j->used = o;
         } else {
             j->used = o;

@@ -352,8 +352,7 @@ int ota_known_lookup(const char *path, const char *node, ota_known_entry_t *e,
     return r;
 }
 
-/* mkdir -p of path's directory, new directories 0700. */
-static int make_parent_dirs(const char *path)
+int ota_known_make_dirs(const char *path)
 {
     char dir[4096];
     int n = snprintf(dir, sizeof dir, "%s", path);
@@ -436,7 +435,7 @@ int ota_known_record(const char *path, const char *node, const uint8_t *salt,
     char lock[4200];
     if ((size_t)snprintf(lock, sizeof lock, "%s.lock", path) >= sizeof lock) {
         snprintf(err, err_cap, "path too long: %s", path);
-    } else if (make_parent_dirs(path) != 0) {
+    } else if (ota_known_make_dirs(path) != 0) {
         snprintf(err, err_cap, "cannot create the directory of %s: %s", path, strerror(errno));
     } else {
         /* other `ota upload` processes rewrite the file too: hold FILE.lock across the

@@ -51,6 +51,10 @@ int ota_known_key(const char *host, uint16_t port, char *out, size_t cap);
  *  \return 0, -1 (none: no HOME either, or too long). */
 int ota_known_path(const char *override, char *out, size_t cap);
 
+/** mkdir -p of path's folder, new folders 0700 (the state folder of known_nodes and
+ *  updated_nodes). \return 0, -1. */
+int ota_known_make_dirs(const char *path);
+
 /** One line (without or with its "\n"): 1 a node (*e filled, e->line left alone),
  *  0 blank or comment, -1 corrupt. */
 int ota_known_parse_line(const char *line, ota_known_entry_t *e);
