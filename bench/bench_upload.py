@@ -28,17 +28,19 @@ def free_port():
 
 
 class Node:
-    def __init__(self, bin_dir, work):
+    def __init__(self, bin_dir, work, prefix=(), bind="127.0.0.1", port=None):
+        """prefix: argv run before ota-boot (e.g. `ip netns exec NS` for a node behind an
+        emulated link, bench/linkemu.py), bind: the address it listens on."""
         self.bin = bin_dir
         self.state = os.path.join(work, "node")
-        self.port = free_port()
+        self.port = port or free_port()
         self.log = os.path.join(work, "node.log")
         subprocess.run([os.path.join(bin_dir, "ota-boot"), "flash", "--state", self.state,
                         os.path.join(bin_dir, "demo-node")], check=True, capture_output=True)
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [os.path.join(bin_dir, "ota-boot"), "run", "--state", self.state, "--", "--bind",
-             "127.0.0.1", "--port", str(self.port), "--no-password", "--slot-size",
+            [*prefix, os.path.join(bin_dir, "ota-boot"), "run", "--state", self.state, "--",
+             "--bind", bind, "--port", str(self.port), "--no-password", "--slot-size",
              str(64 * 1024 * 1024)], stdout=self.logf, stderr=subprocess.STDOUT,
             start_new_session=True)
         self.boots = 0
@@ -68,7 +70,10 @@ class Node:
         return t
 
     def stop(self):
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         self.proc.wait(timeout=10)
         self.logf.close()
 

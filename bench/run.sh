@@ -10,4 +10,8 @@ python3 "$here/bench_latency.py" "$bin"
 echo
 python3 "$here/bench_fleet.py" "$bin"
 echo
+python3 "$here/bench_link.py" "$bin"
+echo
+python3 "$here/bench_swarm.py" "$bin"
+echo
 python3 "$here/bench_callgrind.py" "$bin"

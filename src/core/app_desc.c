@@ -37,6 +37,24 @@ void ota_app_desc_scan_init(ota_app_desc_scan_t *s)
 void ota_app_desc_scan_feed(ota_app_desc_scan_t *s, const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        if (s->found && s->have == sizeof s->head) {
+            s->pos += (uint32_t)(n - i); /* all the scanner keeps is in: count the rest */
+            return;
+        }
+        if (!s->found && s->match == 0) {
+            /* nothing under way: only a magic first byte at a multiple of 4 can start
+             * a match, so step over the rest four bytes at a time (this runs over every
+             * image byte the node receives) */
+            size_t j = i + (size_t)((4u - s->pos % 4u) % 4u);
+            while (j < n && p[j] != magic(0))
+                j += 4;
+            if (j >= n) {
+                s->pos += (uint32_t)(n - i);
+                return;
+            }
+            s->pos += (uint32_t)(j - i);
+            i = j;
+        }
         uint8_t b = p[i];
         s->pos++;
         if (s->found) {

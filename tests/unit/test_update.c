@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "fake_port.h"
+#include "ota/app_desc.h"
 #include "ota/errors.h"
 #include "ota/update.h"
 
@@ -1346,6 +1347,50 @@ static void test_descriptor_in_the_sector_does_not_count(void **state)
 }
 #endif
 
+/* The streamed descriptor scanner (it skips ahead over bytes that cannot start the magic
+ * word, and over everything once it holds the descriptor) finds what the whole-buffer
+ * search finds, in any chunking, past decoys: the magic at an unaligned offset, and
+ * an aligned one that is not a plausible descriptor. */
+static void put_magic(uint8_t *p)
+{
+    for (unsigned k = 0; k < 4; k++)
+        p[k] = (uint8_t)(OTA_APP_DESC_MAGIC >> (8 * k));
+}
+
+static void test_descriptor_scan_matches_find_in_any_chunking(void **state)
+{
+    (void)state;
+    static uint8_t img[20000];
+    for (size_t i = 0; i < sizeof img; i++)
+        img[i] = (uint8_t)(i * 131u + 7u); /* no zero runs: no chance descriptor */
+    put_magic(img + 1001);                  /* unaligned: never a match */
+    put_magic(img + 2000);                  /* aligned, but reserv1 is not zero */
+    put_magic(img + 2003 + 1);              /* aligned again, overlapping the head kept */
+    size_t at = 12000;
+    put_magic(img + at);
+    img[at + 4] = 42; /* secure version 42 */
+    img[at + 5] = img[at + 6] = img[at + 7] = 0;
+    memset(img + at + 8, 0, OTA_APP_DESC_OFF_VERSION - 8);
+    memset(img + at + OTA_APP_DESC_OFF_VERSION, 0, OTA_APP_DESC_VERSION_LEN);
+    memcpy(img + at + OTA_APP_DESC_OFF_VERSION, "1.2.3", 5);
+    assert_int_equal(ota_app_desc_find(img, sizeof img), (long)at);
+    const size_t pieces[] = {1, 2, 3, 5, 7, 64, 255, 4096, sizeof img};
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+        ota_app_desc_scan_t sc;
+        ota_app_desc_scan_init(&sc);
+        for (size_t off = 0; off < sizeof img; off += pieces[k])
+            ota_app_desc_scan_feed(&sc, img + off,
+                                   sizeof img - off < pieces[k] ? sizeof img - off : pieces[k]);
+        uint32_t sv = 0;
+        char version[OTA_APP_DESC_VERSION_LEN];
+        assert_true(ota_app_desc_scan_result(&sc, &sv, version));
+        assert_int_equal(sc.offset, at);
+        assert_int_equal(sc.pos, sizeof img);
+        assert_int_equal(sv, 42);
+        assert_string_equal(version, "1.2.3");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1385,6 +1430,7 @@ int main(void)
         cmocka_unit_test(test_signed_image_in_any_chunking),
         cmocka_unit_test(test_signed_image_resumed),
         cmocka_unit_test(test_descriptor_in_the_sector_does_not_count),
+        cmocka_unit_test(test_descriptor_scan_matches_find_in_any_chunking),
 #endif
     };
     return cmocka_run_group_tests_name("update", tests, NULL, NULL);
