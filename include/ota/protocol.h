@@ -56,6 +56,10 @@ extern const uint8_t ota_protocol_magic[OTA_MAGIC_LEN];
 
 /** Update types of the extended protocol (step 4). */
 #define OTA_UPDATE_TYPE_APP 0x00u
+/** Ours (docs/protocol.md#native-pull-now): no image follows; a node that pulls its
+ *  updates checks its manifest now and answers OK (0x00), others 0x8E. ESPHome uses
+ *  0x01 (partition table) and 0x02 (bootloader). */
+#define OTA_UPDATE_TYPE_PULL_NOW 0x70u
 
 /** Nonce / digest lengths on the wire. */
 #define OTA_MD5_HEX_LEN 32
@@ -91,9 +95,17 @@ typedef enum ota_response {
     OTA_RESP_ERROR_RP2040_NOT_ENOUGH_SPACE = 0x8C,
     OTA_RESP_ERROR_SIGNATURE_INVALID = 0x8D,
     OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE = 0x8E,
-    /* ours (docs/protocol.md#anti-rollback): the image's secure_version is below the
-     * node's minimum; a stock uploader shows it as an unknown error */
-    OTA_RESP_ERROR_SECURE_VERSION = 0x90,
+    /* newer ESPHome devices (partition table and bootloader updates, its downgrade
+     * protection, Noise encryption); ours send 0x93 for anti-rollback */
+    OTA_RESP_ERROR_PARTITION_TABLE_VERIFY = 0x8F,
+    OTA_RESP_ERROR_PARTITION_TABLE_UPDATE = 0x90,
+    OTA_RESP_ERROR_BOOTLOADER_VERIFY = 0x91,
+    OTA_RESP_ERROR_BOOTLOADER_UPDATE = 0x92,
+    /* ESPHome's "version downgrade": what our anti-rollback answers
+     * (docs/protocol.md#anti-rollback), the image's secure_version is below the
+     * node's minimum, so a stock uploader shows its downgrade words for it */
+    OTA_RESP_ERROR_VERSION_DOWNGRADE = 0x93,
+    OTA_RESP_ERROR_ENCRYPTION_REQUIRED = 0x94,
     OTA_RESP_ERROR_BUSY = 0xA0,
     OTA_RESP_ERROR_UNKNOWN = 0xFF
 } ota_response_t;

@@ -79,12 +79,31 @@ void ota_device_code_message(uint8_t code, const char **m, const char **h)
         *h = "sign the firmware with a key the device trusts: ota sign --key KEY.pem "
              "FIRMWARE (ota image info FIRMWARE shows what it carries)";
         break;
-    case OTA_RESP_ERROR_SECURE_VERSION:
-        *m = "the device refused the image: its security version (secure_version of its "
-             "image descriptor) is below the minimum the device takes (anti-rollback); it "
-             "keeps running its current firmware";
+    case OTA_RESP_ERROR_VERSION_DOWNGRADE:
+        *m = "the device refused the image as a downgrade: its security version (on our "
+             "nodes the secure_version of its image descriptor) is below the minimum the "
+             "device takes (anti-rollback); it keeps running its current firmware";
         *h = "upload a newer build, or one signed with 'ota sign --security-version N' at "
              "least the device's minimum ('ota image info' shows an image's)";
+        break;
+    case OTA_RESP_ERROR_PARTITION_TABLE_VERIFY:
+    case OTA_RESP_ERROR_BOOTLOADER_VERIFY:
+        *m = "the device could not verify the partition table or bootloader it was sent; "
+             "nothing was changed";
+        *h = "check the image and the device's log, then retry";
+        break;
+    case OTA_RESP_ERROR_PARTITION_TABLE_UPDATE:
+    case OTA_RESP_ERROR_BOOTLOADER_UPDATE:
+        *m = "the device failed while writing its partition table or bootloader: it may "
+             "not boot any more";
+        *h = "do not reboot it; open its log and retry the same update at once, or recover "
+             "it over serial";
+        break;
+    case OTA_RESP_ERROR_ENCRYPTION_REQUIRED:
+        *m = "the device takes only encrypted uploads (ESPHome's ota: encryption:), which "
+             "this tool does not speak";
+        *h = "upload with ESPHome's own tool, or remove encryption: from the device's "
+             "ota: block and flash it once";
         break;
     case OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE:
         *m = "the device does not support this kind of update";
