@@ -92,6 +92,16 @@ static const char *own_version(void)
 
 static volatile sig_atomic_t stop = 0;
 
+#if PULL_ON
+static ota_pull_t pull; /* pull updates (--update-url), static: no heap */
+
+/* the native "pull now" request (ota pull-now) */
+static void on_pull_now(void *arg)
+{
+    ota_pull_check_now(arg);
+}
+#endif
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -600,6 +610,12 @@ int main(int argc, char **argv)
             ota_posix_logf(&posix, OTA_LOG_WARN, "logger", "no log viewers: %s", err);
     }
 
+#if PULL_ON
+    if (update_url != NULL) { /* ota pull-now reaches the pull client */
+        cfg.on_pull_now = on_pull_now;
+        cfg.on_pull_now_arg = &pull;
+    }
+#endif
     static ota_server_t OTA_NODE_OTA_ID; /* the component instance named by id */
     ota_server_t *const ota = &OTA_NODE_OTA_ID;
     ota_server_init(ota);
@@ -696,7 +712,6 @@ int main(int argc, char **argv)
     /* pull updates: network-level like OTA, so on in safe mode too (a boot-looping
      * fleet then fetches the fixed release by itself); checks start once the boot is
      * confirmed, or at once in safe mode, where no confirmation comes */
-    static ota_pull_t pull;
     bool pull_on = false;
     if (update_url != NULL) {
         static char ua[128];

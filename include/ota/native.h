@@ -34,6 +34,10 @@ typedef struct ota_native_config {
     uint32_t handshake_timeout_ms;
     uint32_t data_timeout_ms;
     uint32_t final_ack_timeout_ms;
+#if OTA_CFG_ENABLE_PULL
+    void (*on_pull_now)(void *arg); /**< the "pull now" command (ota/server.h) */
+    void *on_pull_now_arg;
+#endif
 } ota_native_config_t;
 
 /* Internal: the step a session is at, in wire order (docs/design.md). */

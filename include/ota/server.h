@@ -107,6 +107,14 @@ typedef struct ota_server_config {
     const ota_sig_trusted_t *trusted_keys;
     size_t n_trusted_keys;
 #endif
+#if OTA_CFG_ENABLE_PULL
+    /** A node that pulls its updates (ota/pull.h): an authenticated peer asked for a
+     *  check now (update type OTA_UPDATE_TYPE_PULL_NOW, docs/protocol.md#native-pull-now);
+     *  typically ota_pull_check_now(). NULL: the request is refused as an unsupported
+     *  update type (0x8E). */
+    void (*on_pull_now)(void *arg);
+    void *on_pull_now_arg;
+#endif
 } ota_server_config_t;
 
 /** The port's tables the server uses (borrowed: they must outlive it). */

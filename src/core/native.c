@@ -648,6 +648,18 @@ static bool step(ota_native_t *n, int idx)
         /* read: the update type (extended clients only); write: nothing */
         if (!read_message(n, idx))
             return false;
+#if OTA_CFG_ENABLE_PULL
+        /* "pull now" (ours): authenticated like an upload; no image follows */
+        if (ss->rx[0] == OTA_UPDATE_TYPE_PULL_NOW && n->cfg.on_pull_now != NULL) {
+            log_peer(n, OTA_LOG_INFO, ss, "asked for an update check now", OTA_OK);
+            release_update(n, idx, OTA_OK);
+            n->cfg.on_pull_now(n->cfg.on_pull_now_arg);
+            queue1(ss, OTA_RESP_OK);
+            ss->close_after_send = true;
+            ss->step = OTA_STEP_CLOSING;
+            return true;
+        }
+#endif
         if (ss->rx[0] != OTA_UPDATE_TYPE_APP) {
             fail(n, idx, OTA_ERR_UNSUPPORTED, "unsupported update type requested");
             return true;

@@ -77,6 +77,10 @@ int ota_server_setup(ota_server_t *srv, const ota_server_ports_t *ports,
         .handshake_timeout_ms = cfg->handshake_timeout_ms,
         .data_timeout_ms = cfg->data_timeout_ms,
         .final_ack_timeout_ms = cfg->final_ack_timeout_ms,
+#if OTA_CFG_ENABLE_PULL
+        .on_pull_now = cfg->on_pull_now,
+        .on_pull_now_arg = cfg->on_pull_now_arg,
+#endif
     };
     if (rc == OTA_OK)
         rc = ota_native_setup(&srv->native, p->tcp, p->crypto, &srv->log, &srv->update, &srv->guard,

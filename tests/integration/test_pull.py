@@ -85,6 +85,25 @@ class PullTest(unittest.TestCase):
         node.assert_runs(image, 2)
         self.assertIn("checking https://localhost:%d/manifest.json" % web.port, node.log())
 
+    def test_pull_now_checks_at_once(self):
+        self.publish("1.0.0")  # what the node runs: nothing to take
+        web = Nginx(self, self.www)
+        node = self.node(web)
+        node.wait_for(lambda: node.count(r"release 1\.0\.0: same version") >= 1, 30,
+                      "the first check")
+        image, m = self.publish("2.0.0")  # the next regular check is an hour away
+        rc, out, err = run_ota("pull-now", "--device", "127.0.0.1", "--port", node.port)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("checks its update manifest now", out)
+        node.assert_runs(image, 2)
+        self.assertIn("asked for an update check now", node.log())
+        # a node that does not pull: refused as an unknown update type, said plainly
+        plain = Node(self, "--no-password", "--no-mdns")
+        rc, out, err = run_ota("pull-now", "--device", "127.0.0.1", "--port", plain.port)
+        self.assertEqual(rc, 5, out + err)
+        self.assertIn("does not pull its updates", err)
+        self.assertEqual(plain.count(r"listening on"), 1)
+
     def interrupted(self, cut):
         """A download of the release at 400 KiB/s, cut once at >= 512 KiB by cut(node,
         web); returns (node, web, image, uri)."""

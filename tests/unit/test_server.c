@@ -538,6 +538,47 @@ static void test_unsupported_update_type(void **state)
     assert_int_equal(fp.begin_calls, 0);
 }
 
+/* "pull now" (update type 0x70, ours): with a hook the node answers OK and calls it,
+ * takes no image and closes; the lock is free again (a pull can take it). Without a
+ * hook it is an unknown update type, as on a stock device. */
+static int pull_now_calls;
+
+static void count_pull_now(void *arg)
+{
+    (void)arg;
+    pull_now_calls++;
+}
+
+static void test_pull_now_request(void **state)
+{
+    (void)state;
+    ota_server_config_t cfg;
+    ota_server_config_default(&cfg);
+    cfg.on_pull_now = count_pull_now;
+    pull_now_calls = 0;
+    setup_server(FAKE_DEFAULT, &cfg);
+    int c = open_session(OTA_FEATURE_EXTENDED, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    uint8_t type = OTA_UPDATE_TYPE_PULL_NOW;
+    fake_send(&fp, c, &type, 1);
+    pump(3);
+    expect_byte(c, OTA_RESP_OK);
+    assert_int_equal(pull_now_calls, 1);
+    assert_true(fp.conns[c].device_closed);
+    assert_int_equal(fp.begin_calls, 0);
+    assert_false(ota_server_update_in_progress(&srv));
+    ota_server_free(&srv);
+    fake_free(&fp);
+
+    setup_server(FAKE_DEFAULT, NULL); /* no hook: not a puller */
+    c = open_session(OTA_FEATURE_EXTENDED, 2);
+    expect_byte(c, OTA_RESP_AUTH_OK);
+    fake_send(&fp, c, &type, 1);
+    pump(3);
+    expect_byte(c, OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE);
+    assert_int_equal(pull_now_calls, 1);
+}
+
 static void send_size_expect(int c, uint32_t size, uint8_t code)
 {
     uint8_t be[4];
@@ -1791,6 +1832,7 @@ int main(void)
         cmocka_unit_test_teardown(test_setup_on_a_live_server_is_refused, teardown),
         cmocka_unit_test_teardown(test_wrong_magic, teardown),
         cmocka_unit_test_teardown(test_unsupported_update_type, teardown),
+        cmocka_unit_test_teardown(test_pull_now_request, teardown),
         cmocka_unit_test_teardown(test_size_too_big_and_prepare_errors, teardown),
         cmocka_unit_test_teardown(test_md5_mismatch, teardown),
         cmocka_unit_test_teardown(test_write_failure, teardown),

@@ -611,6 +611,22 @@ static int run(session_t *s, const ota_client_options_t *o, const ota_client_pay
     bool late = extended && (res->server_flags & OTA_SERVER_FLAG_LATE_MD5) != 0;
     res->late_md5 = late;
 
+    if (o->command != 0) {
+        /* a command instead of an image: it needs the extended protocol's type byte */
+        if (!extended) {
+            res->device_code = OTA_RESP_ERROR_UNSUPPORTED_OTA_TYPE;
+            return fail(s, OTA_FAIL_DEVICE, OTA_EXIT_DEVICE);
+        }
+        if ((rc = authenticate(s, o, NULL)) != 0)
+            return rc;
+        set_phase(s, OTA_PHASE_PREPARE);
+        if ((rc = write_all(s, &o->command, 1)) != 0 ||
+            (rc = expect_code(s, OTA_RESP_OK)) != 0)
+            return rc;
+        set_phase(s, OTA_PHASE_DONE);
+        return OTA_EXIT_OK;
+    }
+
     /* the payload, prepared before connecting: gzip when the device takes it */
     bool gz = o->compress && gzip_ok && pl->gz != NULL;
     const uint8_t *payload = gz ? pl->gz : pl->image;

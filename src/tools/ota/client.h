@@ -108,6 +108,10 @@ typedef struct ota_client_options {
     /* Written with every phase change (for a signal handler that says where the
      * upload was); NULL: none. */
     volatile sig_atomic_t *phase_out;
+    /* 0: upload the payload. OTA_UPDATE_TYPE_PULL_NOW: no image; after the auth ask
+     * the node to check its pull manifest now (docs/protocol.md#native-pull-now); the
+     * payload may then be NULL. */
+    uint8_t command;
 } ota_client_options_t;
 
 typedef struct ota_client_result {

@@ -20,6 +20,7 @@ int cmd_image(int argc, char **argv);
 int cmd_key_digest(int argc, char **argv);
 int cmd_publish(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
+int cmd_pull_now(int argc, char **argv);
 
 extern const char upload_usage[];
 extern const char run_usage[];
@@ -34,5 +35,6 @@ extern const char image_usage[];
 extern const char key_digest_usage[];
 extern const char publish_usage[];
 extern const char manifest_usage[];
+extern const char pull_now_usage[];
 
 #endif

@@ -2,7 +2,8 @@
  * main.c - the `ota` host tool: the table of commands and the dispatch. Each command
  * is in its own file (cmd_upload.c, cmd_logs.c for logs and run, cmd_discover.c,
  * cmd_config.c for config and codegen, cmd_hash_password.c, cmd_sign.c for keygen, sign,
- * image info and key-digest, cmd_publish.c for publish and manifest check); what they
+ * image info and key-digest, cmd_publish.c for publish and manifest check,
+ * cmd_pull_now.c); what they
  * share is in cli.c, nodefile.c, host_lookup.c, fleet.c and passwords.c.
  */
 #include <stdio.h>
@@ -32,6 +33,7 @@ static const char main_usage[] =
     "  key-digest     a signing key's digest (what a chip's eFuse holds)\n"
     "  publish        write an image and its manifest.json for nodes that pull updates\n"
     "  manifest check read a published manifest as a node does; check its signature\n"
+    "  pull-now       ask a node that pulls its updates to check its manifest now\n"
     "\n"
     "  ota COMMAND --help   options of one command (also: ota help COMMAND)\n"
     "  ota --version        the tool's version\n"
@@ -64,6 +66,7 @@ static const ota_command_t commands[] = {
     {"key-digest", cmd_key_digest, key_digest_usage},
     {"publish", cmd_publish, publish_usage},
     {"manifest", cmd_manifest, manifest_usage},
+    {"pull-now", cmd_pull_now, pull_now_usage},
 };
 
 static const ota_command_t *find_command(const char *name)
