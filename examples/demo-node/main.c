@@ -30,6 +30,7 @@
 #include "ota/safe_mode.h"
 #include "ota/pull.h"
 #include "ota/server.h"
+#include "node_args.h"
 #include "ota_posix.h"
 
 /* Compiled-in settings, generated from node.yaml by `ota codegen` at build time: the
@@ -190,36 +191,6 @@ static int usage_error(const char *msg, const char *arg)
     return 2;
 }
 
-static bool parse_u32(const char *s, unsigned long max, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno != 0 || v > max)
-        return false;
-    *out = (uint32_t)v;
-    return true;
-}
-
-/* The first line of path, without its line end, into buf. \return NULL, or why not. */
-static const char *read_password_file(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return "--password-file cannot be read";
-    size_t n = fread(buf, 1, cap - 1, f);
-    bool more = fgetc(f) != EOF;
-    fclose(f);
-    buf[n] = '\0';
-    size_t len = strcspn(buf, "\r\n");
-    if (len == n && more)
-        return "--password-file: the password is longer than 255 bytes";
-    buf[len] = '\0';
-    if (len == 0)
-        return "--password-file holds an empty first line (use --no-password)";
-    return NULL;
-}
-
 /* A host name label as mDNS announces it: 1-63 letters, digits, inner hyphens. */
 static void log_image(ota_posix_t *posix, char slot)
 {
@@ -335,7 +306,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case O_PORT:
-            if (!parse_u32(optarg, 65535, &v) || v == 0)
+            if (!node_parse_u32(optarg, 65535, &v) || v == 0)
                 return usage_error("--port takes a number from 1 to 65535", optarg);
             po.port = (uint16_t)v;
             break;
@@ -350,14 +321,14 @@ int main(int argc, char **argv)
             cfg.password = optarg;
             break;
         case O_PW_FILE: {
-            const char *why = read_password_file(optarg, password_buf, sizeof password_buf);
+            const char *why = node_read_password_file(optarg, password_buf, sizeof password_buf);
             if (why != NULL)
                 return usage_error(why, optarg);
             cfg.password = password_buf;
             break;
         }
         case O_AR_PW_FILE: {
-            const char *why = read_password_file(optarg, ar_password, sizeof ar_password);
+            const char *why = node_read_password_file(optarg, ar_password, sizeof ar_password);
             if (why != NULL)
                 return usage_error(why, optarg);
             break;
@@ -368,31 +339,31 @@ int main(int argc, char **argv)
             no_password = true;
             break;
         case O_BO_FREE:
-            if (!parse_u32(optarg, 255, &v))
+            if (!node_parse_u32(optarg, 255, &v))
                 return usage_error("--auth-backoff-free takes 0 to 255", optarg);
             cfg.auth_backoff_free = (uint8_t)v;
             break;
         case O_BO_BASE:
         case O_BO_MAX:
-            if (!parse_u32(optarg, 3600000, &v))
+            if (!node_parse_u32(optarg, 3600000, &v))
                 return usage_error("back-off times take milliseconds", optarg);
             *(c == O_BO_BASE ? &cfg.auth_backoff_base_ms : &cfg.auth_backoff_max_ms) = v;
             break;
         case O_GUESSES:
-            if (!parse_u32(optarg, 100000, &v))
+            if (!node_parse_u32(optarg, 100000, &v))
                 return usage_error("--auth-guesses-per-min takes 0 to 100000", optarg);
             cfg.auth_guesses_per_min = v;
             break;
         case O_MD5: cfg.allow_md5 = true; break;
         case O_VERSION:
-            if (!parse_u32(optarg, 2, &v) || v < 1)
+            if (!node_parse_u32(optarg, 2, &v) || v < 1)
                 return usage_error("--protocol-version takes 1 or 2", optarg);
             cfg.version = (uint8_t)v;
             break;
         case O_NO_COMP: cfg.compression = false; break;
         case O_HS_TO:
         case O_DATA_TO:
-            if (!parse_u32(optarg, 3600000, &v) || v < 100)
+            if (!node_parse_u32(optarg, 3600000, &v) || v < 100)
                 return usage_error("timeouts take milliseconds from 100 to 3600000", optarg);
             *(c == O_HS_TO ? &cfg.handshake_timeout_ms : &cfg.data_timeout_ms) = v;
             break;
@@ -407,30 +378,30 @@ int main(int argc, char **argv)
         case O_STATE: po.state_dir = optarg; break;
         case O_NO_SAFE: smc.enabled = false; break;
         case O_SAFE_N:
-            if (!parse_u32(optarg, 1000, &v) || v < 1)
+            if (!node_parse_u32(optarg, 1000, &v) || v < 1)
                 return usage_error("--safe-mode-attempts takes 1 to 1000", optarg);
             smc.num_attempts = v;
             break;
         case O_GOOD:
         case O_SAFE_TO:
-            if (!parse_u32(optarg, 86400000, &v))
+            if (!node_parse_u32(optarg, 86400000, &v))
                 return usage_error("takes milliseconds", optarg);
             *(c == O_GOOD ? &smc.boot_is_good_after_ms : &smc.reboot_timeout_ms) = v;
             break;
         case O_HB:
-            if (!parse_u32(optarg, 3600000, &v) || v < 10)
+            if (!node_parse_u32(optarg, 3600000, &v) || v < 10)
                 return usage_error("--heartbeat-ms takes 10 to 3600000", optarg);
             heartbeat_ms = v;
             break;
         case O_CRASH: crash_file = optarg; break;
         case O_LOG_PORT:
-            if (!parse_u32(optarg, 65535, &log_port) || log_port == 0)
+            if (!node_parse_u32(optarg, 65535, &log_port) || log_port == 0)
                 return usage_error("--log-port takes a number from 1 to 65535", optarg);
             log_server = true;
             break;
         case O_NO_LOG: log_server = false; break;
         case O_AR_PORT:
-            if (!parse_u32(optarg, 65535, &arduino_port) || arduino_port == 0)
+            if (!node_parse_u32(optarg, 65535, &arduino_port) || arduino_port == 0)
                 return usage_error("--arduino-port takes a number from 1 to 65535", optarg);
             break;
         case O_AR_DATA: po.data_slot = true; break;
@@ -469,7 +440,7 @@ int main(int argc, char **argv)
             break;
         case O_UPD_IV:
         case O_UPD_RETRY:
-            if (!parse_u32(optarg, 0x7FFFFFFFul, &v) || v < 10)
+            if (!node_parse_u32(optarg, 0x7FFFFFFFul, &v) || v < 10)
                 return usage_error(c == O_UPD_IV ? "--update-interval-ms takes 10 to 2147483647"
                                                  : "--update-retry-ms takes 10 to 2147483647",
                                    optarg);
@@ -524,15 +495,8 @@ int main(int argc, char **argv)
             cfg.arduino_auth = OTA_ARDUINO_AUTH_NONE;
         } else if (cfg.password != NULL || ar_password[0] != '\0') { /* a run-time password */
             const char *pw = ar_password[0] != '\0' ? ar_password : cfg.password;
-            unsigned char d[32];
-            if (arduino_md5)
-                mbedtls_md5_ret((const unsigned char *)pw, strlen(pw), d);
-            else
-                mbedtls_sha256_ret((const unsigned char *)pw, strlen(pw), d, 0);
+            node_arduino_hash(pw, arduino_md5, ar_hash);
             memset(ar_password, 0, sizeof ar_password);
-            for (int i = 0; i < (arduino_md5 ? 16 : 32); i++)
-                snprintf(ar_hash + 2 * i, 3, "%02x", d[i]);
-            memset(d, 0, sizeof d);
             cfg.arduino_hash = ar_hash;
             cfg.arduino_auth = arduino_md5 ? OTA_ARDUINO_AUTH_MD5 : OTA_ARDUINO_AUTH_SHA256;
         } else if (compiled != NULL && !verifier_set) {

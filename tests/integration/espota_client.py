@@ -12,11 +12,12 @@ import protocol_consts as P
 
 
 def upload(device_port, image, password=None, cmd=P.ARDUINO_CMD_FLASH, host_port=0, use_md5_hash=False,
-           stop_after=None, timeout=10):
+           stop_after=None, timeout=10, device="127.0.0.1", local="127.0.0.1"):
     """Returns (result, detail): result is "OK", "AUTH_FAILED", "ERR" (detail = the
-    device's text) or "NO_ANSWER"."""
+    device's text) or "NO_ANSWER". device: the node's address; local: ours, where the
+    device connects back to."""
     listener = socket.socket()
-    listener.bind(("127.0.0.1", host_port))
+    listener.bind((local, host_port))
     listener.listen(1)
     listener.settimeout(timeout)
     port = listener.getsockname()[1]
@@ -27,7 +28,7 @@ def upload(device_port, image, password=None, cmd=P.ARDUINO_CMD_FLASH, host_port
         invitation = ("%d %d %d %s\n" % (cmd, port, len(image), md5)).encode()
         answer = None
         for _ in range(P.ARDUINO_INVITATION_TRIES):
-            udp.sendto(invitation, ("127.0.0.1", device_port))
+            udp.sendto(invitation, (device, device_port))
             try:
                 answer = udp.recv(P.ARDUINO_ANSWER_MAX).decode()
                 break
@@ -52,7 +53,7 @@ def upload(device_port, image, password=None, cmd=P.ARDUINO_CMD_FLASH, host_port
                 resp = hashlib.sha256(sep.join((dk, nonce, cnonce)).encode()).hexdigest()
             udp.settimeout(timeout)
             udp.sendto(("%d %s %s\n" % (P.ARDUINO_CMD_AUTH, cnonce, resp)).encode(),
-                       ("127.0.0.1", device_port))
+                       (device, device_port))
             answer = udp.recv(64).decode()
             if P.ARDUINO_REPLY_OK not in answer:
                 return "AUTH_FAILED", answer

@@ -416,8 +416,8 @@ class HeartbeatWatch:
 class RawClient:
     """The native protocol from the spec, byte by byte, for tests."""
 
-    def __init__(self, port, timeout=15):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=15, host="127.0.0.1"):
+        self.s = socket.create_connection((host, port), timeout=timeout)
 
     def close(self):
         self.s.close()
