@@ -156,6 +156,31 @@ class PublishCase(unittest.TestCase):
         self.assertEqual(rc, 0, se)
         self.publish(self.out_dir(), "2.2", "--security-version", "6", image=signed, rc=6)
 
+    def test_esp_images_are_published_byte_for_byte(self):
+        """An ESP-IDF app image's checksum and appended SHA-256 cover its descriptor:
+        changing the version there would make the chip reject the image."""
+        desc = struct.pack("<II8x", 0xABCD5432, 0) + b"1.0.0".ljust(32, b"\0") + \
+            b"proj".ljust(32, b"\0") + b"\0" * (256 - 80)
+        esp = bytes([0xE9, 1, 2, 0x20]) + b"\0" * 20 + struct.pack("<II", 0x3F400020,
+                                                                   len(desc)) + desc
+        esp += b"\x5a" * 1000
+        path = os.path.join(self.dir, "esp32.bin")
+        with open(path, "wb") as f:
+            f.write(esp)
+        out = self.out_dir()
+        so, se = self.publish(out, "2.0.0", "--chip-family", "ESP32", image=path)
+        m = self.manifest(out)
+        with open(os.path.join(out, m["builds"][0]["ota"]["path"]), "rb") as f:
+            self.assertEqual(f.read(), esp)
+        self.assertNotIn("image descriptor: version", so)
+        self.assertIn("descriptor says version '1.0.0'", se)
+        # asking for a security version there is refused, saying why
+        self.publish(self.out_dir(), "2.0.1", "--chip-family", "ESP32",
+                     "--security-version", "3", image=path, rc=6)
+        rc, so, se = run_ota("sign", "--key", self.ec, "--security-version", "3", path)
+        self.assertEqual(rc, 6, so + se)
+        self.assertIn("checksum and appended SHA-256 cover the descriptor", se)
+
     def verify_signed(self, out, version, key, pub):
         m = self.manifest(out)
         data = self.assert_image_matches(out, m, version)

@@ -48,9 +48,11 @@ const char publish_usage[] =
     "signature sector over the exact bytes of manifest.json by the same key, so that\n"
     "a mirror cannot change what the manifest says.\n"
     "\n"
-    "An unsigned IMAGE with a descriptor (esp_app_desc_t) gets V as its version\n"
-    "there, so the node that runs it knows it is this release (ESPHome compiles its\n"
-    "version in the same way); secure_version is the descriptor's too.\n"
+    "An unsigned Linux node image with a descriptor (esp_app_desc_t) gets V as its\n"
+    "version there, so the node that runs it knows it is this release. ESP-IDF and\n"
+    "ESP8266 images are published byte for byte: their checksum and hash cover the\n"
+    "descriptor, and ESPHome compiles its version in (esphome: project: version:).\n"
+    "secure_version is the descriptor's.\n"
     "\n"
     "A version is published once: DIR/firmware-V.bin is never overwritten with other\n"
     "bytes (a CDN may cache it forever; publish a new version instead). Running again\n"
@@ -483,7 +485,8 @@ int cmd_publish(int argc, char **argv)
      * this release and does not take it again. A signed image cannot change. */
     imgsign_info_t pre;
     bool presigned = imgsign_inspect(image, len, &pre, err, sizeof err) == 1;
-    if (set_sv || (!presigned && ota_app_desc_find(image, len) >= 0)) {
+    if (set_sv || (!presigned && !imgsign_is_esp_image(image, len) &&
+                   ota_app_desc_find(image, len) >= 0)) {
         if (imgsign_set_descriptor(image, len, presigned ? NULL : version, set_sv,
                                    (uint32_t)secure_version, err, sizeof err) != 0) {
             fprintf(stderr, "error: %s: %s\n", in, err);

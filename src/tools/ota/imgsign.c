@@ -1122,6 +1122,12 @@ out:
     return rc;
 }
 
+bool imgsign_is_esp_image(const uint8_t *img, size_t len)
+{
+    /* esp_image_header_t: magic 0xE9, then the segment count (at most 16) */
+    return len >= 24 && img[0] == 0xE9 && img[1] >= 1 && img[1] <= 16;
+}
+
 int imgsign_set_descriptor(uint8_t *img, size_t len, const char *version, bool set_sv,
                            uint32_t secure_version, char *err, size_t cap)
 {
@@ -1130,6 +1136,12 @@ int imgsign_set_descriptor(uint8_t *img, size_t len, const char *version, bool s
     if (imgsign_inspect(img, len, &pre, why, sizeof why) == 1) {
         snprintf(err, cap, "it is signed already: changing its descriptor would break "
                            "those signatures; set it on the unsigned image");
+        return -1;
+    }
+    if (imgsign_is_esp_image(img, len)) {
+        snprintf(err, cap, "it is an ESP-IDF/ESP8266 image, whose checksum and appended "
+                           "SHA-256 cover the descriptor: set its versions when building "
+                           "(CONFIG_BOOTLOADER_APP_SECURE_VERSION, esphome: project: version:)");
         return -1;
     }
     long at = ota_app_desc_find(img, len);

@@ -170,12 +170,18 @@ typedef struct imgsign_info {
 int imgsign_inspect(const uint8_t *img, size_t len, imgsign_info_t *info, char *err, size_t cap);
 
 /** Set fields of the image descriptor (esp_app_desc_t, ota/app_desc.h) of an unsigned
- *  image in place, before it is signed: its version text (version != NULL, at most 31
+ *  image that is not an ESP one (a Linux node's ELF, say) in place, before it is
+ *  signed: its version text (version != NULL, at most 31
  *  characters, NUL-padded) and its secure_version (set_sv). The node reads both from
  *  the image it runs (anti-rollback; a pulled release knows its own version).
  *  \return 0; -1 with err set: the image is signed already (changing it would break
  *  the signatures), it has no descriptor, or the version is too long. */
 int imgsign_set_descriptor(uint8_t *img, size_t len, const char *version, bool set_sv,
                            uint32_t secure_version, char *err, size_t cap);
+
+/** true for an ESP-IDF or ESP8266 app image (magic 0xE9): its checksum byte and its
+ *  appended SHA-256 cover every byte, so imgsign_set_descriptor() refuses to change
+ *  one (the chip would reject the image); such versions are set when building. */
+bool imgsign_is_esp_image(const uint8_t *img, size_t len);
 
 #endif
