@@ -130,7 +130,7 @@ class LwipNode:
     lwip-boot when it exists; else run directly, restarted here on exit 42 (what the
     boot stage does; the stub flash copies the update at open)."""
 
-    def __init__(self, tc, lab, *flags, layout="esp8266-4m"):
+    def __init__(self, tc, lab, *flags, layout="esp8266-4m", boot_flags=()):
         self.tc = tc
         self.lab = lab
         self.flags = list(flags)
@@ -155,8 +155,8 @@ class LwipNode:
                         % (p.returncode, p.stdout, p.stderr))
         args = ["--ip", NODE_IP + "/24"] + self.flags
         if self.boot:
-            self.cmd = lab.prefix + [LWIP_BOOT, "run", "--flash", self.flash, "--tap", TAP,
-                                     "--"] + args
+            self.cmd = lab.prefix + [LWIP_BOOT, "run", "--flash", self.flash, "--tap", TAP] + \
+                list(boot_flags) + ["--"] + args
         else:
             self.cmd = lab.prefix + [LWIP_NODE, "--flash", self.flash, "--tap", TAP] + args
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -201,6 +201,12 @@ class LwipNode:
     def wait_listening(self, n, timeout=30):
         self.wait_for(lambda: self.count(r"\[I\]\[ota\] listening on") >= n, timeout,
                       "listening line #%d" % n)
+
+    def status(self):
+        p = subprocess.run([LWIP_BOOT, "status", "--flash", self.flash], capture_output=True,
+                           text=True, timeout=30)
+        self.tc.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
 
     def booted_shas(self):
         return re.findall(r"\[I\]\[demo\] booted slot=a image sha256=([0-9a-f]{64})",
@@ -384,6 +390,31 @@ class LwipTest(unittest.TestCase):
         rc, out, err = node4.ota("upload", "--device", NODE_IP, "--port", str(PORT), big)
         self.assertEqual(rc, 0, out + err)
         node4.assert_booted(big, 2)
+
+    def test_boot_loop_ends_in_safe_mode_and_a_fix_is_taken(self):
+        """As on demo-node: a firmware that crashes at every boot is started in safe
+        mode after --safe-mode-attempts boots (lwip-boot restarts it like a watchdog
+        reset); there only network and OTA run, and an uploaded image brings it back."""
+        if not use_lwip_boot():
+            self.skipTest("needs lwip-boot (it restarts the crashed firmware)")
+        crash = os.path.join(tempfile.mkdtemp(prefix="ota-lwip-crash-"), "crash")
+        self.addCleanup(shutil.rmtree, os.path.dirname(crash), True)
+        open(crash, "w").close()
+        node = LwipNode(self, self.lab, "--no-password", "--safe-mode-attempts", "3",
+                        "--crash-if-exists", crash,
+                        boot_flags=["--restart-on-crash", "--restart-delay-ms", "100"])
+        node.wait_for(lambda: "SAFE MODE" in node.log(), 60, "the safe-mode boot")
+        st = node.status()
+        self.assertTrue(st["safe_mode"], st)
+        self.assertEqual(node.count(r"heartbeat tick="), 0)  # the demo component is off
+        os.unlink(crash)  # the fix
+        fixed = make_lwip_image(self, 9)
+        boots = node.count(r"listening on")
+        rc, out, err = node.ota("upload", "--device", NODE_IP, "--port", str(PORT), fixed)
+        self.assertEqual(rc, 0, out + err)
+        node.assert_booted(fixed, boots + 1)
+        node.wait_for(lambda: node.count(r"heartbeat tick=") >= 1, 20, "the heartbeat again")
+        self.assertFalse(node.status()["safe_mode"])
 
     def test_upload_with_slow_erases_heartbeat_keeps_ticking(self):
         """An ESP8266 erases a sector in tens of milliseconds: with 30 ms per sector the
