@@ -121,6 +121,11 @@ class PullTest(unittest.TestCase):
             web.start()
         node, web, image, uri = self.interrupted(cut)
         node.assert_runs(image, 2)
+        # the node stayed responsive while it downloaded at 400 KiB/s (about 6 s): its
+        # heartbeat (every second) kept ticking between the start and the activation
+        log = node.log()
+        during = log[log.index("pull: downloading"):log.index("verified and activated")]
+        self.assertGreaterEqual(len(re.findall(r"heartbeat tick=", during)), 3, during[-2000:])
         gets = [e for e in web.entries() if e[1] == uri]
         self.assertTrue(any(e[2] == 206 and e[4].startswith("bytes=") for e in gets), gets)
         self.assertFalse(any(e[2] == 200 for e in gets), gets)
