@@ -22,6 +22,7 @@
 #include "ota/errors.h"
 #include "ota/pull.h"
 #include "ota/update.h"
+#include "ota/util.h"
 
 #define IMG_SIZE (700u * 1024u + 123u)
 #define MAX_FILES 4
@@ -234,12 +235,6 @@ static ota_pull_t pull;
 static uint8_t *img;
 static uint32_t now;
 
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
-}
-
 /* manifest.json for img as version `version`, rollout (-1: none), a sha256 that is
  * right unless bad_sha */
 static void publish(const char *version, int rollout, bool bad_sha)
@@ -250,8 +245,10 @@ static void publish(const char *version, int rollout, bool bad_sha)
     if (bad_sha)
         sha[5] ^= 1;
     char m5[33], s2[65], ro[32] = "";
-    hex(md5, 16, m5);
-    hex(sha, 32, s2);
+    ota_hex_encode(md5, 16, m5);
+    m5[32] = '\0';
+    ota_hex_encode(sha, 32, s2);
+    s2[64] = '\0';
     if (rollout >= 0)
         snprintf(ro, sizeof ro, ", \"rollout\": %d", rollout);
     static char json[1024];

@@ -16,6 +16,7 @@
 #include "bootstate.h"
 #include "ota/errors.h"
 #include "ota/opts.h"
+#include "ota/util.h"
 
 static void port_reboot(void *user)
 {
@@ -57,12 +58,8 @@ static void pull_state_load(const ota_posix_t *ctx, ota_boot_record_t *rec)
     }
     rec->pull_published = (uint32_t)published;
     uint8_t raw[16];
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        if (id[0] == '\0' || sscanf(id + 2 * i, "%2x", &v) != 1)
-            return; /* no identity: nothing to resume */
-        raw[i] = (uint8_t)v;
-    }
+    if (id[0] == '\0' || ota_hex_decode(id, sizeof raw, raw) != 0)
+        return; /* no identity: nothing to resume */
     rec->pull_offset = (uint32_t)off;
     memcpy(rec->pull_id, raw, sizeof raw);
     strcpy(rec->pull_etag, etag);
@@ -88,11 +85,11 @@ static int pull_state_store(const ota_posix_t *ctx, const ota_boot_record_t *rec
     FILE *f = fopen(tmp, "wb");
     if (f == NULL)
         return OTA_ERR_IO;
-    fprintf(f, "offset=%lu\nid=", (unsigned long)rec->pull_offset);
-    for (int i = 0; i < 16; i++)
-        fprintf(f, "%02x", rec->pull_id[i]);
-    fprintf(f, "\netag=%.*s\npublished=%lu\n", (int)sizeof rec->pull_etag - 1, rec->pull_etag,
-            (unsigned long)published);
+    char id[2 * sizeof rec->pull_id + 1];
+    ota_hex_encode(rec->pull_id, sizeof rec->pull_id, id);
+    id[sizeof id - 1] = '\0';
+    fprintf(f, "offset=%lu\nid=%s\netag=%.*s\npublished=%lu\n", (unsigned long)rec->pull_offset,
+            id, (int)sizeof rec->pull_etag - 1, rec->pull_etag, (unsigned long)published);
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
