@@ -362,7 +362,11 @@ static int image_headers(ota_pull_t *p, uint32_t now)
                 NULL, 0, NULL);
             return fail(p, "image size", OTA_ERR_PROTOCOL, false, now);
         }
-        p->size = (uint32_t)total;
+        if (p->size == 0) { /* the manifest gave none: the identity covers the server's */
+            p->size = (uint32_t)total;
+            if (download_id(p, p->id) != OTA_OK)
+                return fail(p, "hashing", OTA_ERR_CRYPTO, false, now);
+        }
     }
     if (p->resumed_at == 0) {
         /* remember what identifies this copy for If-Range: a strong ETag, else the
@@ -375,8 +379,6 @@ static int image_headers(ota_pull_t *p, uint32_t now)
             memcpy(p->etag, v, n + 1);
         else
             p->etag[0] = '\0';
-        if (download_id(p, p->id) != OTA_OK)
-            return fail(p, "hashing", OTA_ERR_CRYPTO, false, now);
     }
     p->state = PULL_BEGIN;
     return OTA_ERR_WOULD_BLOCK;
