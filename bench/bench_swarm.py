@@ -17,6 +17,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_upload import free_port  # noqa: E402
+
 CONF = """
 {user}
 worker_processes 1;
@@ -34,14 +37,6 @@ http {{
     server {{ listen 127.0.0.1:{port} backlog=4096; root {root}; }}
 }}
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def main():
