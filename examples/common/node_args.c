@@ -51,3 +51,18 @@ void node_arduino_hash(const char *password, bool md5, char *out)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
     memset(d, 0, sizeof d);
 }
+
+uint32_t node_desc_secure_version(const ota_app_desc_t *d)
+{
+    const volatile uint32_t *p = &d->secure_version;
+    return *p;
+}
+
+const char *node_desc_version(const ota_app_desc_t *d, char *out, const char *fallback)
+{
+    const volatile char *p = d->version;
+    for (size_t i = 0; i + 1 < OTA_APP_DESC_VERSION_LEN; i++)
+        out[i] = p[i];
+    out[OTA_APP_DESC_VERSION_LEN - 1] = '\0';
+    return out[0] != '\0' ? out : fallback;
+}

@@ -71,25 +71,6 @@ __attribute__((used)) const ota_app_desc_t demo_app_desc = {
     .idf_ver = "ota " OTA_VERSION,
 };
 
-/* Read through a volatile pointer: the image on disk may have been patched by
- * 'ota sign --security-version', which the compiler cannot know. */
-static uint32_t own_secure_version(void)
-{
-    const volatile uint32_t *p = &demo_app_desc.secure_version;
-    return *p;
-}
-
-/* The same for the version text: 'ota publish --version V' writes V there, so the
- * image a node pulled knows it is V (and does not take it again). */
-static const char *own_version(void)
-{
-    static char v[sizeof demo_app_desc.version];
-    const volatile char *p = demo_app_desc.version;
-    for (size_t i = 0; i + 1 < sizeof v; i++)
-        v[i] = p[i];
-    v[sizeof v - 1] = '\0';
-    return v[0] != '\0' ? v : DEMO_FIRMWARE_VERSION;
-}
 
 static volatile sig_atomic_t stop = 0;
 
@@ -228,7 +209,7 @@ int main(int argc, char **argv)
     smc.num_attempts = OTA_NODE_NUM_ATTEMPTS;
     smc.boot_is_good_after_ms = OTA_NODE_BOOT_IS_GOOD_AFTER_MS;
     smc.reboot_timeout_ms = OTA_NODE_REBOOT_TIMEOUT_MS;
-    smc.secure_version = own_secure_version();
+    smc.secure_version = node_desc_secure_version(&demo_app_desc);
     ota_posix_options_t po = {
         .state_dir = getenv("OTA_STATE_DIR"),
         .bind_addr = "::",
@@ -246,7 +227,10 @@ int main(int argc, char **argv)
     const char *crash_file = NULL;
     bool mdns_on = OTA_NODE_MDNS;
     const char *mdns_name = OTA_NODE_NAME;
-    const char *fw_version = own_version();
+    /* the pulled image knows its release: 'ota publish --version V' wrote V there */
+    static char desc_version[OTA_APP_DESC_VERSION_LEN];
+    const char *fw_version = node_desc_version(&demo_app_desc, desc_version,
+                                               DEMO_FIRMWARE_VERSION);
     const char *update_url = OTA_NODE_UPDATE_URL;
     uint32_t update_interval_ms = OTA_NODE_UPDATE_INTERVAL_MS, update_retry_ms = 5000;
     const char *update_ca_file = NULL;
@@ -601,7 +585,8 @@ int main(int argc, char **argv)
     posix.ports.boot.load(posix.ports.boot.ctx, &rec);
     ota_posix_logf(&posix, OTA_LOG_INFO, "ota", "image descriptor: version %s, secure_version %u "
                    "(the node takes secure_version %u and up)", demo_app_desc.version,
-                   (unsigned)own_secure_version(), (unsigned)rec.min_secure_version);
+                   (unsigned)node_desc_secure_version(&demo_app_desc),
+                   (unsigned)rec.min_secure_version);
     for (size_t i = 0; i < n_keys; i++) {
         char hex[65];
         for (int k = 0; k < 32; k++)

@@ -74,12 +74,6 @@ __attribute__((used)) const ota_app_desc_t lwip_node_app_desc = {
     .idf_ver = "ota " OTA_VERSION,
 };
 
-static uint32_t own_secure_version(void)
-{
-    const volatile uint32_t *p = &lwip_node_app_desc.secure_version;
-    return *p;
-}
-
 static volatile sig_atomic_t stop = 0;
 
 static void on_signal(int sig)
@@ -232,7 +226,7 @@ int main(int argc, char **argv)
     smc.num_attempts = OTA_NODE_NUM_ATTEMPTS;
     smc.boot_is_good_after_ms = OTA_NODE_BOOT_IS_GOOD_AFTER_MS;
     smc.reboot_timeout_ms = OTA_NODE_REBOOT_TIMEOUT_MS;
-    smc.secure_version = own_secure_version();
+    smc.secure_version = node_desc_secure_version(&lwip_node_app_desc);
     const char *flash_path = NULL, *tap = NULL, *crash_file = NULL;
     ip4_addr_t ip, mask, gw;
     bool have_ip = false;
